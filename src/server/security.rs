@@ -1,0 +1,54 @@
+//! Baseline security headers for every response, and the nonce-based Content Security Policy for HTML pages.
+
+use axum::http::{HeaderName, HeaderValue, header};
+use leptos::{config::Env, prelude::*};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use super::config::AppUrl;
+
+/// Headers added to every response that does not set its own. Non-HTML responses get a policy that allows nothing.
+pub fn baseline_headers(app_url: &AppUrl) -> Vec<SetResponseHeaderLayer<HeaderValue>> {
+    let mut headers = vec![
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        // No Referer at all: an authorization code or state in a URL must never leak to another site (RFC 9700 §4.2.4).
+        (header::REFERRER_POLICY, "no-referrer"),
+        (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
+        (HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
+        (HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()"),
+        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+    ];
+    if app_url.is_https() {
+        headers.push((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"));
+    }
+    headers
+        .into_iter()
+        .map(|(name, value)| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)))
+        .collect()
+}
+
+/// Sets the page's Content Security Policy and cache rule. Called while the shell renders, before any HTML is sent.
+///
+/// Scripts run only from this origin or with this response's nonce (which Leptos puts on its hydration and
+/// resource scripts); WebAssembly needs `wasm-unsafe-eval`. Images may come from providers (avatars) over https.
+pub fn set_page_headers(options: &LeptosOptions) {
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    let nonce = use_nonce().map(|nonce| format!(" 'nonce-{}'", &*nonce)).unwrap_or_default();
+    // `cargo leptos watch` reloads the page over a WebSocket on the reload port.
+    let reload = match options.env {
+        Env::DEV => format!(" ws://*:{}", options.reload_port),
+        Env::PROD => String::new(),
+    };
+    let policy = format!(
+        "default-src 'self'; script-src 'self'{nonce} 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data: https:; connect-src 'self'{reload}; font-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response.insert_header(header::CONTENT_SECURITY_POLICY, value);
+    }
+    // Pages show a person's own data: never keep them in shared or browser caches.
+    response.insert_header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}

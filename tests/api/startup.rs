@@ -1,0 +1,122 @@
+//! The real server binary: refusing bad configuration with a clear line, and stopping cleanly on SIGTERM.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// Runs the server binary in an empty directory (so no `.env` is found) with only the given variables.
+fn run_server(dir: &std::path::Path, vars: &[(&str, &str)]) -> Output {
+    let mut child = Command::new(BINARY)
+        .current_dir(dir)
+        .env_clear()
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .envs(vars.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server binary starts");
+    // A refused start ends at once; one that is still running after a while has failed the test.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("server kept running instead of refusing to start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn assert_clear_refusal(output: &Output, code: i32, mentions: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "exit code; stderr: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one clear line, got: {stderr}");
+    for word in mentions {
+        assert!(stderr.contains(word), "{word:?} missing from: {stderr}");
+    }
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    assert!(!stderr.contains("RUST_BACKTRACE"), "no backtrace hint: {stderr}");
+}
+
+#[test]
+fn a_non_sqlite_database_url_is_refused_with_exit_code_2() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = run_server(dir.path(), &[("DATABASE_URL", "postgres://admin:hunter2@db.example/gatehouse")]);
+    assert_clear_refusal(&output, 2, &["DATABASE_URL", "only SQLite"]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"), "the password is never printed");
+}
+
+#[test]
+fn an_invalid_app_url_is_refused_with_exit_code_2() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = run_server(dir.path(), &[("APP_URL", "login.example.com")]);
+    assert_clear_refusal(&output, 2, &["APP_URL"]);
+}
+
+#[test]
+fn a_corrupt_database_file_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("broken.db"), vec![0x42; 8192]).expect("write garbage");
+    let output = run_server(dir.path(), &[("DATABASE_URL", "sqlite://broken.db")]);
+    assert_clear_refusal(&output, 1, &["DATABASE_URL", "broken.db", "not a database"]);
+}
+
+#[test]
+fn an_unreadable_database_location_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A directory where the file should be: cannot be opened as a database, whoever runs the test (even root).
+    std::fs::create_dir(dir.path().join("taken.db")).expect("mkdir");
+    let output = run_server(dir.path(), &[("DATABASE_URL", "sqlite://taken.db")]);
+    assert_clear_refusal(&output, 1, &["DATABASE_URL", "taken.db"]);
+}
+
+#[test]
+fn the_server_starts_serves_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(BINARY)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("server binary starts");
+
+    // The first log line with an address says where it listens.
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let address = loop {
+        let line = lines.next().expect("server logs before exiting").expect("utf-8 log line");
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("JSON log line: {line}"));
+        if let Some(address) = entry["address"].as_str() {
+            break address.to_owned();
+        }
+    };
+    assert!(dir.path().join("data/gatehouse.db").exists(), "default database file is created");
+
+    let body = get_blocking(&format!("http://{address}/readyz"));
+    assert!(body.contains("ready"), "{body}");
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("wait") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "server did not stop within 10 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
+}
+
+/// A one-off GET from a synchronous test, on a throwaway runtime.
+fn get_blocking(url: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async { reqwest::get(url).await.expect("request").text().await.expect("body") })
+}
