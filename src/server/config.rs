@@ -49,7 +49,9 @@ impl AppUrl {
             return Err("must not contain a user name or password".into());
         }
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-            return Err(format!("must be a bare origin such as https://login.example.com (no path, query or fragment), got {raw:?}"));
+            return Err(format!(
+                "must be a bare origin such as https://login.example.com (no path, query or fragment), got {raw:?}"
+            ));
         }
         Ok(Self(url))
     }
@@ -96,11 +98,7 @@ impl DatabaseSettings {
             ));
         }
         SqliteConnectOptions::from_str(url).map_err(|e| format!("is not a valid SQLite URL: {e}"))?;
-        Ok(Self {
-            url: SecretString::from(url.to_owned()),
-            max_connections: 4,
-            busy_timeout: Duration::from_secs(5),
-        })
+        Ok(Self { url: SecretString::from(url.to_owned()), max_connections: 4, busy_timeout: Duration::from_secs(5) })
     }
 
     pub fn url(&self) -> &str {
@@ -162,7 +160,8 @@ impl Config {
         };
         let invalid = |key: &'static str| move |problem: String| ConfigError::new(key, problem);
 
-        let app_url = AppUrl::parse(get("APP_URL")?.as_deref().unwrap_or(DEFAULT_APP_URL)).map_err(invalid("APP_URL"))?;
+        let app_url =
+            AppUrl::parse(get("APP_URL")?.as_deref().unwrap_or(DEFAULT_APP_URL)).map_err(invalid("APP_URL"))?;
         let database = DatabaseSettings::new(get("DATABASE_URL")?.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
             .map_err(invalid("DATABASE_URL"))?;
 
@@ -176,16 +175,23 @@ impl Config {
 
         let site_addr = get("LEPTOS_SITE_ADDR")?;
         let site_addr: SocketAddr = site_addr.as_deref().unwrap_or("127.0.0.1:3000").parse().map_err(|_| {
-            invalid("LEPTOS_SITE_ADDR")(format!("must be an IP address and port such as 127.0.0.1:3000, got {site_addr:?}"))
+            invalid("LEPTOS_SITE_ADDR")(format!(
+                "must be an IP address and port such as 127.0.0.1:3000, got {site_addr:?}"
+            ))
         })?;
+        // `cargo leptos watch` sets LEPTOS_WATCH but not LEPTOS_ENV; watching means developing (live reload).
+        let watching = get("LEPTOS_WATCH")?.as_deref() == Some("true");
         let env = match get("LEPTOS_ENV")?.map(|v| v.to_ascii_lowercase()).as_deref() {
+            None if watching => Env::DEV,
             None | Some("prod") | Some("production") => Env::PROD,
             Some("dev") | Some("development") => Env::DEV,
             Some(other) => return Err(invalid("LEPTOS_ENV")(format!("must be PROD or DEV, got {other:?}"))),
         };
         let reload_port = match get("LEPTOS_RELOAD_PORT")? {
             None => 3001,
-            Some(port) => port.parse().map_err(|_| invalid("LEPTOS_RELOAD_PORT")(format!("must be a port number, got {port:?}")))?,
+            Some(port) => port
+                .parse()
+                .map_err(|_| invalid("LEPTOS_RELOAD_PORT")(format!("must be a port number, got {port:?}")))?,
         };
         let leptos = LeptosOptions::builder()
             .output_name(Arc::<str>::from(OUTPUT_NAME))
@@ -255,7 +261,14 @@ mod tests {
 
     #[test]
     fn app_url_must_be_a_bare_http_origin() {
-        for bad in ["127.0.0.1:3000", "ftp://example.com", "https://example.com/app", "https://example.com/?a=1", "https://u:p@example.com", "not a url"] {
+        for bad in [
+            "127.0.0.1:3000",
+            "ftp://example.com",
+            "https://example.com/app",
+            "https://example.com/?a=1",
+            "https://u:p@example.com",
+            "not a url",
+        ] {
             assert_eq!(error_var(&[("APP_URL", bad)]), "APP_URL", "{bad} should be refused");
         }
         let config = config(&[("APP_URL", "https://login.example.com/")]).expect("trailing slash is fine");
@@ -265,7 +278,8 @@ mod tests {
 
     #[test]
     fn database_url_must_be_sqlite_and_is_never_echoed() {
-        let err = config(&[("DATABASE_URL", "postgres://admin:hunter2@db/gatehouse")]).expect_err("postgres is not yet supported");
+        let err = config(&[("DATABASE_URL", "postgres://admin:hunter2@db/gatehouse")])
+            .expect_err("postgres is not yet supported");
         assert_eq!(err.var, "DATABASE_URL");
         assert!(!err.to_string().contains("hunter2"), "error must not echo the URL: {err}");
         assert!(err.to_string().contains("only SQLite"), "{err}");
@@ -284,6 +298,12 @@ mod tests {
         assert_eq!(error_var(&[("LEPTOS_SITE_ADDR", "localhost")]), "LEPTOS_SITE_ADDR");
         assert_eq!(error_var(&[("LEPTOS_ENV", "staging")]), "LEPTOS_ENV");
         assert_eq!(error_var(&[("LEPTOS_RELOAD_PORT", "x")]), "LEPTOS_RELOAD_PORT");
+    }
+
+    #[test]
+    fn cargo_leptos_watch_means_development_unless_told_otherwise() {
+        assert_eq!(config(&[("LEPTOS_WATCH", "true")]).expect("valid").leptos.env, Env::DEV);
+        assert_eq!(config(&[("LEPTOS_WATCH", "true"), ("LEPTOS_ENV", "PROD")]).expect("valid").leptos.env, Env::PROD);
     }
 
     #[test]

@@ -32,11 +32,12 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<SqlitePool, Database
         .busy_timeout(settings.busy_timeout);
     let file = options.get_filename().display().to_string();
 
-    if let Some(folder) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
-        if !is_memory(options.get_filename()) {
-            std::fs::create_dir_all(folder)
-                .map_err(|source| DatabaseError::CreateFolder { folder: folder.display().to_string(), source })?;
-        }
+    let folder = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(folder) = folder
+        && !is_memory(options.get_filename())
+    {
+        std::fs::create_dir_all(folder)
+            .map_err(|source| DatabaseError::CreateFolder { folder: folder.display().to_string(), source })?;
     }
 
     let pool = SqlitePoolOptions::new()

@@ -50,9 +50,8 @@ impl Application {
     /// which `APP_URL` must name).
     pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<Self, StartupError> {
         let db = db::connect(&config.database).await?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartupError::Bind { addr: config.leptos.site_addr, source })?;
+        let local_addr =
+            listener.local_addr().map_err(|source| StartupError::Bind { addr: config.leptos.site_addr, source })?;
 
         let mut leptos_options = config.leptos.clone();
         leptos_options.site_addr = local_addr;
@@ -71,10 +70,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         // Leptos streams a page in several writes; without TCP_NODELAY each response stalls on Nagle + delayed ACK.
         let listener = self.listener.tap_io(|tcp| {
             if let Err(error) = tcp.set_nodelay(true) {

@@ -46,11 +46,12 @@ async fn database_file_is_created_in_wal_mode_with_the_schema_applied() {
     assert_eq!(mode, "wal");
     let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&app.state.db).await.expect("pragma");
     assert_eq!(foreign_keys, 1);
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")
-            .fetch_all(&app.state.db)
-            .await
-            .expect("table list");
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name",
+    )
+    .fetch_all(&app.state.db)
+    .await
+    .expect("table list");
     for table in ["audit_events", "identities", "users"] {
         assert!(tables.iter().any(|t| t == table), "{table} missing from {tables:?}");
     }

@@ -66,13 +66,8 @@ async fn every_response_has_baseline_security_headers_and_a_request_id() {
 #[tokio::test]
 async fn html_is_compressed_for_clients_that_accept_it() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .get(format!("{}/", app.address))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .expect("request");
+    let response =
+        app.client.get(format!("{}/", app.address)).header("accept-encoding", "gzip").send().await.expect("request");
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }

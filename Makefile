@@ -1,0 +1,52 @@
+# Gatehouse — the commands a developer needs. `make run` and `make test` first install whatever is missing;
+# every install step checks the version already present and skips quickly (see .ci/install-tools).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/.tools/node_modules/.bin:$(PATH)
+# Playwright must never try to download a browser: the tests use Debian's Chromium.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+# Where `make run` listens; the release binary reads these as a deployment would.
+SITE_ADDR ?= 127.0.0.1:3000
+SITE_ROOT ?= target/site
+
+.PHONY: help tools browser build run dev test lint test-rust test-e2e bench bench-build
+
+help: ## List the commands
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+tools: ## Install missing build tools: wasm32 target, cargo-leptos, wasm-bindgen CLI, wasm-opt, npm packages
+	@.ci/install-tools build
+
+browser: ## Install Debian's Chromium for the browser tests, if missing
+	@.ci/install-tools browser
+
+build: tools ## Build the release site: server binary and WASM (precompressed) under target/
+	cargo leptos build --release --precompress
+
+run: build ## Build, then serve http://127.0.0.1:3000 with SQLite at data/gatehouse.db
+	LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) ./target/release/gatehouse
+
+dev: tools ## Serve a debug build that rebuilds and reloads the page on every change
+	cargo leptos watch
+
+test: tools browser lint test-rust test-e2e ## Everything CI runs: formatting, clippy, Rust tests, Playwright
+
+lint: ## rustfmt, and clippy for the server (ssr) and the browser (hydrate) with warnings denied
+	cargo fmt --check
+	cargo clippy --features ssr --all-targets --locked -- -D warnings
+	cargo clippy --features hydrate --lib --target wasm32-unknown-unknown --locked -- -D warnings
+
+test-rust: ## Rust unit and integration tests (real router, real SQLite file)
+	cargo test --features ssr --locked
+
+test-e2e: build browser ## Playwright in Chromium against the release build and the Dev IdP
+	cd end2end && npx playwright test
+
+bench: build ## Measure WASM size, start-to-ready time and idle memory of the release build
+	bench/runtime.sh
+
+bench-build: tools ## Measure clean and incremental build times (~10 min; uses a throwaway target dir)
+	bench/build-times.sh

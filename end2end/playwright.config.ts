@@ -1,0 +1,73 @@
+// Playwright drives Debian's Chromium (browser downloads are impossible here) against the release build of
+// Gatehouse and the Dev IdP, both started below on ports of their own so a running `make run` does not clash.
+import { defineConfig } from '@playwright/test';
+
+const APP_PORT = Number(process.env.E2E_APP_PORT ?? 3010);
+const IDP_PORT = Number(process.env.E2E_IDP_PORT ?? 3910);
+export const APP_URL = `http://127.0.0.1:${APP_PORT}`;
+export const IDP_URL = `http://127.0.0.1:${IDP_PORT}`;
+
+export default defineConfig({
+  testDir: './tests',
+  outputDir: './test-results',
+  fullyParallel: true,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  workers: 2,
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  reporter: process.env.CI ? [['list']] : [['list'], ['html', { open: 'never', outputFolder: 'playwright-report' }]],
+  use: {
+    baseURL: APP_URL,
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+  },
+  projects: [
+    {
+      name: 'chromium',
+      use: {
+        browserName: 'chromium',
+        launchOptions: {
+          executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+          args: [
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-quic',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+            '--no-first-run',
+          ],
+        },
+      },
+    },
+  ],
+  webServer: [
+    {
+      // The release server binary on its own, as a deployment runs it, on a fresh database each run.
+      command: 'rm -rf ../target/e2e && mkdir -p ../target/e2e && exec ../target/release/gatehouse',
+      url: `${APP_URL}/readyz`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+      env: {
+        APP_URL,
+        DATABASE_URL: 'sqlite://../target/e2e/gatehouse.db',
+        LEPTOS_SITE_ADDR: `127.0.0.1:${APP_PORT}`,
+        LEPTOS_SITE_ROOT: '../target/site',
+        LEPTOS_ENV: 'PROD',
+        RUST_LOG: 'warn',
+      },
+    },
+    {
+      command: 'node idp/server.mjs',
+      url: `${IDP_URL}/.well-known/openid-configuration`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+      env: { IDP_PORT: String(IDP_PORT), APP_URL },
+    },
+  ],
+});
