@@ -8,8 +8,8 @@ use leptos_router::{
 };
 
 use crate::{
-    components::layout::Layout,
-    pages::{home::HomePage, not_found::NotFound},
+    components::{account::provide_user_context, layout::Layout},
+    pages::{dashboard::DashboardPage, home::HomePage, login::LoginPage, not_found::NotFound, profile::ProfilePage},
 };
 
 /// The document around the app, rendered on the server only.
@@ -38,6 +38,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_user_context();
     mark_hydrated();
 
     view! {
@@ -49,6 +50,9 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage/>
+                    <Route path=StaticSegment("login") view=LoginPage/>
+                    <Route path=StaticSegment("dashboard") view=DashboardPage/>
+                    <Route path=StaticSegment("profile") view=ProfilePage/>
                 </Routes>
             </Layout>
         </Router>

@@ -1,7 +1,9 @@
 //! Gatehouse: sign in with OAuth 2.0 / OpenID Connect providers — a Leptos app rendered on the server and hydrated.
 
 pub mod app;
+pub mod auth;
 pub mod components;
+pub mod error;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -3,6 +3,8 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
+use super::account::AccountArea;
+
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     view! {
@@ -15,9 +17,12 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </A>
                 <nav aria-label="Main">
                     <A href="/" exact=true>"Home"</A>
+                    <A href="/dashboard">"Dashboard"</A>
+                    <A href="/profile">"Profile"</A>
                 </nav>
-                // The signed-in person (avatar, name, sign-out) appears here once sign-in exists.
-                <div class="account" data-testid="account-area"></div>
+                <div class="account" data-testid="account-area">
+                    <AccountArea/>
+                </div>
             </div>
         </header>
         <main id="main" tabindex="-1">{children()}</main>

@@ -16,6 +16,11 @@ pub struct Config {
     pub database: DatabaseSettings,
     pub log: LogSettings,
     pub leptos: LeptosOptions,
+    pub sessions: SessionSettings,
+    /// How long to wait for a provider's endpoints (`PROVIDER_TIMEOUT`, at most 10 s).
+    pub provider_timeout: Duration,
+    /// The sign-in providers that are configured, in the order the login page shows them.
+    pub providers: Vec<ProviderSettings>,
 }
 
 /// A configuration problem: which variable, and what is wrong with it. Never contains a secret's value.
@@ -116,6 +121,96 @@ impl fmt::Debug for DatabaseSettings {
     }
 }
 
+/// How long sessions live. Both limits are enforced on the server, whatever the browser keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// A session unused for this long ends (`SESSION_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, however active (`SESSION_MAX_LIFETIME`).
+    pub max_lifetime: Duration,
+    /// How long a person has to finish signing in at their provider (`LOGIN_ATTEMPT_LIFETIME`, at most 10 min).
+    pub login_attempt_lifetime: Duration,
+}
+
+/// One configured sign-in provider.
+#[derive(Clone)]
+pub struct ProviderSettings {
+    /// Stable id used in URLs: `oidc`, `google`, `github` or `dev`.
+    pub id: &'static str,
+    /// The button label on the login page.
+    pub label: String,
+    pub protocol: Protocol,
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// OpenID Connect, configured by discovery from the issuer.
+    OpenIdConnect { issuer: Url, scopes: Vec<String> },
+    /// GitHub's OAuth 2.0 (no ID token): the web URL serves authorize and token, the API URL the person's data.
+    GitHub { web_url: Url, api_url: Url },
+}
+
+impl fmt::Debug for ProviderSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderSettings")
+            .field("id", &self.id)
+            .field("label", &self.label)
+            .field("protocol", &self.protocol)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The Dev IdP's client credentials: public on purpose, it only ever runs on a developer's loopback interface.
+pub const DEV_IDP_CLIENT_ID: &str = "gatehouse-dev";
+pub const DEV_IDP_CLIENT_SECRET: &str = "gatehouse-dev-secret-not-for-production";
+
+/// Parses an issuer or endpoint URL: https, or http only on a loopback host (`localhost`, `127.0.0.1`, `[::1]`).
+pub fn parse_provider_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("not an absolute URL ({e}): {raw:?}"))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("must not have a query or fragment: {raw:?}"));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(format!("must use https (plain http is allowed only for localhost), got {raw:?}")),
+        _ => Err(format!("must be an https URL, got {raw:?}")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Parses a duration such as `90s`, `15m`, `24h` or `30d`; a bare number is seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: u64 =
+        number.parse().map_err(|_| format!("must be a duration such as 90s, 15m, 24h or 30d, got {raw:?}"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("must be a duration such as 90s, 15m, 24h or 30d, got {raw:?}")),
+    };
+    if number == 0 {
+        return Err("must be longer than zero".into());
+    }
+    number.checked_mul(seconds).map(Duration::from_secs).ok_or_else(|| format!("is too long: {raw:?}"))
+}
+
 /// How logs look and how much is logged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogSettings {
@@ -202,8 +297,118 @@ impl Config {
             .reload_port(reload_port)
             .build();
 
-        Ok(Self { app_url, database, log: LogSettings { format, filter }, leptos })
+        let duration = |key: &'static str, default: &str| -> Result<Duration, ConfigError> {
+            parse_duration(get(key)?.as_deref().unwrap_or(default)).map_err(invalid(key))
+        };
+        let sessions = SessionSettings {
+            idle_timeout: duration("SESSION_IDLE_TIMEOUT", "24h")?,
+            max_lifetime: duration("SESSION_MAX_LIFETIME", "30d")?,
+            login_attempt_lifetime: duration("LOGIN_ATTEMPT_LIFETIME", "10m")?,
+        };
+        if sessions.login_attempt_lifetime > Duration::from_secs(600) {
+            return Err(invalid("LOGIN_ATTEMPT_LIFETIME")("must be at most 10m".into()));
+        }
+        if sessions.idle_timeout > sessions.max_lifetime {
+            return Err(invalid("SESSION_IDLE_TIMEOUT")("must not be longer than SESSION_MAX_LIFETIME".into()));
+        }
+
+        let provider_timeout = duration("PROVIDER_TIMEOUT", "10s")?;
+        if provider_timeout > Duration::from_secs(10) {
+            return Err(invalid("PROVIDER_TIMEOUT")("must be at most 10s".into()));
+        }
+        let providers = providers(&get, &app_url)?;
+        Ok(Self {
+            app_url,
+            database,
+            log: LogSettings { format, filter },
+            leptos,
+            sessions,
+            provider_timeout,
+            providers,
+        })
     }
+}
+
+type Lookup<'a> = dyn Fn(&'static str) -> Result<Option<String>, ConfigError> + 'a;
+
+/// Reads the provider sections. A provider is configured when its client id is set; then its secret is required.
+fn providers(get: &Lookup<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSettings>, ConfigError> {
+    let url = |key: &'static str, default: Option<&str>| -> Result<Option<Url>, ConfigError> {
+        match get(key)?.as_deref().or(default) {
+            None => Ok(None),
+            Some(raw) => parse_provider_url(raw).map(Some).map_err(|problem| ConfigError::new(key, problem)),
+        }
+    };
+    let credentials =
+        |id_key: &'static str, secret_key: &'static str| -> Result<Option<(String, SecretString)>, ConfigError> {
+            match (get(id_key)?, get(secret_key)?) {
+                (None, None) => Ok(None),
+                (Some(id), Some(secret)) => Ok(Some((id, SecretString::from(secret)))),
+                (Some(_), None) => Err(ConfigError::new(secret_key, format!("is required when {id_key} is set"))),
+                (None, Some(_)) => Err(ConfigError::new(id_key, format!("is required when {secret_key} is set"))),
+            }
+        };
+    let scopes = |raw: Option<String>| -> Vec<String> {
+        let raw = raw.unwrap_or_else(|| "openid email profile".into());
+        let mut scopes: Vec<String> = raw.split_whitespace().map(str::to_owned).collect();
+        if !scopes.iter().any(|s| s == "openid") {
+            scopes.insert(0, "openid".into());
+        }
+        scopes
+    };
+
+    let mut providers = Vec::new();
+    if let Some((client_id, client_secret)) = credentials("OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET")? {
+        let issuer = url("OIDC_ISSUER_URL", None)?
+            .ok_or_else(|| ConfigError::new("OIDC_ISSUER_URL", "is required when OIDC_CLIENT_ID is set"))?;
+        providers.push(ProviderSettings {
+            id: "oidc",
+            label: get("OIDC_PROVIDER_NAME")?.unwrap_or_else(|| "Single sign-on".into()),
+            protocol: Protocol::OpenIdConnect { issuer, scopes: scopes(get("OIDC_SCOPES")?) },
+            client_id,
+            client_secret,
+        });
+    }
+    if let Some((client_id, client_secret)) = credentials("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")? {
+        let issuer = url("GOOGLE_ISSUER_URL", Some("https://accounts.google.com"))?.expect("a default is given");
+        providers.push(ProviderSettings {
+            id: "google",
+            label: "Google".into(),
+            protocol: Protocol::OpenIdConnect { issuer, scopes: scopes(None) },
+            client_id,
+            client_secret,
+        });
+    }
+    if let Some((client_id, client_secret)) = credentials("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")? {
+        let web_url = url("GITHUB_URL", Some("https://github.com"))?.expect("a default is given");
+        let api_url = url("GITHUB_API_URL", Some("https://api.github.com"))?.expect("a default is given");
+        providers.push(ProviderSettings {
+            id: "github",
+            label: "GitHub".into(),
+            protocol: Protocol::GitHub { web_url, api_url },
+            client_id,
+            client_secret,
+        });
+    }
+    if let Some(issuer) = url("DEV_IDP_URL", None)? {
+        if app_url.is_https() {
+            return Err(ConfigError::new(
+                "DEV_IDP_URL",
+                "the Dev IdP is for local testing only and cannot be used when APP_URL is https",
+            ));
+        }
+        if !is_loopback(&issuer) {
+            return Err(ConfigError::new("DEV_IDP_URL", "must be a localhost URL: the Dev IdP runs on this machine"));
+        }
+        providers.push(ProviderSettings {
+            id: "dev",
+            label: "Dev IdP (local testing only)".into(),
+            protocol: Protocol::OpenIdConnect { issuer, scopes: scopes(None) },
+            client_id: DEV_IDP_CLIENT_ID.into(),
+            client_secret: SecretString::from(DEV_IDP_CLIENT_SECRET),
+        });
+    }
+    Ok(providers)
 }
 
 pub const DEFAULT_APP_URL: &str = "http://127.0.0.1:3000";
@@ -222,6 +427,8 @@ impl fmt::Debug for Config {
             .field("log", &self.log)
             .field("site_addr", &self.leptos.site_addr)
             .field("site_root", &self.leptos.site_root)
+            .field("sessions", &self.sessions)
+            .field("providers", &self.providers)
             .finish()
     }
 }
@@ -304,6 +511,67 @@ mod tests {
     fn cargo_leptos_watch_means_development_unless_told_otherwise() {
         assert_eq!(config(&[("LEPTOS_WATCH", "true")]).expect("valid").leptos.env, Env::DEV);
         assert_eq!(config(&[("LEPTOS_WATCH", "true"), ("LEPTOS_ENV", "PROD")]).expect("valid").leptos.env, Env::PROD);
+    }
+
+    #[test]
+    fn durations_accept_units_and_refuse_nonsense() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(2_592_000)));
+        for bad in ["", "0", "1w", "-5m", "h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert_eq!(error_var(&[("SESSION_IDLE_TIMEOUT", "31d")]), "SESSION_IDLE_TIMEOUT", "longer than the lifetime");
+        assert_eq!(error_var(&[("LOGIN_ATTEMPT_LIFETIME", "1h")]), "LOGIN_ATTEMPT_LIFETIME");
+        assert_eq!(error_var(&[("PROVIDER_TIMEOUT", "30s")]), "PROVIDER_TIMEOUT");
+    }
+
+    #[test]
+    fn providers_need_both_halves_of_their_credentials() {
+        assert_eq!(error_var(&[("GITHUB_CLIENT_ID", "abc")]), "GITHUB_CLIENT_SECRET");
+        assert_eq!(error_var(&[("GOOGLE_CLIENT_SECRET", "abc")]), "GOOGLE_CLIENT_ID");
+        assert_eq!(error_var(&[("OIDC_CLIENT_ID", "a"), ("OIDC_CLIENT_SECRET", "b")]), "OIDC_ISSUER_URL");
+    }
+
+    #[test]
+    fn issuers_must_be_https_except_on_loopback() {
+        let oidc =
+            |issuer: &str| config(&[("OIDC_CLIENT_ID", "a"), ("OIDC_CLIENT_SECRET", "b"), ("OIDC_ISSUER_URL", issuer)]);
+        assert!(oidc("https://login.example.com").is_ok());
+        for ok in ["http://localhost:8080", "http://127.0.0.1:3900", "http://[::1]:3900"] {
+            assert!(oidc(ok).is_ok(), "{ok} is loopback");
+        }
+        for bad in ["http://login.example.com", "ftp://x", "https://x/?a=b"] {
+            assert_eq!(oidc(bad).expect_err(bad).var, "OIDC_ISSUER_URL", "{bad}");
+        }
+    }
+
+    #[test]
+    fn configured_providers_keep_their_order_labels_and_secrets() {
+        let config = config(&[
+            ("GITHUB_CLIENT_ID", "gh"),
+            ("GITHUB_CLIENT_SECRET", "gh-secret-value"),
+            ("OIDC_CLIENT_ID", "corp"),
+            ("OIDC_CLIENT_SECRET", "corp-secret-value"),
+            ("OIDC_ISSUER_URL", "https://sso.example.com"),
+            ("OIDC_PROVIDER_NAME", "Example SSO"),
+        ])
+        .expect("valid");
+        let ids: Vec<_> = config.providers.iter().map(|p| (p.id, p.label.as_str())).collect();
+        assert_eq!(ids, [("oidc", "Example SSO"), ("github", "GitHub")]);
+        let debug = format!("{config:?} {:?}", config.providers);
+        assert!(!debug.contains("gh-secret-value") && !debug.contains("corp-secret-value"), "{debug}");
+    }
+
+    #[test]
+    fn the_dev_idp_is_refused_on_https_and_off_loopback() {
+        assert!(config(&[("DEV_IDP_URL", "http://127.0.0.1:3900")]).is_ok());
+        assert_eq!(
+            error_var(&[("DEV_IDP_URL", "http://127.0.0.1:3900"), ("APP_URL", "https://login.example.com")]),
+            "DEV_IDP_URL"
+        );
+        assert_eq!(error_var(&[("DEV_IDP_URL", "https://idp.example.com")]), "DEV_IDP_URL");
     }
 
     #[test]

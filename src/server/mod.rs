@@ -1,9 +1,19 @@
-//! Everything that runs only on the server: configuration, database, HTTP wiring. Compiled only with `ssr`.
+//! Everything that runs only on the server: configuration, database, HTTP wiring, sign-in. Compiled only with `ssr`.
 
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod clock;
 pub mod config;
+pub mod context;
+pub mod csrf;
 pub mod db;
+pub mod error_page;
+pub mod guard;
 pub mod health;
 pub mod security;
+pub mod session;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod users;

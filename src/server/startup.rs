@@ -2,19 +2,24 @@
 
 use std::{net::SocketAddr, sync::Arc};
 
-use axum::{Router, serve::ListenerExt};
+use axum::{Router, middleware, serve::ListenerExt};
 use leptos_axum::{LeptosRoutes, generate_route_list};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinHandle};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
 };
+use tower_sessions::session_store::ExpiredDeletion;
+use tower_sessions_sqlx_store::SqliteStore;
 
 use super::{
+    api, auth,
+    auth::providers::Providers,
     config::Config,
+    csrf,
     db::{self, DatabaseError},
-    health, security,
+    guard, health, security, session,
     state::AppState,
     telemetry,
 };
@@ -25,9 +30,18 @@ use crate::app::{App, shell};
 pub enum StartupError {
     #[error("DATABASE_URL: {0}")]
     Database(#[from] DatabaseError),
+    #[error("DATABASE_URL: cannot prepare the session table: {0}")]
+    SessionStore(sqlx::Error),
     #[error("LEPTOS_SITE_ADDR: cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot build the HTTP client for providers: {0}")]
+    HttpClient(reqwest::Error),
 }
+
+/// How long Gatehouse waits for a provider (discovery, keys, token endpoint, UserInfo, GitHub's API).
+const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often expired sessions are purged.
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A built application, listening but not yet serving.
 pub struct Application {
@@ -35,6 +49,7 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     state: AppState,
+    store: SqliteStore,
 }
 
 impl Application {
@@ -50,13 +65,23 @@ impl Application {
     /// which `APP_URL` must name).
     pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<Self, StartupError> {
         let db = db::connect(&config.database).await?;
+        let store = SqliteStore::new(db.clone());
+        store.migrate().await.map_err(StartupError::SessionStore)?;
+        let http = reqwest::Client::builder()
+            // A provider's endpoints never need redirects; following them would let a response send us anywhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.provider_timeout.min(PROVIDER_TIMEOUT))
+            .user_agent(concat!("gatehouse/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(StartupError::HttpClient)?;
+        let providers = Providers::new(&config.providers, &config.app_url, http);
         let local_addr =
             listener.local_addr().map_err(|source| StartupError::Bind { addr: config.leptos.site_addr, source })?;
 
         let mut leptos_options = config.leptos.clone();
         leptos_options.site_addr = local_addr;
-        let state = AppState { leptos_options, db, config: Arc::new(config) };
-        Ok(Self { listener, local_addr, router: router(state.clone()), state })
+        let state = AppState { leptos_options, db, config: Arc::new(config), providers };
+        Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store })
     }
 
     /// The shared state, for tests that need to reach the database directly.
@@ -77,22 +102,50 @@ impl Application {
                 tracing::trace!(%error, "could not set TCP_NODELAY");
             }
         });
-        axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
+        let background = spawn_background_tasks(self.state.clone(), self.store.clone());
+        let served = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        background.abort();
+        served
     }
 }
 
+/// Sets providers up, and purges expired sessions every few minutes.
+fn spawn_background_tasks(state: AppState, store: SqliteStore) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        state.providers.warm_up().await;
+        let mut interval = tokio::time::interval(PURGE_INTERVAL);
+        loop {
+            interval.tick().await;
+            if let Err(error) = store.delete_expired().await {
+                tracing::warn!(%error, "purging expired session data failed");
+            }
+            match session::purge_expired(&state.db, &state.config.sessions).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "purged expired sessions"),
+                Err(error) => tracing::warn!(%error, "purging expired sessions failed"),
+            }
+        }
+    })
+}
+
 /// Every route, with the layers that apply to all of them.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, store: SqliteStore) -> Router {
     let routes = generate_route_list(App);
+    let sessions = session::layer(store, &state.config.app_url, &state.config.sessions);
     let mut router = Router::new()
         .merge(health::router())
+        .merge(auth::router())
+        .merge(api::router())
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::require_session_for_pages))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
+        .layer(sessions)
         .with_state(state.clone());
 
     for header in security::baseline_headers(&state.config.app_url) {

@@ -1,4 +1,4 @@
-//! The state every handler and server function shares: options, the database pool and the configuration.
+//! The state every handler and server function shares: options, the database pool, configuration, providers.
 
 use std::sync::Arc;
 
@@ -6,11 +6,12 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::SqlitePool;
 
-use super::config::Config;
+use super::{auth::providers::Providers, config::Config};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: SqlitePool,
     pub config: Arc<Config>,
+    pub providers: Arc<Providers>,
 }

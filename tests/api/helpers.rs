@@ -35,7 +35,7 @@ impl Drop for TestApp {
     }
 }
 
-/// Starts the app with the default configuration plus `overrides`.
+/// Starts the app with the default configuration plus `overrides`. `TEST_LOG=1` shows the app's logs.
 pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db_path = dir.path().join("data").join("gatehouse.db");
@@ -49,6 +49,9 @@ pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
     ]);
     vars.extend(overrides.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let config = Config::from_lookup(|key| Ok::<_, ConfigError>(vars.get(key).cloned())).expect("test configuration");
+    if std::env::var_os("TEST_LOG").is_some() {
+        gatehouse::server::telemetry::init(&config.log);
+    }
 
     let app = Application::build_with_listener(config, listener).await.expect("application starts");
     let state = app.state().clone();
@@ -67,4 +70,50 @@ pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
+}
+
+impl TestApp {
+    /// A POST from one of the app's own pages (the browser sends `Origin`).
+    pub async fn post_from_page(&self, path: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("origin", &self.address)
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+
+    /// Rows in `table`.
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.state.db).await.expect("count")
+    }
+
+    /// The status `GET /api/v1/me` answers with this client's cookies.
+    pub async fn me_status(&self) -> u16 {
+        self.get("/api/v1/me").await.status().as_u16()
+    }
+
+    /// Asserts that nothing of a failed sign-in stayed behind: no user, no session, no signed-in cookie.
+    pub async fn assert_signed_out_with_nothing_created(&self) {
+        assert_eq!(self.count("users").await, 0, "no user may be created");
+        assert_eq!(self.count("identities").await, 0, "no identity may be created");
+        assert_eq!(self.count("user_sessions").await, 0, "no session may be created");
+        assert_eq!(self.me_status().await, 401, "the browser is not signed in");
+    }
+}
+
+/// The `Location` header of a redirect.
+pub fn location(response: &reqwest::Response) -> String {
+    response.headers().get("location").expect("a Location header").to_str().expect("ASCII").to_owned()
+}
+
+/// The value of the session cookie a response sets, if any.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("gatehouse_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().trim_start_matches("gatehouse_session=").to_owned())
 }

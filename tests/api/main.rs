@@ -2,6 +2,10 @@
 
 mod helpers;
 
+mod github;
 mod health;
+mod oidc;
 mod pages;
+mod provider;
+mod sessions;
 mod startup;

@@ -1,0 +1,72 @@
+//! What the pages know about signing in: the signed-in person and the providers, through server functions that
+//! check the session on the server. Shared by the server and the browser.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// The signed-in person, as pages and `GET /api/v1/me` show them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedInUser {
+    pub id: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub avatar_url: Option<String>,
+    /// Ids of the providers this person can sign in with (`dev`, `github`, …).
+    pub providers: Vec<String>,
+}
+
+impl SignedInUser {
+    /// Up to two initials, for the avatar when there is no picture.
+    pub fn initials(&self) -> String {
+        self.display_name
+            .split_whitespace()
+            .filter_map(|w| w.chars().next())
+            .take(2)
+            .flat_map(char::to_uppercase)
+            .collect()
+    }
+}
+
+/// A sign-in button on the login page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderSummary {
+    pub id: String,
+    pub label: String,
+}
+
+/// The signed-in person, or `None`. Checked on the server against the session store and the session's row.
+#[server]
+pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
+    use crate::server::context;
+    let state = context::state()?;
+    match context::auth_session(&state).await? {
+        Some(auth) => context::load_user(&state, &auth.user_id).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The configured sign-in providers, in the order the login page shows them.
+#[server]
+pub async fn login_providers() -> Result<Vec<ProviderSummary>, AppError> {
+    let state = crate::server::context::state()?;
+    Ok(state.providers.summaries())
+}
+
+/// Signs out: deletes the session on the server, clears the cookie, and goes home.
+#[server]
+pub async fn logout() -> Result<(), AppError> {
+    use crate::server::{audit, context, session};
+    let state = context::state()?;
+    let session = context::session().await?;
+    let client = context::client_info().await;
+    if let Some(user_id) = session::logout(&session, &state.db).await.map_err(AppError::internal)? {
+        audit::record(&state.db, audit::Event::SignOut, Some(&user_id), &client, serde_json::json!({}))
+            .await
+            .map_err(AppError::internal)?;
+    }
+    leptos_axum::redirect("/");
+    Ok(())
+}

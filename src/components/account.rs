@@ -1,0 +1,68 @@
+//! The signed-in person across the app: one resource, provided at the root, refreshed after signing out; the header's
+//! account area; the avatar.
+
+use leptos::prelude::*;
+
+use crate::{
+    auth::{Logout, SignedInUser, current_user},
+    error::AppError,
+};
+
+/// The signed-in person (`None` when signed out), shared by every component that needs it.
+#[derive(Clone, Copy)]
+pub struct UserContext {
+    pub user: Resource<Result<Option<SignedInUser>, AppError>>,
+    pub logout: ServerAction<Logout>,
+}
+
+/// Creates the shared resource; call once, in `App`.
+pub fn provide_user_context() {
+    let logout = ServerAction::<Logout>::new();
+    let user = Resource::new(move || logout.version().get(), |_| current_user());
+    provide_context(UserContext { user, logout });
+}
+
+pub fn use_user_context() -> UserContext {
+    expect_context::<UserContext>()
+}
+
+/// The header's right-hand side: the person and a sign-out button, or a sign-in link.
+#[component]
+pub fn AccountArea() -> impl IntoView {
+    let UserContext { user, logout } = use_user_context();
+    view! {
+        <Transition fallback=|| view! { <span class="account-placeholder"></span> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(user)) => {
+                        view! {
+                            <a href="/profile" class="account-link" data-testid="account-name">
+                                <Avatar user=user.clone() size="small"/>
+                                <span class="account-name">{user.display_name.clone()}</span>
+                            </a>
+                            <ActionForm action=logout attr:class="inline-form">
+                                <button type="submit" class="button secondary" disabled=move || logout.pending().get()>
+                                    {move || if logout.pending().get() { "Signing out…" } else { "Sign out" }}
+                                </button>
+                            </ActionForm>
+                        }
+                            .into_any()
+                    }
+                    _ => view! { <a href="/login" class="button">"Sign in"</a> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The person's picture from their provider, or their initials on a coloured disc.
+#[component]
+pub fn Avatar(user: SignedInUser, #[prop(default = "large")] size: &'static str) -> impl IntoView {
+    let class = format!("avatar avatar-{size}");
+    match user.avatar_url.clone() {
+        Some(url) => {
+            view! { <img class=class src=url alt="" referrerpolicy="no-referrer" width="40" height="40"/> }.into_any()
+        }
+        None => view! { <span class=class aria-hidden="true">{user.initials()}</span> }.into_any(),
+    }
+}

@@ -1,0 +1,39 @@
+//! The one error type server functions return: what the person may be told. Causes are logged on the server.
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Please sign in to continue.")]
+    Unauthorized,
+    #[error("That was not found.")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Something went wrong on our side. Please try again.")]
+    Internal,
+    /// The request did not reach the server function, or its answer could not be read.
+    #[error("Could not reach Gatehouse. Check your connection and try again.")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// Logs `cause` and returns the opaque error the caller sees.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "server function failed");
+        AppError::Internal
+    }
+}

@@ -1,0 +1,43 @@
+//! `/profile`: the signed-in person's account details. The server redirects signed-out requests to `/login`.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use super::dashboard::SignedOutNotice;
+use crate::components::account::{Avatar, use_user_context};
+
+#[component]
+pub fn ProfilePage() -> impl IntoView {
+    let user = use_user_context().user;
+    view! {
+        <Title text="Profile"/>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(user)) => {
+                        view! {
+                            <section class="card" aria-labelledby="profile-title">
+                                <div class="welcome">
+                                    <Avatar user=user.clone()/>
+                                    <h1 id="profile-title">{user.display_name.clone()}</h1>
+                                </div>
+                                <dl class="facts">
+                                    <dt>"Email"</dt>
+                                    <dd data-testid="profile-email">
+                                        {user.email.clone().unwrap_or_else(|| "None".into())}
+                                        {user.email_verified.then(|| view! { <span class="badge ok">"verified"</span> })}
+                                    </dd>
+                                    <dt>"Signs in with"</dt>
+                                    <dd>{user.providers.join(", ")}</dd>
+                                </dl>
+                            </section>
+                        }
+                            .into_any()
+                    }
+                    Ok(None) => view! { <SignedOutNotice/> }.into_any(),
+                    Err(error) => view! { <p class="problem" role="alert">{error.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}

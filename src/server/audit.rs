@@ -1,0 +1,46 @@
+//! The security activity log: every authentication event, with time, person, address, browser and details.
+
+use serde_json::Value;
+use sqlx::SqliteExecutor;
+
+use super::{clock, session::ClientInfo};
+
+/// What happened. Stored as text; the dashboard turns these into sentences.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    SignIn,
+    SignInFailed,
+    SignOut,
+    AccountCreated,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::SignIn => "sign_in",
+            Event::SignInFailed => "sign_in_failed",
+            Event::SignOut => "sign_out",
+            Event::AccountCreated => "account_created",
+        }
+    }
+}
+
+/// Appends an event. `detail` must never hold a secret (codes, tokens, cookies).
+pub async fn record(
+    db: impl SqliteExecutor<'_>,
+    event: Event,
+    user_id: Option<&str>,
+    client: &ClientInfo,
+    detail: Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO audit_events (at, user_id, kind, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(clock::now())
+        .bind(user_id)
+        .bind(event.as_str())
+        .bind(&client.ip)
+        .bind(&client.user_agent)
+        .bind(detail.to_string())
+        .execute(db)
+        .await?;
+    Ok(())
+}

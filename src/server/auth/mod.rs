@@ -1,0 +1,350 @@
+//! Sign-in with external providers: `GET /auth/login/{provider}`, `GET /auth/callback/{provider}` and
+//! `POST /auth/logout`. Every failure creates no session and no user, answers 4xx with a page that says what went
+//! wrong, and logs why (never a code or a token).
+
+pub mod attempt;
+pub mod github;
+pub mod oidc;
+pub mod providers;
+pub mod redirect;
+
+use axum::{
+    Router,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::Session;
+
+use self::{
+    attempt::{AttemptError, LoginAttempt},
+    providers::ProviderError,
+    redirect::RedirectTarget,
+};
+use super::{
+    audit::{self, Event},
+    clock, error_page, session,
+    session::ClientInfo,
+    state::AppState,
+    users::{self, SignIn},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/login/{provider}", get(login))
+        .route("/auth/callback/{provider}", get(callback))
+        .route("/auth/logout", post(logout))
+}
+
+/// What a provider needs to start a sign-in: where to send the browser, and the secrets to keep for the callback.
+pub struct AuthorizationRequest {
+    pub url: String,
+    pub issuer: String,
+    pub state: String,
+    pub pkce_verifier: String,
+    pub nonce: Option<String>,
+}
+
+/// Why a sign-in did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("unknown provider")]
+    UnknownProvider,
+    #[error("provider unavailable")]
+    ProviderUnavailable,
+    #[error("the callback has no state parameter")]
+    MissingState,
+    #[error("login attempt: {0:?}")]
+    Attempt(AttemptError),
+    #[error("the provider answered with error {error:?}")]
+    Provider { error: String, description: Option<String> },
+    #[error("the iss parameter {found:?} is not the issuer the attempt was sent to")]
+    IssuerMismatch { found: String },
+    #[error("the provider promises an iss parameter (RFC 9207) but the callback has none")]
+    IssuerMissing,
+    #[error("the callback has no code")]
+    MissingCode,
+    #[error("token endpoint: {0}")]
+    TokenEndpoint(String),
+    #[error("{0} timed out")]
+    Timeout(String),
+    #[error("ID token rejected: {0}")]
+    IdToken(String),
+    #[error("UserInfo rejected: {0}")]
+    UserInfo(String),
+    #[error("the verified email belongs to an account that signs in with {providers:?}")]
+    EmailInUse { providers: Vec<String> },
+    #[error("provider misconfigured: {0}")]
+    Misconfigured(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CallbackError {
+    fn from_transport(what: &str, error: &reqwest::Error) -> Self {
+        if error.is_timeout() {
+            Self::Timeout(what.to_owned())
+        } else {
+            Self::TokenEndpoint(format!("{what}: {}", oidc::describe_reqwest(error)))
+        }
+    }
+
+    /// A short, stable name for the audit trail.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownProvider => "unknown_provider",
+            Self::ProviderUnavailable => "provider_unavailable",
+            Self::MissingState | Self::Attempt(AttemptError::Unknown) => "invalid_state",
+            Self::Attempt(AttemptError::Expired) => "expired_state",
+            Self::Attempt(AttemptError::WrongProvider) => "wrong_provider",
+            Self::Provider { .. } => "provider_error",
+            Self::IssuerMismatch { .. } | Self::IssuerMissing => "issuer_mismatch",
+            Self::MissingCode => "missing_code",
+            Self::TokenEndpoint(_) => "token_endpoint",
+            Self::Timeout(_) => "timeout",
+            Self::IdToken(_) => "invalid_id_token",
+            Self::UserInfo(_) => "invalid_userinfo",
+            Self::EmailInUse { .. } => "email_in_use",
+            Self::Misconfigured(_) => "misconfigured",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownProvider => StatusCode::NOT_FOUND,
+            Self::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::EmailInUse { .. } => StatusCode::CONFLICT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The page's heading and explanation, for the person (`label` is the provider's button label).
+    fn explain(&self, label: &str) -> (String, String) {
+        let verify = "We could not verify the answer from your provider, so you were not signed in. This can happen \
+                      when a sign-in is tampered with or the provider is misconfigured.";
+        match self {
+            Self::UnknownProvider => {
+                ("Unknown sign-in method".into(), "There is no sign-in method at this address.".into())
+            }
+            Self::ProviderUnavailable => (
+                format!("{label} is not available right now"),
+                "Gatehouse cannot reach this provider at the moment. Please try again in a minute.".into(),
+            ),
+            Self::MissingState | Self::Attempt(AttemptError::Unknown) | Self::Attempt(AttemptError::WrongProvider) => (
+                "This sign-in link is not valid".into(),
+                "It was already used, was started in another browser, or did not come from Gatehouse. Please start \
+                 again."
+                    .into(),
+            ),
+            Self::Attempt(AttemptError::Expired) => (
+                "This sign-in took too long".into(),
+                "Sign-ins must be finished within ten minutes. Please start again.".into(),
+            ),
+            Self::Provider { error, description } if error == "access_denied" => (
+                "Sign-in was cancelled".into(),
+                match description {
+                    Some(d) => format!("{label} said: {d}"),
+                    None => format!("{label} did not sign you in."),
+                },
+            ),
+            Self::Provider { error, description } => (
+                format!("{label} could not sign you in"),
+                format!(
+                    "{label} answered \u{201c}{error}\u{201d}{}",
+                    description.as_ref().map(|d| format!(": {d}")).unwrap_or_default()
+                ),
+            ),
+            Self::Timeout(_) => (format!("{label} did not answer in time"), "Please try again in a minute.".into()),
+            Self::EmailInUse { providers } => (
+                "You already have an account".into(),
+                format!(
+                    "An account with this email address already exists, and it signs in with {}. Sign in with that, \
+                     then link {label} from your profile.",
+                    providers.join(" or ")
+                ),
+            ),
+            Self::Internal(_) => (
+                "Something went wrong on our side".into(),
+                "You were not signed in. Please try again; if it keeps happening, tell the people who run this site."
+                    .into(),
+            ),
+            _ => ("We could not sign you in".into(), verify.into()),
+        }
+    }
+}
+
+/// The token endpoint's failures, as `openidconnect` reports them over `reqwest`.
+type TokenRequestError = openidconnect::RequestTokenError<
+    openidconnect::HttpClientError<reqwest::Error>,
+    openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
+>;
+
+/// Maps the token endpoint's failures (an error answer, a timeout, an unreadable body).
+fn token_error(error: TokenRequestError) -> CallbackError {
+    use openidconnect::{HttpClientError, RequestTokenError};
+    match error {
+        RequestTokenError::ServerResponse(response) => {
+            CallbackError::TokenEndpoint(format!("error {:?}", response.error().as_ref()))
+        }
+        RequestTokenError::Request(HttpClientError::Reqwest(error)) if error.is_timeout() => {
+            CallbackError::Timeout("token endpoint".into())
+        }
+        RequestTokenError::Request(error) => CallbackError::TokenEndpoint(format!("request failed: {error}")),
+        // An ID token without a required claim (`sub`, `iat`, `aud`, …) fails here, inside the token response.
+        // serde's "missing field" names only the field; other messages may quote values (token material), so
+        // they are not logged.
+        RequestTokenError::Parse(error, _) => {
+            let inner = error.inner().to_string();
+            let reason = if inner.starts_with("missing field") { inner.as_str() } else { "malformed" };
+            CallbackError::IdToken(format!("the token response is not valid: {reason}"))
+        }
+        RequestTokenError::Other(reason) => CallbackError::TokenEndpoint(reason),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Starts a sign-in: a fresh attempt in this browser's session, then 303 to the provider.
+async fn login(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    Query(query): Query<LoginQuery>,
+    session: Session,
+) -> Response {
+    let label = state.providers.label(&provider).unwrap_or("This provider").to_owned();
+    let client = match state.providers.get(&provider).await {
+        Ok(client) => client,
+        Err(ProviderError::Unknown) => return failure_page(&CallbackError::UnknownProvider, &label),
+        Err(ProviderError::Unavailable) => return failure_page(&CallbackError::ProviderUnavailable, &label),
+    };
+    let request = client.authorization_request();
+    let attempt = LoginAttempt {
+        provider,
+        issuer: request.issuer,
+        state: request.state,
+        pkce_verifier: request.pkce_verifier,
+        nonce: request.nonce,
+        next: RedirectTarget::parse_or_default(query.next.as_deref()),
+        link_user_id: None,
+        expires_at: clock::now() + state.config.sessions.login_attempt_lifetime.as_secs() as i64,
+    };
+    if let Err(error) = attempt::store(&session, attempt).await {
+        return failure_page(&CallbackError::Internal(error.to_string()), &label);
+    }
+    Redirect::to(&request.url).into_response()
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+    iss: Option<String>,
+}
+
+/// Finishes a sign-in. Only a response that passes every check creates a session.
+async fn callback(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    Query(query): Query<CallbackQuery>,
+    session: Session,
+    client: ClientInfo,
+) -> Response {
+    let label = state.providers.label(&provider).unwrap_or("Your provider").to_owned();
+    match finish(&state, &provider, query, &session, &client).await {
+        Ok(next) => Redirect::to(next.as_str()).into_response(),
+        Err(failure) => {
+            tracing::warn!(provider, reason = %failure, "sign-in failed");
+            let detail = json!({ "provider": provider, "reason": failure.kind() });
+            if let Err(error) = audit::record(&state.db, Event::SignInFailed, None, &client, detail).await {
+                tracing::error!(%error, "could not record a failed sign-in");
+            }
+            failure_page(&failure, &label)
+        }
+    }
+}
+
+async fn finish(
+    state: &AppState,
+    provider: &str,
+    query: CallbackQuery,
+    session: &Session,
+    client_info: &ClientInfo,
+) -> Result<RedirectTarget, CallbackError> {
+    let internal = |e: &dyn std::fmt::Display| CallbackError::Internal(e.to_string());
+
+    // 1. This browser started this sign-in, recently, and it has not been used.
+    let state_param = query.state.ok_or(CallbackError::MissingState)?;
+    let attempt = attempt::take(session, provider, &state_param)
+        .await
+        .map_err(|e| internal(&e))?
+        .map_err(CallbackError::Attempt)?;
+    let client = state.providers.get(provider).await.map_err(|_| CallbackError::ProviderUnavailable)?;
+
+    // 2. The response comes from the issuer the attempt was sent to (RFC 9207), before anything in it is believed.
+    match query.iss {
+        Some(iss) if iss != attempt.issuer => return Err(CallbackError::IssuerMismatch { found: iss }),
+        None if client.requires_iss_parameter() => return Err(CallbackError::IssuerMissing),
+        _ => {}
+    }
+
+    // 3. The provider's own answer.
+    if let Some(error) = query.error {
+        return Err(CallbackError::Provider { error, description: query.error_description });
+    }
+    let code = query.code.ok_or(CallbackError::MissingCode)?;
+    let identity = client.finish(&code, &attempt).await?;
+
+    // 4. The person, found or created, and a fresh session.
+    let (user, created) = match users::sign_in(&state.db, &identity).await.map_err(|e| internal(&e))? {
+        SignIn::Existing(user) => (user, false),
+        SignIn::Created(user) => (user, true),
+        SignIn::EmailInUse { providers } => {
+            let labels = providers.iter().map(|p| state.providers.label(p).unwrap_or(p).to_owned()).collect();
+            return Err(CallbackError::EmailInUse { providers: labels });
+        }
+    };
+    session::login(session, &state.db, &state.config.sessions, &user.id, provider, client_info)
+        .await
+        .map_err(|e| internal(&e))?;
+    if created {
+        audit::record(&state.db, Event::AccountCreated, Some(&user.id), client_info, json!({ "provider": provider }))
+            .await
+            .map_err(|e| internal(&e))?;
+    }
+    audit::record(&state.db, Event::SignIn, Some(&user.id), client_info, json!({ "provider": provider }))
+        .await
+        .map_err(|e| internal(&e))?;
+    tracing::info!(provider, user_id = %user.id, created, "signed in");
+    Ok(attempt.next)
+}
+
+/// Signs out: the session is deleted on the server, the cookie cleared, and the browser sent home.
+async fn logout(State(state): State<AppState>, session: Session, client: ClientInfo) -> Response {
+    match session::logout(&session, &state.db).await {
+        Ok(user_id) => {
+            if let Some(user_id) = user_id {
+                let _ = audit::record(&state.db, Event::SignOut, Some(&user_id), &client, json!({})).await;
+            }
+            Redirect::to("/").into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "sign-out failed");
+            failure_page(&CallbackError::Internal(error.to_string()), "Gatehouse")
+        }
+    }
+}
+
+fn failure_page(failure: &CallbackError, label: &str) -> Response {
+    let (title, message) = failure.explain(label);
+    (failure.status(), error_page::render(&title, &message, ("Try again", "/login"))).into_response()
+}

@@ -1,0 +1,307 @@
+//! OpenID Connect sign-in (the `oidc`, `google` and `dev` providers): discovery, the authorization request, and
+//! full ID-token validation. `openidconnect` does the validation it implements (signature against the provider's
+//! JWKS, `iss`, `aud` with no untrusted extra audience, `exp`, `nonce`, the algorithm allow-list); this module adds
+//! what it leaves to its caller (`iat` not in the future, `azp`, one rate-limited JWKS refetch on an unknown key)
+//! and checks that UserInfo speaks of the same `sub`.
+
+use std::{
+    sync::RwLock,
+    time::{Duration, Instant},
+};
+
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    JsonWebKeySetUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
+    core::{
+        CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
+        CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreUserInfoClaims,
+    },
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::{AuthorizationRequest, CallbackError};
+use crate::server::{clock, users::Identity};
+
+/// Signature algorithms accepted for ID tokens: asymmetric only. `none` cannot be expressed, and an HMAC algorithm
+/// is refused before any key is chosen, so a token "signed" with the provider's public key as an HMAC secret fails.
+const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha384,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha512,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
+
+/// How far in the future `iat` may be, for clock skew.
+const CLOCK_LEEWAY: Duration = Duration::from_secs(60);
+/// An unknown `kid` triggers at most one JWKS refetch per this interval, so forged tokens cannot hammer the provider.
+const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+type Client =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+
+/// A discovered OpenID provider, ready to start and finish sign-ins.
+pub struct OidcProvider {
+    id: &'static str,
+    client_id: ClientId,
+    client_secret: SecretString,
+    scopes: Vec<String>,
+    metadata: CoreProviderMetadata,
+    /// RFC 9207: the provider promises an `iss` parameter on every authorization response.
+    iss_parameter_supported: bool,
+    redirect_uri: RedirectUrl,
+    jwks: RwLock<Jwks>,
+    http: reqwest::Client,
+}
+
+struct Jwks {
+    keys: CoreJsonWebKeySet,
+    /// When an unknown `kid` last caused a refetch.
+    refetched_at: Option<Instant>,
+}
+
+/// Why a provider could not be set up from its discovery document.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("cannot fetch {url}: {reason}")]
+    Fetch { url: String, reason: String },
+    #[error("the discovery document is not valid: {0}")]
+    Invalid(String),
+    #[error("the discovery document names issuer {found:?}, but {expected:?} is configured")]
+    IssuerMismatch { expected: String, found: String },
+}
+
+#[derive(Deserialize)]
+struct Rfc9207 {
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl OidcProvider {
+    /// Fetches the discovery document and the signing keys. The document must name exactly the configured issuer.
+    pub async fn discover(
+        id: &'static str,
+        issuer: &str,
+        client_id: &str,
+        client_secret: SecretString,
+        scopes: Vec<String>,
+        redirect_uri: String,
+        http: reqwest::Client,
+    ) -> Result<Self, DiscoveryError> {
+        let issuer = issuer.trim_end_matches('/');
+        let url = format!("{issuer}/.well-known/openid-configuration");
+        let fetch_error = |reason: String| DiscoveryError::Fetch { url: url.clone(), reason };
+        let response = http.get(&url).send().await.map_err(|e| fetch_error(describe_reqwest(&e)))?;
+        if !response.status().is_success() {
+            return Err(fetch_error(format!("HTTP {}", response.status())));
+        }
+        let body = response.bytes().await.map_err(|e| fetch_error(describe_reqwest(&e)))?;
+        let metadata: CoreProviderMetadata =
+            serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
+        let rfc9207: Rfc9207 = serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
+
+        let found = metadata.issuer().as_str();
+        if found.trim_end_matches('/') != issuer {
+            return Err(DiscoveryError::IssuerMismatch { expected: issuer.to_owned(), found: found.to_owned() });
+        }
+        let keys = fetch_jwks(&http, metadata.jwks_uri()).await?;
+        let redirect_uri = RedirectUrl::new(redirect_uri).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
+
+        Ok(Self {
+            id,
+            client_id: ClientId::new(client_id.to_owned()),
+            client_secret,
+            scopes,
+            metadata,
+            iss_parameter_supported: rfc9207.authorization_response_iss_parameter_supported,
+            redirect_uri,
+            jwks: RwLock::new(Jwks { keys, refetched_at: None }),
+            http,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        self.metadata.issuer().as_str()
+    }
+
+    pub fn iss_parameter_supported(&self) -> bool {
+        self.iss_parameter_supported
+    }
+
+    fn client(&self) -> Client {
+        CoreClient::from_provider_metadata(
+            self.metadata.clone(),
+            self.client_id.clone(),
+            Some(ClientSecret::new(self.client_secret.expose_secret().to_owned())),
+        )
+        .set_redirect_uri(self.redirect_uri.clone())
+    }
+
+    /// The URL to send the browser to, with a fresh state, nonce and PKCE challenge (S256).
+    pub fn authorization_request(&self) -> AuthorizationRequest {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let client = self.client();
+        let mut request = client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            || CsrfToken::new(clock::random_token(32)),
+            || Nonce::new(clock::random_token(32)),
+        );
+        for scope in self.scopes.iter().filter(|s| s.as_str() != "openid") {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+        AuthorizationRequest {
+            url: url.to_string(),
+            issuer: self.issuer().to_owned(),
+            state: state.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+            nonce: Some(nonce.secret().clone()),
+        }
+    }
+
+    /// Exchanges the code at this provider's token endpoint and validates everything that comes back.
+    pub async fn finish(&self, code: &str, pkce_verifier: &str, nonce: &str) -> Result<Identity, CallbackError> {
+        let client = self.client();
+        let response = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|_| CallbackError::Misconfigured("the provider has no token endpoint".into()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(super::token_error)?;
+
+        let id_token =
+            response.id_token().ok_or_else(|| CallbackError::IdToken("the token response has no ID token".into()))?;
+        let nonce = Nonce::new(nonce.to_owned());
+        let claims = match self.verify(id_token, &nonce) {
+            Err(VerifyError::UnknownKey) if self.may_refetch_keys() => {
+                let keys = fetch_jwks(&self.http, self.metadata.jwks_uri())
+                    .await
+                    .map_err(|e| CallbackError::IdToken(format!("refetching the provider's keys failed: {e}")))?;
+                self.jwks.write().expect("JWKS lock is never poisoned").keys = keys;
+                self.verify(id_token, &nonce)
+            }
+            other => other,
+        }
+        .map_err(|e| CallbackError::IdToken(e.to_string()))?;
+
+        if let Some(azp) = claims.authorized_party()
+            && azp.as_str() != self.client_id.as_str()
+        {
+            return Err(CallbackError::IdToken(format!("azp {:?} is not this client", azp.as_str())));
+        }
+
+        let userinfo: Option<CoreUserInfoClaims> =
+            match client.user_info(response.access_token().clone(), Some(claims.subject().clone())) {
+                Ok(request) => {
+                    Some(request.request_async(&self.http).await.map_err(|e| CallbackError::UserInfo(e.to_string()))?)
+                }
+                Err(_) => None, // The provider has no UserInfo endpoint: the ID token is all there is.
+            };
+        Ok(identity(self.id, self.issuer(), &claims, userinfo.as_ref()))
+    }
+
+    fn verify(
+        &self,
+        id_token: &openidconnect::core::CoreIdToken,
+        nonce: &Nonce,
+    ) -> Result<CoreIdTokenClaims, VerifyError> {
+        let keys = self.jwks.read().expect("JWKS lock is never poisoned").keys.clone();
+        let allowed: Vec<CoreJwsSigningAlgorithm> = ALLOWED_ALGS
+            .into_iter()
+            .filter(|alg| self.metadata.id_token_signing_alg_values_supported().contains(alg))
+            .collect();
+        let verifier =
+            CoreIdTokenVerifier::new_public_client(self.client_id.clone(), self.metadata.issuer().clone(), keys)
+                .set_allowed_algs(allowed)
+                .set_issue_time_verifier_fn(|iat| {
+                    if iat > chrono::Utc::now() + CLOCK_LEEWAY {
+                        Err(format!("issued in the future ({iat})"))
+                    } else {
+                        Ok(())
+                    }
+                });
+        id_token.claims(&verifier, nonce).cloned().map_err(|error| match error {
+            openidconnect::ClaimsVerificationError::SignatureVerification(
+                openidconnect::SignatureVerificationError::NoMatchingKey,
+            ) => VerifyError::UnknownKey,
+            other => VerifyError::Invalid(other.to_string()),
+        })
+    }
+
+    /// Whether an unknown key may trigger a refetch now; claims the slot if so.
+    fn may_refetch_keys(&self) -> bool {
+        let mut jwks = self.jwks.write().expect("JWKS lock is never poisoned");
+        match jwks.refetched_at {
+            Some(at) if at.elapsed() < JWKS_REFETCH_INTERVAL => false,
+            _ => {
+                jwks.refetched_at = Some(Instant::now());
+                true
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum VerifyError {
+    #[error("no signing key matches the token (unknown kid)")]
+    UnknownKey,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+async fn fetch_jwks(http: &reqwest::Client, url: &JsonWebKeySetUrl) -> Result<CoreJsonWebKeySet, DiscoveryError> {
+    let fetch_error = |reason: String| DiscoveryError::Fetch { url: url.to_string(), reason };
+    let response = http.get(url.as_str()).send().await.map_err(|e| fetch_error(describe_reqwest(&e)))?;
+    if !response.status().is_success() {
+        return Err(fetch_error(format!("HTTP {}", response.status())));
+    }
+    response.json().await.map_err(|e| DiscoveryError::Invalid(format!("JWKS: {e}")))
+}
+
+fn identity(
+    provider: &str,
+    issuer: &str,
+    claims: &CoreIdTokenClaims,
+    userinfo: Option<&CoreUserInfoClaims>,
+) -> Identity {
+    let email = userinfo.and_then(|u| u.email()).or(claims.email()).map(|e| e.as_str().to_owned());
+    let email_verified = userinfo.and_then(|u| u.email_verified()).or(claims.email_verified()).unwrap_or(false);
+    let name =
+        userinfo.and_then(|u| u.name()).or(claims.name()).and_then(|n| n.get(None)).map(|n| n.as_str().to_owned());
+    let avatar_url = userinfo
+        .and_then(|u| u.picture())
+        .or(claims.picture())
+        .and_then(|p| p.get(None))
+        .map(|p| p.as_str().to_owned())
+        .filter(|p| p.starts_with("https://"));
+    Identity {
+        provider: provider.to_owned(),
+        issuer: issuer.to_owned(),
+        subject: claims.subject().as_str().to_owned(),
+        email,
+        email_verified,
+        name,
+        avatar_url,
+    }
+}
+
+/// A short reason for a failed request to a provider. Never the URL: it may carry a query string.
+pub fn describe_reqwest(error: &reqwest::Error) -> String {
+    let reason = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect"
+    } else if error.is_decode() {
+        "unreadable response"
+    } else {
+        "request failed"
+    };
+    reason.to_owned()
+}

@@ -1,0 +1,156 @@
+//! The configured providers, each set up lazily: a provider that cannot be reached (or whose discovery document is
+//! wrong) is disabled with a log line and retried on a later sign-in, while the app keeps running.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use tokio::sync::Mutex;
+
+use super::{AuthorizationRequest, CallbackError, attempt::LoginAttempt, github::GitHubProvider, oidc::OidcProvider};
+use crate::auth::ProviderSummary;
+use crate::server::{
+    config::{AppUrl, Protocol, ProviderSettings},
+    users::Identity,
+};
+
+/// How long a provider that failed to set up stays disabled before the next try.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+pub enum ProviderClient {
+    // Boxed: discovery metadata is large, and there is one of these per provider.
+    Oidc(Box<OidcProvider>),
+    GitHub(GitHubProvider),
+}
+
+impl ProviderClient {
+    pub fn authorization_request(&self) -> AuthorizationRequest {
+        match self {
+            ProviderClient::Oidc(p) => p.authorization_request(),
+            ProviderClient::GitHub(p) => p.authorization_request(),
+        }
+    }
+
+    /// RFC 9207: whether every authorization response from this provider must carry `iss`.
+    pub fn requires_iss_parameter(&self) -> bool {
+        match self {
+            ProviderClient::Oidc(p) => p.iss_parameter_supported(),
+            ProviderClient::GitHub(_) => false,
+        }
+    }
+
+    pub async fn finish(&self, code: &str, attempt: &LoginAttempt) -> Result<Identity, CallbackError> {
+        match self {
+            ProviderClient::Oidc(p) => {
+                let nonce =
+                    attempt.nonce.as_deref().ok_or(CallbackError::Misconfigured("attempt has no nonce".into()))?;
+                p.finish(code, &attempt.pkce_verifier, nonce).await
+            }
+            ProviderClient::GitHub(p) => p.finish(code, &attempt.pkce_verifier).await,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProviderError {
+    Unknown,
+    Unavailable,
+}
+
+pub struct Providers {
+    entries: Vec<Entry>,
+    /// Shared by all providers: a timeout on every request, and redirects never followed.
+    http: reqwest::Client,
+}
+
+struct Entry {
+    settings: ProviderSettings,
+    redirect_uri: String,
+    state: Mutex<State>,
+}
+
+enum State {
+    Ready(Arc<ProviderClient>),
+    Unavailable { retry_at: Instant },
+}
+
+impl Providers {
+    pub fn new(settings: &[ProviderSettings], app_url: &AppUrl, http: reqwest::Client) -> Arc<Self> {
+        let entries = settings
+            .iter()
+            .map(|s| Entry {
+                settings: s.clone(),
+                redirect_uri: app_url.join(&format!("/auth/callback/{}", s.id)),
+                state: Mutex::new(State::Unavailable { retry_at: Instant::now() }),
+            })
+            .collect();
+        Arc::new(Self { entries, http })
+    }
+
+    /// Sets every provider up now (in the background at start-up), so problems show in the log straight away.
+    pub async fn warm_up(&self) {
+        for entry in &self.entries {
+            let _ = self.get(entry.settings.id).await;
+        }
+    }
+
+    pub fn summaries(&self) -> Vec<ProviderSummary> {
+        self.entries
+            .iter()
+            .map(|e| ProviderSummary { id: e.settings.id.into(), label: e.settings.label.clone() })
+            .collect()
+    }
+
+    pub fn label(&self, id: &str) -> Option<&str> {
+        self.entries.iter().find(|e| e.settings.id == id).map(|e| e.settings.label.as_str())
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Arc<ProviderClient>, ProviderError> {
+        let entry = self.entries.iter().find(|e| e.settings.id == id).ok_or(ProviderError::Unknown)?;
+        let mut state = entry.state.lock().await;
+        match &*state {
+            State::Ready(client) => return Ok(client.clone()),
+            State::Unavailable { retry_at } if Instant::now() < *retry_at => return Err(ProviderError::Unavailable),
+            State::Unavailable { .. } => {}
+        }
+        match self.connect(entry).await {
+            Ok(client) => {
+                tracing::info!(provider = id, "sign-in provider ready");
+                let client = Arc::new(client);
+                *state = State::Ready(client.clone());
+                Ok(client)
+            }
+            Err(error) => {
+                tracing::error!(provider = id, %error, retry_in_secs = RETRY_AFTER.as_secs(), "sign-in provider disabled");
+                *state = State::Unavailable { retry_at: Instant::now() + RETRY_AFTER };
+                Err(ProviderError::Unavailable)
+            }
+        }
+    }
+
+    async fn connect(&self, entry: &Entry) -> Result<ProviderClient, super::oidc::DiscoveryError> {
+        let s = &entry.settings;
+        match &s.protocol {
+            Protocol::OpenIdConnect { issuer, scopes } => OidcProvider::discover(
+                s.id,
+                issuer.as_str(),
+                &s.client_id,
+                s.client_secret.clone(),
+                scopes.clone(),
+                entry.redirect_uri.clone(),
+                self.http.clone(),
+            )
+            .await
+            .map(|provider| ProviderClient::Oidc(Box::new(provider))),
+            Protocol::GitHub { web_url, api_url } => Ok(ProviderClient::GitHub(GitHubProvider::new(
+                &s.client_id,
+                s.client_secret.clone(),
+                web_url,
+                api_url,
+                entry.redirect_uri.clone(),
+                self.http.clone(),
+            ))),
+        }
+    }
+}

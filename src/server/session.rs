@@ -1,0 +1,189 @@
+//! The signed-in session: a typed wrapper over `tower-sessions`, plus the `user_sessions` row that makes each session
+//! listable and revocable. A session is valid only while its row exists and is within both time limits.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::{header, request::Parts},
+};
+use serde::{Deserialize, Serialize};
+use sqlx::SqlitePool;
+use tower_sessions::{
+    Expiry, Session, SessionManagerLayer,
+    cookie::{SameSite, time::Duration},
+};
+use tower_sessions_sqlx_store::SqliteStore;
+
+use super::{
+    clock,
+    config::{AppUrl, SessionSettings},
+};
+
+/// Session data key for the signed-in person.
+const AUTH_KEY: &str = "auth";
+/// `last_seen_at` is written at most this often, not on every request.
+const LAST_SEEN_RESOLUTION_SECS: i64 = 60;
+
+/// Cookie name: the `__Host-` prefix (Secure, Path=/, no Domain) whenever the site is served over https.
+pub fn cookie_name(app_url: &AppUrl) -> &'static str {
+    if app_url.is_https() { "__Host-gatehouse_session" } else { "gatehouse_session" }
+}
+
+/// The session layer: HttpOnly, SameSite=Lax, Path=/, Secure on https; no session until something is stored.
+///
+/// The store's expiry only collects garbage. The limits people rely on (idle and absolute) are enforced by
+/// [`current`] against the `user_sessions` row, and the stored data is written only when it changes.
+pub fn layer(store: SqliteStore, app_url: &AppUrl, settings: &SessionSettings) -> SessionManagerLayer<SqliteStore> {
+    SessionManagerLayer::new(store)
+        .with_name(cookie_name(app_url))
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_secure(app_url.is_https())
+        .with_expiry(Expiry::OnInactivity(seconds(settings.max_lifetime.as_secs())))
+}
+
+/// What the session stores about the signed-in person.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SessionAuth {
+    user_id: String,
+    /// The `user_sessions` row.
+    session_id: String,
+}
+
+/// A checked, signed-in session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthSession {
+    pub user_id: String,
+    pub session_id: String,
+}
+
+/// Where a request came from, for the sessions list and the audit trail.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// User agents longer than this are cut: they are shown, never parsed for anything that matters.
+const MAX_USER_AGENT: usize = 512;
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+        Ok(Self { ip, user_agent })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session store: {0}")]
+    Store(#[from] tower_sessions::session::Error),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Signs `user_id` in: a new session id (so a cookie from before sign-in is worthless), a `user_sessions` row, and
+/// an absolute expiry.
+pub async fn login(
+    session: &Session,
+    db: &SqlitePool,
+    settings: &SessionSettings,
+    user_id: &str,
+    provider: &str,
+    client: &ClientInfo,
+) -> Result<AuthSession, SessionError> {
+    let now = clock::now();
+    let expires_at = now + settings.max_lifetime.as_secs() as i64;
+    let session_id = clock::new_id();
+    sqlx::query(
+        "INSERT INTO user_sessions (id, user_id, provider, created_at, last_seen_at, expires_at, ip, user_agent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&session_id)
+    .bind(user_id)
+    .bind(provider)
+    .bind(now)
+    .bind(now)
+    .bind(expires_at)
+    .bind(&client.ip)
+    .bind(&client.user_agent)
+    .execute(db)
+    .await?;
+
+    session.cycle_id().await?;
+    session.set_expiry(Some(Expiry::OnInactivity(seconds(settings.max_lifetime.as_secs()))));
+    session.insert(AUTH_KEY, SessionAuth { user_id: user_id.to_owned(), session_id: session_id.clone() }).await?;
+    Ok(AuthSession { user_id: user_id.to_owned(), session_id })
+}
+
+/// The signed-in session, if this request has a valid one. A revoked or expired session is cleared.
+pub async fn current(
+    session: &Session,
+    db: &SqlitePool,
+    settings: &SessionSettings,
+) -> Result<Option<AuthSession>, SessionError> {
+    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
+        return Ok(None);
+    };
+    let row: Option<(String, i64, i64)> =
+        sqlx::query_as("SELECT user_id, last_seen_at, expires_at FROM user_sessions WHERE id = ?")
+            .bind(&auth.session_id)
+            .fetch_optional(db)
+            .await?;
+    let now = clock::now();
+    let idle = settings.idle_timeout.as_secs() as i64;
+    match row {
+        Some((user_id, last_seen, expires_at))
+            if user_id == auth.user_id && now < expires_at && now - last_seen < idle =>
+        {
+            if now - last_seen >= LAST_SEEN_RESOLUTION_SECS {
+                sqlx::query("UPDATE user_sessions SET last_seen_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(&auth.session_id)
+                    .execute(db)
+                    .await?;
+            }
+            Ok(Some(AuthSession { user_id, session_id: auth.session_id }))
+        }
+        _ => {
+            // Revoked (row gone), expired, or inconsistent: end it here too.
+            sqlx::query("DELETE FROM user_sessions WHERE id = ?").bind(&auth.session_id).execute(db).await?;
+            session.flush().await?;
+            Ok(None)
+        }
+    }
+}
+
+/// Ends this session on the server (the row and the stored data) and clears the cookie.
+pub async fn logout(session: &Session, db: &SqlitePool) -> Result<Option<String>, SessionError> {
+    let auth = session.get::<SessionAuth>(AUTH_KEY).await?;
+    if let Some(auth) = &auth {
+        sqlx::query("DELETE FROM user_sessions WHERE id = ?").bind(&auth.session_id).execute(db).await?;
+    }
+    session.flush().await?;
+    Ok(auth.map(|a| a.user_id))
+}
+
+/// Deletes `user_sessions` rows past their absolute or idle limit. Their stored data expires in the store itself.
+pub async fn purge_expired(db: &SqlitePool, settings: &SessionSettings) -> Result<u64, sqlx::Error> {
+    let now = clock::now();
+    let result = sqlx::query("DELETE FROM user_sessions WHERE expires_at <= ? OR last_seen_at <= ?")
+        .bind(now)
+        .bind(now - settings.idle_timeout.as_secs() as i64)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected())
+}
+
+fn seconds(secs: u64) -> Duration {
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+}

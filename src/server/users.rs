@@ -1,0 +1,185 @@
+//! People and the external identities they sign in with.
+
+use serde::Serialize;
+use sqlx::SqlitePool;
+
+use super::clock;
+
+/// What a provider told us about the person who just signed in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub provider: String,
+    pub issuer: String,
+    /// The provider's stable id for the person (`sub`, or GitHub's numeric id) — never an email or login name.
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct User {
+    pub id: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub avatar_url: Option<String>,
+    pub created_at: i64,
+    pub last_sign_in_at: Option<i64>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum SignIn {
+    /// A returning person.
+    Existing(User),
+    /// A first sign-in: the account was created.
+    Created(User),
+    /// The identity is new but its verified email belongs to an existing account, which signs in with `providers`.
+    /// Nothing was created: accounts are never merged silently.
+    EmailInUse { providers: Vec<String> },
+}
+
+/// Finds the person by (provider, subject), or creates them — in one transaction.
+pub async fn sign_in(db: &SqlitePool, identity: &Identity) -> Result<SignIn, sqlx::Error> {
+    let now = clock::now();
+    let mut tx = db.begin().await?;
+
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
+            .bind(&identity.provider)
+            .bind(&identity.subject)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(user_id) = existing {
+        sqlx::query("UPDATE identities SET email = ? WHERE provider = ? AND subject = ?")
+            .bind(&identity.email)
+            .bind(&identity.provider)
+            .bind(&identity.subject)
+            .execute(&mut *tx)
+            .await?;
+        // Keep the picture current when the person has not chosen otherwise; names and emails are theirs to edit.
+        sqlx::query("UPDATE users SET last_sign_in_at = ?, avatar_url = COALESCE(?, avatar_url) WHERE id = ?")
+            .bind(now)
+            .bind(&identity.avatar_url)
+            .bind(&user_id)
+            .execute(&mut *tx)
+            .await?;
+        let user = find_in(&mut tx, &user_id).await?;
+        tx.commit().await?;
+        return Ok(SignIn::Existing(user));
+    }
+
+    if let Some(email) = identity.email.as_deref().filter(|_| identity.email_verified) {
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT id FROM users WHERE email = ? COLLATE NOCASE AND email_verified = 1 LIMIT 1")
+                .bind(email)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(owner) = owner {
+            let providers: Vec<String> =
+                sqlx::query_scalar("SELECT DISTINCT provider FROM identities WHERE user_id = ? ORDER BY provider")
+                    .bind(&owner)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            return Ok(SignIn::EmailInUse { providers });
+        }
+    }
+
+    let user_id = clock::new_id();
+    sqlx::query(
+        "INSERT INTO users (id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&user_id)
+    .bind(display_name_for(identity))
+    .bind(&identity.email)
+    .bind(identity.email_verified && identity.email.is_some())
+    .bind(&identity.avatar_url)
+    .bind(now)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    insert_identity(&mut tx, &user_id, identity, now).await?;
+    let user = find_in(&mut tx, &user_id).await?;
+    tx.commit().await?;
+    Ok(SignIn::Created(user))
+}
+
+pub async fn find(db: &SqlitePool, user_id: &str) -> Result<Option<User>, sqlx::Error> {
+    sqlx::query_as(USER_COLUMNS).bind(user_id).fetch_optional(db).await
+}
+
+/// The providers a person can sign in with, in the order they were linked.
+pub async fn providers(db: &SqlitePool, user_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT provider FROM identities WHERE user_id = ? ORDER BY created_at, provider")
+        .bind(user_id)
+        .fetch_all(db)
+        .await
+}
+
+const USER_COLUMNS: &str = "SELECT id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at
+                            FROM users WHERE id = ?";
+
+async fn find_in(tx: &mut sqlx::SqliteConnection, user_id: &str) -> Result<User, sqlx::Error> {
+    sqlx::query_as(USER_COLUMNS).bind(user_id).fetch_one(tx).await
+}
+
+async fn insert_identity(
+    tx: &mut sqlx::SqliteConnection,
+    user_id: &str,
+    identity: &Identity,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(clock::new_id())
+    .bind(user_id)
+    .bind(&identity.provider)
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .bind(&identity.email)
+    .bind(now)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// A display name from what the provider sent: its name, else the email's local part, cleaned to at most 64
+/// printable characters.
+fn display_name_for(identity: &Identity) -> String {
+    let candidate = identity
+        .name
+        .as_deref()
+        .or_else(|| identity.email.as_deref().and_then(|e| e.split('@').next()))
+        .unwrap_or_default();
+    let cleaned: String =
+        candidate.chars().filter(|c| !c.is_control()).collect::<String>().trim().chars().take(64).collect();
+    if cleaned.is_empty() { "Gatehouse user".to_owned() } else { cleaned }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(name: Option<&str>, email: Option<&str>) -> Identity {
+        Identity {
+            provider: "dev".into(),
+            issuer: "http://127.0.0.1".into(),
+            subject: "s".into(),
+            email: email.map(Into::into),
+            email_verified: true,
+            name: name.map(Into::into),
+            avatar_url: None,
+        }
+    }
+
+    #[test]
+    fn display_name_prefers_the_name_then_the_email_then_a_placeholder() {
+        assert_eq!(display_name_for(&identity(Some("  Ada Lovelace "), Some("ada@x.test"))), "Ada Lovelace");
+        assert_eq!(display_name_for(&identity(None, Some("ada@x.test"))), "ada");
+        assert_eq!(display_name_for(&identity(Some("\u{7}\n"), None)), "Gatehouse user");
+        assert_eq!(display_name_for(&identity(Some(&"x".repeat(100)), None)).chars().count(), 64);
+    }
+}

@@ -1,0 +1,311 @@
+//! A small OpenID Provider inside the tests. It signs its own ID tokens with the keys under `keys/`, checks client
+//! credentials, single-use codes, the redirect URI and the PKCE verifier as a real provider does, and can be told to
+//! misbehave in each way the relying party must catch.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Form, Json, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+pub const CLIENT_ID: &str = "gatehouse-test-client";
+pub const CLIENT_SECRET: &str = "gatehouse-test-secret";
+
+/// How the provider signs the next ID token.
+#[derive(Clone, Debug)]
+pub enum Signing {
+    /// With this key, naming its kid.
+    Key(&'static str),
+    /// With this key, without a kid in the header.
+    KeyWithoutKid(&'static str),
+    /// With the first key, but naming the second key's kid: a bad signature.
+    KeyClaimingKid(&'static str, &'static str),
+    /// `alg: none`, no signature.
+    AlgNone,
+    /// HS256, using this key's *public* PEM as the HMAC secret, naming its kid.
+    HmacWithPublicKey(&'static str),
+    /// With this (unpublished) key, embedding its public JWK in the header.
+    EmbeddedJwk(&'static str),
+}
+
+type ClaimsEdit = Arc<dyn Fn(&mut Map<String, Value>) + Send + Sync>;
+
+/// Everything a test can change.
+#[derive(Clone)]
+pub struct Behaviour {
+    /// The issuer the discovery document names (default: the real one).
+    pub discovery_issuer: Option<String>,
+    /// RFC 9207 `authorization_response_iss_parameter_supported`.
+    pub iss_parameter_supported: bool,
+    /// Keys in the JWKS.
+    pub published_keys: Vec<&'static str>,
+    pub signing: Signing,
+    /// Applied to the ID token's claims just before signing.
+    pub edit_claims: ClaimsEdit,
+    pub token_delay: Duration,
+    /// The `sub` UserInfo answers with (default: the token's).
+    pub userinfo_sub: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: String,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            discovery_issuer: None,
+            iss_parameter_supported: true,
+            published_keys: vec!["rsa1", "ec1"],
+            signing: Signing::Key("rsa1"),
+            edit_claims: Arc::new(|_| {}),
+            token_delay: Duration::ZERO,
+            userinfo_sub: None,
+            email: Some("ada@example.test".into()),
+            email_verified: true,
+            name: "Ada Lovelace".into(),
+        }
+    }
+}
+
+struct Grant {
+    subject: String,
+    nonce: Option<String>,
+    challenge: String,
+    redirect_uri: String,
+}
+
+#[derive(Clone)]
+struct Shared {
+    issuer: String,
+    behaviour: Arc<Mutex<Behaviour>>,
+    grants: Arc<Mutex<HashMap<String, Grant>>>,
+}
+
+pub struct TestProvider {
+    pub issuer: String,
+    shared: Shared,
+}
+
+impl TestProvider {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("free port");
+        let issuer = format!("http://{}", listener.local_addr().expect("address"));
+        let shared = Shared {
+            issuer: issuer.clone(),
+            behaviour: Arc::new(Mutex::new(Behaviour::default())),
+            grants: Arc::new(Mutex::new(HashMap::new())),
+        };
+        let router = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
+            .with_state(shared.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { issuer, shared }
+    }
+
+    /// Changes how the provider behaves from now on.
+    pub fn set(&self, change: impl FnOnce(&mut Behaviour)) {
+        change(&mut self.shared.behaviour.lock().expect("lock"));
+    }
+
+    /// What the provider's authorization endpoint does when `subject` signs in and agrees: checks the request and
+    /// returns the callback's query string (`code`, `state`, and `iss`).
+    pub fn approve(&self, authorize_url: &str, subject: &str) -> String {
+        let url = url::Url::parse(authorize_url).expect("authorization URL");
+        let params: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(params.get("response_type").map(String::as_str), Some("code"));
+        assert_eq!(params.get("client_id").map(String::as_str), Some(CLIENT_ID));
+        assert_eq!(params.get("code_challenge_method").map(String::as_str), Some("S256"), "PKCE S256 is required");
+        let code = format!("code-{}", rand_suffix());
+        self.shared.grants.lock().expect("lock").insert(
+            code.clone(),
+            Grant {
+                subject: subject.to_owned(),
+                nonce: params.get("nonce").cloned(),
+                challenge: params["code_challenge"].clone(),
+                redirect_uri: params["redirect_uri"].clone(),
+            },
+        );
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("code", &code).append_pair("state", &params["state"]).append_pair("iss", &self.issuer);
+        query.finish()
+    }
+}
+
+fn rand_suffix() -> String {
+    let mut bytes = [0u8; 12];
+    getrandom::fill(&mut bytes).expect("randomness");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+struct Key {
+    kid: &'static str,
+    alg: Algorithm,
+    encoding: EncodingKey,
+    public_pem: Vec<u8>,
+}
+
+fn key(name: &'static str) -> Key {
+    let path = |suffix: &str| format!("{}/tests/api/keys/{name}{suffix}", env!("CARGO_MANIFEST_DIR"));
+    let private = std::fs::read(path(".pem")).expect("test key");
+    let public_pem = std::fs::read(path(".pub.pem")).expect("test public key");
+    let (alg, encoding) = if name.contains("ec") {
+        (Algorithm::ES256, EncodingKey::from_ec_pem(&private).expect("EC key"))
+    } else {
+        (Algorithm::RS256, EncodingKey::from_rsa_pem(&private).expect("RSA key"))
+    };
+    Key { kid: name, alg, encoding, public_pem }
+}
+
+fn public_jwk(key: &Key) -> Value {
+    let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&key.encoding, key.alg).expect("JWK")).expect("JSON");
+    jwk["kid"] = json!(key.kid);
+    jwk["use"] = json!("sig");
+    jwk
+}
+
+async fn discovery(State(shared): State<Shared>) -> Json<Value> {
+    let behaviour = shared.behaviour.lock().expect("lock").clone();
+    let issuer = &shared.issuer;
+    Json(json!({
+        "issuer": behaviour.discovery_issuer.unwrap_or_else(|| issuer.clone()),
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        // Advertising HS256 and none proves the relying party's own allow-list is what refuses them.
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "HS256", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": behaviour.iss_parameter_supported,
+    }))
+}
+
+async fn jwks(State(shared): State<Shared>) -> Json<Value> {
+    let published = shared.behaviour.lock().expect("lock").published_keys.clone();
+    Json(json!({ "keys": published.into_iter().map(|name| public_jwk(&key(name))).collect::<Vec<_>>() }))
+}
+
+fn token_error(error: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
+}
+
+async fn token(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let expected =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" }))).into_response();
+    }
+    if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
+        return token_error("unsupported_grant_type");
+    }
+    let Some(grant) = form.get("code").and_then(|code| shared.grants.lock().expect("lock").remove(code)) else {
+        return token_error("invalid_grant");
+    };
+    if form.get("redirect_uri") != Some(&grant.redirect_uri) {
+        return token_error("invalid_grant");
+    }
+    let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+    if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != grant.challenge {
+        return token_error("invalid_grant");
+    }
+
+    let behaviour = shared.behaviour.lock().expect("lock").clone();
+    tokio::time::sleep(behaviour.token_delay).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(shared.issuer));
+    claims.insert("sub".into(), json!(grant.subject));
+    claims.insert("aud".into(), json!([CLIENT_ID]));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + 300));
+    if let Some(nonce) = grant.nonce {
+        claims.insert("nonce".into(), json!(nonce));
+    }
+    (behaviour.edit_claims)(&mut claims);
+    let id_token = sign(&behaviour.signing, &Value::Object(claims));
+    Json(json!({
+        "access_token": format!("access-{}", grant.subject),
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": id_token,
+    }))
+    .into_response()
+}
+
+fn sign(signing: &Signing, claims: &Value) -> String {
+    let header_for = |key: &Key, kid: Option<&str>| {
+        let mut header = Header::new(key.alg);
+        header.kid = kid.map(str::to_owned);
+        header
+    };
+    let encode = |header: &Header, key: &EncodingKey| jsonwebtoken::encode(header, claims, key).expect("signing");
+    match signing {
+        Signing::Key(name) => {
+            let key = key(name);
+            encode(&header_for(&key, Some(key.kid)), &key.encoding)
+        }
+        Signing::KeyWithoutKid(name) => {
+            let key = key(name);
+            encode(&header_for(&key, None), &key.encoding)
+        }
+        Signing::KeyClaimingKid(signer, claimed) => {
+            let key = key(signer);
+            encode(&header_for(&key, Some(claimed)), &key.encoding)
+        }
+        Signing::AlgNone => {
+            let part = |value: Value| URL_SAFE_NO_PAD.encode(value.to_string());
+            format!("{}.{}.", part(json!({ "alg": "none", "typ": "JWT" })), part(claims.clone()))
+        }
+        Signing::HmacWithPublicKey(name) => {
+            let key = key(name);
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some(key.kid.to_owned());
+            encode(&header, &EncodingKey::from_secret(&key.public_pem))
+        }
+        Signing::EmbeddedJwk(name) => {
+            let key = key(name);
+            let mut header = header_for(&key, Some(key.kid));
+            header.jwk = Some(Jwk::from_encoding_key(&key.encoding, key.alg).expect("JWK"));
+            encode(&header, &key.encoding)
+        }
+    }
+}
+
+async fn userinfo(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let Some(subject) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer access-"))
+        .map(str::to_owned)
+    else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let behaviour = shared.behaviour.lock().expect("lock").clone();
+    Json(json!({
+        "sub": behaviour.userinfo_sub.unwrap_or(subject),
+        "email": behaviour.email,
+        "email_verified": behaviour.email_verified,
+        "name": behaviour.name,
+    }))
+    .into_response()
+}

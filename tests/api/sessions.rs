@@ -1,0 +1,170 @@
+//! Sessions after sign-in: sign-out, cross-site refusal, protected pages, revocation, idle expiry, cookie flags, and
+//! the refusal to merge accounts silently.
+
+use std::time::Duration;
+
+use crate::{
+    github::{GitHub, app_with_github, github_sign_in},
+    helpers::{TestApp, location, spawn_app_with},
+    provider::{CLIENT_ID, CLIENT_SECRET, TestProvider},
+};
+
+async fn signed_in(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp) {
+    let provider = TestProvider::start().await;
+    let mut vars = vec![
+        ("OIDC_ISSUER_URL", provider.issuer.as_str()),
+        ("OIDC_CLIENT_ID", CLIENT_ID),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
+    ];
+    vars.extend_from_slice(extra);
+    let app = spawn_app_with(&vars).await;
+    sign_in(&app, &provider).await;
+    (provider, app)
+}
+
+async fn sign_in(app: &TestApp, provider: &TestProvider) {
+    let login = app.get("/auth/login/oidc").await;
+    let query = provider.approve(&location(&login), "user-1");
+    assert_eq!(app.get(&format!("/auth/callback/oidc?{query}")).await.status(), 303);
+    assert_eq!(app.me_status().await, 200);
+}
+
+#[tokio::test]
+async fn signing_out_deletes_the_session_on_the_server() {
+    let (_provider, app) = signed_in(&[]).await;
+    let stored_id: String =
+        sqlx::query_scalar("SELECT id FROM tower_sessions").fetch_one(&app.state.db).await.expect("one stored session");
+    let response = app.post_from_page("/auth/logout").await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/");
+    assert_eq!(app.me_status().await, 401);
+    assert_eq!(app.count("user_sessions").await, 0);
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions WHERE id = ?")
+        .bind(&stored_id)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("count");
+    assert_eq!(stored, 0, "the session data is gone from the store");
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id").fetch_all(&app.state.db).await.expect("audit");
+    assert_eq!(kinds.last().map(String::as_str), Some("sign_out"));
+}
+
+#[tokio::test]
+async fn a_cross_site_post_is_refused_and_changes_nothing() {
+    let (_provider, app) = signed_in(&[]).await;
+    let from_elsewhere = app
+        .client
+        .post(format!("{}/auth/logout", app.address))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(from_elsewhere.status(), 403);
+    let without_origin = app.client.post(format!("{}/auth/logout", app.address)).send().await.expect("request");
+    assert_eq!(without_origin.status(), 403, "a cookie-carrying POST with neither Origin nor Sec-Fetch-Site");
+    let cross_site_fetch = app
+        .client
+        .post(format!("{}/auth/logout", app.address))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(cross_site_fetch.status(), 403);
+    assert_eq!(app.me_status().await, 200, "still signed in");
+}
+
+#[tokio::test]
+async fn protected_pages_redirect_signed_out_visitors_to_login_before_rendering() {
+    let app = spawn_app_with(&[]).await;
+    let response = app.get("/dashboard").await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/login?next=%2Fdashboard");
+    assert!(response.text().await.expect("body").is_empty(), "no page content is sent");
+    let response = app.get("/profile?tab=security").await;
+    assert_eq!(location(&response), "/login?next=%2Fprofile%3Ftab%3Dsecurity");
+}
+
+#[tokio::test]
+async fn protected_pages_render_for_the_signed_in_person() {
+    let (_provider, app) = signed_in(&[]).await;
+    let response = app.get("/dashboard").await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.expect("body");
+    assert!(html.contains("Welcome, "), "{html}");
+    assert!(html.contains("Ada Lovelace"));
+}
+
+#[tokio::test]
+async fn a_revoked_session_is_refused_on_its_next_request() {
+    let (_provider, app) = signed_in(&[]).await;
+    sqlx::query("DELETE FROM user_sessions").execute(&app.state.db).await.expect("revoke");
+    assert_eq!(app.me_status().await, 401);
+    assert_eq!(app.get("/dashboard").await.status(), 303);
+}
+
+#[tokio::test]
+async fn an_idle_session_expires_on_the_server() {
+    let (_provider, app) = signed_in(&[("SESSION_IDLE_TIMEOUT", "1s")]).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(app.me_status().await, 401);
+    assert_eq!(app.count("user_sessions").await, 0, "the expired session is removed");
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_httponly_lax_and_host_prefixed_secure_on_https() {
+    let provider = TestProvider::start().await;
+    let plain = spawn_app_with(&[
+        ("OIDC_ISSUER_URL", &provider.issuer),
+        ("OIDC_CLIENT_ID", CLIENT_ID),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
+    ])
+    .await;
+    let cookie = plain.get("/auth/login/oidc").await.headers()["set-cookie"].to_str().expect("ASCII").to_owned();
+    assert!(cookie.starts_with("gatehouse_session="), "{cookie}");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "no Secure flag over plain http: {cookie}");
+
+    let https = spawn_app_with(&[
+        ("APP_URL", "https://login.example.test"),
+        ("OIDC_ISSUER_URL", &provider.issuer),
+        ("OIDC_CLIENT_ID", CLIENT_ID),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
+    ])
+    .await;
+    let response = https.get("/auth/login/oidc").await;
+    assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000; includeSubDomains");
+    let cookie = response.headers()["set-cookie"].to_str().expect("ASCII").to_owned();
+    assert!(cookie.starts_with("__Host-gatehouse_session="), "{cookie}");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "__Host- cookies have no Domain: {cookie}");
+}
+
+#[tokio::test]
+async fn a_new_identity_with_an_existing_verified_email_is_not_merged() {
+    let provider = TestProvider::start().await;
+    let github = GitHub::start(serde_json::json!([
+        { "email": "ada@example.test", "primary": true, "verified": true, "visibility": null }
+    ]))
+    .await;
+    let app = app_with_github(
+        &github,
+        &[("OIDC_ISSUER_URL", &provider.issuer), ("OIDC_CLIENT_ID", CLIENT_ID), ("OIDC_CLIENT_SECRET", CLIENT_SECRET)],
+    )
+    .await;
+    sign_in(&app, &provider).await;
+    assert_eq!(app.post_from_page("/auth/logout").await.status(), 303);
+
+    let response = github_sign_in(&app, &github).await;
+    assert_eq!(response.status(), 409);
+    let page = response.text().await.expect("body");
+    assert!(page.contains("You already have an account"), "{page}");
+    assert!(page.contains("Single sign-on"), "names the provider the account uses: {page}");
+    assert_eq!(app.count("users").await, 1, "no second account");
+    assert_eq!(app.count("identities").await, 1, "the GitHub identity is not attached");
+    assert_eq!(app.me_status().await, 401);
+}
