@@ -26,11 +26,11 @@ browser: ## Install Debian's Chromium for the browser tests, if missing
 build: tools ## Build the release site: server binary and WASM (precompressed) under target/
 	cargo leptos build --release --precompress
 
-run: build ## Build, then serve http://127.0.0.1:3000 with SQLite at data/gatehouse.db
-	LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) ./target/release/gatehouse
+run: build ## Build, then serve http://127.0.0.1:3000 (SQLite at data/gatehouse.db; Dev IdP if no provider is set)
+	LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) end2end/idp/with-dev-idp.sh ./target/release/gatehouse
 
-dev: tools ## Serve a debug build that rebuilds and reloads the page on every change
-	cargo leptos watch
+dev: tools ## Serve a debug build that rebuilds and reloads on every change (with the Dev IdP, as for run)
+	end2end/idp/with-dev-idp.sh cargo leptos watch
 
 test: tools browser lint test-rust test-e2e ## Everything CI runs: formatting, clippy, Rust tests, Playwright
 

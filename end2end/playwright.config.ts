@@ -44,6 +44,16 @@ export default defineConfig({
   ],
   webServer: [
     {
+      // The Dev IdP first: servers start in order, and the app sets its providers up as it starts.
+      command: 'node idp/server.mjs',
+      url: `${IDP_URL}/.well-known/openid-configuration`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+      env: { IDP_PORT: String(IDP_PORT), APP_URL },
+    },
+    {
       // The release server binary on its own, as a deployment runs it, on a fresh database each run.
       command: 'rm -rf ../target/e2e && mkdir -p ../target/e2e && exec ../target/release/gatehouse',
       url: `${APP_URL}/readyz`,
@@ -58,16 +68,8 @@ export default defineConfig({
         LEPTOS_SITE_ROOT: '../target/site',
         LEPTOS_ENV: 'PROD',
         RUST_LOG: 'warn',
+        DEV_IDP_URL: IDP_URL,
       },
-    },
-    {
-      command: 'node idp/server.mjs',
-      url: `${IDP_URL}/.well-known/openid-configuration`,
-      reuseExistingServer: false,
-      timeout: 30_000,
-      stdout: 'ignore',
-      stderr: 'pipe',
-      env: { IDP_PORT: String(IDP_PORT), APP_URL },
     },
   ],
 });

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -49,10 +49,12 @@ pub fn App() -> impl IntoView {
         <Router>
             <Layout>
                 <Routes fallback=NotFound>
-                    <Route path=StaticSegment("") view=HomePage/>
-                    <Route path=StaticSegment("login") view=LoginPage/>
-                    <Route path=StaticSegment("dashboard") view=DashboardPage/>
-                    <Route path=StaticSegment("profile") view=ProfilePage/>
+                    // Async: the server waits for each page's data and sends it complete, so pages (and the
+                    // header's account area) work without JavaScript. The data is a few quick SQLite reads.
+                    <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("dashboard") view=DashboardPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>

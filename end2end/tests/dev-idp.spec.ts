@@ -26,5 +26,5 @@ test('the Dev IdP refuses an authorization request without PKCE', async ({ reque
   expect(response.status()).toBe(303);
   const location = new URL(response.headers()['location']);
   expect(location.searchParams.get('error')).toBe('invalid_request');
-  expect(location.searchParams.get('error_description')).toContain('code_challenge');
+  expect(location.searchParams.get('error_description')).toContain('PKCE');
 });

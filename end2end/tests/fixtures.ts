@@ -1,13 +1,17 @@
-// Shared test fixture: every test fails if the page logs a console error or warning, or throws.
+// Shared test fixture: every test fails if the page logs a console error or warning, or throws — except for
+// messages a test declares it expects (`test.use({ expectedConsole: [...] })`), such as Chromium reporting the 404
+// status of a page the test visits on purpose.
 import { test as base, expect } from '@playwright/test';
 
-export const test = base.extend<{ consoleProblems: string[] }>({
+export const test = base.extend<{ consoleProblems: string[]; expectedConsole: RegExp[] }>({
+  expectedConsole: [[], { option: true }],
   consoleProblems: [
-    async ({ page }, use) => {
+    async ({ page, expectedConsole }, use) => {
       const problems: string[] = [];
       page.on('console', (message) => {
-        if (message.type() === 'error' || message.type() === 'warning') {
-          problems.push(`${message.type()}: ${message.text()}`);
+        const text = `${message.type()}: ${message.text()}`;
+        if ((message.type() === 'error' || message.type() === 'warning') && !expectedConsole.some((re) => re.test(text))) {
+          problems.push(text);
         }
       });
       page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));

@@ -1,7 +1,11 @@
 // Pages a person sees before signing in: home, not found, and the layout on a small screen.
 import { test, expect, waitForHydration } from './fixtures';
 
-test('an unknown address shows the styled not-found page with HTTP 404', async ({ page }) => {
+test.describe('not found', () => {
+  // Chromium logs the 404 status of the document itself; nothing else may appear.
+  test.use({ expectedConsole: [/^error: Failed to load resource: the server responded with a status of 404/] });
+
+  test('an unknown address shows the styled not-found page with HTTP 404', async ({ page }) => {
   const response = await page.goto('/this/does/not/exist');
   expect(response?.status()).toBe(404);
   await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();
@@ -10,6 +14,7 @@ test('an unknown address shows the styled not-found page with HTTP 404', async (
   await page.getByRole('link', { name: 'Go to the home page' }).click();
   await expect(page).toHaveURL('/');
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Sign in once. Stay in control.');
+  });
 });
 
 test('the home page says what Gatehouse is and fits a 360 px wide screen', async ({ page }) => {

@@ -17,7 +17,8 @@ pub async fn same_origin_only(State(state): State<AppState>, request: Request, n
     if is_safe(request.method()) || !request.headers().contains_key(header::COOKIE) {
         return next.run(request).await;
     }
-    let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    // `Origin: null` (sandboxed frames, some privacy settings) says nothing; Sec-Fetch-Site decides then.
+    let origin = request.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null");
     let fetch_site = request.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok());
     let allowed = match (origin, fetch_site) {
         (Some(origin), _) => origin == state.config.app_url.origin(),

@@ -11,8 +11,9 @@ pub fn baseline_headers(app_url: &AppUrl) -> Vec<SetResponseHeaderLayer<HeaderVa
     let mut headers = vec![
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        // No Referer at all: an authorization code or state in a URL must never leak to another site (RFC 9700 §4.2.4).
-        (header::REFERRER_POLICY, "no-referrer"),
+        // No Referer to other sites: an authorization code or state in a URL must never leak (RFC 9700 §4.2.4).
+        // (`no-referrer` would also make browsers send `Origin: null` on our own form posts.)
+        (header::REFERRER_POLICY, "same-origin"),
         (HeaderName::from_static("cross-origin-opener-policy"), "same-origin"),
         (HeaderName::from_static("cross-origin-resource-policy"), "same-origin"),
         (HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(), payment=()"),

@@ -56,7 +56,7 @@ async fn every_response_has_baseline_security_headers_and_a_request_id() {
         let headers = response.headers();
         assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(headers["x-frame-options"], "DENY", "{path}");
-        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
         assert!(headers.contains_key("content-security-policy"), "{path}");
         assert!(!headers.contains_key("strict-transport-security"), "no HSTS over plain http: {path}");
         assert!(!headers["x-request-id"].is_empty(), "{path}");

@@ -71,7 +71,31 @@ async fn a_cross_site_post_is_refused_and_changes_nothing() {
         .await
         .expect("request");
     assert_eq!(cross_site_fetch.status(), 403);
+    let null_origin_cross_site = app
+        .client
+        .post(format!("{}/auth/logout", app.address))
+        .header("origin", "null")
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(null_origin_cross_site.status(), 403, "Origin: null defers to Sec-Fetch-Site");
     assert_eq!(app.me_status().await, 200, "still signed in");
+}
+
+#[tokio::test]
+async fn a_same_origin_form_post_with_a_null_origin_is_accepted() {
+    let (_provider, app) = signed_in(&[]).await;
+    let response = app
+        .client
+        .post(format!("{}/auth/logout", app.address))
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 303);
+    assert_eq!(app.me_status().await, 401);
 }
 
 #[tokio::test]
