@@ -30,6 +30,22 @@ impl SignedInUser {
     }
 }
 
+/// A provider's name for people, from its id (`dev` → "Dev IdP"). Unknown ids are shown as they are.
+pub fn provider_name(id: &str) -> &str {
+    match id {
+        "google" => "Google",
+        "github" => "GitHub",
+        "oidc" => "Single sign-on",
+        "dev" => "Dev IdP",
+        other => other,
+    }
+}
+
+/// The provider names of a person's sign-in methods, for sentences ("Google, GitHub").
+pub fn provider_names(ids: &[String]) -> String {
+    ids.iter().map(|id| provider_name(id)).collect::<Vec<_>>().join(", ")
+}
+
 /// A sign-in button on the login page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderSummary {

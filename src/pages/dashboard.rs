@@ -3,7 +3,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::components::account::{Avatar, use_user_context};
+use crate::{
+    auth::provider_names,
+    components::account::{Avatar, use_user_context},
+};
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -21,7 +24,7 @@ pub fn DashboardPage() -> impl IntoView {
                                     <h1 id="welcome-title" data-testid="welcome">"Welcome, " {user.display_name.clone()}</h1>
                                     <p class="muted">
                                         {user.email.clone().unwrap_or_else(|| "No email address on file".into())}
-                                        " · signs in with " {user.providers.join(", ")}
+                                        " · signs in with " {provider_names(&user.providers)}
                                     </p>
                                 </div>
                             </section>

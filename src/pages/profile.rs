@@ -4,7 +4,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::dashboard::SignedOutNotice;
-use crate::components::account::{Avatar, use_user_context};
+use crate::{
+    auth::provider_names,
+    components::account::{Avatar, use_user_context},
+};
 
 #[component]
 pub fn ProfilePage() -> impl IntoView {
@@ -28,7 +31,7 @@ pub fn ProfilePage() -> impl IntoView {
                                         {user.email_verified.then(|| view! { <span class="badge ok">"verified"</span> })}
                                     </dd>
                                     <dt>"Signs in with"</dt>
-                                    <dd>{user.providers.join(", ")}</dd>
+                                    <dd>{provider_names(&user.providers)}</dd>
                                 </dl>
                             </section>
                         }

@@ -487,3 +487,29 @@ async fn an_unknown_provider_is_a_404_page() {
     assert_eq!(response.status(), 404);
     assert!(response.text().await.expect("body").contains("Unknown sign-in method"));
 }
+
+#[tokio::test]
+async fn google_is_an_openid_provider_at_its_own_urls() {
+    let provider = TestProvider::start().await;
+    let app = spawn_app_with(&[
+        ("GOOGLE_ISSUER_URL", &provider.issuer),
+        ("GOOGLE_CLIENT_ID", CLIENT_ID),
+        ("GOOGLE_CLIENT_SECRET", CLIENT_SECRET),
+    ])
+    .await;
+    let login = app.get("/auth/login/google?next=/profile").await;
+    assert_eq!(login.status(), 303);
+    let authorize = location(&login);
+    assert!(authorize.contains("redirect_uri=http%3A%2F%2F127.0.0.1"), "{authorize}");
+    assert!(authorize.contains("%2Fauth%2Fcallback%2Fgoogle"), "the redirect URI names the provider: {authorize}");
+    let query = provider.approve(&authorize, "google-user");
+    let callback = app.get(&format!("/auth/callback/google?{query}")).await;
+    assert_eq!(location(&callback), "/profile");
+    let me: Value = app.get("/api/v1/me").await.json().await.expect("JSON");
+    assert_eq!(me["providers"], json!(["google"]));
+    // A callback naming a provider that is not configured is a 404, and leaves the attempt usable.
+    let authorize = location(&app.get("/auth/login/google").await);
+    let query = provider.approve(&authorize, "google-user");
+    assert_eq!(app.get(&format!("/auth/callback/oidc?{query}")).await.status(), 404, "no such provider here");
+    assert_eq!(app.get(&format!("/auth/callback/google?{query}")).await.status(), 303);
+}

@@ -282,6 +282,10 @@ async fn finish(
 ) -> Result<RedirectTarget, CallbackError> {
     let internal = |e: &dyn std::fmt::Display| CallbackError::Internal(e.to_string());
 
+    // 0. A provider that is not configured here: nothing to match, and this browser's attempts stay untouched.
+    if state.providers.label(provider).is_none() {
+        return Err(CallbackError::UnknownProvider);
+    }
     // 1. This browser started this sign-in, recently, and it has not been used.
     let state_param = query.state.ok_or(CallbackError::MissingState)?;
     let attempt = attempt::take(session, provider, &state_param)
