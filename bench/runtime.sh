@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 runs=${1:-10}
 binary=target/release/gatehouse
-wasm=target/site/pkg/gatehouse_bg.wasm
+wasm=target/site/pkg/gatehouse.wasm
 [ -x "$binary" ] && [ -f "$wasm" ] || { echo "bench: run 'make build' first" >&2; exit 1; }
 
 kb() { awk -v b="$1" 'BEGIN { printf "%.1f KB", b / 1024 }'; }
@@ -21,7 +21,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-start_once() { # prints milliseconds from spawn to the first 200 from /readyz; leaves the server running as $pid
+start_once() { # sets $elapsed_ms (spawn to the first 200 from /readyz) and leaves the server running as $pid
   local db=$1 t0 t1
   t0=$(date +%s%N)
   DATABASE_URL="sqlite://$db" LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT=target/site RUST_LOG=warn \
@@ -32,20 +32,30 @@ start_once() { # prints milliseconds from spawn to the first 200 from /readyz; l
     sleep 0.005
   done
   t1=$(date +%s%N)
-  echo $(( (t1 - t0) / 1000000 ))
+  elapsed_ms=$(( (t1 - t0) / 1000000 ))
 }
 
 times=()
 for i in $(seq "$runs"); do
   # Half the runs create the database (first start, migrations), half open an existing one.
-  times+=("$(start_once "$work/db$(( i % 2 )).db")")
+  start_once "$work/db$(( i % 2 )).db"
+  times+=("$elapsed_ms")
   kill -TERM "$pid"; wait "$pid" || true
 done
 sorted=$(printf '%s\n' "${times[@]}" | sort -n)
 echo "start to /readyz=200 over $runs runs: median $(echo "$sorted" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') ms, max $(echo "$sorted" | tail -1) ms"
 
-start_once "$work/idle.db" >/dev/null
+start_once "$work/idle.db"
 for path in / /healthz /readyz /missing; do curl -fs -o /dev/null "http://127.0.0.1:$port$path" || true; done
 sleep 2
 echo "idle RSS after serving a few pages: $(awk '/VmRSS/ { printf "%.1f MB", $2 / 1024 }' "/proc/$pid/status")"
+
+# Throughput on loopback, if wrk is installed (apt-get install wrk): a short, bounded run per path.
+if command -v wrk >/dev/null; then
+  for path in /healthz / /login; do
+    rps=$(wrk -t2 -c16 -d5s "http://127.0.0.1:$port$path" | awk '/Requests\/sec/ { print $2 }')
+    echo "throughput GET $path (wrk -t2 -c16 -d5s): $rps req/s"
+  done
+  echo "RSS after the load: $(awk '/VmRSS/ { printf "%.1f MB", $2 / 1024 }' "/proc/$pid/status")"
+fi
 kill -TERM "$pid"; wait "$pid" || true

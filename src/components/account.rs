@@ -66,3 +66,40 @@ pub fn Avatar(user: SignedInUser, #[prop(default = "large")] size: &'static str)
         None => view! { <span class=class aria-hidden="true">{user.initials()}</span> }.into_any(),
     }
 }
+
+/// Renders `render` for the signed-in person, a sign-in notice when signed out, or the error. Pages that need a
+/// session use it: the server already redirected a signed-out request, so the notice appears only when a session ends
+/// during in-app navigation.
+#[component]
+pub fn SignedIn<F, IV>(render: F) -> impl IntoView
+where
+    F: Fn(SignedInUser) -> IV + Clone + Send + Sync + 'static,
+    IV: IntoView + 'static,
+{
+    let user = use_user_context().user;
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || {
+                let render = render.clone();
+                Suspend::new(async move {
+                    match user.await {
+                        Ok(Some(user)) => render(user).into_any(),
+                        Ok(None) => view! { <SignedOutNotice/> }.into_any(),
+                        Err(error) => view! { <p class="problem" role="alert">{error.to_string()}</p> }.into_any(),
+                    }
+                })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn SignedOutNotice() -> impl IntoView {
+    view! {
+        <section class="notice">
+            <h1>"You are signed out"</h1>
+            <p>"Sign in to see this page."</p>
+            <a class="button" href="/login">"Sign in"</a>
+        </section>
+    }
+}

@@ -3,44 +3,33 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use super::dashboard::SignedOutNotice;
 use crate::{
     auth::provider_names,
-    components::account::{Avatar, use_user_context},
+    components::account::{Avatar, SignedIn},
 };
 
 #[component]
 pub fn ProfilePage() -> impl IntoView {
-    let user = use_user_context().user;
     view! {
         <Title text="Profile"/>
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match user.await {
-                    Ok(Some(user)) => {
-                        view! {
-                            <section class="card" aria-labelledby="profile-title">
-                                <div class="welcome">
-                                    <Avatar user=user.clone()/>
-                                    <h1 id="profile-title">{user.display_name.clone()}</h1>
-                                </div>
-                                <dl class="facts">
-                                    <dt>"Email"</dt>
-                                    <dd data-testid="profile-email">
-                                        {user.email.clone().unwrap_or_else(|| "None".into())}
-                                        {user.email_verified.then(|| view! { <span class="badge ok">"verified"</span> })}
-                                    </dd>
-                                    <dt>"Signs in with"</dt>
-                                    <dd>{provider_names(&user.providers)}</dd>
-                                </dl>
-                            </section>
-                        }
-                            .into_any()
-                    }
-                    Ok(None) => view! { <SignedOutNotice/> }.into_any(),
-                    Err(error) => view! { <p class="problem" role="alert">{error.to_string()}</p> }.into_any(),
-                }
-            })}
-        </Transition>
+        <SignedIn render=|user| {
+            view! {
+                <section class="card" aria-labelledby="profile-title">
+                    <div class="welcome">
+                        <Avatar user=user.clone()/>
+                        <h1 id="profile-title">{user.display_name.clone()}</h1>
+                    </div>
+                    <dl class="facts">
+                        <dt>"Email"</dt>
+                        <dd data-testid="profile-email">
+                            {user.email.clone().unwrap_or_else(|| "None".into())}
+                            {user.email_verified.then(|| view! { <span class="badge ok">"verified"</span> })}
+                        </dd>
+                        <dt>"Signs in with"</dt>
+                        <dd>{provider_names(&user.providers)}</dd>
+                    </dl>
+                </section>
+            }
+        }/>
     }
 }
