@@ -163,6 +163,11 @@ pub async fn current(
     }
 }
 
+/// Whether this session belongs to a signed-in person (unchecked: for housekeeping, never for access decisions).
+pub async fn is_signed_in(session: &Session) -> Result<bool, tower_sessions::session::Error> {
+    Ok(session.get::<SessionAuth>(AUTH_KEY).await?.is_some())
+}
+
 /// Ends this session on the server (the row and the stored data) and clears the cookie.
 pub async fn logout(session: &Session, db: &SqlitePool) -> Result<Option<String>, SessionError> {
     let auth = session.get::<SessionAuth>(AUTH_KEY).await?;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use super::redirect::RedirectTarget;
-use crate::server::clock;
+use crate::server::{clock, session};
 
 /// Attempts kept per browser; starting more (many tabs) forgets the oldest.
 const MAX_PENDING: usize = 4;
@@ -25,8 +25,6 @@ pub struct LoginAttempt {
     /// For OpenID Connect: the ID token must carry it back.
     pub nonce: Option<String>,
     pub next: RedirectTarget,
-    /// Set when a signed-in person links another provider to their account (instead of signing in).
-    pub link_user_id: Option<String>,
     pub expires_at: i64,
 }
 
@@ -36,7 +34,6 @@ impl fmt::Debug for LoginAttempt {
             .field("provider", &self.provider)
             .field("issuer", &self.issuer)
             .field("next", &self.next)
-            .field("link_user_id", &self.link_user_id)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
@@ -54,8 +51,8 @@ pub enum AttemptError {
 
 /// Remembers `attempt` in the session (creating the session if this browser has none).
 pub async fn store(session: &Session, attempt: LoginAttempt) -> Result<(), tower_sessions::session::Error> {
-    if attempt.link_user_id.is_none() {
-        // Only an attempt in this session: give it a short life, so abandoned attempts do not linger.
+    if !session::is_signed_in(session).await? {
+        // Only attempts in this session: give it a short life, so abandoned attempts do not linger.
         session.set_expiry(Some(tower_sessions::Expiry::OnInactivity(ANONYMOUS_LIFETIME)));
     }
     let now = clock::now();

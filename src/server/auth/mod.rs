@@ -233,7 +233,6 @@ async fn login(
         pkce_verifier: request.pkce_verifier,
         nonce: request.nonce,
         next: RedirectTarget::parse_or_default(query.next.as_deref()),
-        link_user_id: None,
         expires_at: clock::now() + state.config.sessions.login_attempt_lifetime.as_secs() as i64,
     };
     if let Err(error) = attempt::store(&session, attempt).await {
