@@ -59,7 +59,8 @@ pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
     use crate::server::context;
     let state = context::state()?;
     match context::auth_session(&state).await? {
-        Some(auth) => context::load_user(&state, &auth.user_id).await.map(Some),
+        // An account deleted under a live session reads as signed out.
+        Some(auth) => context::current_user(&state, &auth.user_id).await,
         None => Ok(None),
     }
 }

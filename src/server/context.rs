@@ -33,10 +33,6 @@ pub async fn require_session(state: &AppState) -> Result<AuthSession, AppError> 
     auth_session(state).await?.ok_or(AppError::Unauthorized)
 }
 
-pub async fn load_user(state: &AppState, user_id: &str) -> Result<SignedInUser, AppError> {
-    current_user(state, user_id).await?.ok_or(AppError::Unauthorized)
-}
-
 /// The person as pages and the API show them, or `None` if the account is gone.
 pub async fn current_user(state: &AppState, user_id: &str) -> Result<Option<SignedInUser>, AppError> {
     let Some(user) = users::find(&state.db, user_id).await.map_err(AppError::internal)? else {

@@ -28,15 +28,11 @@ async fn liveness() -> impl IntoResponse {
 
 /// The process can do useful work: the database answers within the timeout.
 async fn readiness(State(state): State<AppState>) -> impl IntoResponse {
-    match tokio::time::timeout(READINESS_TIMEOUT, db::ping(&state.db)).await {
-        Ok(Ok(())) => (StatusCode::OK, Json(Health { status: "ready", reason: None })),
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "readiness: database query failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", reason: Some("database") }))
-        }
-        Err(_) => {
-            tracing::warn!(timeout = ?READINESS_TIMEOUT, "readiness: database did not answer in time");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", reason: Some("database") }))
-        }
-    }
+    let problem = match tokio::time::timeout(READINESS_TIMEOUT, db::ping(&state.db)).await {
+        Ok(Ok(())) => return (StatusCode::OK, Json(Health { status: "ready", reason: None })),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => format!("no answer within {READINESS_TIMEOUT:?}"),
+    };
+    tracing::warn!(%problem, "readiness: database unavailable");
+    (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable", reason: Some("database") }))
 }
