@@ -9,7 +9,10 @@ use leptos_router::{
 
 use crate::{
     components::{account::provide_user_context, layout::Layout},
-    pages::{dashboard::DashboardPage, home::HomePage, login::LoginPage, not_found::NotFound, profile::ProfilePage},
+    pages::{
+        dashboard::DashboardPage, developers::DevelopersPage, home::HomePage, login::LoginPage, not_found::NotFound,
+        profile::ProfilePage,
+    },
 };
 
 /// The document around the app, rendered on the server only.
@@ -55,6 +58,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("dashboard") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("developers") view=DevelopersPage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>

@@ -8,6 +8,7 @@ use crate::error::AppError;
 
 /// The signed-in person, as pages and `GET /api/v1/me` show them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SignedInUser {
     pub id: String,
     pub display_name: String,

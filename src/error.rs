@@ -14,6 +14,9 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     Invalid(String),
+    /// The request is well-formed but conflicts with the account's state (unlinking the last sign-in method).
+    #[error("{0}")]
+    Conflict(String),
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     /// The request did not reach the server function, or its answer could not be read.
@@ -35,5 +38,24 @@ impl AppError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "server function failed");
         AppError::Internal
+    }
+
+    /// The HTTP status a server function answers with when it fails this way.
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self {
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Invalid(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        AppError::internal(error)
     }
 }

@@ -1,5 +1,6 @@
 //! Gatehouse: sign in with OAuth 2.0 / OpenID Connect providers — a Leptos app rendered on the server and hydrated.
 
+pub mod account;
 pub mod app;
 pub mod auth;
 pub mod components;
@@ -7,6 +8,8 @@ pub mod error;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
+pub mod time;
+pub mod tokens;
 
 /// The browser entry point: attaches the reactive app to the server-rendered HTML.
 #[cfg(feature = "hydrate")]

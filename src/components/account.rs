@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 
 use crate::{
+    account::UpdateDisplayName,
     auth::{Logout, SignedInUser, current_user},
     error::AppError,
 };
@@ -13,13 +14,16 @@ use crate::{
 pub struct UserContext {
     pub user: Resource<Result<Option<SignedInUser>, AppError>>,
     pub logout: ServerAction<Logout>,
+    /// Renaming lives here so the header shows the new name as soon as it is saved.
+    pub rename: ServerAction<UpdateDisplayName>,
 }
 
 /// Creates the shared resource; call once, in `App`.
 pub fn provide_user_context() {
     let logout = ServerAction::<Logout>::new();
-    let user = Resource::new(move || logout.version().get(), |_| current_user());
-    provide_context(UserContext { user, logout });
+    let rename = ServerAction::<UpdateDisplayName>::new();
+    let user = Resource::new(move || (logout.version().get(), rename.version().get()), |_| current_user());
+    provide_context(UserContext { user, logout, rename });
 }
 
 pub fn use_user_context() -> UserContext {
@@ -29,7 +33,7 @@ pub fn use_user_context() -> UserContext {
 /// The header's right-hand side: the person and a sign-out button, or a sign-in link.
 #[component]
 pub fn AccountArea() -> impl IntoView {
-    let UserContext { user, logout } = use_user_context();
+    let UserContext { user, logout, .. } = use_user_context();
     view! {
         <Transition fallback=|| view! { <span class="account-placeholder"></span> }>
             {move || Suspend::new(async move {

@@ -2,3 +2,5 @@
 
 pub mod account;
 pub mod layout;
+pub mod time;
+pub mod tokens;

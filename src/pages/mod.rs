@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod dashboard;
+pub mod developers;
 pub mod home;
 pub mod login;
 pub mod not_found;

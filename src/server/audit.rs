@@ -12,6 +12,16 @@ pub enum Event {
     SignInFailed,
     SignOut,
     AccountCreated,
+    AccountDeleted,
+    IdentityLinked,
+    IdentityUnlinked,
+    LinkFailed,
+    ProfileUpdated,
+    SessionRevoked,
+    OtherSessionsRevoked,
+    TokenCreated,
+    TokenUsed,
+    TokenRevoked,
 }
 
 impl Event {
@@ -21,6 +31,16 @@ impl Event {
             Event::SignInFailed => "sign_in_failed",
             Event::SignOut => "sign_out",
             Event::AccountCreated => "account_created",
+            Event::AccountDeleted => "account_deleted",
+            Event::IdentityLinked => "identity_linked",
+            Event::IdentityUnlinked => "identity_unlinked",
+            Event::LinkFailed => "link_failed",
+            Event::ProfileUpdated => "profile_updated",
+            Event::SessionRevoked => "session_revoked",
+            Event::OtherSessionsRevoked => "other_sessions_revoked",
+            Event::TokenCreated => "token_created",
+            Event::TokenUsed => "token_used",
+            Event::TokenRevoked => "token_revoked",
         }
     }
 }

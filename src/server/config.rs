@@ -21,6 +21,22 @@ pub struct Config {
     pub provider_timeout: Duration,
     /// The sign-in providers that are configured, in the order the login page shows them.
     pub providers: Vec<ProviderSettings>,
+    pub tokens: TokenSettings,
+    pub api: ApiSettings,
+}
+
+/// Personal access tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// Whether people may create tokens that never expire (`ALLOW_NON_EXPIRING_TOKENS`, default false).
+    pub allow_non_expiring: bool,
+}
+
+/// The JSON API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiSettings {
+    /// Origins whose pages may call the API from a browser (`API_CORS_ORIGINS`, comma-separated; empty = none).
+    pub cors_origins: Vec<String>,
 }
 
 /// A configuration problem: which variable, and what is wrong with it. Never contains a secret's value.
@@ -192,6 +208,16 @@ fn is_loopback(url: &Url) -> bool {
 }
 
 /// Parses a duration such as `90s`, `15m`, `24h` or `30d`; a bare number is seconds.
+/// An origin for CORS: `scheme://host[:port]`, nothing else (no path, no trailing slash, no wildcard).
+fn parse_origin(raw: &str) -> Result<String, String> {
+    let url = Url::parse(raw).map_err(|_| format!("{raw:?} is not an origin such as https://app.example.com"))?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https") || origin != raw {
+        return Err(format!("{raw:?} is not an origin such as https://app.example.com (scheme, host and port only)"));
+    }
+    Ok(origin)
+}
+
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
@@ -317,6 +343,29 @@ impl Config {
             return Err(invalid("PROVIDER_TIMEOUT")("must be at most 10s".into()));
         }
         let providers = providers(&get, &app_url)?;
+        let tokens = TokenSettings {
+            allow_non_expiring: match get("ALLOW_NON_EXPIRING_TOKENS")?.as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(invalid("ALLOW_NON_EXPIRING_TOKENS")(format!(
+                        "must be \"true\" or \"false\", got {other:?}"
+                    )));
+                }
+            },
+        };
+        let api = ApiSettings {
+            cors_origins: match get("API_CORS_ORIGINS")? {
+                None => Vec::new(),
+                Some(raw) => raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(parse_origin)
+                    .collect::<Result<_, _>>()
+                    .map_err(invalid("API_CORS_ORIGINS"))?,
+            },
+        };
         Ok(Self {
             app_url,
             database,
@@ -325,6 +374,8 @@ impl Config {
             sessions,
             provider_timeout,
             providers,
+            tokens,
+            api,
         })
     }
 }
@@ -458,6 +509,26 @@ mod tests {
         assert_eq!(config.leptos.site_addr, "127.0.0.1:3000".parse().expect("literal address"));
         assert_eq!(config.leptos.env, Env::PROD);
         assert_eq!(&*config.leptos.output_name, "gatehouse");
+    }
+
+    #[test]
+    fn api_settings_default_to_closed_and_refuse_what_is_not_an_origin() {
+        let defaults = config(&[]).expect("defaults are valid");
+        assert!(defaults.api.cors_origins.is_empty());
+        assert!(!defaults.tokens.allow_non_expiring);
+
+        let config = config(&[
+            ("API_CORS_ORIGINS", "https://app.example.com, http://127.0.0.1:5173"),
+            ("ALLOW_NON_EXPIRING_TOKENS", "true"),
+        ])
+        .expect("two origins");
+        assert_eq!(config.api.cors_origins, ["https://app.example.com", "http://127.0.0.1:5173"]);
+        assert!(config.tokens.allow_non_expiring);
+
+        for bad in ["*", "https://app.example.com/", "https://app.example.com/path", "app.example.com", "ftp://x.y"] {
+            assert_eq!(error_var(&[("API_CORS_ORIGINS", bad)]), "API_CORS_ORIGINS", "{bad} should be refused");
+        }
+        assert_eq!(error_var(&[("ALLOW_NON_EXPIRING_TOKENS", "yes")]), "ALLOW_NON_EXPIRING_TOKENS");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What server functions need from the request: the shared state, the session, who is signed in.
 
+use axum::http::{HeaderMap, header};
 use leptos::prelude::use_context;
+use leptos_axum::ResponseOptions;
 use tower_sessions::Session;
 
 use super::{
@@ -9,6 +11,23 @@ use super::{
     users,
 };
 use crate::{auth::SignedInUser, error::AppError};
+
+/// Runs a server function's body and, when it fails, answers with the error's HTTP status (401, 404, …) instead of
+/// the default 500. A plain form post (no JavaScript) keeps its redirect back to the page, which shows the error.
+pub async fn with_status<T>(body: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
+    let result = body.await;
+    if let Err(error) = &result {
+        let form_post = leptos_axum::extract::<HeaderMap>()
+            .await
+            .ok()
+            .and_then(|headers| headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned))
+            .is_some_and(|accept| accept.contains("text/html"));
+        if let (false, Some(response)) = (form_post, use_context::<ResponseOptions>()) {
+            response.set_status(error.status());
+        }
+    }
+    result
+}
 
 pub fn state() -> Result<AppState, AppError> {
     use_context::<AppState>().ok_or_else(|| AppError::internal("AppState missing from the server function context"))

@@ -1,6 +1,7 @@
 //! Cross-site request defence for state-changing requests, on top of `SameSite=Lax` cookies: a POST (or PUT, PATCH,
 //! DELETE) that carries cookies must come from this site, as its `Origin` (or, failing that, `Sec-Fetch-Site`)
-//! header shows. Requests without cookies carry no ambient authority and pass (API clients with bearer tokens).
+//! header shows. Requests without cookies carry no ambient authority and pass, and so do requests with an
+//! `Authorization` header: the API then authenticates that header and never falls back to the cookie.
 
 use axum::{
     Json,
@@ -14,7 +15,9 @@ use serde_json::json;
 use super::state::AppState;
 
 pub async fn same_origin_only(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if is_safe(request.method()) || !request.headers().contains_key(header::COOKIE) {
+    let headers = request.headers();
+    if is_safe(request.method()) || !headers.contains_key(header::COOKIE) || headers.contains_key(header::AUTHORIZATION)
+    {
         return next.run(request).await;
     }
     // `Origin: null` (sandboxed frames, some privacy settings) says nothing; Sec-Fetch-Site decides then.

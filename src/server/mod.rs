@@ -1,5 +1,6 @@
 //! Everything that runs only on the server: configuration, database, HTTP wiring, sign-in. Compiled only with `ssr`.
 
+pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -11,9 +12,12 @@ pub mod db;
 pub mod error_page;
 pub mod guard;
 pub mod health;
+pub mod rpc;
 pub mod security;
 pub mod session;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod tokens;
+pub mod useragent;
 pub mod users;

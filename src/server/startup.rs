@@ -14,12 +14,12 @@ use tower_sessions::session_store::ExpiredDeletion;
 use tower_sessions_sqlx_store::SqliteStore;
 
 use super::{
-    api, auth,
+    accounts, api, auth,
     auth::providers::Providers,
     config::Config,
     csrf,
     db::{self, DatabaseError},
-    guard, health, security, session,
+    guard, health, rpc, security, session,
     state::AppState,
     telemetry,
 };
@@ -137,12 +137,14 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
     let mut router = Router::new()
         .merge(health::router())
         .merge(auth::router())
-        .merge(api::router())
+        .merge(api::router(&state))
+        .merge(accounts::router())
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(rpc::undecodable_arguments_are_bad_requests))
         .layer(middleware::from_fn_with_state(state.clone(), guard::require_session_for_pages))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)

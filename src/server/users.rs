@@ -37,7 +37,7 @@ pub enum SignIn {
     Created(User),
     /// The identity is new but its verified email belongs to an existing account, which signs in with `providers`.
     /// Nothing was created: accounts are never merged silently.
-    EmailInUse { providers: Vec<String> },
+    EmailInUse { owner: String, providers: Vec<String> },
 }
 
 /// Finds the person by (provider, subject), or creates them — in one transaction.
@@ -82,7 +82,7 @@ pub async fn sign_in(db: &SqlitePool, identity: &Identity) -> Result<SignIn, sql
                     .bind(&owner)
                     .fetch_all(&mut *tx)
                     .await?;
-            return Ok(SignIn::EmailInUse { providers });
+            return Ok(SignIn::EmailInUse { owner, providers });
         }
     }
 
@@ -104,6 +104,36 @@ pub async fn sign_in(db: &SqlitePool, identity: &Identity) -> Result<SignIn, sql
     let user = find_in(&mut tx, &user_id).await?;
     tx.commit().await?;
     Ok(SignIn::Created(user))
+}
+
+/// What linking an identity to a signed-in person did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Link {
+    Linked,
+    /// It was already this person's: nothing to do.
+    AlreadyLinked,
+    /// It signs in to another account. Nothing was changed.
+    BelongsToAnother,
+}
+
+/// Attaches `identity` to `user_id`, unless it already belongs to someone — in one transaction.
+pub async fn link(db: &SqlitePool, user_id: &str, identity: &Identity) -> Result<Link, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let owner: Option<String> = sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
+        .bind(&identity.provider)
+        .bind(&identity.subject)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let outcome = match owner {
+        Some(owner) if owner == user_id => Link::AlreadyLinked,
+        Some(_) => Link::BelongsToAnother,
+        None => {
+            insert_identity(&mut tx, user_id, identity, clock::now()).await?;
+            Link::Linked
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 pub async fn find(db: &SqlitePool, user_id: &str) -> Result<Option<User>, sqlx::Error> {

@@ -26,6 +26,9 @@ pub struct LoginAttempt {
     pub nonce: Option<String>,
     pub next: RedirectTarget,
     pub expires_at: i64,
+    /// Link mode: the signed-in person the new identity is to be attached to, instead of signing in.
+    #[serde(default)]
+    pub link_to: Option<String>,
 }
 
 impl fmt::Debug for LoginAttempt {
@@ -35,6 +38,7 @@ impl fmt::Debug for LoginAttempt {
             .field("issuer", &self.issuer)
             .field("next", &self.next)
             .field("expires_at", &self.expires_at)
+            .field("link_to", &self.link_to)
             .finish_non_exhaustive()
     }
 }

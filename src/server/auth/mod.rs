@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/login/{provider}", get(login))
         .route("/auth/callback/{provider}", get(callback))
+        .route("/auth/link/{provider}", post(link))
         .route("/auth/logout", post(logout))
 }
 
@@ -77,6 +78,10 @@ pub enum CallbackError {
     UserInfo(String),
     #[error("the verified email belongs to an account that signs in with {providers:?}")]
     EmailInUse { providers: Vec<String> },
+    #[error("the identity is already linked to another account")]
+    LinkedElsewhere,
+    #[error("the session that started linking has ended")]
+    LinkSessionEnded,
     #[error("provider misconfigured: {0}")]
     Misconfigured(String),
     #[error("internal error: {0}")]
@@ -108,6 +113,8 @@ impl CallbackError {
             Self::IdToken(_) => "invalid_id_token",
             Self::UserInfo(_) => "invalid_userinfo",
             Self::EmailInUse { .. } => "email_in_use",
+            Self::LinkedElsewhere => "linked_elsewhere",
+            Self::LinkSessionEnded => "link_session_ended",
             Self::Misconfigured(_) => "misconfigured",
             Self::Internal(_) => "internal",
         }
@@ -117,7 +124,8 @@ impl CallbackError {
         match self {
             Self::UnknownProvider => StatusCode::NOT_FOUND,
             Self::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::EmailInUse { .. } => StatusCode::CONFLICT,
+            Self::EmailInUse { .. } | Self::LinkedElsewhere => StatusCode::CONFLICT,
+            Self::LinkSessionEnded => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -167,6 +175,18 @@ impl CallbackError {
                      then link {label} from your profile.",
                     providers.join(" or ")
                 ),
+            ),
+            Self::LinkedElsewhere => (
+                format!("This {label} account belongs to someone else"),
+                format!(
+                    "It already signs in to another Gatehouse account, so it was not linked to yours. Nothing was \
+                     changed. To move it, sign in with it, delete that account (or unlink {label} there), then \
+                     link it here."
+                ),
+            ),
+            Self::LinkSessionEnded => (
+                "You were signed out".into(),
+                "Your session ended before linking finished, so nothing was linked. Sign in and try again.".into(),
             ),
             Self::Internal(_) => (
                 "Something went wrong on our side".into(),
@@ -219,6 +239,30 @@ async fn login(
     Query(query): Query<LoginQuery>,
     session: Session,
 ) -> Response {
+    let next = RedirectTarget::parse_or_default(query.next.as_deref());
+    start(&state, provider, next, None, &session).await
+}
+
+/// Starts linking another provider to the signed-in person (a POST from the profile page, so another site cannot
+/// start it). The callback attaches the identity instead of signing in.
+async fn link(State(state): State<AppState>, Path(provider): Path<String>, session: Session) -> Response {
+    match session::current(&session, &state.db, &state.config.sessions).await {
+        Ok(Some(auth)) => {
+            let next = RedirectTarget::parse_or_default(Some("/profile"));
+            start(&state, provider, next, Some(auth.user_id), &session).await
+        }
+        Ok(None) => Redirect::to("/login?next=%2Fprofile").into_response(),
+        Err(error) => failure_page(&CallbackError::Internal(error.to_string()), "Gatehouse"),
+    }
+}
+
+async fn start(
+    state: &AppState,
+    provider: String,
+    next: RedirectTarget,
+    link_to: Option<String>,
+    session: &Session,
+) -> Response {
     let label = state.providers.label(&provider).unwrap_or("This provider").to_owned();
     let client = match state.providers.get(&provider).await {
         Ok(client) => client,
@@ -232,10 +276,11 @@ async fn login(
         state: request.state,
         pkce_verifier: request.pkce_verifier,
         nonce: request.nonce,
-        next: RedirectTarget::parse_or_default(query.next.as_deref()),
+        next,
         expires_at: clock::now() + state.config.sessions.login_attempt_lifetime.as_secs() as i64,
+        link_to,
     };
-    if let Err(error) = attempt::store(&session, attempt).await {
+    if let Err(error) = attempt::store(session, attempt).await {
         return failure_page(&CallbackError::Internal(error.to_string()), &label);
     }
     Redirect::to(&request.url).into_response()
@@ -261,14 +306,29 @@ async fn callback(
     let label = state.providers.label(&provider).unwrap_or("Your provider").to_owned();
     match finish(&state, &provider, query, &session, &client).await {
         Ok(next) => Redirect::to(next.as_str()).into_response(),
-        Err(failure) => {
-            tracing::warn!(provider, reason = %failure, "sign-in failed");
-            let detail = json!({ "provider": provider, "reason": failure.kind() });
-            if let Err(error) = audit::record(&state.db, Event::SignInFailed, None, &client, detail).await {
+        Err(Failed { error, user_id, linking }) => {
+            tracing::warn!(provider, reason = %error, linking, "sign-in failed");
+            let detail = json!({ "provider": provider, "reason": error.kind() });
+            let event = if linking { Event::LinkFailed } else { Event::SignInFailed };
+            if let Err(error) = audit::record(&state.db, event, user_id.as_deref(), &client, detail).await {
                 tracing::error!(%error, "could not record a failed sign-in");
             }
-            failure_page(&failure, &label)
+            failure_page(&error, &label)
         }
+    }
+}
+
+/// A failed callback, and whose account it concerns when that is known: the person linking, or the owner of the
+/// email a new identity claimed. Their security activity shows it.
+struct Failed {
+    error: CallbackError,
+    user_id: Option<String>,
+    linking: bool,
+}
+
+impl From<CallbackError> for Failed {
+    fn from(error: CallbackError) -> Self {
+        Self { error, user_id: None, linking: false }
     }
 }
 
@@ -278,12 +338,12 @@ async fn finish(
     query: CallbackQuery,
     session: &Session,
     client_info: &ClientInfo,
-) -> Result<RedirectTarget, CallbackError> {
+) -> Result<RedirectTarget, Failed> {
     let internal = |e: &dyn std::fmt::Display| CallbackError::Internal(e.to_string());
 
     // 0. A provider that is not configured here: nothing to match, and this browser's attempts stay untouched.
     if state.providers.label(provider).is_none() {
-        return Err(CallbackError::UnknownProvider);
+        return Err(CallbackError::UnknownProvider.into());
     }
     // 1. This browser started this sign-in, recently, and it has not been used.
     let state_param = query.state.ok_or(CallbackError::MissingState)?;
@@ -291,29 +351,60 @@ async fn finish(
         .await
         .map_err(|e| internal(&e))?
         .map_err(CallbackError::Attempt)?;
-    let client = state.providers.get(provider).await.map_err(|_| CallbackError::ProviderUnavailable)?;
+    let linking = attempt.link_to.clone();
+    let on_behalf = |error: CallbackError| Failed { error, user_id: linking.clone(), linking: linking.is_some() };
+    let client = state.providers.get(provider).await.map_err(|_| on_behalf(CallbackError::ProviderUnavailable))?;
 
     // 2. The response comes from the issuer the attempt was sent to (RFC 9207), before anything in it is believed.
     match query.iss {
-        Some(iss) if iss != attempt.issuer => return Err(CallbackError::IssuerMismatch { found: iss }),
-        None if client.requires_iss_parameter() => return Err(CallbackError::IssuerMissing),
+        Some(iss) if iss != attempt.issuer => return Err(CallbackError::IssuerMismatch { found: iss }.into()),
+        None if client.requires_iss_parameter() => return Err(CallbackError::IssuerMissing.into()),
         _ => {}
     }
 
     // 3. The provider's own answer.
     if let Some(error) = query.error {
-        return Err(CallbackError::Provider { error, description: query.error_description });
+        return Err(on_behalf(CallbackError::Provider { error, description: query.error_description }));
     }
-    let code = query.code.ok_or(CallbackError::MissingCode)?;
-    let identity = client.finish(&code, &attempt).await?;
+    let code = query.code.ok_or(CallbackError::MissingCode).map_err(on_behalf)?;
+    let identity = client.finish(&code, &attempt).await.map_err(on_behalf)?;
 
-    // 4. The person, found or created, and a fresh session.
+    // 4a. Link mode: attach the identity to the person who started linking, if they are still signed in here.
+    if let Some(user_id) = &attempt.link_to {
+        let current = session::current(session, &state.db, &state.config.sessions).await.map_err(|e| internal(&e))?;
+        if current.is_none_or(|auth| &auth.user_id != user_id) {
+            return Err(on_behalf(CallbackError::LinkSessionEnded));
+        }
+        match users::link(&state.db, user_id, &identity).await.map_err(|e| internal(&e))? {
+            users::Link::Linked => {
+                audit::record(
+                    &state.db,
+                    Event::IdentityLinked,
+                    Some(user_id),
+                    client_info,
+                    json!({ "provider": provider }),
+                )
+                .await
+                .map_err(|e| internal(&e))?;
+                tracing::info!(provider, %user_id, "identity linked");
+            }
+            users::Link::AlreadyLinked => {}
+            users::Link::BelongsToAnother => return Err(on_behalf(CallbackError::LinkedElsewhere)),
+        }
+        return Ok(attempt.next);
+    }
+
+    // 4b. The person, found or created, and a fresh session.
     let (user, created) = match users::sign_in(&state.db, &identity).await.map_err(|e| internal(&e))? {
         SignIn::Existing(user) => (user, false),
         SignIn::Created(user) => (user, true),
-        SignIn::EmailInUse { providers } => {
+        SignIn::EmailInUse { owner, providers } => {
             let labels = providers.iter().map(|p| state.providers.label(p).unwrap_or(p).to_owned()).collect();
-            return Err(CallbackError::EmailInUse { providers: labels });
+            return Err(Failed {
+                error: CallbackError::EmailInUse { providers: labels },
+                user_id: Some(owner),
+                linking: false,
+            });
         }
     };
     session::login(session, &state.db, &state.config.sessions, &user.id, provider, client_info)

@@ -1,0 +1,449 @@
+//! The account services behind the profile and dashboard pages and the JSON API: each takes the signed-in person's
+//! id from a checked session or token, never from the caller, and writes its audit event in the same transaction as
+//! the change it describes.
+
+use serde_json::{Value, json};
+use sqlx::SqlitePool;
+
+use super::{
+    audit::{self, Event},
+    clock,
+    context::current_user,
+    session::{AuthSession, ClientInfo},
+    state::AppState,
+    tokens, useragent,
+};
+use crate::{
+    account::{
+        ActivityEvent, ActivityPage, DashboardSummary, DisplayName, LinkedIdentity, ProfileOverview, SessionInfo,
+        SessionList, SignInRecord,
+    },
+    auth::provider_name,
+    error::AppError,
+};
+
+/// A `user_sessions` row.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: String,
+    provider: String,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+/// An `audit_events` row.
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    at: i64,
+    kind: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    detail: String,
+}
+
+pub async fn profile(state: &AppState, user_id: &str) -> Result<ProfileOverview, AppError> {
+    let user = current_user(state, user_id).await?.ok_or(AppError::Unauthorized)?;
+    let (member_since, last_sign_in_at): (i64, Option<i64>) =
+        sqlx::query_as("SELECT created_at, last_sign_in_at FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_one(&state.db)
+            .await?;
+    let rows: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT id, provider, email, created_at FROM identities WHERE user_id = ? ORDER BY created_at, provider",
+    )
+    .bind(user_id)
+    .fetch_all(&state.db)
+    .await?;
+    let label = |id: &str| state.providers.label(id).unwrap_or(provider_name(id)).to_owned();
+    let identities: Vec<LinkedIdentity> = rows
+        .into_iter()
+        .map(|(id, provider, email, linked_at)| LinkedIdentity {
+            id,
+            provider_label: label(&provider),
+            provider,
+            email,
+            linked_at,
+        })
+        .collect();
+    let linkable =
+        state.providers.summaries().into_iter().filter(|p| !identities.iter().any(|i| i.provider == p.id)).collect();
+    Ok(ProfileOverview { now: clock::now(), user, member_since, last_sign_in_at, identities, linkable })
+}
+
+pub async fn rename(db: &SqlitePool, user_id: &str, name: &DisplayName, client: &ClientInfo) -> Result<(), AppError> {
+    let mut tx = db.begin().await?;
+    let previous: Option<String> = sqlx::query_scalar("SELECT display_name FROM users WHERE id = ?")
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let previous = previous.ok_or(AppError::Unauthorized)?;
+    if previous != name.as_str() {
+        sqlx::query("UPDATE users SET display_name = ? WHERE id = ?")
+            .bind(name.as_str())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        audit::record(&mut *tx, Event::ProfileUpdated, Some(user_id), client, json!({ "field": "display_name" }))
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes one of the person's sign-in methods, unless it is their last.
+pub async fn unlink(state: &AppState, user_id: &str, identity_id: &str, client: &ClientInfo) -> Result<(), AppError> {
+    let mut tx = state.db.begin().await?;
+    let provider: Option<String> = sqlx::query_scalar("SELECT provider FROM identities WHERE id = ? AND user_id = ?")
+        .bind(identity_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let provider = provider.ok_or(AppError::NotFound)?;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE user_id = ?")
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if count <= 1 {
+        return Err(AppError::Conflict(
+            "This is your only way to sign in. Link another provider before removing it.".into(),
+        ));
+    }
+    sqlx::query("DELETE FROM identities WHERE id = ?").bind(identity_id).execute(&mut *tx).await?;
+    audit::record(&mut *tx, Event::IdentityUnlinked, Some(user_id), client, json!({ "provider": provider })).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Deletes the account and everything attached to it, in one transaction, once `confirm` matches the email on file
+/// (or the display name, for an account without one). The person's earlier audit events lose their link, address
+/// and browser; one anonymous `account_deleted` event remains.
+pub async fn delete(db: &SqlitePool, user_id: &str, confirm: &str) -> Result<(), AppError> {
+    let mut tx = db.begin().await?;
+    let row: Option<(Option<String>, String)> = sqlx::query_as("SELECT email, display_name FROM users WHERE id = ?")
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let (email, display_name) = row.ok_or(AppError::Unauthorized)?;
+    let confirmed = match &email {
+        Some(email) => confirm.trim().eq_ignore_ascii_case(email),
+        None => confirm.trim() == display_name,
+    };
+    if !confirmed {
+        return Err(AppError::Invalid(match email {
+            Some(_) => "Type your email address exactly as shown to confirm.".into(),
+            None => "Type your display name exactly as shown to confirm.".into(),
+        }));
+    }
+    let count = |table: &'static str| format!("SELECT COUNT(*) FROM {table} WHERE user_id = ?");
+    let mut removed = serde_json::Map::new();
+    for table in ["identities", "user_sessions", "api_tokens"] {
+        let n: i64 = sqlx::query_scalar(&count(table)).bind(user_id).fetch_one(&mut *tx).await?;
+        removed.insert(table.into(), n.into());
+    }
+    sqlx::query("UPDATE audit_events SET user_id = NULL, ip = NULL, user_agent = NULL WHERE user_id = ?")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    // Identities, sessions and tokens go with the user (ON DELETE CASCADE); deleted explicitly all the same, so the
+    // transaction does not depend on the connection's foreign-key setting.
+    for table in ["api_tokens", "user_sessions", "identities"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = ?")).bind(user_id).execute(&mut *tx).await?;
+    }
+    sqlx::query("DELETE FROM users WHERE id = ?").bind(user_id).execute(&mut *tx).await?;
+    audit::record(&mut *tx, Event::AccountDeleted, None, &ClientInfo::default(), Value::Object(removed)).await?;
+    tx.commit().await?;
+    tracing::info!("account deleted");
+    Ok(())
+}
+
+pub async fn summary(db: &SqlitePool, auth: &AuthSession) -> Result<DashboardSummary, AppError> {
+    let now = clock::now();
+    let active_sessions: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM user_sessions WHERE user_id = ? AND expires_at > ?")
+            .bind(&auth.user_id)
+            .bind(now)
+            .fetch_one(db)
+            .await?;
+    let linked_providers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE user_id = ?")
+        .bind(&auth.user_id)
+        .fetch_one(db)
+        .await?;
+    let api_tokens: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_tokens WHERE user_id = ? AND (expires_at IS NULL OR expires_at > ?)",
+    )
+    .bind(&auth.user_id)
+    .bind(now)
+    .fetch_one(db)
+    .await?;
+    let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(DashboardSummary {
+        now,
+        active_sessions: count(active_sessions),
+        linked_providers: count(linked_providers),
+        api_tokens: count(api_tokens),
+        last_sign_in: previous_sign_in(db, auth).await?,
+    })
+}
+
+/// The sign-in before the one that started this session: what a person checks to spot someone else's.
+async fn previous_sign_in(db: &SqlitePool, auth: &AuthSession) -> Result<Option<SignInRecord>, sqlx::Error> {
+    let rows: Vec<(i64, Option<String>, String)> = sqlx::query_as(
+        "SELECT at, ip, detail FROM audit_events WHERE user_id = ? AND kind = 'sign_in' ORDER BY id DESC LIMIT 2",
+    )
+    .bind(&auth.user_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().nth(1).map(|(at, ip, detail)| SignInRecord {
+        at,
+        ip,
+        provider: serde_json::from_str::<Value>(&detail).ok().and_then(|d| d["provider"].as_str().map(Into::into)),
+    }))
+}
+
+/// The person's live sessions, most recently active first; `current` is the session asking, if it is one.
+pub async fn sessions(db: &SqlitePool, user_id: &str, current: Option<&str>) -> Result<SessionList, AppError> {
+    let now = clock::now();
+    let rows: Vec<SessionRow> = sqlx::query_as(
+        "SELECT id, provider, created_at, last_seen_at, expires_at, ip, user_agent FROM user_sessions
+         WHERE user_id = ? AND expires_at > ? ORDER BY last_seen_at DESC, created_at DESC",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(db)
+    .await?;
+    let sessions = rows
+        .into_iter()
+        .map(|row| {
+            let device = useragent::parse(row.user_agent.as_deref());
+            SessionInfo {
+                current: current == Some(row.id.as_str()),
+                id: row.id,
+                browser: device.browser,
+                os: device.os,
+                ip: row.ip,
+                provider: row.provider,
+                created_at: row.created_at,
+                last_seen_at: row.last_seen_at,
+                expires_at: row.expires_at,
+            }
+        })
+        .collect();
+    Ok(SessionList { now, sessions })
+}
+
+/// Revokes one of `user_id`'s sessions; another person's session id is "not found".
+pub async fn revoke_session(
+    db: &SqlitePool,
+    user_id: &str,
+    session_id: &str,
+    client: &ClientInfo,
+) -> Result<(), AppError> {
+    let mut tx = db.begin().await?;
+    let deleted = sqlx::query("DELETE FROM user_sessions WHERE id = ? AND user_id = ?")
+        .bind(session_id)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(AppError::NotFound);
+    }
+    audit::record(&mut *tx, Event::SessionRevoked, Some(user_id), client, json!({ "session": short(session_id) }))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Revokes every session of the person except `auth`'s own. API tokens are not touched (the page says so).
+pub async fn revoke_other_sessions(db: &SqlitePool, auth: &AuthSession, client: &ClientInfo) -> Result<u32, AppError> {
+    let mut tx = db.begin().await?;
+    let deleted = sqlx::query("DELETE FROM user_sessions WHERE user_id = ? AND id != ?")
+        .bind(&auth.user_id)
+        .bind(&auth.session_id)
+        .execute(&mut *tx)
+        .await?;
+    let count = u32::try_from(deleted.rows_affected()).unwrap_or(u32::MAX);
+    audit::record(&mut *tx, Event::OtherSessionsRevoked, Some(&auth.user_id), client, json!({ "count": count }))
+        .await?;
+    tx.commit().await?;
+    Ok(count)
+}
+
+/// A page of the person's security activity, newest first. `before` is an event id from a previous page's `next`.
+pub async fn activity(
+    state: &AppState,
+    user_id: &str,
+    before: Option<i64>,
+    limit: u32,
+) -> Result<ActivityPage, AppError> {
+    let rows: Vec<EventRow> = sqlx::query_as(
+        "SELECT id, at, kind, ip, user_agent, detail FROM audit_events
+         WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+    )
+    .bind(user_id)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&state.db)
+    .await?;
+    let more = rows.len() > limit as usize;
+    let events: Vec<ActivityEvent> = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(|EventRow { id, at, kind, ip, user_agent, detail }| {
+            let detail: Value = serde_json::from_str(&detail).unwrap_or_else(|_| json!({}));
+            ActivityEvent {
+                id,
+                at,
+                summary: describe(state, &kind, &detail),
+                kind,
+                ip,
+                browser: user_agent.as_deref().map(|ua| {
+                    let device = useragent::parse(Some(ua));
+                    format!("{} on {}", device.browser, device.os)
+                }),
+                detail,
+            }
+        })
+        .collect();
+    let next = if more { events.last().map(|e| e.id) } else { None };
+    Ok(ActivityPage { now: clock::now(), events, next })
+}
+
+/// A sentence for an audit event.
+fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
+    let text = |key: &str| detail[key].as_str().unwrap_or("?").to_owned();
+    let provider = || {
+        let id = text("provider");
+        state.providers.label(&id).map(str::to_owned).unwrap_or_else(|| provider_name(&id).to_owned())
+    };
+    match kind {
+        "sign_in" => format!("Signed in with {}", provider()),
+        "sign_in_failed" => format!("Failed sign-in with {} ({})", provider(), text("reason").replace('_', " ")),
+        "sign_out" => "Signed out".into(),
+        "account_created" => format!("Account created with {}", provider()),
+        "identity_linked" => format!("Linked {}", provider()),
+        "identity_unlinked" => format!("Removed {}", provider()),
+        "link_failed" => format!("Could not link {} ({})", provider(), text("reason").replace('_', " ")),
+        "profile_updated" => "Changed display name".into(),
+        "session_revoked" => "Revoked a session".into(),
+        "other_sessions_revoked" => match detail["count"].as_u64() {
+            Some(1) => "Signed out 1 other session".into(),
+            Some(n) => format!("Signed out {n} other sessions"),
+            None => "Signed out other sessions".into(),
+        },
+        "token_created" => format!("Created API token \u{201c}{}\u{201d}", text("name")),
+        "token_used" => format!("API token \u{201c}{}\u{201d} used from a new address", text("name")),
+        "token_revoked" => format!("Revoked API token \u{201c}{}\u{201d}", text("name")),
+        other => other.replace('_', " "),
+    }
+}
+
+/// Enough of an id to tell rows apart in the audit trail.
+fn short(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+/// Everything stored about the person, as one JSON document: profile, sign-in methods, sessions, security activity
+/// and token metadata (never token secrets or hashes, never anyone else's rows).
+pub async fn export(state: &AppState, user_id: &str) -> Result<Value, AppError> {
+    let user = super::users::find(&state.db, user_id).await?.ok_or(AppError::Unauthorized)?;
+    let identities: Vec<(String, String, String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT provider, issuer, subject, email, created_at FROM identities WHERE user_id = ? ORDER BY created_at",
+    )
+    .bind(user_id)
+    .fetch_all(&state.db)
+    .await?;
+    let sessions: Vec<SessionRow> = sqlx::query_as(
+        "SELECT id, provider, created_at, last_seen_at, expires_at, ip, user_agent FROM user_sessions
+         WHERE user_id = ? ORDER BY created_at",
+    )
+    .bind(user_id)
+    .fetch_all(&state.db)
+    .await?;
+    let events: Vec<EventRow> =
+        sqlx::query_as("SELECT id, at, kind, ip, user_agent, detail FROM audit_events WHERE user_id = ? ORDER BY id")
+            .bind(user_id)
+            .fetch_all(&state.db)
+            .await?;
+    let tokens = tokens::list(&state.db, user_id).await?;
+    let time = |at: i64| crate::time::iso(at);
+    Ok(json!({
+        "exported_at": time(clock::now()),
+        "profile": {
+            "id": user.id,
+            "display_name": user.display_name,
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "avatar_url": user.avatar_url,
+            "created_at": time(user.created_at),
+            "last_sign_in_at": user.last_sign_in_at.map(time),
+        },
+        "identities": identities.into_iter().map(|(provider, issuer, subject, email, at)| json!({
+            "provider": provider, "issuer": issuer, "subject": subject, "email": email, "linked_at": time(at),
+        })).collect::<Vec<_>>(),
+        "sessions": sessions.into_iter().map(|s| json!({
+            "id": s.id, "provider": s.provider, "created_at": time(s.created_at),
+            "last_seen_at": time(s.last_seen_at), "expires_at": time(s.expires_at), "ip": s.ip,
+            "user_agent": s.user_agent,
+        })).collect::<Vec<_>>(),
+        "security_activity": events.into_iter().map(|e| json!({
+            "at": time(e.at), "kind": e.kind, "ip": e.ip, "user_agent": e.user_agent,
+            "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
+        })).collect::<Vec<_>>(),
+        "api_tokens": tokens.into_iter().map(|t| json!({
+            "id": t.id, "name": t.name, "scopes": t.scopes, "created_at": time(t.created_at),
+            "expires_at": t.expires_at.map(time), "last_used_at": t.last_used_at.map(time),
+            "last_used_ip": t.last_used_ip,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// `GET /account/export`: the export as a file download, for the signed-in person.
+pub fn router() -> axum::Router<AppState> {
+    axum::Router::new().route("/account/export", axum::routing::get(download_export))
+}
+
+async fn download_export(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    session: tower_sessions::Session,
+) -> axum::response::Response {
+    use axum::{
+        http::{StatusCode, header},
+        response::{IntoResponse, Redirect},
+    };
+    let failed = || {
+        let page = super::error_page::render(
+            "Your export could not be prepared",
+            "Something went wrong on our side. Please try again in a minute.",
+            ("Back to your profile", "/profile"),
+        );
+        (StatusCode::INTERNAL_SERVER_ERROR, page).into_response()
+    };
+    let auth = match super::session::current(&session, &state.db, &state.config.sessions).await {
+        Ok(Some(auth)) => auth,
+        Ok(None) => return Redirect::to("/login?next=%2Fprofile").into_response(),
+        Err(error) => {
+            tracing::error!(%error, "export: session check failed");
+            return failed();
+        }
+    };
+    match export(&state, &auth.user_id)
+        .await
+        .and_then(|doc| serde_json::to_string_pretty(&doc).map_err(AppError::internal))
+    {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "application/json; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"gatehouse-export.json\""),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(AppError::Unauthorized) => Redirect::to("/login?next=%2Fprofile").into_response(),
+        Err(_) => failed(),
+    }
+}

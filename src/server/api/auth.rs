@@ -1,0 +1,112 @@
+//! Who is calling the API: a bearer token from `Authorization`, or else the browser's session cookie. Handlers take
+//! a [`Principal`] and ask it for the scope they need; they never see how it was authenticated, so a second token
+//! kind (JWT access tokens from an authorization server) is one more arm in [`verify_bearer`].
+
+use axum::{
+    extract::FromRequestParts,
+    http::{HeaderMap, header, request::Parts},
+};
+use tower_sessions::Session;
+
+use super::error::ApiError;
+use crate::{
+    server::{
+        session::{self, ClientInfo},
+        state::AppState,
+        tokens::{self, VerifyFailure},
+    },
+    tokens::Scope,
+};
+
+/// How the caller proved who they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    /// A browser session (the `user_sessions` row id). Carries every scope.
+    Session(String),
+    /// A personal access token (its id).
+    PersonalToken(String),
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user_id: String,
+    pub credential: Credential,
+    scopes: Vec<Scope>,
+}
+
+impl Principal {
+    /// Refuses with 403 `insufficient_scope` unless the caller holds `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) { Ok(()) } else { Err(ApiError::insufficient_scope(scope)) }
+    }
+
+    pub fn scopes(&self) -> &[Scope] {
+        &self.scopes
+    }
+
+    pub fn session_id(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Session(id) => Some(id),
+            Credential::PersonalToken(_) => None,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let client = ClientInfo::from_request_parts(parts, state).await.unwrap_or_default();
+        // A token in the query string (`?access_token=`) is never read: URLs end up in logs and histories.
+        if let Some(token) = bearer(&parts.headers)? {
+            return verify_bearer(state, token, &client).await;
+        }
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, reason)| ApiError::internal(format!("session layer missing: {reason}")))?;
+        let auth = session::current(&session, &state.db, &state.config.sessions)
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::unauthorized("Send Authorization: Bearer <token>, or sign in."))?;
+        Ok(Principal {
+            user_id: auth.user_id,
+            credential: Credential::Session(auth.session_id),
+            scopes: Scope::ALL.to_vec(),
+        })
+    }
+}
+
+/// The token from `Authorization: Bearer <token>`; `None` without the header; 401 for any other shape.
+fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let malformed = || ApiError::unauthorized("The Authorization header must be \u{201c}Bearer <token>\u{201d}.");
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    // RFC 6750 §2.1: b64token characters only.
+    let b64token = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || !token.chars().all(b64token) {
+        return Err(malformed());
+    }
+    Ok(Some(token))
+}
+
+async fn verify_bearer(state: &AppState, token: &str, client: &ClientInfo) -> Result<Principal, ApiError> {
+    if token.starts_with(tokens::PREFIX) {
+        return match tokens::verify(&state.db, token, client).await {
+            Ok(verified) => Ok(Principal {
+                user_id: verified.user_id,
+                credential: Credential::PersonalToken(verified.id),
+                scopes: verified.scopes,
+            }),
+            Err(VerifyFailure::Refused(reason)) => {
+                tracing::info!(%reason, "bearer token refused");
+                Err(ApiError::invalid_token())
+            }
+            Err(VerifyFailure::Database(error)) => Err(ApiError::internal(error)),
+        };
+    }
+    tracing::info!("bearer token refused: not a Gatehouse token");
+    Err(ApiError::invalid_token())
+}

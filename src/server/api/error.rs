@@ -1,0 +1,109 @@
+//! The API's one error shape, `{"error": "...", "message": "..."}`, with RFC 6750 `WWW-Authenticate` challenges on
+//! 401 and 403.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+
+use crate::{error::AppError, tokens::Scope};
+
+/// The body of every API error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `unauthorized`, `invalid_token`, `insufficient_scope`, `not_found`, `invalid_body`, …
+    pub error: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// An API failure: a status, a stable machine-readable code, a sentence for people, and for 401/403 the
+/// `WWW-Authenticate` challenge.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    error: &'static str,
+    message: String,
+    challenge: Option<String>,
+}
+
+const REALM: &str = "Bearer realm=\"gatehouse\"";
+
+impl ApiError {
+    pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
+        Self { status, error, message: message.into(), challenge: None }
+    }
+
+    /// No credentials, or an `Authorization` header that is not `Bearer <token>`.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self { challenge: Some(REALM.into()), ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message) }
+    }
+
+    /// A bearer token that is unknown, revoked, expired or not ours.
+    pub fn invalid_token() -> Self {
+        let message = "The access token is invalid, expired or revoked.";
+        Self {
+            challenge: Some(format!("{REALM}, error=\"invalid_token\", error_description=\"{message}\"")),
+            ..Self::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
+        }
+    }
+
+    pub fn insufficient_scope(scope: Scope) -> Self {
+        Self {
+            challenge: Some(format!("{REALM}, error=\"insufficient_scope\", scope=\"{scope}\"")),
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("This token does not have the \u{201c}{scope}\u{201d} scope this request needs."),
+            )
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "There is nothing here.")
+    }
+
+    pub fn invalid_body(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "API request failed");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.")
+    }
+}
+
+/// The account services speak `AppError`; the API maps each to its status and code.
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Unauthorized => Self::unauthorized("Sign in, or send a valid token."),
+            AppError::NotFound => Self::not_found(),
+            AppError::Invalid(message) => Self::invalid_body(message),
+            AppError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            // Already logged where it happened.
+            AppError::Internal | AppError::Transport(_) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.")
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, Json(ErrorBody { error: self.error.to_owned(), message: self.message })).into_response();
+        if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}

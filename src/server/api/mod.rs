@@ -1,0 +1,248 @@
+//! The JSON API under `/api/v1`. Each handler is thin: authenticate (a [`Principal`] from a bearer token or the
+//! session cookie), check one scope, call an account service, answer. Errors have one shape,
+//! `{"error": "...", "message": "..."}`; the OpenAPI document at `/api/v1/openapi.json` is generated from these
+//! handlers and their types.
+
+mod auth;
+mod error;
+mod extract;
+mod openapi;
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, Path, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::{IntoParams, ToSchema};
+
+use self::extract::{ApiJson, ApiQuery, MAX_BODY_BYTES};
+pub use self::{
+    auth::{Credential, Principal},
+    error::{ApiError, ErrorBody},
+};
+use super::{accounts, context, session::ClientInfo, state::AppState, tokens};
+use crate::{
+    account::{ActivityPage, DisplayName, SessionInfo},
+    auth::SignedInUser,
+    tokens::{CreatedToken, Scope, TokenInfo, TokenLifetime},
+};
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let api = Router::new()
+        .route("/me", get(me).patch(update_me))
+        .route("/sessions", get(list_sessions))
+        .route("/sessions/{id}", axum::routing::delete(revoke_session))
+        .route("/audit", get(audit))
+        .route("/tokens", get(list_tokens).post(create_token))
+        .route("/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "This route does not take that method.")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let api = match cors(&state.config.api.cors_origins) {
+        Some(cors) => api.layer(cors),
+        None => api,
+    };
+    Router::new().nest("/api/v1", api)
+}
+
+/// CORS for the API only, from `API_CORS_ORIGINS`. Browsers from those origins call it with bearer tokens, never
+/// with our cookies (no credentials).
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    (!origins.is_empty()).then(|| {
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+            .expose_headers([header::WWW_AUTHENTICATE])
+            .max_age(std::time::Duration::from_secs(3600))
+    })
+}
+
+/// The signed-in person.
+#[utoipa::path(get, path = "/api/v1/me", tag = "profile",
+    responses((status = 200, body = SignedInUser), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = ["profile:read"]), ("session" = [])))]
+async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<SignedInUser>, ApiError> {
+    principal.require(Scope::ProfileRead)?;
+    let user = context::current_user(&state, &principal.user_id).await?.ok_or_else(ApiError::invalid_token)?;
+    Ok(Json(user))
+}
+
+/// A change to the profile.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateProfile {
+    /// 1–64 characters after trimming, no control characters.
+    #[schema(min_length = 1, max_length = 64)]
+    display_name: String,
+}
+
+/// Changes the display name.
+#[utoipa::path(patch, path = "/api/v1/me", tag = "profile", request_body = UpdateProfile,
+    responses((status = 200, body = SignedInUser), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = ["profile:write"]), ("session" = [])))]
+async fn update_me(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    body: Result<ApiJson<UpdateProfile>, ApiError>,
+) -> Result<Json<SignedInUser>, ApiError> {
+    principal.require(Scope::ProfileWrite)?;
+    let ApiJson(body) = body?;
+    let name = DisplayName::parse(&body.display_name)?;
+    accounts::rename(&state.db, &principal.user_id, &name, &client).await?;
+    let user = context::current_user(&state, &principal.user_id).await?.ok_or_else(ApiError::invalid_token)?;
+    Ok(Json(user))
+}
+
+#[derive(Serialize, ToSchema)]
+struct Sessions {
+    sessions: Vec<SessionInfo>,
+}
+
+/// The person's active sessions, most recently used first.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions",
+    responses((status = 200, body = Sessions), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = ["sessions:read"]), ("session" = [])))]
+async fn list_sessions(State(state): State<AppState>, principal: Principal) -> Result<Json<Sessions>, ApiError> {
+    principal.require(Scope::SessionsRead)?;
+    let list = accounts::sessions(&state.db, &principal.user_id, principal.session_id()).await?;
+    Ok(Json(Sessions { sessions: list.sessions }))
+}
+
+/// Revokes a session: it is refused from its next request.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "The session's id, from the list")),
+    responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = ["sessions:write"]), ("session" = [])))]
+async fn revoke_session(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    principal.require(Scope::SessionsWrite)?;
+    accounts::revoke_session(&state.db, &principal.user_id, &id, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AuditQuery {
+    /// The `next` value of the previous page.
+    before: Option<i64>,
+    /// Events per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+}
+
+/// The person's security activity, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
+    responses((status = 200, body = ActivityPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)),
+    security(("bearer" = ["audit:read"]), ("session" = [])))]
+async fn audit(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<ActivityPage>, ApiError> {
+    principal.require(Scope::AuditRead)?;
+    let limit = query.limit.unwrap_or(crate::account::ACTIVITY_PAGE_SIZE);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be between 1 and 100."));
+    }
+    Ok(Json(accounts::activity(&state, &principal.user_id, query.before, limit).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+struct Tokens {
+    tokens: Vec<TokenInfo>,
+}
+
+/// The person's personal access tokens (never their secrets).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    responses((status = 200, body = Tokens), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = ["tokens:read"]), ("session" = [])))]
+async fn list_tokens(State(state): State<AppState>, principal: Principal) -> Result<Json<Tokens>, ApiError> {
+    principal.require(Scope::TokensRead)?;
+    Ok(Json(Tokens { tokens: tokens::list(&state.db, &principal.user_id).await? }))
+}
+
+/// A token to create.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CreateToken {
+    #[schema(min_length = 1, max_length = 64)]
+    name: String,
+    /// A subset of the caller's own scopes.
+    #[schema(min_items = 1)]
+    scopes: Vec<Scope>,
+    /// 1–365; `null` for a token that never expires (only where the server allows it).
+    #[serde(default = "default_lifetime", deserialize_with = "nullable")]
+    #[schema(minimum = 1, maximum = 365, default = 30, nullable)]
+    expires_in_days: Option<u32>,
+}
+
+fn default_lifetime() -> Option<u32> {
+    Some(TokenLifetime::DEFAULT_DAYS)
+}
+
+fn nullable<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    Option::<u32>::deserialize(deserializer)
+}
+
+/// Creates a token. The secret is in this response and nowhere else, ever.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = ["tokens:write"]), ("session" = [])))]
+async fn create_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    body: Result<ApiJson<CreateToken>, ApiError>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::TokensWrite)?;
+    let ApiJson(body) = body?;
+    if let Some(scope) = body.scopes.iter().find(|s| !principal.scopes().contains(s)) {
+        // A token cannot mint a token with more power than its own.
+        return Err(ApiError::insufficient_scope(*scope));
+    }
+    let request = tokens::NewToken::parse(
+        &body.name,
+        body.scopes.iter().map(|s| s.as_str()),
+        body.expires_in_days,
+        state.config.tokens.allow_non_expiring,
+    )?;
+    let created: CreatedToken = tokens::create(&state.db, &principal.user_id, request, &client).await?;
+    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(created)).into_response())
+}
+
+/// Revokes a token: it is refused from its next request.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+    params(("id" = String, Path, description = "The token's id, from the list")),
+    responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = ["tokens:write"]), ("session" = [])))]
+async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    principal.require(Scope::TokensWrite)?;
+    tokens::revoke(&state.db, &principal.user_id, &id, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

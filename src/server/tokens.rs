@@ -1,0 +1,305 @@
+//! Personal access tokens: making secrets, storing only their hashes, and checking them on API requests.
+//!
+//! A secret reads `gth_` + 43 base62 characters (256 bits of randomness) + a 6-character base62 CRC-32 of those, so
+//! secret scanners can recognise a Gatehouse token and a mistyped one is refused without touching the database.
+//! The database keeps SHA-256 of the whole secret. A high-entropy secret needs no slow hash; and looking up by hash
+//! means the time a lookup takes depends on the hash, never on how much of a guessed secret was right.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::SqlitePool;
+
+use super::{
+    audit::{self, Event},
+    clock,
+    session::ClientInfo,
+};
+use crate::{
+    error::AppError,
+    tokens::{CreatedToken, Scope, TokenInfo, TokenLifetime, TokenName},
+};
+
+pub const PREFIX: &str = "gth_";
+const BODY_CHARS: usize = 43;
+const CHECKSUM_CHARS: usize = 6;
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+/// `last_used_at` is written at most this often.
+const LAST_USED_RESOLUTION_SECS: i64 = 60;
+
+/// A token to create, parsed.
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    pub name: TokenName,
+    pub scopes: Vec<Scope>,
+    pub lifetime: TokenLifetime,
+}
+
+impl NewToken {
+    pub fn parse<'a>(
+        name: &str,
+        scopes: impl IntoIterator<Item = &'a str>,
+        expires_in_days: Option<u32>,
+        allow_non_expiring: bool,
+    ) -> Result<Self, AppError> {
+        let name = TokenName::parse(name)?;
+        let mut parsed = scopes.into_iter().map(Scope::parse).collect::<Result<Vec<_>, _>>()?;
+        parsed.sort();
+        parsed.dedup();
+        if parsed.is_empty() {
+            return Err(AppError::Invalid("Choose at least one scope.".into()));
+        }
+        let lifetime = TokenLifetime::parse(expires_in_days, allow_non_expiring)?;
+        Ok(Self { name, scopes: parsed, lifetime })
+    }
+}
+
+/// A fresh secret: prefix, random body, checksum.
+fn generate() -> String {
+    let mut body = String::with_capacity(BODY_CHARS);
+    let mut buffer = [0u8; 64];
+    while body.len() < BODY_CHARS {
+        getrandom::fill(&mut buffer).expect("the operating system's random source is available");
+        // Rejection sampling keeps every character equally likely: 248 = 4 × 62.
+        body.extend(buffer.iter().filter(|b| **b < 248).map(|b| BASE62[usize::from(*b % 62)] as char));
+    }
+    body.truncate(BODY_CHARS);
+    let checksum = checksum(&body);
+    format!("{PREFIX}{body}{checksum}")
+}
+
+fn checksum(body: &str) -> String {
+    let mut n = crc32fast::hash(body.as_bytes());
+    let mut out = [b'0'; CHECKSUM_CHARS];
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether `secret` has the shape and checksum of a Gatehouse token (it may still be unknown or revoked).
+pub fn is_well_formed(secret: &str) -> bool {
+    let Some(rest) = secret.strip_prefix(PREFIX) else { return false };
+    if rest.len() != BODY_CHARS + CHECKSUM_CHARS || !rest.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return false;
+    }
+    let (body, check) = rest.split_at(BODY_CHARS);
+    checksum(body) == check
+}
+
+fn hash(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// Creates a token for `user_id` and returns its secret, once.
+pub async fn create(
+    db: &SqlitePool,
+    user_id: &str,
+    request: NewToken,
+    client: &ClientInfo,
+) -> Result<CreatedToken, AppError> {
+    let secret = generate();
+    let now = clock::now();
+    let expires_at = match request.lifetime {
+        TokenLifetime::Days(days) => Some(now + i64::from(days) * 86_400),
+        TokenLifetime::Never => None,
+    };
+    let id = clock::new_id();
+    let scopes = join(&request.scopes);
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, scopes, secret_hash, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(user_id)
+    .bind(request.name.as_str())
+    .bind(&scopes)
+    .bind(hash(&secret))
+    .bind(now)
+    .bind(expires_at)
+    .execute(&mut *tx)
+    .await?;
+    let detail = json!({ "token": id, "name": request.name.as_str(), "scopes": scopes, "expires_at": expires_at });
+    audit::record(&mut *tx, Event::TokenCreated, Some(user_id), client, detail).await?;
+    tx.commit().await?;
+    let token = TokenInfo {
+        id,
+        name: request.name.as_str().to_owned(),
+        scopes: request.scopes,
+        created_at: now,
+        expires_at,
+        last_used_at: None,
+        last_used_ip: None,
+    };
+    Ok(CreatedToken { token, secret })
+}
+
+type TokenRow = (String, String, String, i64, Option<i64>, Option<i64>, Option<String>);
+
+fn token_info((id, name, scopes, created_at, expires_at, last_used_at, last_used_ip): TokenRow) -> TokenInfo {
+    TokenInfo { id, name, scopes: split(&scopes), created_at, expires_at, last_used_at, last_used_ip }
+}
+
+/// The person's tokens that still work, newest first.
+pub async fn list(db: &SqlitePool, user_id: &str) -> Result<Vec<TokenInfo>, AppError> {
+    let rows: Vec<TokenRow> = sqlx::query_as(
+        "SELECT id, name, scopes, created_at, expires_at, last_used_at, last_used_ip FROM api_tokens
+         WHERE user_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC, id",
+    )
+    .bind(user_id)
+    .bind(clock::now())
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(token_info).collect())
+}
+
+/// Revokes one of the person's tokens (another person's id is "not found"). It is refused from the next request.
+pub async fn revoke(db: &SqlitePool, user_id: &str, token_id: &str, client: &ClientInfo) -> Result<(), AppError> {
+    let mut tx = db.begin().await?;
+    let name: Option<String> = sqlx::query_scalar("DELETE FROM api_tokens WHERE id = ? AND user_id = ? RETURNING name")
+        .bind(token_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let name = name.ok_or(AppError::NotFound)?;
+    audit::record(&mut *tx, Event::TokenRevoked, Some(user_id), client, json!({ "token": token_id, "name": name }))
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A token that checked out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub id: String,
+    pub user_id: String,
+    pub scopes: Vec<Scope>,
+}
+
+/// Why a bearer token was refused. The person is told only "invalid"; the log says which.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("not a well-formed Gatehouse token")]
+    Malformed,
+    #[error("unknown or revoked token")]
+    Unknown,
+    #[error("expired token")]
+    Expired,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredToken {
+    id: String,
+    user_id: String,
+    name: String,
+    scopes: String,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    last_used_ip: Option<String>,
+}
+
+/// Checks a presented secret; on success notes the use (at most once a minute, and in the audit trail when it comes
+/// from an address the token was not last used from).
+pub async fn verify(db: &SqlitePool, secret: &str, client: &ClientInfo) -> Result<VerifiedToken, VerifyFailure> {
+    if !is_well_formed(secret) {
+        return Err(VerifyFailure::Refused(TokenError::Malformed));
+    }
+    let row: Option<StoredToken> = sqlx::query_as(
+        "SELECT id, user_id, name, scopes, expires_at, last_used_at, last_used_ip FROM api_tokens
+         WHERE secret_hash = ?",
+    )
+    .bind(hash(secret))
+    .fetch_optional(db)
+    .await?;
+    let StoredToken { id, user_id, name, scopes, expires_at, last_used_at, last_used_ip } =
+        row.ok_or(VerifyFailure::Refused(TokenError::Unknown))?;
+    let now = clock::now();
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(VerifyFailure::Refused(TokenError::Expired));
+    }
+    let new_ip = client.ip.is_some() && client.ip != last_used_ip;
+    if new_ip || last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_SECS) {
+        let mut tx = db.begin().await?;
+        sqlx::query("UPDATE api_tokens SET last_used_at = ?, last_used_ip = COALESCE(?, last_used_ip) WHERE id = ?")
+            .bind(now)
+            .bind(&client.ip)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        if new_ip {
+            audit::record(&mut *tx, Event::TokenUsed, Some(&user_id), client, json!({ "token": id, "name": name }))
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(VerifiedToken { id, user_id, scopes: split(&scopes) })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyFailure {
+    #[error("{0}")]
+    Refused(TokenError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+fn join(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+/// Scopes as stored. An unknown name (from a newer version, say) is dropped: a token never gains by it.
+fn split(scopes: &str) -> Vec<Scope> {
+    scopes.split_whitespace().filter_map(|s| Scope::parse(s).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_are_well_formed_and_distinct() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a, b);
+        for secret in [&a, &b] {
+            assert!(secret.starts_with("gth_"));
+            assert_eq!(secret.len(), 4 + 43 + 6);
+            assert!(is_well_formed(secret), "{secret}");
+        }
+    }
+
+    #[test]
+    fn a_mistyped_or_foreign_secret_fails_the_checksum() {
+        let secret = generate();
+        let mut chars: Vec<char> = secret.chars().collect();
+        chars[10] = if chars[10] == 'a' { 'b' } else { 'a' };
+        let typo: String = chars.into_iter().collect();
+        assert!(!is_well_formed(&typo));
+        assert!(!is_well_formed(&secret[..secret.len() - 1]));
+        assert!(!is_well_formed(&secret.replacen("gth_", "ghp_", 1)));
+        assert!(!is_well_formed(""));
+        assert!(!is_well_formed("gth_"));
+        assert!(!is_well_formed(&format!("{secret}é")));
+    }
+
+    #[test]
+    fn new_tokens_need_a_name_a_known_scope_and_a_lifetime() {
+        let ok = NewToken::parse("ci", ["tokens:read", "profile:read", "tokens:read"], Some(7), false).unwrap();
+        assert_eq!(ok.scopes, [Scope::ProfileRead, Scope::TokensRead]);
+        assert_eq!(ok.lifetime, TokenLifetime::Days(7));
+        assert!(NewToken::parse("ci", [], Some(7), false).is_err());
+        assert!(NewToken::parse("ci", ["admin"], Some(7), false).is_err());
+        assert!(NewToken::parse("", ["profile:read"], Some(7), false).is_err());
+        assert!(NewToken::parse("ci", ["profile:read"], None, false).is_err());
+        assert!(NewToken::parse("ci", ["profile:read"], None, true).is_ok());
+    }
+
+    #[test]
+    fn the_stored_hash_is_not_the_secret() {
+        let secret = generate();
+        let stored = hash(&secret);
+        assert_eq!(stored.len(), 32);
+        assert!(!String::from_utf8_lossy(&stored).contains(&secret[4..]));
+    }
+}
