@@ -117,3 +117,47 @@ pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .find(|v| v.starts_with("gatehouse_session="))
         .map(|v| v.split(';').next().unwrap_or_default().trim_start_matches("gatehouse_session=").to_owned())
 }
+
+/// Another browser (its own cookie jar) on the same app.
+pub struct Browser {
+    pub address: String,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    pub fn browser(&self) -> Browser {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .expect("HTTP client");
+        Browser { address: self.address.clone(), client }
+    }
+
+    /// The app's own browser, as a [`Browser`] (same cookie jar as `self.client`).
+    pub fn main_browser(&self) -> Browser {
+        Browser { address: self.address.clone(), client: self.client.clone() }
+    }
+}
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.address)).send().await.expect("request reaches the app")
+    }
+
+    /// Calls a server function the way the hydrated page does: a form-encoded POST from our origin.
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/{endpoint}", self.address))
+            .header("origin", &self.address)
+            .form(form)
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
+
+    /// A JSON API request with this browser's cookies, from our origin.
+    pub fn api(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}/api/v1{path}", self.address)).header("origin", &self.address)
+    }
+}

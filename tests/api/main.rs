@@ -2,6 +2,8 @@
 
 mod helpers;
 
+mod account;
+mod bearer;
 mod github;
 mod health;
 mod oidc;
