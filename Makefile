@@ -12,7 +12,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SITE_ADDR ?= 127.0.0.1:3000
 SITE_ROOT ?= target/site
 
-.PHONY: help tools browser build run dev test lint test-rust test-e2e bench bench-build
+.PHONY: help tools browser fuzz-tools build run dev test lint test-rust test-e2e test-api-fuzz bench bench-build bench-api
 
 help: ## List the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ tools: ## Install missing build tools: wasm32 target, cargo-leptos, wasm-bindgen
 browser: ## Install Debian's Chromium for the browser tests, if missing
 	@.ci/install-tools browser
 
+fuzz-tools: ## Install schemathesis (the API fuzzer) into .tools/venv, if missing
+	@.ci/install-tools fuzz
+
 build: tools ## Build the release site: server binary and WASM (precompressed) under target/
 	cargo leptos build --release --precompress
 
@@ -32,7 +35,7 @@ run: build ## Build, then serve http://127.0.0.1:3000 (SQLite at data/gatehouse.
 dev: tools ## Serve a debug build that rebuilds and reloads on every change (with the Dev IdP, as for run)
 	end2end/idp/with-dev-idp.sh cargo leptos watch
 
-test: tools browser lint test-rust test-e2e ## Everything CI runs: formatting, clippy, Rust tests, Playwright
+test: tools browser lint test-rust test-e2e test-api-fuzz ## Everything CI runs: formatting, clippy, Rust tests, Playwright, API fuzzing
 
 lint: ## rustfmt, and clippy for the server (ssr) and the browser (hydrate) with warnings denied
 	cargo fmt --check
@@ -45,8 +48,14 @@ test-rust: ## Rust unit and integration tests (real router, real SQLite file)
 test-e2e: build browser ## Playwright in Chromium against the release build and the Dev IdP
 	cd end2end && npx playwright test
 
+test-api-fuzz: build fuzz-tools ## schemathesis against /api/v1/openapi.json of the release build: no 5xx, no off-schema answer
+	end2end/api-fuzz.sh
+
 bench: build ## Measure WASM size, start-to-ready time and idle memory of the release build
 	bench/runtime.sh
+
+bench-api: build ## Throughput of GET /api/v1/me with a personal access token (wrk)
+	bench/api.sh
 
 bench-build: tools ## Measure clean and incremental build times (~10 min; uses a throwaway target dir)
 	bench/build-times.sh

@@ -69,6 +69,11 @@ export default defineConfig({
         LEPTOS_ENV: 'PROD',
         RUST_LOG: 'warn',
         DEV_IDP_URL: IDP_URL,
+        // The same Dev IdP a second time, as the generic OpenID Connect provider: a second sign-in method to link.
+        OIDC_ISSUER_URL: IDP_URL,
+        OIDC_CLIENT_ID: 'gatehouse-dev',
+        OIDC_CLIENT_SECRET: 'gatehouse-dev-secret-not-for-production',
+        OIDC_PROVIDER_NAME: 'Company SSO',
       },
     },
   ],

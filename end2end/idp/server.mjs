@@ -2,7 +2,7 @@
 // end-to-end tests. It has fixed test accounts and no UI: every login and consent prompt is answered at once.
 //
 // Test controls, per browser (they set cookies on the IdP's origin, so parallel browser contexts do not interfere):
-//   GET /__test/as/{account}   sign in as that account next time (default: ada)
+//   GET /__test/as/{account}   sign in as that account next time (default: ada); `e2e-<anything>` makes a new one
 //   GET /__test/deny           refuse the next sign-in with access_denied, as a person clicking "Cancel" would
 //   GET /__test/reset          back to the defaults
 //
@@ -103,10 +103,19 @@ provider.on('server_error', (_ctx, error) => console.error('dev idp: server erro
 
 // Test controls: remember a choice for this browser.
 provider.use(async (ctx, next) => {
-  const match = /^\/__test\/(as\/([a-z]+)|deny|reset)$/.exec(ctx.path);
+  const match = /^\/__test\/(as\/([a-z0-9-]+)|deny|reset)$/.exec(ctx.path);
   if (!match) return next();
   const cookie = { httpOnly: true, sameSite: 'lax', path: '/', signed: false };
   if (match[2]) {
+    // `e2e-…` names are made on first use, so parallel tests each sign in as a person of their own.
+    if (!ACCOUNTS[match[2]] && match[2].startsWith('e2e-')) {
+      ACCOUNTS[match[2]] = {
+        sub: `dev-${match[2]}`,
+        email: `${match[2]}@example.test`,
+        email_verified: true,
+        name: `Tester ${match[2].slice(4)}`,
+      };
+    }
     if (!ACCOUNTS[match[2]]) ctx.throw(404, `no test account ${match[2]}`);
     ctx.cookies.set(ACCOUNT_COOKIE, match[2], cookie);
   } else if (match[1] === 'deny') {

@@ -35,7 +35,7 @@ test('signing out ends the session on the server: pages redirect and the old coo
   const oldCookie = await sessionCookie(page.context());
   expect(oldCookie).toBeDefined();
 
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await expect(page).toHaveURL(`${APP_URL}/`);
   await expect(page.getByRole('link', { name: 'Sign in' })).toBeVisible();
 
@@ -58,7 +58,7 @@ test('sign-out works without JavaScript', async ({ browser }) => {
   const page = await context.newPage();
   await signIn(page);
   await expect(page.getByTestId('welcome')).toHaveText('Welcome, Ada Lovelace');
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await expect(page).toHaveURL(`${APP_URL}/`);
   expect((await context.request.get(`${APP_URL}/api/v1/me`)).status()).toBe(401);
   await context.close();

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::{
-    account::UpdateDisplayName,
+    account::{DeleteAccount, UpdateDisplayName},
     auth::{Logout, SignedInUser, current_user},
     error::AppError,
 };
@@ -14,16 +14,21 @@ use crate::{
 pub struct UserContext {
     pub user: Resource<Result<Option<SignedInUser>, AppError>>,
     pub logout: ServerAction<Logout>,
-    /// Renaming lives here so the header shows the new name as soon as it is saved.
+    /// Renaming and deleting live here so the header follows at once: the new name, or signed out.
     pub rename: ServerAction<UpdateDisplayName>,
+    pub delete: ServerAction<DeleteAccount>,
 }
 
 /// Creates the shared resource; call once, in `App`.
 pub fn provide_user_context() {
     let logout = ServerAction::<Logout>::new();
     let rename = ServerAction::<UpdateDisplayName>::new();
-    let user = Resource::new(move || (logout.version().get(), rename.version().get()), |_| current_user());
-    provide_context(UserContext { user, logout, rename });
+    let delete = ServerAction::<DeleteAccount>::new();
+    let user = Resource::new(
+        move || (logout.version().get(), rename.version().get(), delete.version().get()),
+        |_| current_user(),
+    );
+    provide_context(UserContext { user, logout, rename, delete });
 }
 
 pub fn use_user_context() -> UserContext {

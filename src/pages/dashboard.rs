@@ -130,6 +130,7 @@ fn Summary(summary: DashboardSummary) -> impl IntoView {
 fn SignOutOthers(action: ServerAction<RevokeOtherSessions>) -> impl IntoView {
     let pending = action.pending();
     view! {
+        <div class="card-actions">
         <ActionForm action attr:class="inline-form" attr:data-testid="revoke-others">
             <button type="submit" class="button secondary small" disabled=pending>
                 {move || if pending.get() { "Signing out…" } else { "Sign out all other sessions" }}
@@ -143,6 +144,7 @@ fn SignOutOthers(action: ServerAction<RevokeOtherSessions>) -> impl IntoView {
                 _ => None,
             }}
         </span>
+        </div>
     }
 }
 

@@ -2,11 +2,19 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn HomePage() -> impl IntoView {
+    // Where deleting an account lands (`/?deleted=1`).
+    let deleted = use_query_map().with_untracked(|q| q.get("deleted").is_some());
     view! {
         <Title text=""/>
+        {deleted.then(|| view! {
+            <p class="banner" role="status">
+                "Your account was deleted. Everything Gatehouse stored about you is gone, and you are signed out everywhere."
+            </p>
+        })}
         <section class="hero">
             <h1>"Sign in once. Stay in control."</h1>
             <p class="lede">

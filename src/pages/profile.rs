@@ -6,7 +6,7 @@ use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
 
 use crate::{
-    account::{DeleteAccount, DisplayName, LinkedIdentity, ProfileOverview, UnlinkIdentity, get_profile},
+    account::{DisplayName, LinkedIdentity, ProfileOverview, UnlinkIdentity, get_profile},
     components::{
         account::{Avatar, use_user_context},
         time::{Ago, MaybeAgo},
@@ -35,9 +35,20 @@ pub fn ProfilePage() -> impl IntoView {
     }
 }
 
-/// A page's data could not be loaded: signed out in the meantime, or a server problem.
+/// A page's data could not be loaded: signed out in the meantime (then, in the browser, on to the login page, as
+/// the server does for a full page load), or a server problem.
 #[component]
 pub fn LoadError(error: AppError) -> impl IntoView {
+    if error == AppError::Unauthorized {
+        let navigate = leptos_router::hooks::use_navigate();
+        let location = leptos_router::hooks::use_location();
+        // Effects run only in the browser, after hydration.
+        Effect::new(move |_| {
+            let here = location.pathname.get_untracked();
+            let next: String = url_escape(&here);
+            navigate(&format!("/login?next={next}"), Default::default());
+        });
+    }
     match error {
         AppError::Unauthorized => Either::Left(view! {
             <section class="notice">
@@ -48,6 +59,16 @@ pub fn LoadError(error: AppError) -> impl IntoView {
         }),
         error => Either::Right(view! { <p class="problem" role="alert">{error.to_string()}</p> }),
     }
+}
+
+/// Percent-encodes a path for a query value (`/` too, as the server's redirect does).
+fn url_escape(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 #[component]
@@ -191,7 +212,7 @@ fn UnlinkError(unlink: ServerAction<UnlinkIdentity>) -> impl IntoView {
 
 #[component]
 fn DeleteAccountForm(confirm_with: String, by_email: bool) -> impl IntoView {
-    let delete = ServerAction::<DeleteAccount>::new();
+    let delete = use_user_context().delete;
     let pending = delete.pending();
     let error = move || match delete.value().get() {
         Some(Err(error)) => Some(error.to_string()),

@@ -25,6 +25,24 @@ pub struct Config {
     pub api: ApiSettings,
 }
 
+impl Config {
+    /// The origins of the configured providers' sign-in pages. The page CSP's `form-action` must allow them: the
+    /// "Link" buttons post to us, and our answer redirects the form submission to the provider.
+    pub fn provider_origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = self
+            .providers
+            .iter()
+            .map(|p| match &p.protocol {
+                Protocol::OpenIdConnect { issuer, .. } => issuer.origin().ascii_serialization(),
+                Protocol::GitHub { web_url, .. } => web_url.origin().ascii_serialization(),
+            })
+            .collect();
+        origins.sort();
+        origins.dedup();
+        origins
+    }
+}
+
 /// Personal access tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenSettings {

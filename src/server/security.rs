@@ -4,7 +4,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use leptos::{config::Env, prelude::*};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::config::AppUrl;
+use super::{config::AppUrl, state::AppState};
 
 /// Headers added to every response that does not set its own. Non-HTML responses get a policy that allows nothing.
 pub fn baseline_headers(app_url: &AppUrl) -> Vec<SetResponseHeaderLayer<HeaderValue>> {
@@ -42,10 +42,15 @@ pub fn set_page_headers(options: &LeptosOptions) {
         Env::DEV => format!(" ws://*:{}", options.reload_port),
         Env::PROD => String::new(),
     };
+    // Linking a provider posts a form to us that we redirect to the provider, and Chromium applies `form-action`
+    // to every hop of a form's redirects.
+    let providers: String = use_context::<AppState>()
+        .map(|state| state.config.provider_origins().into_iter().map(|o| format!(" {o}")).collect())
+        .unwrap_or_default();
     let policy = format!(
         "default-src 'self'; script-src 'self'{nonce} 'wasm-unsafe-eval'; style-src 'self'; \
          img-src 'self' data: https:; connect-src 'self'{reload}; font-src 'self'; object-src 'none'; \
-         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+         base-uri 'none'; form-action 'self'{providers}; frame-ancestors 'none'"
     );
     if let Ok(value) = HeaderValue::from_str(&policy) {
         response.insert_header(header::CONTENT_SECURITY_POLICY, value);

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Runs a command against a throwaway Gatehouse: the release binary on a fresh SQLite file with the Dev IdP, signed
+# in as the Dev IdP's default person, and a personal access token holding every scope. The command sees
+#   GATEHOUSE_URL   the app's base URL          GATEHOUSE_TOKEN   the token (gth_…, lives one day)
+# and the run fails if the command fails or the server logs an error. Used by the API fuzzer and the API benchmark.
+#
+#   end2end/with-token.sh sh -c 'curl -H "Authorization: Bearer $GATEHOUSE_TOKEN" $GATEHOUSE_URL/api/v1/me'
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+app_port=${TOKEN_APP_PORT:-3020}
+idp_port=${TOKEN_IDP_PORT:-3920}
+app="http://127.0.0.1:$app_port"
+idp="http://127.0.0.1:$idp_port"
+[ -x target/release/gatehouse ] || { echo "with-token: run 'make build' first" >&2; exit 1; }
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_for() { # wait_for URL WHAT LOG
+  for _ in $(seq 1 150); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "with-token: $2 did not start; its log:" >&2
+  cat "$3" >&2
+  exit 1
+}
+
+IDP_PORT=$idp_port APP_URL=$app node end2end/idp/server.mjs >"$work/idp.log" 2>&1 &
+pids+=($!)
+wait_for "$idp/.well-known/openid-configuration" "the Dev IdP" "$work/idp.log"
+
+APP_URL=$app DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.0.1:$app_port" \
+  LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD RUST_LOG=warn LOG_FORMAT=json DEV_IDP_URL=$idp \
+  target/release/gatehouse >"$work/app.log" 2>&1 &
+pids+=($!)
+wait_for "$app/readyz" "Gatehouse" "$work/app.log"
+
+# Sign in as a browser would (every redirect followed, cookies kept), then make a token with every scope.
+jar="$work/cookies"
+curl -fsS -L -c "$jar" -b "$jar" -o /dev/null "$app/auth/login/dev"
+scopes='["profile:read","profile:write","sessions:read","sessions:write","audit:read","tokens:read","tokens:write"]'
+token=$(curl -fsS -b "$jar" -H "Origin: $app" -H 'Content-Type: application/json' \
+  -d "{\"name\":\"with-token.sh\",\"scopes\":$scopes,\"expires_in_days\":1}" \
+  "$app/api/v1/tokens" | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
+
+status=0
+GATEHOUSE_URL=$app GATEHOUSE_TOKEN=$token "$@" || status=$?
+if grep -q '"level":"ERROR"' "$work/app.log"; then
+  echo "with-token: the server logged errors:" >&2
+  grep '"level":"ERROR"' "$work/app.log" >&2
+  status=1
+fi
+exit "$status"
