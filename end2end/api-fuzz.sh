@@ -7,7 +7,7 @@
 #   FUZZ_EXAMPLES=500 end2end/api-fuzz.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-40}
+export FUZZ_EXAMPLES=${FUZZ_EXAMPLES:-100}
 echo "api-fuzz: schemathesis, $FUZZ_EXAMPLES examples per operation"
 # The token travels only in the Authorization header; it lives one day on a database deleted afterwards.
 end2end/with-token.sh sh -c '.tools/venv/bin/schemathesis run "$GATEHOUSE_URL/api/v1/openapi.json" \
@@ -17,5 +17,14 @@ end2end/with-token.sh sh -c '.tools/venv/bin/schemathesis run "$GATEHOUSE_URL/ap
   --max-examples "$FUZZ_EXAMPLES" \
   --seed 20261123 \
   --request-timeout 10 \
-  --no-color'
+  --no-color
+# A fuzzer whose every request was refused would pass too: make sure it got through, as a person changing things.
+python3 - "$GATEHOUSE_DB" <<"PY"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+counts = dict(db.execute("SELECT kind, COUNT(*) FROM audit_events GROUP BY kind").fetchall())
+print("api-fuzz: audit events written by the run:", counts)
+missing = [k for k in ("profile_updated", "token_created") if counts.get(k, 0) < 2]
+sys.exit(f"api-fuzz: the fuzzer never got past authentication for {missing}" if missing else 0)
+PY'
 echo "api-fuzz: no server errors and no answer outside the OpenAPI document"

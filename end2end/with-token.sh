@@ -2,6 +2,7 @@
 # Runs a command against a throwaway Gatehouse: the release binary on a fresh SQLite file with the Dev IdP, signed
 # in as the Dev IdP's default person, and a personal access token holding every scope. The command sees
 #   GATEHOUSE_URL   the app's base URL          GATEHOUSE_TOKEN   the token (gth_…, lives one day)
+#   GATEHOUSE_DB    the SQLite file (to check what the command did)
 # and the run fails if the command fails or the server logs an error. Used by the API fuzzer and the API benchmark.
 #
 #   end2end/with-token.sh sh -c 'curl -H "Authorization: Bearer $GATEHOUSE_TOKEN" $GATEHOUSE_URL/api/v1/me'
@@ -52,7 +53,7 @@ token=$(curl -fsS -b "$jar" -H "Origin: $app" -H 'Content-Type: application/json
   "$app/api/v1/tokens" | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
 
 status=0
-GATEHOUSE_URL=$app GATEHOUSE_TOKEN=$token "$@" || status=$?
+GATEHOUSE_URL=$app GATEHOUSE_TOKEN=$token GATEHOUSE_DB="$work/gatehouse.db" "$@" || status=$?
 if grep -q '"level":"ERROR"' "$work/app.log"; then
   echo "with-token: the server logged errors:" >&2
   grep '"level":"ERROR"' "$work/app.log" >&2

@@ -107,21 +107,31 @@ fn Profile(profile: ProfileOverview, unlink: ServerAction<UnlinkIdentity>) -> im
                     .collect_view()}
             </ul>
             <UnlinkError unlink/>
-            {(!linkable.is_empty()).then(|| view! {
-                <h3>"Link another provider"</h3>
-                <div class="link-buttons">
-                    {linkable
-                        .into_iter()
-                        .map(|provider| view! {
-                            // A plain POST: the server starts the provider's sign-in in link mode.
-                            <form method="post" action=format!("/auth/link/{}", provider.id) class="inline-form">
-                                <button type="submit" class="button secondary" data-testid=format!("link-{}", provider.id)>
-                                    "Link " {provider.label}
-                                </button>
-                            </form>
-                        })
-                        .collect_view()}
-                </div>
+            {(!linkable.is_empty()).then(|| {
+                // Which provider the browser is on its way to, for the pending state.
+                let leaving = RwSignal::new(None::<String>);
+                view! {
+                    <h3>"Link another provider"</h3>
+                    <div class="link-buttons">
+                        {linkable
+                            .into_iter()
+                            .map(|provider| {
+                                let id = provider.id.clone();
+                                let label = provider.label.clone();
+                                let pending = Signal::derive(move || leaving.with(|l| l.as_deref() == Some(id.as_str())));
+                                view! {
+                                    // A plain POST: the server starts the provider's sign-in in link mode.
+                                    <form method="post" action=format!("/auth/link/{}", provider.id) class="inline-form"
+                                        on:submit=move |_| leaving.set(Some(provider.id.clone()))>
+                                        <button type="submit" class="button secondary" aria-busy=move || pending.get().to_string()>
+                                            {move || if pending.get() { format!("Opening {label}…") } else { format!("Link {label}") }}
+                                        </button>
+                                    </form>
+                                }
+                            })
+                            .collect_view()}
+                    </div>
+                }
             })}
         </section>
 

@@ -457,3 +457,62 @@ async fn deleting_the_account_needs_the_email_and_then_removes_everything() {
         .expect("count");
     assert_eq!(traces, 0, "the remaining trail is anonymous");
 }
+
+#[tokio::test]
+async fn another_persons_sign_in_method_or_token_cannot_be_touched() {
+    let world = world().await;
+    let ada = world.ada().await;
+    let grace = world.grace().await;
+    assert_eq!(world.link_github(&grace).await.status(), 303, "Grace has two methods, so one could be removed");
+    let grace_identity: String = sqlx::query_scalar(
+        "SELECT i.id FROM identities i JOIN users u ON u.id = i.user_id WHERE u.email = 'grace@example.test' LIMIT 1",
+    )
+    .fetch_one(&world.app.state.db)
+    .await
+    .expect("identity");
+    let created = grace
+        .api(Method::POST, "/tokens")
+        .json(&json!({ "name": "grace's", "scopes": ["profile:read"] }))
+        .send()
+        .await
+        .expect("request");
+    let grace_token = json(created).await["token"]["id"].as_str().expect("id").to_owned();
+    let before = (world.app.count("identities").await, world.app.count("api_tokens").await);
+
+    assert_eq!(ada.call("account/unlink", &[("id", &grace_identity)]).await.status(), 404);
+    assert_eq!(ada.call("tokens/revoke", &[("id", &grace_token)]).await.status(), 404);
+    let listed = json(ada.call("tokens/list", &[]).await).await;
+    assert_eq!(listed["tokens"].as_array().expect("tokens").len(), 0, "Ada sees none of Grace's tokens");
+    assert_eq!((world.app.count("identities").await, world.app.count("api_tokens").await), before, "nothing changed");
+}
+
+#[tokio::test]
+async fn tokens_are_created_listed_and_revoked_through_the_server_functions() {
+    let world = world().await;
+    let ada = world.ada().await;
+    let created = ada
+        .call(
+            "tokens/create",
+            &[
+                ("name", "laptop"),
+                ("scopes[0]", "audit:read"),
+                ("scopes[1]", "profile:read"),
+                ("expires_in_days", "30"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), 200);
+    let created = json(created).await;
+    assert!(created["secret"].as_str().expect("secret").starts_with("gth_"));
+    assert_eq!(created["token"]["scopes"], json!(["profile:read", "audit:read"]));
+    let listed = json(ada.call("tokens/list", &[]).await).await;
+    assert_eq!(listed["tokens"][0]["name"], "laptop");
+    assert!(listed["tokens"][0].get("secret").is_none() && !listed.to_string().contains("gth_"), "never the secret");
+    assert_eq!(listed["allow_non_expiring"], false);
+
+    let never = ada.call("tokens/create", &[("name", "forever"), ("scopes[0]", "profile:read")]).await;
+    assert_eq!(never.status(), 400, "no expiry is refused unless the server allows it");
+    let id = created["token"]["id"].as_str().expect("id");
+    assert_eq!(ada.call("tokens/revoke", &[("id", id)]).await.status(), 200);
+    assert_eq!(json(ada.call("tokens/list", &[]).await).await["tokens"], json!([]));
+}
