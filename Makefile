@@ -12,7 +12,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SITE_ADDR ?= 127.0.0.1:3000
 SITE_ROOT ?= target/site
 
-.PHONY: help tools browser fuzz-tools build run dev test lint test-rust test-e2e test-api-fuzz bench bench-build bench-api
+.PHONY: help tools browser fuzz-tools build run dev test lint test-rust test-e2e test-api-fuzz screenshots bench bench-build bench-api
 
 help: ## List the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ test-rust: ## Rust unit and integration tests (real router, real SQLite file)
 
 test-e2e: build browser ## Playwright in Chromium against the release build and the Dev IdP
 	cd end2end && npx playwright test
+
+screenshots: build browser ## Retake docs/screenshots/*.png (the README's) with the Playwright suite
+	cd end2end && UPDATE_SCREENSHOTS=1 npx playwright test -g screenshots
 
 test-api-fuzz: build fuzz-tools ## schemathesis against /api/v1/openapi.json of the release build: no 5xx, no off-schema answer
 	end2end/api-fuzz.sh

@@ -291,6 +291,9 @@ test('the account pages fit a 360 px screen and do not shift when they hydrate',
   await context.close();
 });
 
+// Written to test-results on every run; `make screenshots` (UPDATE_SCREENSHOTS=1) writes the README's copies.
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS ? '../docs/screenshots' : './test-results/screenshots';
+
 test('screenshots of the profile and dashboard for the README', async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, colorScheme: 'light' });
   const page = await context.newPage();
@@ -300,12 +303,12 @@ test('screenshots of the profile and dashboard for the README', async ({ browser
   await page.getByLabel('Name shown to you and in your activity').fill('Ada Lovelace');
   await page.getByRole('button', { name: 'Save' }).click();
   await expect(page.getByTestId('rename-saved')).toHaveText('Saved.');
-  await page.screenshot({ path: '../docs/screenshots/profile.png', fullPage: true });
+  await page.screenshot({ path: `${SCREENSHOTS}/profile.png`, fullPage: true });
   await page.goto('/dashboard');
   await waitForHydration(page);
   await page.getByLabel('Name', { exact: true }).fill('CI deploy');
   await page.getByTestId('create-token').click();
   await expect(page.getByTestId('new-token')).toBeVisible();
-  await page.screenshot({ path: '../docs/screenshots/dashboard.png', fullPage: true });
+  await page.screenshot({ path: `${SCREENSHOTS}/dashboard.png`, fullPage: true });
   await context.close();
 });
