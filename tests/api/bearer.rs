@@ -9,6 +9,9 @@ use crate::{
     helpers::{Browser, spawn_app_with},
 };
 
+const ALL_SCOPES: [&str; 7] =
+    ["profile:read", "profile:write", "sessions:read", "sessions:write", "audit:read", "tokens:read", "tokens:write"];
+
 async fn json(response: reqwest::Response) -> Value {
     response.json().await.expect("a JSON body")
 }
@@ -61,19 +64,7 @@ fn challenge(response: &reqwest::Response) -> String {
 async fn every_route_refuses_missing_malformed_unknown_expired_and_revoked_tokens() {
     let world = world().await;
     let ada = world.ada().await;
-    let (expired_id, expired) = token(
-        &ada,
-        &[
-            "profile:read",
-            "profile:write",
-            "sessions:read",
-            "sessions:write",
-            "audit:read",
-            "tokens:read",
-            "tokens:write",
-        ],
-    )
-    .await;
+    let (expired_id, expired) = token(&ada, &ALL_SCOPES).await;
     sqlx::query("UPDATE api_tokens SET expires_at = 1 WHERE id = ?")
         .bind(&expired_id)
         .execute(&world.app.state.db)
@@ -128,15 +119,6 @@ async fn every_route_needs_its_scope_and_works_with_it_or_with_a_session() {
     let world = world().await;
     let ada = world.ada().await;
     let _spare_session = world.ada().await;
-    let all = [
-        "profile:read",
-        "profile:write",
-        "sessions:read",
-        "sessions:write",
-        "audit:read",
-        "tokens:read",
-        "tokens:write",
-    ];
 
     for (method, path, scope, body) in routes("placeholder", "placeholder") {
         // Fresh targets for the routes that delete something.
@@ -152,7 +134,7 @@ async fn every_route_needs_its_scope_and_works_with_it_or_with_a_session() {
             .replace("/sessions/placeholder", &format!("/sessions/{}", other_session.unwrap_or_default()))
             .replace("/tokens/placeholder", &format!("/tokens/{victim_token}"));
 
-        let others: Vec<&str> = all.iter().copied().filter(|s| *s != scope).collect();
+        let others: Vec<&str> = ALL_SCOPES.iter().copied().filter(|s| *s != scope).collect();
         let (_, wrong) = token(&ada, &others).await;
         let refused =
             send(program(&world, method.clone(), &path), &body).bearer_auth(&wrong).send().await.expect("request");
