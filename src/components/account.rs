@@ -1,7 +1,7 @@
 //! The signed-in person across the app: one resource, provided at the root, refreshed after signing out; the header's
 //! account area; the avatar.
 
-use leptos::prelude::*;
+use leptos::{either::Either, prelude::*};
 
 use crate::{
     account::{DeleteAccount, UpdateDisplayName},
@@ -93,8 +93,8 @@ where
                 Suspend::new(async move {
                     match user.await {
                         Ok(Some(user)) => render(user).into_any(),
-                        Ok(None) => view! { <SignedOutNotice/> }.into_any(),
-                        Err(error) => view! { <p class="problem" role="alert">{error.to_string()}</p> }.into_any(),
+                        Ok(None) => view! { <LoadError error=AppError::Unauthorized/> }.into_any(),
+                        Err(error) => view! { <LoadError error/> }.into_any(),
                     }
                 })
             }}
@@ -102,13 +102,38 @@ where
     }
 }
 
+/// A page's data could not be loaded: signed out in the meantime (then, in the browser, on to the login page, as
+/// the server does for a full page load), or a server problem.
 #[component]
-fn SignedOutNotice() -> impl IntoView {
-    view! {
-        <section class="notice">
-            <h1>"You are signed out"</h1>
-            <p>"Sign in to see this page."</p>
-            <a class="button" href="/login">"Sign in"</a>
-        </section>
+pub fn LoadError(error: AppError) -> impl IntoView {
+    if error == AppError::Unauthorized {
+        let navigate = leptos_router::hooks::use_navigate();
+        let location = leptos_router::hooks::use_location();
+        // Effects run only in the browser, after hydration.
+        Effect::new(move |_| {
+            let here = location.pathname.get_untracked();
+            let next: String = url_escape(&here);
+            navigate(&format!("/login?next={next}"), Default::default());
+        });
     }
+    match error {
+        AppError::Unauthorized => Either::Left(view! {
+            <section class="notice">
+                <h1>"You are signed out"</h1>
+                <p>"Sign in to see this page."</p>
+                <a class="button" href="/login">"Sign in"</a>
+            </section>
+        }),
+        error => Either::Right(view! { <p class="problem" role="alert">{error.to_string()}</p> }),
+    }
+}
+
+/// Percent-encodes a path for a query value (`/` too, as the server's redirect does).
+fn url_escape(path: &str) -> String {
+    path.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }

@@ -3,8 +3,10 @@
 use leptos::{either::Either, prelude::*};
 
 use crate::{
-    components::time::{Ago, MaybeAgo},
-    pages::profile::LoadError,
+    components::{
+        account::LoadError,
+        time::{Ago, MaybeAgo},
+    },
     tokens::{CreateToken, CreatedToken, RevokeToken, Scope, TokenInfo, TokenLifetime, list_tokens},
 };
 

@@ -12,11 +12,10 @@ use crate::{
     },
     auth::provider_name,
     components::{
-        account::{Avatar, SignedIn},
+        account::{Avatar, LoadError, SignedIn},
         time::Ago,
         tokens::TokensPanel,
     },
-    pages::profile::LoadError,
     tokens::{CreateToken, RevokeToken},
 };
 

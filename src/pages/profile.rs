@@ -8,10 +8,9 @@ use leptos_meta::Title;
 use crate::{
     account::{DisplayName, LinkedIdentity, ProfileOverview, UnlinkIdentity, get_profile},
     components::{
-        account::{Avatar, use_user_context},
+        account::{Avatar, LoadError, use_user_context},
         time::{Ago, MaybeAgo},
     },
-    error::AppError,
 };
 
 #[component]
@@ -33,42 +32,6 @@ pub fn ProfilePage() -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-/// A page's data could not be loaded: signed out in the meantime (then, in the browser, on to the login page, as
-/// the server does for a full page load), or a server problem.
-#[component]
-pub fn LoadError(error: AppError) -> impl IntoView {
-    if error == AppError::Unauthorized {
-        let navigate = leptos_router::hooks::use_navigate();
-        let location = leptos_router::hooks::use_location();
-        // Effects run only in the browser, after hydration.
-        Effect::new(move |_| {
-            let here = location.pathname.get_untracked();
-            let next: String = url_escape(&here);
-            navigate(&format!("/login?next={next}"), Default::default());
-        });
-    }
-    match error {
-        AppError::Unauthorized => Either::Left(view! {
-            <section class="notice">
-                <h1>"You are signed out"</h1>
-                <p>"Sign in to see this page."</p>
-                <a class="button" href="/login">"Sign in"</a>
-            </section>
-        }),
-        error => Either::Right(view! { <p class="problem" role="alert">{error.to_string()}</p> }),
-    }
-}
-
-/// Percent-encodes a path for a query value (`/` too, as the server's redirect does).
-fn url_escape(path: &str) -> String {
-    path.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 #[component]
