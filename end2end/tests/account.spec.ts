@@ -207,13 +207,16 @@ test.describe(() => {
   });
 });
 
-test('the core forms work without JavaScript: rename, revoke, sign out', async ({ browser }) => {
+test('the core forms work without JavaScript: rename (and its error), revoke, sign out', async ({ browser }) => {
   const name = person();
   const other = await device(browser, name);
   const noJs = await device(browser, name, { javaScriptEnabled: false });
   const page = noJs.page;
 
   await page.goto('/profile');
+  await page.getByLabel('Name shown to you and in your activity').fill('   ');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await expect(page.getByTestId('rename-error')).toHaveText('Enter a display name.');
   await page.getByLabel('Name shown to you and in your activity').fill('Plain HTML');
   await page.getByRole('button', { name: 'Save' }).click();
   await expect(page).toHaveURL(/\/profile\??$/);

@@ -4,7 +4,6 @@
 use leptos::{either::Either, prelude::*};
 
 use crate::{
-    account::{DeleteAccount, UpdateDisplayName},
     auth::{Logout, SignedInUser, current_user},
     error::AppError,
 };
@@ -14,21 +13,24 @@ use crate::{
 pub struct UserContext {
     pub user: Resource<Result<Option<SignedInUser>, AppError>>,
     pub logout: ServerAction<Logout>,
-    /// Renaming and deleting live here so the header follows at once: the new name, or signed out.
-    pub rename: ServerAction<UpdateDisplayName>,
-    pub delete: ServerAction<DeleteAccount>,
+    /// Bumped by pages whose actions change what the header shows (a new name, a deleted account).
+    pub changed: RwSignal<u32>,
+}
+
+impl UserContext {
+    /// Refetches the signed-in person whenever one of `versions` moves (an action finished). The actions themselves
+    /// belong to their page: only actions made inside `<Routes>` receive a no-JavaScript post's error from the URL.
+    pub fn follow(self, versions: impl Fn() -> (usize, usize) + 'static) {
+        Effect::watch(versions, move |_, _, _| self.changed.update(|n| *n += 1), false);
+    }
 }
 
 /// Creates the shared resource; call once, in `App`.
 pub fn provide_user_context() {
     let logout = ServerAction::<Logout>::new();
-    let rename = ServerAction::<UpdateDisplayName>::new();
-    let delete = ServerAction::<DeleteAccount>::new();
-    let user = Resource::new(
-        move || (logout.version().get(), rename.version().get(), delete.version().get()),
-        |_| current_user(),
-    );
-    provide_context(UserContext { user, logout, rename, delete });
+    let changed = RwSignal::new(0);
+    let user = Resource::new(move || (logout.version().get(), changed.get()), |_| current_user());
+    provide_context(UserContext { user, logout, changed });
 }
 
 pub fn use_user_context() -> UserContext {

@@ -6,7 +6,9 @@ use leptos::{either::Either, prelude::*};
 use leptos_meta::Title;
 
 use crate::{
-    account::{DisplayName, LinkedIdentity, ProfileOverview, UnlinkIdentity, get_profile},
+    account::{
+        DeleteAccount, DisplayName, LinkedIdentity, ProfileOverview, UnlinkIdentity, UpdateDisplayName, get_profile,
+    },
     components::{
         account::{Avatar, LoadError, use_user_context},
         time::{Ago, MaybeAgo},
@@ -16,9 +18,12 @@ use crate::{
 #[component]
 pub fn ProfilePage() -> impl IntoView {
     let context = use_user_context();
+    let rename = ServerAction::<UpdateDisplayName>::new();
     let unlink = ServerAction::<UnlinkIdentity>::new();
+    let delete = ServerAction::<DeleteAccount>::new();
+    context.follow(move || (rename.version().get(), delete.version().get()));
     let profile = Resource::new(
-        move || (context.rename.version().get(), unlink.version().get(), context.logout.version().get()),
+        move || (rename.version().get(), unlink.version().get(), context.logout.version().get()),
         |_| get_profile(),
     );
     view! {
@@ -26,7 +31,7 @@ pub fn ProfilePage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading your profile…"</p> }>
             {move || Suspend::new(async move {
                 match profile.await {
-                    Ok(profile) => Either::Left(view! { <Profile profile unlink/> }),
+                    Ok(profile) => Either::Left(view! { <Profile profile rename unlink delete/> }),
                     Err(error) => Either::Right(view! { <LoadError error/> }),
                 }
             })}
@@ -35,7 +40,12 @@ pub fn ProfilePage() -> impl IntoView {
 }
 
 #[component]
-fn Profile(profile: ProfileOverview, unlink: ServerAction<UnlinkIdentity>) -> impl IntoView {
+fn Profile(
+    profile: ProfileOverview,
+    rename: ServerAction<UpdateDisplayName>,
+    unlink: ServerAction<UnlinkIdentity>,
+    delete: ServerAction<DeleteAccount>,
+) -> impl IntoView {
     let ProfileOverview { now, user, member_since, last_sign_in_at, identities, linkable } = profile;
     let only_one = identities.len() <= 1;
     view! {
@@ -58,7 +68,7 @@ fn Profile(profile: ProfileOverview, unlink: ServerAction<UnlinkIdentity>) -> im
             </dl>
         </section>
 
-        <RenameForm current=user.display_name.clone()/>
+        <RenameForm current=user.display_name.clone() rename/>
 
         <section class="card" aria-labelledby="methods-title">
             <h2 id="methods-title">"Sign-in methods"</h2>
@@ -108,14 +118,13 @@ fn Profile(profile: ProfileOverview, unlink: ServerAction<UnlinkIdentity>) -> im
                 data-testid="export">"Download my data"</a>
         </section>
 
-        <DeleteAccountForm confirm_with=user.email.clone().unwrap_or(user.display_name.clone())
+        <DeleteAccountForm delete confirm_with=user.email.clone().unwrap_or(user.display_name.clone())
             by_email=user.email.is_some()/>
     }
 }
 
 #[component]
-fn RenameForm(current: String) -> impl IntoView {
-    let rename = use_user_context().rename;
+fn RenameForm(current: String, rename: ServerAction<UpdateDisplayName>) -> impl IntoView {
     let pending = rename.pending();
     let error = move || match rename.value().get() {
         Some(Err(error)) => Some(error.to_string()),
@@ -184,8 +193,7 @@ fn UnlinkError(unlink: ServerAction<UnlinkIdentity>) -> impl IntoView {
 }
 
 #[component]
-fn DeleteAccountForm(confirm_with: String, by_email: bool) -> impl IntoView {
-    let delete = use_user_context().delete;
+fn DeleteAccountForm(delete: ServerAction<DeleteAccount>, confirm_with: String, by_email: bool) -> impl IntoView {
     let pending = delete.pending();
     let error = move || match delete.value().get() {
         Some(Err(error)) => Some(error.to_string()),

@@ -516,3 +516,26 @@ async fn tokens_are_created_listed_and_revoked_through_the_server_functions() {
     assert_eq!(ada.call("tokens/revoke", &[("id", id)]).await.status(), 200);
     assert_eq!(json(ada.call("tokens/list", &[]).await).await["tokens"], json!([]));
 }
+
+#[tokio::test]
+async fn without_javascript_a_refused_form_comes_back_to_the_page_with_the_reason() {
+    let world = world().await;
+    let ada = world.ada().await;
+    let profile = format!("{}/profile", ada.address);
+    let refused = ada
+        .client
+        .post(format!("{}/api/account/display-name", ada.address))
+        .header("origin", &ada.address)
+        .header("accept", "text/html")
+        .header("referer", &profile)
+        .form(&[("display_name", "   ")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 302, "a plain form post is sent back to its page");
+    let back = location(&refused);
+    assert!(back.starts_with(&profile), "{back}");
+    let page = ada.client.get(&back).send().await.expect("page").text().await.expect("body");
+    assert!(page.contains("Enter a display name."), "the page shows why, next to the field");
+    assert_eq!(json(ada.get("/api/v1/me").await).await["display_name"], "Ada Lovelace", "nothing saved");
+}
