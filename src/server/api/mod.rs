@@ -10,7 +10,7 @@ mod openapi;
 
 use axum::{
     Json, Router,
-    extract::{DefaultBodyLimit, Path, State},
+    extract::{DefaultBodyLimit, State},
     http::{HeaderValue, Method, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::{IntoParams, ToSchema};
 
-use self::extract::{ApiJson, ApiQuery, MAX_BODY_BYTES};
+use self::extract::{ApiJson, ApiPath, ApiQuery, MAX_BODY_BYTES};
 pub use self::{
     auth::{Credential, Principal},
     error::{ApiError, ErrorBody},
@@ -130,7 +130,7 @@ async fn revoke_session(
     State(state): State<AppState>,
     principal: Principal,
     client: ClientInfo,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Scope::SessionsWrite)?;
     accounts::revoke_session(&state.db, &principal.user_id, &id, &client).await?;
@@ -240,7 +240,7 @@ async fn revoke_token(
     State(state): State<AppState>,
     principal: Principal,
     client: ClientInfo,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Scope::TokensWrite)?;
     tokens::revoke(&state.db, &principal.user_id, &id, &client).await?;
