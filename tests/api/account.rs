@@ -112,7 +112,7 @@ const SERVER_FUNCTIONS: [(&str, &[(&str, &str)]); 12] = [
     ("tokens/revoke", &[("id", "x")]),
 ];
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_function_refuses_a_caller_without_a_session() {
     let world = world().await;
     let _ada = world.ada().await;
@@ -129,7 +129,7 @@ async fn every_server_function_refuses_a_caller_without_a_session() {
     assert_eq!(before, after, "nothing changed");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_functions_answer_malformed_input_with_400() {
     let world = world().await;
     let ada = world.ada().await;
@@ -154,7 +154,7 @@ async fn server_functions_answer_malformed_input_with_400() {
     assert_eq!(not_json.status(), 400, "a body that is not a form");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_display_name_is_trimmed_validated_and_audited() {
     let world = world().await;
     let ada = world.ada().await;
@@ -177,7 +177,7 @@ async fn the_display_name_is_trimmed_validated_and_audited() {
     assert_eq!(renames, 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_profile_lists_sign_in_methods_and_what_can_still_be_linked() {
     let world = world().await;
     let ada = world.ada().await;
@@ -191,7 +191,7 @@ async fn the_profile_lists_sign_in_methods_and_what_can_still_be_linked() {
     assert_eq!(linkable, ["github"]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linking_attaches_a_second_method_and_unlinking_the_last_is_refused() {
     let world = world().await;
     let ada = world.ada().await;
@@ -225,7 +225,7 @@ async fn linking_attaches_a_second_method_and_unlinking_the_last_is_refused() {
     assert!(kinds.contains(&"identity_linked".to_owned()) && kinds.contains(&"identity_unlinked".to_owned()));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linking_an_identity_that_belongs_to_someone_else_changes_nothing() {
     let world = world().await;
     let ada = world.ada().await;
@@ -254,7 +254,7 @@ async fn linking_an_identity_that_belongs_to_someone_else_changes_nothing() {
     assert_eq!(failed, 1, "Grace's activity shows the refused link");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linking_needs_a_session_and_a_post_from_our_pages() {
     let world = world().await;
     let stranger = world.app.browser();
@@ -278,7 +278,7 @@ async fn linking_needs_a_session_and_a_post_from_our_pages() {
     assert_eq!(cross_site.status(), 403);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_listed_and_a_revoked_one_is_refused_on_its_next_request() {
     let world = world().await;
     let laptop = world.ada().await;
@@ -297,7 +297,7 @@ async fn sessions_are_listed_and_a_revoked_one_is_refused_on_its_next_request() 
     assert_eq!(laptop.call("account/sessions/revoke", &[("id", phone_id)]).await.status(), 404, "already gone");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_persons_session_cannot_be_revoked() {
     let world = world().await;
     let ada = world.ada().await;
@@ -309,7 +309,7 @@ async fn another_persons_session_cannot_be_revoked() {
     assert_eq!(grace.get("/api/v1/me").await.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_all_other_sessions_leaves_only_this_one() {
     let world = world().await;
     let here = world.ada().await;
@@ -325,7 +325,7 @@ async fn signing_out_all_other_sessions_leaves_only_this_one() {
     assert_eq!(grace.get("/api/v1/me").await.status(), 200, "other people are untouched");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_summary_counts_this_persons_things() {
     let world = world().await;
     let ada = world.ada().await;
@@ -339,7 +339,7 @@ async fn the_dashboard_summary_counts_this_persons_things() {
     assert_eq!(summary["last_sign_in"]["ip"], "127.0.0.1");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_activity_is_this_persons_newest_first_in_pages() {
     let world = world().await;
     let ada = world.ada().await;
@@ -367,7 +367,7 @@ async fn security_activity_is_this_persons_newest_first_in_pages() {
     assert!(events.iter().all(|e| e["summary"] != "Signed in with Single sign-on" || e["ip"] == "127.0.0.1"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_export_holds_this_persons_data_and_nobody_elses() {
     let world = world().await;
     let ada = world.ada().await;
@@ -399,7 +399,7 @@ async fn the_export_holds_this_persons_data_and_nobody_elses() {
     assert_eq!(world.app.browser().get("/account/export").await.status(), 303, "signed out: to the login page");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_the_account_needs_the_email_and_then_removes_everything() {
     let world = world().await;
     let ada = world.ada().await;
@@ -458,7 +458,7 @@ async fn deleting_the_account_needs_the_email_and_then_removes_everything() {
     assert_eq!(traces, 0, "the remaining trail is anonymous");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_persons_sign_in_method_or_token_cannot_be_touched() {
     let world = world().await;
     let ada = world.ada().await;
@@ -486,7 +486,7 @@ async fn another_persons_sign_in_method_or_token_cannot_be_touched() {
     assert_eq!((world.app.count("identities").await, world.app.count("api_tokens").await), before, "nothing changed");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_created_listed_and_revoked_through_the_server_functions() {
     let world = world().await;
     let ada = world.ada().await;
@@ -517,7 +517,7 @@ async fn tokens_are_created_listed_and_revoked_through_the_server_functions() {
     assert_eq!(json(ada.call("tokens/list", &[]).await).await["tokens"], json!([]));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_javascript_a_refused_form_comes_back_to_the_page_with_the_reason() {
     let world = world().await;
     let ada = world.ada().await;

@@ -32,7 +32,9 @@ async fn token(browser: &Browser, scopes: &[&str]) -> (String, String) {
 
 /// A request with no cookies: what a program sends.
 fn program(world: &World, method: Method, path: &str) -> reqwest::RequestBuilder {
-    reqwest::Client::new().request(method, format!("{}/api/v1{path}", world.app.address))
+    reqwest::Client::new()
+        .request(method, format!("{}/api/v1{path}", world.app.address))
+        .timeout(std::time::Duration::from_secs(30))
 }
 
 /// Each route, the scope it needs, and a body that is valid for it.
@@ -60,7 +62,7 @@ fn challenge(response: &reqwest::Response) -> String {
     response.headers().get("www-authenticate").map(|v| v.to_str().expect("ASCII").to_owned()).unwrap_or_default()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_refuses_missing_malformed_unknown_expired_and_revoked_tokens() {
     let world = world().await;
     let ada = world.ada().await;
@@ -114,7 +116,7 @@ async fn every_route_refuses_missing_malformed_unknown_expired_and_revoked_token
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_needs_its_scope_and_works_with_it_or_with_a_session() {
     let world = world().await;
     let ada = world.ada().await;
@@ -170,7 +172,7 @@ async fn every_route_needs_its_scope_and_works_with_it_or_with_a_session() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_never_reaches_another_persons_data() {
     let world = world().await;
     let ada = world.ada().await;
@@ -212,7 +214,7 @@ async fn a_token_never_reaches_another_persons_data() {
     assert_eq!(json(grace_me).await["email"], "grace@example.test", "and so does her token");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_cannot_mint_a_more_powerful_one() {
     let world = world().await;
     let ada = world.ada().await;
@@ -238,7 +240,7 @@ async fn a_token_cannot_mint_a_more_powerful_one() {
     assert_eq!(lifetime, 7 * 86_400);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_in_the_query_string_are_ignored() {
     let world = world().await;
     let ada = world.ada().await;
@@ -250,7 +252,7 @@ async fn tokens_in_the_query_string_are_ignored() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bodies_get_a_4xx_with_a_reason_and_change_nothing() {
     let world = world().await;
     let ada = world.ada().await;
@@ -355,7 +357,7 @@ async fn malformed_bodies_get_a_4xx_with_a_reason_and_change_nothing() {
     assert_eq!(bad_cursor.status(), 400);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_expiring_tokens_need_the_server_to_allow_them() {
     let world = world().await;
     let ada = world.ada().await;
@@ -390,7 +392,7 @@ async fn non_expiring_tokens_need_the_server_to_allow_them() {
     assert!(json(allowed).await["token"]["expires_at"].is_null());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn use_is_recorded_at_most_once_a_minute_and_new_addresses_are_audited() {
     let world = world().await;
     let ada = world.ada().await;
@@ -421,7 +423,7 @@ async fn use_is_recorded_at_most_once_a_minute_and_new_addresses_are_audited() {
     assert_eq!(stored.len(), 32);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_site_api_write_with_the_session_cookie_is_refused() {
     let world = world().await;
     let ada = world.ada().await;
@@ -437,7 +439,7 @@ async fn a_cross_site_api_write_with_the_session_cookie_is_refused() {
     assert_eq!(json(ada.get("/api/v1/me").await).await["display_name"], "Ada Lovelace");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_is_for_the_api_only_and_only_for_configured_origins() {
     let closed = spawn_app_with(&[]).await;
     let preflight = |app: &crate::helpers::TestApp, path: &str, origin: &str| {
@@ -462,7 +464,7 @@ async fn cors_is_for_the_api_only_and_only_for_configured_origins() {
     assert!(page.headers().get("access-control-allow-origin").is_none(), "pages never get CORS");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_route() {
     let app = spawn_app_with(&[]).await;
     let response = app.get("/api/v1/openapi.json").await;

@@ -149,7 +149,7 @@ fn emails() -> Value {
     ])
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_github_sign_in_uses_the_numeric_id_and_the_primary_verified_email() {
     let github = GitHub::start(emails()).await;
     let app = app_with_github(&github, &[]).await;
@@ -168,7 +168,7 @@ async fn a_github_sign_in_uses_the_numeric_id_and_the_primary_verified_email() {
     assert_eq!(issuer, github.url);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unverified_github_emails_are_ignored() {
     let github = GitHub::start(json!([
         { "email": "octo-unverified@example.test", "primary": true, "verified": false, "visibility": "public" }
@@ -181,7 +181,7 @@ async fn unverified_github_emails_are_ignored() {
     assert_eq!(me["email_verified"], false);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_github_token_error_sent_with_http_200_is_refused() {
     let github = GitHub::start(emails()).await;
     let app = app_with_github(&github, &[]).await;

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::helpers::spawn_app;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_ok() {
     let app = spawn_app().await;
     let response = app.get("/healthz").await;
@@ -13,7 +13,7 @@ async fn healthz_answers_ok() {
     assert_eq!(body["status"], "ok");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_answers_ready_when_the_database_answers() {
     let app = spawn_app().await;
     let response = app.get("/readyz").await;
@@ -22,7 +22,7 @@ async fn readyz_answers_ready_when_the_database_answers() {
     assert_eq!(body["status"], "ready");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_answers_503_when_the_database_is_gone() {
     let app = spawn_app().await;
     app.state.db.close().await;
@@ -37,7 +37,7 @@ async fn readyz_answers_503_when_the_database_is_gone() {
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_file_is_created_in_wal_mode_with_the_schema_applied() {
     let app = spawn_app().await;
     assert!(app.db_path.exists(), "the SQLite file (and its folder) is created");

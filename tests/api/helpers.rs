@@ -60,11 +60,7 @@ pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
         let _ = stopped.await;
     }));
 
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()
-        .expect("HTTP client");
+    let client = browser_client();
     TestApp { address, client, state, db_path, stop: Some(stop), _dir: dir }
 }
 
@@ -118,6 +114,17 @@ pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .map(|v| v.split(';').next().unwrap_or_default().trim_start_matches("gatehouse_session=").to_owned())
 }
 
+/// A client like a browser: its own cookie jar, redirects shown rather than followed. A request that gets no answer
+/// fails after 30 s, so a hang is reported as one instead of stalling the suite.
+fn browser_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("HTTP client")
+}
+
 /// Another browser (its own cookie jar) on the same app.
 pub struct Browser {
     pub address: String,
@@ -126,12 +133,7 @@ pub struct Browser {
 
 impl TestApp {
     pub fn browser(&self) -> Browser {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .expect("HTTP client");
-        Browser { address: self.address.clone(), client }
+        Browser { address: self.address.clone(), client: browser_client() }
     }
 
     /// The app's own browser, as a [`Browser`] (same cookie jar as `self.client`).

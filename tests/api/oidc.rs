@@ -66,7 +66,7 @@ const NOT_VERIFIED: &str = "We could not sign you in";
 
 // --- The happy path -------------------------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_authorization_request_uses_code_pkce_s256_state_and_nonce() {
     let (provider, app) = setup().await;
     let authorize = start(&app, "/profile").await;
@@ -87,7 +87,7 @@ async fn the_authorization_request_uses_code_pkce_s256_state_and_nonce() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_sign_in_creates_the_user_and_a_rotated_session_then_goes_to_next() {
     let (provider, app) = setup().await;
     let login = app.get("/auth/login/oidc?next=/profile").await;
@@ -121,7 +121,7 @@ async fn a_valid_sign_in_creates_the_user_and_a_rotated_session_then_goes_to_nex
     assert_eq!(stale.status(), 401, "session fixation: the pre-login session id is not signed in");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_in_again_finds_the_same_person() {
     let (provider, app) = setup().await;
     assert_eq!(sign_in(&app, &provider, "user-1").await.status(), 303);
@@ -133,7 +133,7 @@ async fn signing_in_again_finds_the_same_person() {
     assert_eq!(app.count("user_sessions").await, 2, "each sign-in is its own session");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn next_must_be_a_same_site_path() {
     let (provider, app) = setup().await;
     for (next, expected) in [
@@ -151,44 +151,44 @@ async fn next_must_be_a_same_site_path() {
 
 // --- ID token signature and algorithm -------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_rs256_signature_is_refused() {
     refused_with(|b| b.signing = Signing::KeyClaimingKid("attacker_rsa", "rsa1"), NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_es256_signature_is_refused() {
     refused_with(|b| b.signing = Signing::KeyClaimingKid("attacker_ec", "ec1"), NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_es256_signature_is_accepted() {
     let (provider, app) = setup().await;
     provider.set(|b| b.signing = Signing::Key("ec1"));
     assert_eq!(sign_in(&app, &provider, "user-1").await.status(), 303);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alg_none_is_refused() {
     refused_with(|b| b.signing = Signing::AlgNone, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hs256_keyed_with_the_public_key_is_refused() {
     refused_with(|b| b.signing = Signing::HmacWithPublicKey("rsa1"), NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_embedded_in_the_token_header_is_never_used() {
     refused_with(|b| b.signing = Signing::EmbeddedJwk("attacker_rsa"), NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_kid_is_refused_after_one_refetch() {
     refused_with(|b| b.signing = Signing::Key("rsa2"), NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_without_kid_is_accepted_when_the_provider_has_one_key() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -198,7 +198,7 @@ async fn a_token_without_kid_is_accepted_when_the_provider_has_one_key() {
     assert_eq!(sign_in(&app, &provider, "user-1").await.status(), 303);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_key_is_accepted_after_refetching_the_jwks() {
     let (provider, app) = setup().await;
     assert_eq!(sign_in(&app, &provider, "user-1").await.status(), 303, "first sign-in loads the keys");
@@ -211,7 +211,7 @@ async fn a_rotated_key_is_accepted_after_refetching_the_jwks() {
 
 // --- ID token claims ------------------------------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_iss_claim_is_refused() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -222,7 +222,7 @@ async fn a_wrong_iss_claim_is_refused() {
     assert_refused(&app, sign_in(&app, &provider, "u").await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_aud_is_refused() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -233,7 +233,7 @@ async fn a_wrong_aud_is_refused() {
     assert_refused(&app, sign_in(&app, &provider, "u").await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_aud_is_refused() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -244,7 +244,7 @@ async fn a_missing_aud_is_refused() {
     assert_refused(&app, sign_in(&app, &provider, "u").await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_untrusted_extra_audience_is_refused() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -255,7 +255,7 @@ async fn an_untrusted_extra_audience_is_refused() {
     assert_refused(&app, sign_in(&app, &provider, "u").await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_azp_is_refused() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -266,7 +266,7 @@ async fn a_wrong_azp_is_refused() {
     assert_refused(&app, sign_in(&app, &provider, "u").await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_matching_azp_is_accepted() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -277,7 +277,7 @@ async fn a_matching_azp_is_accepted() {
     assert_eq!(sign_in(&app, &provider, "u").await.status(), 303);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_iat_is_refused() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -288,7 +288,7 @@ async fn a_missing_iat_is_refused() {
     assert_refused(&app, sign_in(&app, &provider, "u").await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_sub_is_refused() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -299,7 +299,7 @@ async fn a_missing_sub_is_refused() {
     assert_refused(&app, sign_in(&app, &provider, "u").await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_is_refused() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -312,7 +312,7 @@ async fn an_expired_token_is_refused() {
     assert_refused(&app, sign_in(&app, &provider, "u").await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_iat_in_the_future_is_refused() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -325,7 +325,7 @@ async fn an_iat_in_the_future_is_refused() {
     assert_refused(&app, sign_in(&app, &provider, "u").await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_iat_within_the_clock_leeway_is_accepted() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -337,7 +337,7 @@ async fn an_iat_within_the_clock_leeway_is_accepted() {
     assert_eq!(sign_in(&app, &provider, "u").await.status(), 303);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nonce_mismatch_is_refused() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -348,7 +348,7 @@ async fn a_nonce_mismatch_is_refused() {
     assert_refused(&app, sign_in(&app, &provider, "u").await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_nonce_is_refused() {
     let (provider, app) = setup().await;
     provider.set(|b| {
@@ -359,14 +359,14 @@ async fn a_missing_nonce_is_refused() {
     assert_refused(&app, sign_in(&app, &provider, "u").await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_userinfo_sub_that_differs_from_the_id_token_is_refused() {
     refused_with(|b| b.userinfo_sub = Some("someone-else".into()), NOT_VERIFIED).await;
 }
 
 // --- State, issuer and provider answers -----------------------------------------------------------------------------
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_state_is_refused() {
     let (provider, app) = setup().await;
     let authorize = start(&app, "/").await;
@@ -374,7 +374,7 @@ async fn a_forged_state_is_refused() {
     assert_refused(&app, app.get(&format!("/auth/callback/oidc?{query}")).await, "not valid").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callback_from_another_browser_is_refused() {
     let (provider, app) = setup().await;
     let authorize = start(&app, "/").await;
@@ -385,7 +385,7 @@ async fn a_callback_from_another_browser_is_refused() {
     assert_refused(&app, response, "not valid").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_callback_is_refused() {
     let (provider, app) = setup().await;
     let authorize = start(&app, "/").await;
@@ -397,7 +397,7 @@ async fn a_replayed_callback_is_refused() {
     assert_eq!(app.count("user_sessions").await, 1, "the replay created no second session");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_attempt_is_refused() {
     let provider = TestProvider::start().await;
     let app = app_with(&provider, &[("LOGIN_ATTEMPT_LIFETIME", "1s")]).await;
@@ -407,7 +407,7 @@ async fn an_expired_attempt_is_refused() {
     assert_refused(&app, app.get(&format!("/auth/callback/oidc?{query}")).await, "took too long").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_iss_parameter_naming_another_issuer_is_refused() {
     let (provider, app) = setup().await;
     let authorize = start(&app, "/").await;
@@ -415,7 +415,7 @@ async fn an_iss_parameter_naming_another_issuer_is_refused() {
     assert_refused(&app, app.get(&format!("/auth/callback/oidc?{query}")).await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_iss_parameter_is_refused_when_the_provider_promises_one() {
     let (provider, app) = setup().await;
     let authorize = start(&app, "/").await;
@@ -424,17 +424,19 @@ async fn a_missing_iss_parameter_is_refused_when_the_provider_promises_one() {
     assert_refused(&app, app.get(&format!("/auth/callback/oidc?{without_iss}")).await, NOT_VERIFIED).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_iss_parameter_is_accepted_when_the_provider_does_not_promise_one() {
-    let (provider, app) = setup().await;
+    // Set before the app starts: it reads the discovery document while starting up.
+    let provider = TestProvider::start().await;
     provider.set(|b| b.iss_parameter_supported = false);
+    let app = app_with(&provider, &[]).await;
     let authorize = start(&app, "/").await;
     let query = provider.approve(&authorize, "u");
     let without_iss: String = query.split('&').filter(|p| !p.starts_with("iss=")).collect::<Vec<_>>().join("&");
     assert_eq!(app.get(&format!("/auth/callback/oidc?{without_iss}")).await.status(), 303);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_error_is_shown_escaped_and_creates_nothing() {
     let (_provider, app) = setup().await;
     let authorize = start(&app, "/").await;
@@ -459,7 +461,7 @@ async fn a_provider_error_is_shown_escaped_and_creates_nothing() {
     app.assert_signed_out_with_nothing_created().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_discovery_document_naming_another_issuer_disables_the_provider() {
     let provider = TestProvider::start().await;
     provider.set(|b| b.discovery_issuer = Some("https://impostor.example".into()));
@@ -471,7 +473,7 @@ async fn a_discovery_document_naming_another_issuer_disables_the_provider() {
     app.assert_signed_out_with_nothing_created().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_endpoint_that_does_not_answer_in_time_is_refused() {
     let provider = TestProvider::start().await;
     provider.set(|b| b.token_delay = Duration::from_secs(3));
@@ -480,7 +482,7 @@ async fn a_token_endpoint_that_does_not_answer_in_time_is_refused() {
     assert_refused(&app, response, "did not answer in time").await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_provider_is_a_404_page() {
     let (_provider, app) = setup().await;
     let response = app.get("/auth/login/nope").await;
@@ -488,7 +490,7 @@ async fn an_unknown_provider_is_a_404_page() {
     assert!(response.text().await.expect("body").contains("Unknown sign-in method"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn google_is_an_openid_provider_at_its_own_urls() {
     let provider = TestProvider::start().await;
     let app = spawn_app_with(&[

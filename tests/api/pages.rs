@@ -2,7 +2,7 @@
 
 use crate::helpers::spawn_app;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn home_page_is_rendered_on_the_server_with_hydration_scripts() {
     let app = spawn_app().await;
     let response = app.get("/").await;
@@ -15,7 +15,7 @@ async fn home_page_is_rendered_on_the_server_with_hydration_scripts() {
     assert!(html.contains("/pkg/gatehouse.css"), "stylesheet is referenced");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_path_is_a_styled_404_page() {
     let app = spawn_app().await;
     let response = app.get("/no/such/page").await;
@@ -26,7 +26,7 @@ async fn unknown_path_is_a_styled_404_page() {
     assert!(html.contains("Go to the home page"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_carry_a_nonce_content_security_policy_matching_their_scripts() {
     let app = spawn_app().await;
     let response = app.get("/").await;
@@ -48,7 +48,7 @@ async fn pages_carry_a_nonce_content_security_policy_matching_their_scripts() {
     assert!(!second_csp.contains(nonce), "each response gets a fresh nonce");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_response_has_baseline_security_headers_and_a_request_id() {
     let app = spawn_app().await;
     for path in ["/", "/healthz", "/missing"] {
@@ -63,7 +63,7 @@ async fn every_response_has_baseline_security_headers_and_a_request_id() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn html_is_compressed_for_clients_that_accept_it() {
     let app = spawn_app().await;
     let response =
@@ -72,7 +72,7 @@ async fn html_is_compressed_for_clients_that_accept_it() {
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_visits_create_no_session_cookie() {
     let app = spawn_app().await;
     let response = app.get("/").await;

@@ -29,7 +29,7 @@ async fn sign_in(app: &TestApp, provider: &TestProvider) {
     assert_eq!(app.me_status().await, 200);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_deletes_the_session_on_the_server() {
     let (_provider, app) = signed_in(&[]).await;
     let stored_id: String =
@@ -50,7 +50,7 @@ async fn signing_out_deletes_the_session_on_the_server() {
     assert_eq!(kinds.last().map(String::as_str), Some("sign_out"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cross_site_post_is_refused_and_changes_nothing() {
     let (_provider, app) = signed_in(&[]).await;
     let from_elsewhere = app
@@ -83,7 +83,7 @@ async fn a_cross_site_post_is_refused_and_changes_nothing() {
     assert_eq!(app.me_status().await, 200, "still signed in");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_same_origin_form_post_with_a_null_origin_is_accepted() {
     let (_provider, app) = signed_in(&[]).await;
     let response = app
@@ -98,7 +98,7 @@ async fn a_same_origin_form_post_with_a_null_origin_is_accepted() {
     assert_eq!(app.me_status().await, 401);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protected_pages_redirect_signed_out_visitors_to_login_before_rendering() {
     let app = spawn_app_with(&[]).await;
     let response = app.get("/dashboard").await;
@@ -109,7 +109,7 @@ async fn protected_pages_redirect_signed_out_visitors_to_login_before_rendering(
     assert_eq!(location(&response), "/login?next=%2Fprofile%3Ftab%3Dsecurity");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protected_pages_render_for_the_signed_in_person() {
     let (_provider, app) = signed_in(&[]).await;
     let response = app.get("/dashboard").await;
@@ -119,7 +119,7 @@ async fn protected_pages_render_for_the_signed_in_person() {
     assert!(html.contains("Ada Lovelace"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_session_is_refused_on_its_next_request() {
     let (_provider, app) = signed_in(&[]).await;
     sqlx::query("DELETE FROM user_sessions").execute(&app.state.db).await.expect("revoke");
@@ -127,7 +127,7 @@ async fn a_revoked_session_is_refused_on_its_next_request() {
     assert_eq!(app.get("/dashboard").await.status(), 303);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_session_expires_on_the_server() {
     let (_provider, app) = signed_in(&[("SESSION_IDLE_TIMEOUT", "1s")]).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -135,7 +135,7 @@ async fn an_idle_session_expires_on_the_server() {
     assert_eq!(app.count("user_sessions").await, 0, "the expired session is removed");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_cookie_is_httponly_lax_and_host_prefixed_secure_on_https() {
     let provider = TestProvider::start().await;
     let plain = spawn_app_with(&[
@@ -168,7 +168,7 @@ async fn the_session_cookie_is_httponly_lax_and_host_prefixed_secure_on_https() 
     assert!(!cookie.contains("Domain"), "__Host- cookies have no Domain: {cookie}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_identity_with_an_existing_verified_email_is_not_merged() {
     let provider = TestProvider::start().await;
     let github = GitHub::start(serde_json::json!([
