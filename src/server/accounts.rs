@@ -75,7 +75,7 @@ pub async fn profile(state: &AppState, user_id: &str) -> Result<ProfileOverview,
 }
 
 pub async fn rename(db: &SqlitePool, user_id: &str, name: &DisplayName, client: &ClientInfo) -> Result<(), AppError> {
-    let mut tx = db.begin().await?;
+    let mut tx = super::db::begin_write(db).await?;
     let previous: Option<String> = sqlx::query_scalar("SELECT display_name FROM users WHERE id = ?")
         .bind(user_id)
         .fetch_optional(&mut *tx)
@@ -96,7 +96,7 @@ pub async fn rename(db: &SqlitePool, user_id: &str, name: &DisplayName, client: 
 
 /// Removes one of the person's sign-in methods, unless it is their last.
 pub async fn unlink(state: &AppState, user_id: &str, identity_id: &str, client: &ClientInfo) -> Result<(), AppError> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = super::db::begin_write(&state.db).await?;
     let provider: Option<String> = sqlx::query_scalar("SELECT provider FROM identities WHERE id = ? AND user_id = ?")
         .bind(identity_id)
         .bind(user_id)
@@ -122,7 +122,7 @@ pub async fn unlink(state: &AppState, user_id: &str, identity_id: &str, client: 
 /// (or the display name, for an account without one). The person's earlier audit events lose their link, address
 /// and browser; one anonymous `account_deleted` event remains.
 pub async fn delete(db: &SqlitePool, user_id: &str, confirm: &str) -> Result<(), AppError> {
-    let mut tx = db.begin().await?;
+    let mut tx = super::db::begin_write(db).await?;
     let row: Option<(Option<String>, String)> = sqlx::query_as("SELECT email, display_name FROM users WHERE id = ?")
         .bind(user_id)
         .fetch_optional(&mut *tx)
@@ -242,7 +242,7 @@ pub async fn revoke_session(
     session_id: &str,
     client: &ClientInfo,
 ) -> Result<(), AppError> {
-    let mut tx = db.begin().await?;
+    let mut tx = super::db::begin_write(db).await?;
     let deleted = sqlx::query("DELETE FROM user_sessions WHERE id = ? AND user_id = ?")
         .bind(session_id)
         .bind(user_id)
@@ -259,7 +259,7 @@ pub async fn revoke_session(
 
 /// Revokes every session of the person except `auth`'s own. API tokens are not touched (the page says so).
 pub async fn revoke_other_sessions(db: &SqlitePool, auth: &AuthSession, client: &ClientInfo) -> Result<u32, AppError> {
-    let mut tx = db.begin().await?;
+    let mut tx = super::db::begin_write(db).await?;
     let deleted = sqlx::query("DELETE FROM user_sessions WHERE user_id = ? AND id != ?")
         .bind(&auth.user_id)
         .bind(&auth.session_id)

@@ -71,3 +71,9 @@ fn describe(error: &sqlx::Error) -> String {
         other => other.to_string(),
     }
 }
+
+/// Starts a transaction that will write. `BEGIN IMMEDIATE` takes the write lock up front, so a concurrent writer
+/// makes it wait (up to the busy timeout) instead of failing later with `SQLITE_BUSY` when a read turns into a write.
+pub async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}

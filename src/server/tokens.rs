@@ -106,7 +106,7 @@ pub async fn create(
     };
     let id = clock::new_id();
     let scopes = join(&request.scopes);
-    let mut tx = db.begin().await?;
+    let mut tx = super::db::begin_write(db).await?;
     sqlx::query(
         "INSERT INTO api_tokens (id, user_id, name, scopes, secret_hash, created_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -156,7 +156,7 @@ pub async fn list(db: &SqlitePool, user_id: &str) -> Result<Vec<TokenInfo>, AppE
 
 /// Revokes one of the person's tokens (another person's id is "not found"). It is refused from the next request.
 pub async fn revoke(db: &SqlitePool, user_id: &str, token_id: &str, client: &ClientInfo) -> Result<(), AppError> {
-    let mut tx = db.begin().await?;
+    let mut tx = super::db::begin_write(db).await?;
     let name: Option<String> = sqlx::query_scalar("DELETE FROM api_tokens WHERE id = ? AND user_id = ? RETURNING name")
         .bind(token_id)
         .bind(user_id)
@@ -220,7 +220,7 @@ pub async fn verify(db: &SqlitePool, secret: &str, client: &ClientInfo) -> Resul
     }
     let new_ip = client.ip.is_some() && client.ip != last_used_ip;
     if new_ip || last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_SECS) {
-        let mut tx = db.begin().await?;
+        let mut tx = super::db::begin_write(db).await?;
         sqlx::query("UPDATE api_tokens SET last_used_at = ?, last_used_ip = COALESCE(?, last_used_ip) WHERE id = ?")
             .bind(now)
             .bind(&client.ip)

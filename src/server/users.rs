@@ -43,7 +43,7 @@ pub enum SignIn {
 /// Finds the person by (provider, subject), or creates them — in one transaction.
 pub async fn sign_in(db: &SqlitePool, identity: &Identity) -> Result<SignIn, sqlx::Error> {
     let now = clock::now();
-    let mut tx = db.begin().await?;
+    let mut tx = super::db::begin_write(db).await?;
 
     let existing: Option<String> =
         sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
@@ -118,7 +118,7 @@ pub enum Link {
 
 /// Attaches `identity` to `user_id`, unless it already belongs to someone — in one transaction.
 pub async fn link(db: &SqlitePool, user_id: &str, identity: &Identity) -> Result<Link, sqlx::Error> {
-    let mut tx = db.begin().await?;
+    let mut tx = super::db::begin_write(db).await?;
     let owner: Option<String> = sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
         .bind(&identity.provider)
         .bind(&identity.subject)
