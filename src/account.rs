@@ -137,8 +137,7 @@ pub const ACTIVITY_PAGE_SIZE: u32 = 20;
 pub async fn get_profile() -> Result<ProfileOverview, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         accounts::profile(&state, &auth.user_id).await
     })
     .await
@@ -148,8 +147,7 @@ pub async fn get_profile() -> Result<ProfileOverview, AppError> {
 pub async fn update_display_name(display_name: String) -> Result<String, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         let name = DisplayName::parse(&display_name)?;
         accounts::rename(&state.db, &auth.user_id, &name, &context::client_info().await).await?;
         Ok(name.as_str().to_owned())
@@ -162,8 +160,7 @@ pub async fn update_display_name(display_name: String) -> Result<String, AppErro
 pub async fn unlink_identity(id: String) -> Result<(), AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         accounts::unlink(&state, &auth.user_id, &id, &context::client_info().await).await
     })
     .await
@@ -174,8 +171,7 @@ pub async fn unlink_identity(id: String) -> Result<(), AppError> {
 pub async fn delete_account(confirm: String) -> Result<(), AppError> {
     use crate::server::{accounts, context, session};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         accounts::delete(&state.db, &auth.user_id, &confirm).await?;
         session::logout(&context::session().await?, &state.db).await.map_err(AppError::internal)?;
         leptos_axum::redirect("/?deleted=1");
@@ -188,8 +184,7 @@ pub async fn delete_account(confirm: String) -> Result<(), AppError> {
 pub async fn get_dashboard_summary() -> Result<DashboardSummary, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         accounts::summary(&state.db, &auth).await
     })
     .await
@@ -199,8 +194,7 @@ pub async fn get_dashboard_summary() -> Result<DashboardSummary, AppError> {
 pub async fn list_sessions() -> Result<SessionList, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         accounts::sessions(&state.db, &auth.user_id, Some(&auth.session_id)).await
     })
     .await
@@ -211,8 +205,7 @@ pub async fn list_sessions() -> Result<SessionList, AppError> {
 pub async fn revoke_session(id: String) -> Result<(), AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         accounts::revoke_session(&state.db, &auth.user_id, &id, &context::client_info().await).await
     })
     .await
@@ -223,8 +216,7 @@ pub async fn revoke_session(id: String) -> Result<(), AppError> {
 pub async fn revoke_other_sessions() -> Result<u32, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         accounts::revoke_other_sessions(&state.db, &auth, &context::client_info().await).await
     })
     .await
@@ -235,8 +227,7 @@ pub async fn revoke_other_sessions() -> Result<u32, AppError> {
 pub async fn security_activity(before: Option<i64>) -> Result<ActivityPage, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         accounts::activity(&state, &auth.user_id, before, ACTIVITY_PAGE_SIZE).await
     })
     .await

@@ -166,8 +166,7 @@ impl fmt::Debug for CreatedToken {
 pub async fn list_tokens() -> Result<TokenList, AppError> {
     use crate::server::{context, tokens};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         Ok(TokenList {
             now: crate::server::clock::now(),
             tokens: tokens::list(&state.db, &auth.user_id).await?,
@@ -186,8 +185,7 @@ pub async fn create_token(
 ) -> Result<CreatedToken, AppError> {
     use crate::server::{context, tokens};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         let request = tokens::NewToken::parse(
             &name,
             scopes.iter().map(String::as_str),
@@ -204,8 +202,7 @@ pub async fn create_token(
 pub async fn revoke_token(id: String) -> Result<(), AppError> {
     use crate::server::{context, tokens};
     context::with_status(async {
-        let state = context::state()?;
-        let auth = context::require_session(&state).await?;
+        let (state, auth) = context::signed_in().await?;
         tokens::revoke(&state.db, &auth.user_id, &id, &context::client_info().await).await
     })
     .await

@@ -52,6 +52,13 @@ pub async fn require_session(state: &AppState) -> Result<AuthSession, AppError> 
     auth_session(state).await?.ok_or(AppError::Unauthorized)
 }
 
+/// The shared state and the checked session, or `Unauthorized`: how every account server function begins.
+pub async fn signed_in() -> Result<(AppState, AuthSession), AppError> {
+    let state = state()?;
+    let auth = require_session(&state).await?;
+    Ok((state, auth))
+}
+
 /// The person as pages and the API show them, or `None` if the account is gone.
 pub async fn current_user(state: &AppState, user_id: &str) -> Result<Option<SignedInUser>, AppError> {
     let Some(user) = users::find(&state.db, user_id).await.map_err(AppError::internal)? else {
