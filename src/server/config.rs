@@ -21,26 +21,11 @@ pub struct Config {
     pub provider_timeout: Duration,
     /// The sign-in providers that are configured, in the order the login page shows them.
     pub providers: Vec<ProviderSettings>,
+    /// The origins of their sign-in pages, for the page CSP's `form-action`: the "Link" buttons post to us, and our
+    /// answer redirects the form submission to the provider.
+    pub provider_origins: Vec<String>,
     pub tokens: TokenSettings,
     pub api: ApiSettings,
-}
-
-impl Config {
-    /// The origins of the configured providers' sign-in pages. The page CSP's `form-action` must allow them: the
-    /// "Link" buttons post to us, and our answer redirects the form submission to the provider.
-    pub fn provider_origins(&self) -> Vec<String> {
-        let mut origins: Vec<String> = self
-            .providers
-            .iter()
-            .map(|p| match &p.protocol {
-                Protocol::OpenIdConnect { issuer, .. } => issuer.origin().ascii_serialization(),
-                Protocol::GitHub { web_url, .. } => web_url.origin().ascii_serialization(),
-            })
-            .collect();
-        origins.sort();
-        origins.dedup();
-        origins
-    }
 }
 
 /// Personal access tokens.
@@ -361,6 +346,15 @@ impl Config {
             return Err(invalid("PROVIDER_TIMEOUT")("must be at most 10s".into()));
         }
         let providers = providers(&get, &app_url)?;
+        let mut provider_origins: Vec<String> = providers
+            .iter()
+            .map(|p| match &p.protocol {
+                Protocol::OpenIdConnect { issuer, .. } => issuer.origin().ascii_serialization(),
+                Protocol::GitHub { web_url, .. } => web_url.origin().ascii_serialization(),
+            })
+            .collect();
+        provider_origins.sort();
+        provider_origins.dedup();
         let tokens = TokenSettings {
             allow_non_expiring: match get("ALLOW_NON_EXPIRING_TOKENS")?.as_deref() {
                 None | Some("false") => false,
@@ -392,6 +386,7 @@ impl Config {
             sessions,
             provider_timeout,
             providers,
+            provider_origins,
             tokens,
             api,
         })
@@ -649,6 +644,7 @@ mod tests {
         .expect("valid");
         let ids: Vec<_> = config.providers.iter().map(|p| (p.id, p.label.as_str())).collect();
         assert_eq!(ids, [("oidc", "Example SSO"), ("github", "GitHub")]);
+        assert_eq!(config.provider_origins, ["https://github.com", "https://sso.example.com"], "for form-action");
         let debug = format!("{config:?} {:?}", config.providers);
         assert!(!debug.contains("gh-secret-value") && !debug.contains("corp-secret-value"), "{debug}");
     }

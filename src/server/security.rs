@@ -45,7 +45,7 @@ pub fn set_page_headers(options: &LeptosOptions) {
     // Linking a provider posts a form to us that we redirect to the provider, and Chromium applies `form-action`
     // to every hop of a form's redirects.
     let providers: String = use_context::<AppState>()
-        .map(|state| state.config.provider_origins().into_iter().map(|o| format!(" {o}")).collect())
+        .map(|state| state.config.provider_origins.iter().map(|o| format!(" {o}")).collect())
         .unwrap_or_default();
     let policy = format!(
         "default-src 'self'; script-src 'self'{nonce} 'wasm-unsafe-eval'; style-src 'self'; \
