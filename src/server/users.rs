@@ -4,6 +4,7 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 
 use super::clock;
+use crate::account::DisplayName;
 
 /// What a provider told us about the person who just signed in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,8 +185,14 @@ fn display_name_for(identity: &Identity) -> String {
         .as_deref()
         .or_else(|| identity.email.as_deref().and_then(|e| e.split('@').next()))
         .unwrap_or_default();
-    let cleaned: String =
-        candidate.chars().filter(|c| !c.is_control()).collect::<String>().trim().chars().take(64).collect();
+    let cleaned: String = candidate
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(DisplayName::MAX_CHARS)
+        .collect();
     if cleaned.is_empty() { "Gatehouse user".to_owned() } else { cleaned }
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{
     github::{GitHub, app_with_github},
-    helpers::{Browser, TestApp, location},
+    helpers::{Browser, TestApp, json, location},
     provider::{CLIENT_ID, CLIENT_SECRET, TestProvider},
 };
 
@@ -63,13 +63,7 @@ impl World {
 
     /// Links GitHub to the person signed in on `browser`; returns the callback's response.
     pub async fn link_github(&self, browser: &Browser) -> reqwest::Response {
-        let start = browser
-            .client
-            .post(format!("{}/auth/link/github", browser.address))
-            .header("origin", &browser.address)
-            .send()
-            .await
-            .expect("request");
+        let start = browser.post_from_page("/auth/link/github").await;
         assert_eq!(start.status(), 303, "linking starts at the provider");
         let query = self.github.approve(&location(&start));
         browser.get(&format!("/auth/callback/github?{query}")).await
@@ -90,10 +84,6 @@ impl World {
             .await
             .expect("sessions")
     }
-}
-
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("a JSON body")
 }
 
 /// Every account server function, with arguments that would be valid for a signed-in person.
@@ -258,13 +248,7 @@ async fn linking_an_identity_that_belongs_to_someone_else_changes_nothing() {
 async fn linking_needs_a_session_and_a_post_from_our_pages() {
     let world = world().await;
     let stranger = world.app.browser();
-    let response = stranger
-        .client
-        .post(format!("{}/auth/link/github", stranger.address))
-        .header("origin", &stranger.address)
-        .send()
-        .await
-        .expect("request");
+    let response = stranger.post_from_page("/auth/link/github").await;
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/login?next=%2Fprofile");
     let ada = world.ada().await;

@@ -6,14 +6,21 @@ use serde_json::{Value, json};
 
 use crate::{
     account::{World, world},
-    helpers::{Browser, spawn_app_with},
+    helpers::{Browser, json, spawn_app_with},
 };
 
 const ALL_SCOPES: [&str; 7] =
     ["profile:read", "profile:write", "sessions:read", "sessions:write", "audit:read", "tokens:read", "tokens:write"];
 
-async fn json(response: reqwest::Response) -> Value {
-    response.json().await.expect("a JSON body")
+/// The id of one of the person's sessions other than `browser`'s own, if there is one.
+async fn other_session(browser: &Browser) -> Option<String> {
+    let sessions = json(browser.api(Method::GET, "/sessions").send().await.expect("list")).await;
+    sessions["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|s| s["current"] == false)
+        .map(|s| s["id"].as_str().expect("id").to_owned())
 }
 
 /// Creates a token for the person signed in on `browser` (through the API, with the session cookie).
@@ -124,13 +131,7 @@ async fn every_route_needs_its_scope_and_works_with_it_or_with_a_session() {
 
     for (method, path, scope, body) in routes("placeholder", "placeholder") {
         // Fresh targets for the routes that delete something.
-        let sessions = json(ada.api(Method::GET, "/sessions").send().await.expect("list")).await;
-        let other_session = sessions["sessions"]
-            .as_array()
-            .expect("sessions")
-            .iter()
-            .find(|s| s["current"] == false)
-            .map(|s| s["id"].as_str().expect("id").to_owned());
+        let other_session = other_session(&ada).await;
         let (victim_token, _) = token(&ada, &["profile:read"]).await;
         let path = path
             .replace("/sessions/placeholder", &format!("/sessions/{}", other_session.unwrap_or_default()))
@@ -157,14 +158,7 @@ async fn every_route_needs_its_scope_and_works_with_it_or_with_a_session() {
 
     // The session cookie carries every scope.
     let _another_device = world.ada().await;
-    let sessions = json(ada.api(Method::GET, "/sessions").send().await.expect("list")).await;
-    let other_session = sessions["sessions"]
-        .as_array()
-        .expect("sessions")
-        .iter()
-        .find(|s| s["current"] == false)
-        .map(|s| s["id"].as_str().expect("id").to_owned())
-        .expect("another session");
+    let other_session = other_session(&ada).await.expect("another session");
     let (victim_token, _) = token(&ada, &["profile:read"]).await;
     for (method, path, _, body) in routes(&other_session, &victim_token) {
         let response = send(ada.api(method.clone(), &path), &body).send().await.expect("request");

@@ -71,12 +71,7 @@ pub async fn spawn_app() -> TestApp {
 impl TestApp {
     /// A POST from one of the app's own pages (the browser sends `Origin`).
     pub async fn post_from_page(&self, path: &str) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.address))
-            .header("origin", &self.address)
-            .send()
-            .await
-            .expect("request reaches the app")
+        self.main_browser().post_from_page(path).await
     }
 
     /// Rows in `table`.
@@ -96,6 +91,11 @@ impl TestApp {
         assert_eq!(self.count("user_sessions").await, 0, "no session may be created");
         assert_eq!(self.me_status().await, 401, "the browser is not signed in");
     }
+}
+
+/// A response's JSON body.
+pub async fn json(response: reqwest::Response) -> serde_json::Value {
+    response.json().await.expect("a JSON body")
 }
 
 /// The `Location` header of a redirect.
@@ -145,6 +145,16 @@ impl TestApp {
 impl Browser {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request reaches the app")
+    }
+
+    /// A POST from one of the app's own pages (the browser sends `Origin`).
+    pub async fn post_from_page(&self, path: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .header("origin", &self.address)
+            .send()
+            .await
+            .expect("request reaches the app")
     }
 
     /// Calls a server function the way the hydrated page does: a form-encoded POST from our origin.
