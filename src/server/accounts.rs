@@ -8,7 +8,7 @@ use sqlx::SqlitePool;
 use super::{
     audit::{self, Event},
     clock,
-    context::current_user,
+    context::person,
     session::{AuthSession, ClientInfo},
     state::AppState,
     tokens, useragent,
@@ -46,12 +46,8 @@ struct EventRow {
 }
 
 pub async fn profile(state: &AppState, user_id: &str) -> Result<ProfileOverview, AppError> {
-    let user = current_user(state, user_id).await?.ok_or(AppError::Unauthorized)?;
-    let (member_since, last_sign_in_at): (i64, Option<i64>) =
-        sqlx::query_as("SELECT created_at, last_sign_in_at FROM users WHERE id = ?")
-            .bind(user_id)
-            .fetch_one(&state.db)
-            .await?;
+    let user = super::users::find(&state.db, user_id).await?.ok_or(AppError::Unauthorized)?;
+    let (member_since, last_sign_in_at) = (user.created_at, user.last_sign_in_at);
     let rows: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(
         "SELECT id, provider, email, created_at FROM identities WHERE user_id = ? ORDER BY created_at, provider",
     )
@@ -71,6 +67,8 @@ pub async fn profile(state: &AppState, user_id: &str) -> Result<ProfileOverview,
         .collect();
     let linkable =
         state.providers.summaries().into_iter().filter(|p| !identities.iter().any(|i| i.provider == p.id)).collect();
+    // Same order as `users::providers`: the identities are the sign-in methods.
+    let user = person(user, identities.iter().map(|i| i.provider.clone()).collect());
     Ok(ProfileOverview { now: clock::now(), user, member_since, last_sign_in_at, identities, linkable })
 }
 

@@ -65,12 +65,17 @@ pub async fn current_user(state: &AppState, user_id: &str) -> Result<Option<Sign
         return Ok(None);
     };
     let providers = users::providers(&state.db, user_id).await.map_err(AppError::internal)?;
-    Ok(Some(SignedInUser {
+    Ok(Some(person(user, providers)))
+}
+
+/// The person as pages and the API show them, from their row and the providers they sign in with.
+pub fn person(user: users::User, providers: Vec<String>) -> SignedInUser {
+    SignedInUser {
         id: user.id,
         display_name: user.display_name,
         email: user.email,
         email_verified: user.email_verified,
         avatar_url: user.avatar_url,
         providers,
-    }))
+    }
 }
