@@ -42,11 +42,10 @@ lint: ## rustfmt, and clippy for the server (ssr) and the browser (hydrate) with
 	cargo clippy --features ssr --all-targets --locked -- -D warnings
 	cargo clippy --features hydrate --lib --target wasm32-unknown-unknown --locked -- -D warnings
 
-# One test at a time: each integration test runs a whole app, and several apps in one process, run in parallel,
-# very occasionally left a page render waiting (about 1 full run in 10; never in ~20 serial runs, never under load
-# against one app). Serial costs ~7 s. See the README's "Known issues".
+# In parallel: the render hang that once made this serial was leptos' process-wide route-list flag (see the
+# README's "Known issues" and tests/api/render_hang.rs); the route list is now generated once per process.
 test-rust: ## Rust unit and integration tests (real router, real SQLite file)
-	cargo test --features ssr --locked -- --test-threads=1
+	cargo test --features ssr --locked
 
 test-e2e: build browser ## Playwright in Chromium against the release build and the Dev IdP
 	cd end2end && npx playwright test

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     auth::{ProviderSummary, SignedInUser},
     error::AppError,
+    tokens::TokenList,
 };
 
 /// A display name: trimmed, 1–64 characters, no control characters.
@@ -57,6 +58,17 @@ pub struct LinkedIdentity {
     pub provider_label: String,
     pub email: Option<String>,
     pub linked_at: i64,
+}
+
+/// Everything the dashboard shows, from one server function and one read transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DashboardView {
+    pub user: SignedInUser,
+    pub summary: DashboardSummary,
+    pub sessions: SessionList,
+    pub tokens: TokenList,
+    /// The activity page the URL asks for (`?before=`), the newest by default.
+    pub activity: ActivityPage,
 }
 
 /// The dashboard's summary cards.
@@ -137,7 +149,7 @@ pub const ACTIVITY_PAGE_SIZE: u32 = 20;
 pub async fn get_profile() -> Result<ProfileOverview, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
+        let (state, auth) = context::signed_in()?;
         accounts::profile(&state, &auth.user_id).await
     })
     .await
@@ -147,9 +159,9 @@ pub async fn get_profile() -> Result<ProfileOverview, AppError> {
 pub async fn update_display_name(display_name: String) -> Result<String, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
+        let (state, auth) = context::signed_in()?;
         let name = DisplayName::parse(&display_name)?;
-        accounts::rename(&state.db, &auth.user_id, &name, &context::client_info().await).await?;
+        accounts::rename(&state, &auth.user_id, &name, &context::client_info().await).await?;
         Ok(name.as_str().to_owned())
     })
     .await
@@ -160,7 +172,7 @@ pub async fn update_display_name(display_name: String) -> Result<String, AppErro
 pub async fn unlink_identity(id: String) -> Result<(), AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
+        let (state, auth) = context::signed_in()?;
         accounts::unlink(&state, &auth.user_id, &id, &context::client_info().await).await
     })
     .await
@@ -171,11 +183,23 @@ pub async fn unlink_identity(id: String) -> Result<(), AppError> {
 pub async fn delete_account(confirm: String) -> Result<(), AppError> {
     use crate::server::{accounts, context, session};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
-        accounts::delete(&state.db, &auth.user_id, &confirm).await?;
-        session::logout(&context::session().await?, &state.db).await.map_err(AppError::internal)?;
+        let (state, auth) = context::signed_in()?;
+        accounts::delete(&state, &auth.user_id, &confirm).await?;
+        session::logout(&context::session().await?, &state.db, &state.cache).await.map_err(AppError::internal)?;
         leptos_axum::redirect("/?deleted=1");
         Ok(())
+    })
+    .await
+}
+
+/// The whole dashboard for the signed-in person; `before` picks the activity page, as `security_activity` does.
+#[server(endpoint = "account/dashboard")]
+pub async fn get_dashboard(before: Option<i64>) -> Result<DashboardView, AppError> {
+    use crate::server::{accounts, context};
+    context::with_status(async {
+        let state = context::state()?;
+        let signed_in = context::caller().0.ok_or(AppError::Unauthorized)?;
+        accounts::dashboard(&state, &signed_in, before).await
     })
     .await
 }
@@ -184,8 +208,8 @@ pub async fn delete_account(confirm: String) -> Result<(), AppError> {
 pub async fn get_dashboard_summary() -> Result<DashboardSummary, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
-        accounts::summary(&state.db, &auth).await
+        let (state, auth) = context::signed_in()?;
+        accounts::summary(&mut *state.db.acquire().await?, &auth).await
     })
     .await
 }
@@ -194,8 +218,8 @@ pub async fn get_dashboard_summary() -> Result<DashboardSummary, AppError> {
 pub async fn list_sessions() -> Result<SessionList, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
-        accounts::sessions(&state.db, &auth.user_id, Some(&auth.session_id)).await
+        let (state, auth) = context::signed_in()?;
+        accounts::sessions(&mut *state.db.acquire().await?, &auth.user_id, Some(&auth.session_id)).await
     })
     .await
 }
@@ -205,8 +229,8 @@ pub async fn list_sessions() -> Result<SessionList, AppError> {
 pub async fn revoke_session(id: String) -> Result<(), AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
-        accounts::revoke_session(&state.db, &auth.user_id, &id, &context::client_info().await).await
+        let (state, auth) = context::signed_in()?;
+        accounts::revoke_session(&state, &auth.user_id, &id, &context::client_info().await).await
     })
     .await
 }
@@ -216,8 +240,8 @@ pub async fn revoke_session(id: String) -> Result<(), AppError> {
 pub async fn revoke_other_sessions() -> Result<u32, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
-        accounts::revoke_other_sessions(&state.db, &auth, &context::client_info().await).await
+        let (state, auth) = context::signed_in()?;
+        accounts::revoke_other_sessions(&state, &auth, &context::client_info().await).await
     })
     .await
 }
@@ -227,8 +251,8 @@ pub async fn revoke_other_sessions() -> Result<u32, AppError> {
 pub async fn security_activity(before: Option<i64>) -> Result<ActivityPage, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
-        accounts::activity(&state, &auth.user_id, before, ACTIVITY_PAGE_SIZE).await
+        let (state, auth) = context::signed_in()?;
+        accounts::activity(&state, &mut *state.db.acquire().await?, &auth.user_id, before, ACTIVITY_PAGE_SIZE).await
     })
     .await
 }

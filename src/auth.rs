@@ -54,16 +54,11 @@ pub struct ProviderSummary {
     pub label: String,
 }
 
-/// The signed-in person, or `None`. Checked on the server against the session store and the session's row.
+/// The signed-in person, or `None`: what the request's one session check found (an account deleted under a live
+/// session reads as signed out). No query of its own.
 #[server]
 pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
-    use crate::server::context;
-    let state = context::state()?;
-    match context::auth_session(&state).await? {
-        // An account deleted under a live session reads as signed out.
-        Some(auth) => context::current_user(&state, &auth.user_id).await,
-        None => Ok(None),
-    }
+    Ok(crate::server::context::caller().0.map(|signed_in| signed_in.user.as_ref().clone()))
 }
 
 /// The configured sign-in providers, in the order the login page shows them.
@@ -80,7 +75,7 @@ pub async fn logout() -> Result<(), AppError> {
     let state = context::state()?;
     let session = context::session().await?;
     let client = context::client_info().await;
-    if let Some(user_id) = session::logout(&session, &state.db).await.map_err(AppError::internal)? {
+    if let Some(user_id) = session::logout(&session, &state.db, &state.cache).await.map_err(AppError::internal)? {
         audit::record(&state.db, audit::Event::SignOut, Some(&user_id), &client, serde_json::json!({}))
             .await
             .map_err(AppError::internal)?;

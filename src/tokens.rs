@@ -166,10 +166,10 @@ impl fmt::Debug for CreatedToken {
 pub async fn list_tokens() -> Result<TokenList, AppError> {
     use crate::server::{context, tokens};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
+        let (state, auth) = context::signed_in()?;
         Ok(TokenList {
             now: crate::server::clock::now(),
-            tokens: tokens::list(&state.db, &auth.user_id).await?,
+            tokens: tokens::list(&mut *state.db.acquire().await?, &auth.user_id).await?,
             allow_non_expiring: state.config.tokens.allow_non_expiring,
         })
     })
@@ -185,7 +185,7 @@ pub async fn create_token(
 ) -> Result<CreatedToken, AppError> {
     use crate::server::{context, tokens};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
+        let (state, auth) = context::signed_in()?;
         let request = tokens::NewToken::parse(
             &name,
             scopes.iter().map(String::as_str),
@@ -202,8 +202,8 @@ pub async fn create_token(
 pub async fn revoke_token(id: String) -> Result<(), AppError> {
     use crate::server::{context, tokens};
     context::with_status(async {
-        let (state, auth) = context::signed_in().await?;
-        tokens::revoke(&state.db, &auth.user_id, &id, &context::client_info().await).await
+        let (state, auth) = context::signed_in()?;
+        tokens::revoke(&state.db, &state.cache, &auth.user_id, &id, &context::client_info().await).await
     })
     .await
 }

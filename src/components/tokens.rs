@@ -7,12 +7,16 @@ use crate::{
         account::LoadError,
         time::{Ago, MaybeAgo},
     },
-    tokens::{CreateToken, CreatedToken, RevokeToken, Scope, TokenInfo, TokenLifetime, list_tokens},
+    error::AppError,
+    tokens::{CreateToken, CreatedToken, RevokeToken, Scope, TokenInfo, TokenLifetime, TokenList},
 };
 
 #[component]
-pub fn TokensPanel(create: ServerAction<CreateToken>, revoke: ServerAction<RevokeToken>) -> impl IntoView {
-    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_tokens());
+pub fn TokensPanel(
+    tokens: ReadSignal<Result<TokenList, AppError>>,
+    create: ServerAction<CreateToken>,
+    revoke: ServerAction<RevokeToken>,
+) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="tokens-title" id="tokens">
             <div class="card-head">
@@ -25,9 +29,7 @@ pub fn TokensPanel(create: ServerAction<CreateToken>, revoke: ServerAction<Revok
                 "sessions, does not revoke tokens. Deleting your account revokes them all."
             </p>
             <NewSecret create/>
-            <Transition fallback=|| view! { <p class="muted">"Loading tokens…"</p> }>
-                {move || Suspend::new(async move {
-                    match tokens.await {
+            {move || match tokens.get() {
                         Ok(list) => Either::Left(view! {
                             {list.tokens.is_empty().then(|| view! { <p class="muted">"No tokens yet."</p> })}
                             <ul class="rows" data-testid="tokens">
@@ -39,9 +41,7 @@ pub fn TokensPanel(create: ServerAction<CreateToken>, revoke: ServerAction<Revok
                             <CreateForm create allow_never=list.allow_non_expiring/>
                         }),
                         Err(error) => Either::Right(view! { <LoadError error/> }),
-                    }
-                })}
-            </Transition>
+            }}
             <p class="field-error" role="alert">
                 {move || match revoke.value().get() {
                     Some(Err(error)) => Some(error.to_string()),

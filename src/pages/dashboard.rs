@@ -7,84 +7,100 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     account::{
-        ActivityEvent, ActivityPage, DashboardSummary, RevokeOtherSessions, RevokeSession, SessionInfo,
-        get_dashboard_summary, list_sessions, security_activity,
+        ActivityEvent, ActivityPage, DashboardSummary, DashboardView, RevokeOtherSessions, RevokeSession, SessionInfo,
+        get_dashboard, get_dashboard_summary, list_sessions,
     },
     auth::provider_name,
     components::{
-        account::{Avatar, LoadError, SignedIn},
+        account::{Avatar, LoadError},
+        refreshed,
         time::Ago,
         tokens::TokensPanel,
     },
-    tokens::{CreateToken, RevokeToken},
+    tokens::{CreateToken, RevokeToken, list_tokens},
 };
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let revoke = ServerAction::<RevokeSession>::new();
-    let revoke_others = ServerAction::<RevokeOtherSessions>::new();
-    let create_token = ServerAction::<CreateToken>::new();
-    let revoke_token = ServerAction::<RevokeToken>::new();
-    let changes = move || {
-        (
-            revoke.version().get(),
-            revoke_others.version().get(),
-            create_token.version().get(),
-            revoke_token.version().get(),
-        )
-    };
-    let summary = Resource::new(changes, |_| get_dashboard_summary());
-    let sessions = Resource::new(move || (revoke.version().get(), revoke_others.version().get()), |_| list_sessions());
-
+    let query = use_query_map();
+    let before = move || query.with(|q| q.get("before").and_then(|b| b.parse::<i64>().ok()));
+    // The whole page in one request; after an action, each section fetches only what that action changed.
+    let page = Resource::new(before, get_dashboard);
     view! {
         <Title text="Dashboard"/>
-        <SignedIn render=|user| {
-            view! {
-                <section class="welcome" aria-labelledby="welcome-title">
-                    <Avatar user=user.clone()/>
-                    <div>
-                        <h1 id="welcome-title" data-testid="welcome">"Welcome, " {user.display_name.clone()}</h1>
-                        <p class="muted">{user.email.clone().unwrap_or_else(|| "No email address on file".into())}</p>
-                    </div>
-                </section>
-            }
-        }/>
-        <Transition fallback=|| view! { <div class="summary placeholder"></div> }>
+        <Transition fallback=|| view! { <p class="muted">"Loading your dashboard…"</p> }>
             {move || Suspend::new(async move {
-                match summary.await {
-                    Ok(summary) => Either::Left(view! { <Summary summary/> }),
+                match page.await {
+                    Ok(view) => Either::Left(view! { <Dashboard view first=before().is_none()/> }),
                     Err(error) => Either::Right(view! { <LoadError error/> }),
                 }
             })}
         </Transition>
+    }
+}
+
+#[component]
+fn Dashboard(view: DashboardView, first: bool) -> impl IntoView {
+    let DashboardView { user, summary, sessions, tokens, activity } = view;
+    let revoke = ServerAction::<RevokeSession>::new();
+    let revoke_others = ServerAction::<RevokeOtherSessions>::new();
+    let create_token = ServerAction::<CreateToken>::new();
+    let revoke_token = ServerAction::<RevokeToken>::new();
+    let summary = refreshed(
+        summary,
+        move || {
+            (
+                revoke.version().get(),
+                revoke_others.version().get(),
+                create_token.version().get(),
+                revoke_token.version().get(),
+            )
+        },
+        get_dashboard_summary,
+    );
+    let sessions = refreshed(sessions, move || (revoke.version().get(), revoke_others.version().get()), list_sessions);
+    let tokens = refreshed(tokens, move || (create_token.version().get(), revoke_token.version().get()), list_tokens);
+
+    view! {
+        <section class="welcome" aria-labelledby="welcome-title">
+            <Avatar user=user.clone()/>
+            <div>
+                <h1 id="welcome-title" data-testid="welcome">"Welcome, " {user.display_name.clone()}</h1>
+                <p class="muted">{user.email.clone().unwrap_or_else(|| "No email address on file".into())}</p>
+            </div>
+        </section>
+        {move || match summary.get() {
+            Ok(summary) => Either::Left(view! { <Summary summary/> }),
+            Err(error) => Either::Right(view! { <LoadError error/> }),
+        }}
         <section class="card" aria-labelledby="sessions-title" id="sessions">
             <div class="card-head">
                 <h2 id="sessions-title">"Active sessions"</h2>
                 <SignOutOthers action=revoke_others/>
             </div>
             <p class="muted">"Everywhere you are signed in. Revoking a session signs that browser out on its next request."</p>
-            <Transition fallback=|| view! { <p class="muted">"Loading sessions…"</p> }>
-                {move || Suspend::new(async move {
-                    match sessions.await {
-                        Ok(list) => Either::Left(view! {
-                            <ul class="rows" data-testid="sessions">
-                                {list.sessions
-                                    .into_iter()
-                                    .map(|session| view! { <SessionRow session now=list.now revoke/> })
-                                    .collect_view()}
-                            </ul>
-                        }),
-                        Err(error) => Either::Right(view! { <LoadError error/> }),
-                    }
-                })}
-            </Transition>
+            {move || match sessions.get() {
+                Ok(list) => Either::Left(view! {
+                    <ul class="rows" data-testid="sessions">
+                        {list.sessions
+                            .into_iter()
+                            .map(|session| view! { <SessionRow session now=list.now revoke/> })
+                            .collect_view()}
+                    </ul>
+                }),
+                Err(error) => Either::Right(view! { <LoadError error/> }),
+            }}
             <ActionError message=Signal::derive(move || match revoke.value().get() {
                 Some(Err(error)) => Some(error.to_string()),
                 _ => None,
             })/>
         </section>
-        <TokensPanel create=create_token revoke=revoke_token/>
-        <Activity/>
+        <TokensPanel tokens create=create_token revoke=revoke_token/>
+        <section class="card" aria-labelledby="activity-title" id="activity">
+            <h2 id="activity-title">"Security activity"</h2>
+            <p class="muted">"Sign-ins, changes and token events on your account, newest first."</p>
+            <ActivityList page=activity first/>
+        </section>
     }
 }
 
@@ -182,27 +198,6 @@ pub fn ActionError(message: Signal<Option<String>>) -> impl IntoView {
 }
 
 /// Security activity, a page at a time. The page is in the URL (`?before=`), so the links work without JavaScript.
-#[component]
-fn Activity() -> impl IntoView {
-    let query = use_query_map();
-    let before = move || query.with(|q| q.get("before").and_then(|b| b.parse::<i64>().ok()));
-    let page = Resource::new(before, security_activity);
-    view! {
-        <section class="card" aria-labelledby="activity-title" id="activity">
-            <h2 id="activity-title">"Security activity"</h2>
-            <p class="muted">"Sign-ins, changes and token events on your account, newest first."</p>
-            <Transition fallback=|| view! { <p class="muted">"Loading activity…"</p> }>
-                {move || Suspend::new(async move {
-                    match page.await {
-                        Ok(page) => Either::Left(view! { <ActivityList page first=before().is_none()/> }),
-                        Err(error) => Either::Right(view! { <LoadError error/> }),
-                    }
-                })}
-            </Transition>
-        </section>
-    }
-}
-
 #[component]
 fn ActivityList(page: ActivityPage, first: bool) -> impl IntoView {
     let ActivityPage { now, events, next } = page;

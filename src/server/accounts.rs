@@ -3,23 +3,24 @@
 //! the change it describes.
 
 use serde_json::{Value, json};
-use sqlx::SqlitePool;
+use sqlx::SqliteConnection;
 
 use super::{
     audit::{self, Event},
     clock,
     context::person,
-    session::{AuthSession, ClientInfo},
+    session::{AuthSession, ClientInfo, SignedIn},
     state::AppState,
     tokens, useragent,
 };
 use crate::{
     account::{
-        ActivityEvent, ActivityPage, DashboardSummary, DisplayName, LinkedIdentity, ProfileOverview, SessionInfo,
-        SessionList, SignInRecord,
+        ACTIVITY_PAGE_SIZE, ActivityEvent, ActivityPage, DashboardSummary, DashboardView, DisplayName, LinkedIdentity,
+        ProfileOverview, SessionInfo, SessionList, SignInRecord,
     },
     auth::provider_name,
     error::AppError,
+    tokens::TokenList,
 };
 
 /// A `user_sessions` row.
@@ -72,8 +73,8 @@ pub async fn profile(state: &AppState, user_id: &str) -> Result<ProfileOverview,
     Ok(ProfileOverview { now: clock::now(), user, member_since, last_sign_in_at, identities, linkable })
 }
 
-pub async fn rename(db: &SqlitePool, user_id: &str, name: &DisplayName, client: &ClientInfo) -> Result<(), AppError> {
-    let mut tx = super::db::begin_write(db).await?;
+pub async fn rename(state: &AppState, user_id: &str, name: &DisplayName, client: &ClientInfo) -> Result<(), AppError> {
+    let mut tx = super::db::begin_write(&state.db).await?;
     let previous: Option<String> = sqlx::query_scalar("SELECT display_name FROM users WHERE id = ?")
         .bind(user_id)
         .fetch_optional(&mut *tx)
@@ -89,6 +90,7 @@ pub async fn rename(db: &SqlitePool, user_id: &str, name: &DisplayName, client: 
             .await?;
     }
     tx.commit().await?;
+    state.cache.forget_user(user_id);
     Ok(())
 }
 
@@ -113,14 +115,15 @@ pub async fn unlink(state: &AppState, user_id: &str, identity_id: &str, client: 
     sqlx::query("DELETE FROM identities WHERE id = ?").bind(identity_id).execute(&mut *tx).await?;
     audit::record(&mut *tx, Event::IdentityUnlinked, Some(user_id), client, json!({ "provider": provider })).await?;
     tx.commit().await?;
+    state.cache.forget_user(user_id);
     Ok(())
 }
 
 /// Deletes the account and everything attached to it, in one transaction, once `confirm` matches the email on file
 /// (or the display name, for an account without one). The person's earlier audit events lose their link, address
 /// and browser; one anonymous `account_deleted` event remains.
-pub async fn delete(db: &SqlitePool, user_id: &str, confirm: &str) -> Result<(), AppError> {
-    let mut tx = super::db::begin_write(db).await?;
+pub async fn delete(state: &AppState, user_id: &str, confirm: &str) -> Result<(), AppError> {
+    let mut tx = super::db::begin_write(&state.db).await?;
     let row: Option<(Option<String>, String)> = sqlx::query_as("SELECT email, display_name FROM users WHERE id = ?")
         .bind(user_id)
         .fetch_optional(&mut *tx)
@@ -154,28 +157,45 @@ pub async fn delete(db: &SqlitePool, user_id: &str, confirm: &str) -> Result<(),
     sqlx::query("DELETE FROM users WHERE id = ?").bind(user_id).execute(&mut *tx).await?;
     audit::record(&mut *tx, Event::AccountDeleted, None, &ClientInfo::default(), Value::Object(removed)).await?;
     tx.commit().await?;
+    state.cache.forget_user(user_id);
     tracing::info!("account deleted");
     Ok(())
 }
 
-pub async fn summary(db: &SqlitePool, auth: &AuthSession) -> Result<DashboardSummary, AppError> {
+/// The dashboard's data, read in one read transaction: one consistent snapshot, one connection.
+pub async fn dashboard(state: &AppState, signed_in: &SignedIn, before: Option<i64>) -> Result<DashboardView, AppError> {
+    let auth = &signed_in.session;
+    let mut tx = state.db.begin().await?;
+    let summary = summary(&mut tx, auth).await?;
+    let sessions = sessions(&mut tx, &auth.user_id, Some(&auth.session_id)).await?;
+    let tokens = TokenList {
+        now: summary.now,
+        tokens: tokens::list(&mut tx, &auth.user_id).await?,
+        allow_non_expiring: state.config.tokens.allow_non_expiring,
+    };
+    let activity = activity(state, &mut tx, &auth.user_id, before, ACTIVITY_PAGE_SIZE).await?;
+    tx.commit().await?;
+    Ok(DashboardView { user: signed_in.user.as_ref().clone(), summary, sessions, tokens, activity })
+}
+
+pub async fn summary(conn: &mut SqliteConnection, auth: &AuthSession) -> Result<DashboardSummary, AppError> {
     let now = clock::now();
     let active_sessions: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM user_sessions WHERE user_id = ? AND expires_at > ?")
             .bind(&auth.user_id)
             .bind(now)
-            .fetch_one(db)
+            .fetch_one(&mut *conn)
             .await?;
     let linked_providers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE user_id = ?")
         .bind(&auth.user_id)
-        .fetch_one(db)
+        .fetch_one(&mut *conn)
         .await?;
     let api_tokens: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM api_tokens WHERE user_id = ? AND (expires_at IS NULL OR expires_at > ?)",
     )
     .bind(&auth.user_id)
     .bind(now)
-    .fetch_one(db)
+    .fetch_one(&mut *conn)
     .await?;
     let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
     Ok(DashboardSummary {
@@ -183,17 +203,20 @@ pub async fn summary(db: &SqlitePool, auth: &AuthSession) -> Result<DashboardSum
         active_sessions: count(active_sessions),
         linked_providers: count(linked_providers),
         api_tokens: count(api_tokens),
-        last_sign_in: previous_sign_in(db, auth).await?,
+        last_sign_in: previous_sign_in(conn, auth).await?,
     })
 }
 
 /// The sign-in before the one that started this session: what a person checks to spot someone else's.
-async fn previous_sign_in(db: &SqlitePool, auth: &AuthSession) -> Result<Option<SignInRecord>, sqlx::Error> {
+async fn previous_sign_in(
+    conn: &mut SqliteConnection,
+    auth: &AuthSession,
+) -> Result<Option<SignInRecord>, sqlx::Error> {
     let rows: Vec<(i64, Option<String>, String)> = sqlx::query_as(
         "SELECT at, ip, detail FROM audit_events WHERE user_id = ? AND kind = 'sign_in' ORDER BY id DESC LIMIT 2",
     )
     .bind(&auth.user_id)
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().nth(1).map(|(at, ip, detail)| SignInRecord {
         at,
@@ -203,7 +226,11 @@ async fn previous_sign_in(db: &SqlitePool, auth: &AuthSession) -> Result<Option<
 }
 
 /// The person's live sessions, most recently active first; `current` is the session asking, if it is one.
-pub async fn sessions(db: &SqlitePool, user_id: &str, current: Option<&str>) -> Result<SessionList, AppError> {
+pub async fn sessions(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    current: Option<&str>,
+) -> Result<SessionList, AppError> {
     let now = clock::now();
     let rows: Vec<SessionRow> = sqlx::query_as(
         "SELECT id, provider, created_at, last_seen_at, expires_at, ip, user_agent FROM user_sessions
@@ -211,7 +238,7 @@ pub async fn sessions(db: &SqlitePool, user_id: &str, current: Option<&str>) -> 
     )
     .bind(user_id)
     .bind(now)
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?;
     let sessions = rows
         .into_iter()
@@ -235,12 +262,12 @@ pub async fn sessions(db: &SqlitePool, user_id: &str, current: Option<&str>) -> 
 
 /// Revokes one of `user_id`'s sessions; another person's session id is "not found".
 pub async fn revoke_session(
-    db: &SqlitePool,
+    state: &AppState,
     user_id: &str,
     session_id: &str,
     client: &ClientInfo,
 ) -> Result<(), AppError> {
-    let mut tx = super::db::begin_write(db).await?;
+    let mut tx = super::db::begin_write(&state.db).await?;
     let deleted = sqlx::query("DELETE FROM user_sessions WHERE id = ? AND user_id = ?")
         .bind(session_id)
         .bind(user_id)
@@ -252,12 +279,13 @@ pub async fn revoke_session(
     audit::record(&mut *tx, Event::SessionRevoked, Some(user_id), client, json!({ "session": short(session_id) }))
         .await?;
     tx.commit().await?;
+    state.cache.forget_session(session_id);
     Ok(())
 }
 
 /// Revokes every session of the person except `auth`'s own. API tokens are not touched (the page says so).
-pub async fn revoke_other_sessions(db: &SqlitePool, auth: &AuthSession, client: &ClientInfo) -> Result<u32, AppError> {
-    let mut tx = super::db::begin_write(db).await?;
+pub async fn revoke_other_sessions(state: &AppState, auth: &AuthSession, client: &ClientInfo) -> Result<u32, AppError> {
+    let mut tx = super::db::begin_write(&state.db).await?;
     let deleted = sqlx::query("DELETE FROM user_sessions WHERE user_id = ? AND id != ?")
         .bind(&auth.user_id)
         .bind(&auth.session_id)
@@ -267,12 +295,15 @@ pub async fn revoke_other_sessions(db: &SqlitePool, auth: &AuthSession, client: 
     audit::record(&mut *tx, Event::OtherSessionsRevoked, Some(&auth.user_id), client, json!({ "count": count }))
         .await?;
     tx.commit().await?;
+    // This session's entry goes too; it is simply read again on its next request.
+    state.cache.forget_user(&auth.user_id);
     Ok(count)
 }
 
 /// A page of the person's security activity, newest first. `before` is an event id from a previous page's `next`.
 pub async fn activity(
     state: &AppState,
+    conn: &mut SqliteConnection,
     user_id: &str,
     before: Option<i64>,
     limit: u32,
@@ -284,7 +315,7 @@ pub async fn activity(
     .bind(user_id)
     .bind(before.unwrap_or(i64::MAX))
     .bind(i64::from(limit) + 1)
-    .fetch_all(&state.db)
+    .fetch_all(conn)
     .await?;
     let more = rows.len() > limit as usize;
     let events: Vec<ActivityEvent> = rows
@@ -366,7 +397,7 @@ pub async fn export(state: &AppState, user_id: &str) -> Result<Value, AppError> 
             .bind(user_id)
             .fetch_all(&state.db)
             .await?;
-    let tokens = tokens::list(&state.db, user_id).await?;
+    let tokens = tokens::list(&mut *state.db.acquire().await?, user_id).await?;
     let time = |at: i64| crate::time::iso(at);
     Ok(json!({
         "exported_at": time(clock::now()),
@@ -406,7 +437,7 @@ pub fn router() -> axum::Router<AppState> {
 
 async fn download_export(
     axum::extract::State(state): axum::extract::State<AppState>,
-    session: tower_sessions::Session,
+    caller: super::guard::Caller,
 ) -> axum::response::Response {
     use axum::{
         http::{StatusCode, header},
@@ -420,15 +451,10 @@ async fn download_export(
         );
         (StatusCode::INTERNAL_SERVER_ERROR, page).into_response()
     };
-    let auth = match super::session::current(&session, &state.db, &state.config.sessions).await {
-        Ok(Some(auth)) => auth,
-        Ok(None) => return Redirect::to("/login?next=%2Fprofile").into_response(),
-        Err(error) => {
-            tracing::error!(%error, "export: session check failed");
-            return failed();
-        }
+    let Some(signed_in) = caller.signed_in() else {
+        return Redirect::to("/login?next=%2Fprofile").into_response();
     };
-    match export(&state, &auth.user_id)
+    match export(&state, &signed_in.session.user_id)
         .await
         .and_then(|doc| serde_json::to_string_pretty(&doc).map_err(AppError::internal))
     {

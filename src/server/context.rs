@@ -1,12 +1,13 @@
 //! What server functions need from the request: the shared state, the session, who is signed in.
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, header, request::Parts};
 use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
 use tower_sessions::Session;
 
 use super::{
-    session::{self, AuthSession, ClientInfo},
+    guard::Caller,
+    session::{AuthSession, ClientInfo},
     state::AppState,
     users,
 };
@@ -41,31 +42,17 @@ pub async fn client_info() -> ClientInfo {
     leptos_axum::extract::<ClientInfo>().await.unwrap_or_default()
 }
 
-/// The checked session, or `None` when signed out (or revoked, or expired).
-pub async fn auth_session(state: &AppState) -> Result<Option<AuthSession>, AppError> {
-    let session = session().await?;
-    session::current(&session, &state.db, &state.config.sessions).await.map_err(AppError::internal)
-}
-
-/// The checked session, or `Unauthorized`.
-pub async fn require_session(state: &AppState) -> Result<AuthSession, AppError> {
-    auth_session(state).await?.ok_or(AppError::Unauthorized)
+/// Who is calling, as [`authenticate`](super::guard::authenticate) found it once for this request: no second
+/// check, no store read.
+pub fn caller() -> Caller {
+    use_context::<Parts>().and_then(|parts| parts.extensions.get::<Caller>().cloned()).unwrap_or_default()
 }
 
 /// The shared state and the checked session, or `Unauthorized`: how every account server function begins.
-pub async fn signed_in() -> Result<(AppState, AuthSession), AppError> {
+pub fn signed_in() -> Result<(AppState, AuthSession), AppError> {
     let state = state()?;
-    let auth = require_session(&state).await?;
-    Ok((state, auth))
-}
-
-/// The person as pages and the API show them, or `None` if the account is gone.
-pub async fn current_user(state: &AppState, user_id: &str) -> Result<Option<SignedInUser>, AppError> {
-    let Some(user) = users::find(&state.db, user_id).await.map_err(AppError::internal)? else {
-        return Ok(None);
-    };
-    let providers = users::providers(&state.db, user_id).await.map_err(AppError::internal)?;
-    Ok(Some(person(user, providers)))
+    let signed_in = caller().0.ok_or(AppError::Unauthorized)?;
+    Ok((state, signed_in.session.clone()))
 }
 
 /// The person as pages and the API show them, from their row and the providers they sign in with.

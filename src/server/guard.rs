@@ -1,36 +1,85 @@
-//! Pages that need a signed-in person: a signed-out request is redirected to `/login?next=…` by the server, before
-//! any of the page is rendered.
+//! Who is making the request, worked out once: [`authenticate`] checks the session cookie (through the cache) and
+//! puts what it found on the request as a [`Caller`] extension, which pages, server functions, the JSON API and
+//! plain handlers read. Nothing else reads the session store or the session's row in the same request.
+//!
+//! Pages that need a signed-in person are guarded here too: a signed-out request is redirected to `/login?next=…`
+//! before any of the page is rendered.
+
+use std::sync::Arc;
 
 use axum::{
-    extract::{Request, State},
+    extract::{FromRequestParts, Request, State},
+    http::{StatusCode, header, request::Parts},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 use tower_sessions::Session;
 
-use super::{session, state::AppState};
+use super::{
+    session::{self, SignedIn},
+    state::AppState,
+};
 
 /// Path prefixes of the pages that require a session.
 pub const PROTECTED_PAGES: [&str; 2] = ["/dashboard", "/profile"];
 
-pub async fn require_session_for_pages(
-    State(state): State<AppState>,
-    session: Session,
-    request: Request,
-    next: Next,
-) -> Response {
+/// The signed-in person and their session, or nobody. Always present on a request that passed [`authenticate`].
+#[derive(Clone, Debug, Default)]
+pub struct Caller(pub Option<Arc<SignedIn>>);
+
+impl Caller {
+    pub fn signed_in(&self) -> Option<&Arc<SignedIn>> {
+        self.0.as_ref()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Caller>().cloned().unwrap_or_default())
+    }
+}
+
+pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let protected = PROTECTED_PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
-    if !protected {
-        return next.run(request).await;
-    }
-    match session::current(&session, &state.db, &state.config.sessions).await {
-        Ok(Some(_)) => next.run(request).await,
-        Ok(None) => {
-            let wanted = request.uri().path_and_query().map_or(path, |pq| pq.as_str());
-            let next = url::form_urlencoded::byte_serialize(wanted.as_bytes()).collect::<String>();
-            Redirect::to(&format!("/login?next={next}")).into_response()
+    // An API call with a bearer token is that token's, whatever cookie comes with it: the API checks the token.
+    let bearer_call = path.starts_with("/api/") && request.headers().contains_key(header::AUTHORIZATION);
+    let caller = match request.extensions().get::<Session>() {
+        Some(session) if !bearer_call => {
+            match session::current(session, &state.db, &state.cache, &state.config.sessions).await {
+                Ok(found) => Caller(found),
+                Err(error) => return unavailable(path, &error),
+            }
         }
-        Err(error) => super::api::ApiError::internal(error).into_response(),
+        _ => Caller::default(),
+    };
+
+    let protected = PROTECTED_PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
+    if protected && caller.0.is_none() {
+        let wanted = request.uri().path_and_query().map_or(path, |pq| pq.as_str());
+        let next = url::form_urlencoded::byte_serialize(wanted.as_bytes()).collect::<String>();
+        return Redirect::to(&format!("/login?next={next}")).into_response();
     }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// The session could not be checked (the database is unreachable): 503, as JSON for the API, a page otherwise.
+fn unavailable(path: &str, error: &session::SessionError) -> Response {
+    tracing::error!(%error, "session check failed");
+    if path.starts_with("/api/") {
+        return super::api::ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Gatehouse cannot reach its database. Please try again in a minute.",
+        )
+        .into_response();
+    }
+    let page = super::error_page::render(
+        "Gatehouse is unavailable",
+        "Gatehouse cannot reach its database right now. Please try again in a minute.",
+        ("Try again", "/"),
+    );
+    (StatusCode::SERVICE_UNAVAILABLE, page).into_response()
 }

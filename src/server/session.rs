@@ -1,7 +1,7 @@
 //! The signed-in session: a typed wrapper over `tower-sessions`, plus the `user_sessions` row that makes each session
 //! listable and revocable. A session is valid only while its row exists and is within both time limits.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
@@ -16,9 +16,12 @@ use tower_sessions::{
 use tower_sessions_sqlx_store::SqliteStore;
 
 use super::{
+    cache::{AuthCache, CachedSession},
     clock,
     config::{AppUrl, SessionSettings},
+    users::PersonColumns,
 };
+use crate::auth::SignedInUser;
 
 /// Session data key for the signed-in person.
 const AUTH_KEY: &str = "auth";
@@ -96,6 +99,7 @@ pub enum SessionError {
 pub async fn login(
     session: &Session,
     db: &SqlitePool,
+    cache: &AuthCache,
     settings: &SessionSettings,
     user_id: &str,
     provider: &str,
@@ -119,48 +123,114 @@ pub async fn login(
     .execute(db)
     .await?;
 
+    if let Some(previous) = session.id() {
+        cache.forget_cookie(&previous.to_string());
+    }
     session.cycle_id().await?;
     session.set_expiry(Some(Expiry::OnInactivity(seconds(settings.max_lifetime.as_secs()))));
     session.insert(AUTH_KEY, SessionAuth { user_id: user_id.to_owned(), session_id: session_id.clone() }).await?;
     Ok(AuthSession { user_id: user_id.to_owned(), session_id })
 }
 
-/// The signed-in session, if this request has a valid one. A revoked or expired session is cleared.
+/// A checked session and the person it belongs to: what [`current`] finds, carried on the request.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub session: AuthSession,
+    pub user: Arc<SignedInUser>,
+}
+
+/// The signed-in session, if this request has a valid one; a revoked or expired session is cleared. Served from
+/// the [`AuthCache`] while its entry is fresh: then neither the session store nor the database is read. Called
+/// once per request, by [`super::guard::authenticate`]; everything else reads what it found.
 pub async fn current(
     session: &Session,
     db: &SqlitePool,
+    cache: &AuthCache,
     settings: &SessionSettings,
-) -> Result<Option<AuthSession>, SessionError> {
-    let Some(auth) = session.get::<SessionAuth>(AUTH_KEY).await? else {
-        return Ok(None);
-    };
-    let row: Option<(String, i64, i64)> =
-        sqlx::query_as("SELECT user_id, last_seen_at, expires_at FROM user_sessions WHERE id = ?")
-            .bind(&auth.session_id)
-            .fetch_optional(db)
-            .await?;
+) -> Result<Option<Arc<SignedIn>>, SessionError> {
+    // No cookie, no session: nothing to read.
+    let Some(cookie) = session.id().map(|id| id.to_string()) else { return Ok(None) };
     let now = clock::now();
     let idle = settings.idle_timeout.as_secs() as i64;
-    match row {
-        Some((user_id, last_seen, expires_at))
-            if user_id == auth.user_id && now < expires_at && now - last_seen < idle =>
-        {
-            if now - last_seen >= LAST_SEEN_RESOLUTION_SECS {
-                sqlx::query("UPDATE user_sessions SET last_seen_at = ? WHERE id = ?")
-                    .bind(now)
-                    .bind(&auth.session_id)
-                    .execute(db)
-                    .await?;
+    let within_limits = |last_seen: i64, expires_at: i64| now < expires_at && now - last_seen < idle;
+
+    if let Some(hit) = cache.session(&cookie)
+        && within_limits(hit.last_seen_at, hit.expires_at)
+    {
+        if now - hit.last_seen_at >= LAST_SEEN_RESOLUTION_SECS {
+            if !touch(db, &hit.session_id, now).await? {
+                return end(session, db, cache, &hit.session_id).await;
             }
-            Ok(Some(AuthSession { user_id, session_id: auth.session_id }))
+            cache.seen(&cookie, now);
         }
-        _ => {
-            // Revoked (row gone), expired, or inconsistent: end it here too.
-            sqlx::query("DELETE FROM user_sessions WHERE id = ?").bind(&auth.session_id).execute(db).await?;
-            session.flush().await?;
-            Ok(None)
-        }
+        let auth = AuthSession { user_id: hit.user.id.clone(), session_id: hit.session_id };
+        return Ok(Some(Arc::new(SignedIn { session: auth, user: hit.user })));
     }
+
+    // Which row this cookie names never changes while the cookie lives, so a stale entry saves the store read.
+    let auth = match cache.stale_session(&cookie) {
+        Some(stale) => SessionAuth { user_id: stale.user.id.clone(), session_id: stale.session_id },
+        None => match session.get::<SessionAuth>(AUTH_KEY).await? {
+            Some(auth) => auth,
+            None => return Ok(None),
+        },
+    };
+    let query = format!(
+        "SELECT s.last_seen_at, s.expires_at, {} FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?",
+        PersonColumns::SELECT
+    );
+    let row: Option<SessionUserRow> = sqlx::query_as(&query).bind(&auth.session_id).fetch_optional(db).await?;
+    let Some(row) = row.filter(|r| r.person.user_id == auth.user_id && within_limits(r.last_seen_at, r.expires_at))
+    else {
+        // Revoked (row gone), expired, or inconsistent: end it here too.
+        return end(session, db, cache, &auth.session_id).await;
+    };
+    let mut last_seen_at = row.last_seen_at;
+    if now - last_seen_at >= LAST_SEEN_RESOLUTION_SECS {
+        touch(db, &auth.session_id, now).await?;
+        last_seen_at = now;
+    }
+    let user = Arc::new(row.person.into_person(db).await?);
+    let entry = CachedSession {
+        session_id: auth.session_id.clone(),
+        user: user.clone(),
+        last_seen_at,
+        expires_at: row.expires_at,
+        checked: Instant::now(),
+    };
+    cache.put_session(cookie, entry);
+    Ok(Some(Arc::new(SignedIn { session: AuthSession { user_id: auth.user_id, session_id: auth.session_id }, user })))
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionUserRow {
+    last_seen_at: i64,
+    expires_at: i64,
+    #[sqlx(flatten)]
+    person: PersonColumns,
+}
+
+/// Writes `last_seen_at`; false when the row is gone (revoked where this process could not see it).
+async fn touch(db: &SqlitePool, session_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("UPDATE user_sessions SET last_seen_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(session_id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Ends a session that is no longer valid: its row, its cache entry, its stored data.
+async fn end(
+    session: &Session,
+    db: &SqlitePool,
+    cache: &AuthCache,
+    session_id: &str,
+) -> Result<Option<Arc<SignedIn>>, SessionError> {
+    sqlx::query("DELETE FROM user_sessions WHERE id = ?").bind(session_id).execute(db).await?;
+    cache.forget_session(session_id);
+    session.flush().await?;
+    Ok(None)
 }
 
 /// Whether this session belongs to a signed-in person (unchecked: for housekeeping, never for access decisions).
@@ -169,10 +239,11 @@ pub async fn is_signed_in(session: &Session) -> Result<bool, tower_sessions::ses
 }
 
 /// Ends this session on the server (the row and the stored data) and clears the cookie.
-pub async fn logout(session: &Session, db: &SqlitePool) -> Result<Option<String>, SessionError> {
+pub async fn logout(session: &Session, db: &SqlitePool, cache: &AuthCache) -> Result<Option<String>, SessionError> {
     let auth = session.get::<SessionAuth>(AUTH_KEY).await?;
     if let Some(auth) = &auth {
         sqlx::query("DELETE FROM user_sessions WHERE id = ?").bind(&auth.session_id).execute(db).await?;
+        cache.forget_session(&auth.session_id);
     }
     session.flush().await?;
     Ok(auth.map(|a| a.user_id))

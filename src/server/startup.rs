@@ -1,9 +1,12 @@
 //! Builds the application (database, router, listener) and runs it until a shutdown signal.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+};
 
 use axum::{Router, middleware, serve::ListenerExt};
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -16,6 +19,7 @@ use tower_sessions_sqlx_store::SqliteStore;
 use super::{
     accounts, api, auth,
     auth::providers::Providers,
+    cache::AuthCache,
     config::Config,
     csrf,
     db::{self, DatabaseError},
@@ -80,7 +84,8 @@ impl Application {
 
         let mut leptos_options = config.leptos.clone();
         leptos_options.site_addr = local_addr;
-        let state = AppState { leptos_options, db, config: Arc::new(config), providers };
+        let cache = Arc::new(AuthCache::default());
+        let state = AppState { leptos_options, db, config: Arc::new(config), providers, cache };
         Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store })
     }
 
@@ -130,9 +135,17 @@ fn spawn_background_tasks(state: AppState, store: SqliteStore) -> JoinHandle<()>
     })
 }
 
+/// The app's routes, worked out once per process. `generate_route_list` renders the app with resources suppressed
+/// through a process-wide flag (leptos_server's `IS_SUPPRESSING_RESOURCE_LOAD`): a resource first polled anywhere in
+/// the process while it runs waits forever. Doing it once, before anything serves, leaves no such window.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Every route, with the layers that apply to all of them.
 pub fn router(state: AppState, store: SqliteStore) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let sessions = session::layer(store, &state.config.app_url, &state.config.sessions);
     let mut router = Router::new()
         .merge(health::router())
@@ -145,7 +158,7 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(rpc::undecodable_arguments_are_bad_requests))
-        .layer(middleware::from_fn_with_state(state.clone(), guard::require_session_for_pages))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)
         .with_state(state.clone());

@@ -1,4 +1,5 @@
-//! The state every handler and server function shares: options, the database pool, configuration, providers.
+//! The state every handler and server function shares: options, the database pool, configuration, providers, and
+//! the cache of checked sessions and tokens.
 
 use std::sync::Arc;
 
@@ -6,7 +7,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::SqlitePool;
 
-use super::{auth::providers::Providers, config::Config};
+use super::{auth::providers::Providers, cache::AuthCache, config::Config};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -14,4 +15,6 @@ pub struct AppState {
     pub db: SqlitePool,
     pub config: Arc<Config>,
     pub providers: Arc<Providers>,
+    /// Checked sessions and tokens; see [`AuthCache`] for when entries are dropped.
+    pub cache: Arc<AuthCache>,
 }

@@ -5,16 +5,21 @@
 //! The database keeps SHA-256 of the whole secret. A high-entropy secret needs no slow hash; and looking up by hash
 //! means the time a lookup takes depends on the hash, never on how much of a guessed secret was right.
 
+use std::{sync::Arc, time::Instant};
+
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::{
     audit::{self, Event},
+    cache::{AuthCache, CachedToken},
     clock,
     session::ClientInfo,
+    users::PersonColumns,
 };
 use crate::{
+    auth::SignedInUser,
     error::AppError,
     tokens::{CreatedToken, Scope, TokenInfo, TokenLifetime, TokenName},
 };
@@ -142,20 +147,26 @@ fn token_info((id, name, scopes, created_at, expires_at, last_used_at, last_used
 }
 
 /// The person's tokens that still work, newest first.
-pub async fn list(db: &SqlitePool, user_id: &str) -> Result<Vec<TokenInfo>, AppError> {
+pub async fn list(conn: &mut SqliteConnection, user_id: &str) -> Result<Vec<TokenInfo>, AppError> {
     let rows: Vec<TokenRow> = sqlx::query_as(
         "SELECT id, name, scopes, created_at, expires_at, last_used_at, last_used_ip FROM api_tokens
          WHERE user_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC, id",
     )
     .bind(user_id)
     .bind(clock::now())
-    .fetch_all(db)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(token_info).collect())
 }
 
 /// Revokes one of the person's tokens (another person's id is "not found"). It is refused from the next request.
-pub async fn revoke(db: &SqlitePool, user_id: &str, token_id: &str, client: &ClientInfo) -> Result<(), AppError> {
+pub async fn revoke(
+    db: &SqlitePool,
+    cache: &AuthCache,
+    user_id: &str,
+    token_id: &str,
+    client: &ClientInfo,
+) -> Result<(), AppError> {
     let mut tx = super::db::begin_write(db).await?;
     let name: Option<String> = sqlx::query_scalar("DELETE FROM api_tokens WHERE id = ? AND user_id = ? RETURNING name")
         .bind(token_id)
@@ -166,15 +177,17 @@ pub async fn revoke(db: &SqlitePool, user_id: &str, token_id: &str, client: &Cli
     audit::record(&mut *tx, Event::TokenRevoked, Some(user_id), client, json!({ "token": token_id, "name": name }))
         .await?;
     tx.commit().await?;
+    cache.forget_token(token_id);
     Ok(())
 }
 
-/// A token that checked out.
+/// A token that checked out, and the person it acts for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedToken {
     pub id: String,
     pub user_id: String,
     pub scopes: Vec<Scope>,
+    pub user: Arc<SignedInUser>,
 }
 
 /// Why a bearer token was refused. The person is told only "invalid"; the log says which.
@@ -191,49 +204,86 @@ pub enum TokenError {
 #[derive(sqlx::FromRow)]
 struct StoredToken {
     id: String,
-    user_id: String,
     name: String,
     scopes: String,
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
     last_used_ip: Option<String>,
+    #[sqlx(flatten)]
+    person: PersonColumns,
 }
 
 /// Checks a presented secret; on success notes the use (at most once a minute, and in the audit trail when it comes
-/// from an address the token was not last used from).
-pub async fn verify(db: &SqlitePool, secret: &str, client: &ClientInfo) -> Result<VerifiedToken, VerifyFailure> {
+/// from an address the token was not last used from). A token checked within the last second is served from the
+/// cache, which revocation and account deletion clear at once.
+pub async fn verify(
+    db: &SqlitePool,
+    cache: &AuthCache,
+    secret: &str,
+    client: &ClientInfo,
+) -> Result<VerifiedToken, VerifyFailure> {
     if !is_well_formed(secret) {
         return Err(VerifyFailure::Refused(TokenError::Malformed));
     }
-    let row: Option<StoredToken> = sqlx::query_as(
-        "SELECT id, user_id, name, scopes, expires_at, last_used_at, last_used_ip FROM api_tokens
-         WHERE secret_hash = ?",
-    )
-    .bind(hash(secret))
-    .fetch_optional(db)
-    .await?;
-    let StoredToken { id, user_id, name, scopes, expires_at, last_used_at, last_used_ip } =
-        row.ok_or(VerifyFailure::Refused(TokenError::Unknown))?;
+    let hash = hash(secret);
+    let token = match cache.token(&hash) {
+        Some(token) => token,
+        None => {
+            let token = load(db, &hash).await?.ok_or(VerifyFailure::Refused(TokenError::Unknown))?;
+            cache.put_token(hash.clone(), token.clone());
+            token
+        }
+    };
     let now = clock::now();
-    if expires_at.is_some_and(|at| at <= now) {
+    if token.expires_at.is_some_and(|at| at <= now) {
         return Err(VerifyFailure::Refused(TokenError::Expired));
     }
-    let new_ip = client.ip.is_some() && client.ip != last_used_ip;
-    if new_ip || last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_SECS) {
+    let new_ip = client.ip.is_some() && client.ip != token.last_used_ip;
+    if new_ip || token.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_SECS) {
         let mut tx = super::db::begin_write(db).await?;
-        sqlx::query("UPDATE api_tokens SET last_used_at = ?, last_used_ip = COALESCE(?, last_used_ip) WHERE id = ?")
-            .bind(now)
-            .bind(&client.ip)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
+        let updated = sqlx::query(
+            "UPDATE api_tokens SET last_used_at = ?, last_used_ip = COALESCE(?, last_used_ip) WHERE id = ?",
+        )
+        .bind(now)
+        .bind(&client.ip)
+        .bind(&token.id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            // Revoked where this process could not see it.
+            cache.forget_token(&token.id);
+            return Err(VerifyFailure::Refused(TokenError::Unknown));
+        }
         if new_ip {
-            audit::record(&mut *tx, Event::TokenUsed, Some(&user_id), client, json!({ "token": id, "name": name }))
-                .await?;
+            let detail = json!({ "token": token.id, "name": token.name });
+            audit::record(&mut *tx, Event::TokenUsed, Some(&token.user.id), client, detail).await?;
         }
         tx.commit().await?;
+        cache.token_used(&hash, now, client.ip.as_deref());
     }
-    Ok(VerifiedToken { id, user_id, scopes: split(&scopes) })
+    Ok(VerifiedToken { id: token.id, user_id: token.user.id.clone(), scopes: token.scopes, user: token.user })
+}
+
+/// The token with this hash and its person, read from the database.
+async fn load(db: &SqlitePool, hash: &[u8]) -> Result<Option<CachedToken>, sqlx::Error> {
+    let query = format!(
+        "SELECT t.id, t.name, t.scopes, t.expires_at, t.last_used_at, t.last_used_ip, {}
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?",
+        PersonColumns::SELECT
+    );
+    let row: Option<StoredToken> = sqlx::query_as(&query).bind(hash).fetch_optional(db).await?;
+    let Some(row) = row else { return Ok(None) };
+    let user = row.person.into_person(db).await?;
+    Ok(Some(CachedToken {
+        id: row.id,
+        name: row.name,
+        scopes: split(&row.scopes),
+        expires_at: row.expires_at,
+        last_used_at: row.last_used_at,
+        last_used_ip: row.last_used_ip,
+        user: Arc::new(user),
+        checked: Instant::now(),
+    }))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 
 use super::clock;
-use crate::account::DisplayName;
+use crate::{account::DisplayName, auth::SignedInUser};
 
 /// What a provider told us about the person who just signed in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +28,35 @@ pub struct User {
     pub avatar_url: Option<String>,
     pub created_at: i64,
     pub last_sign_in_at: Option<i64>,
+}
+
+/// The columns of `users` that pages and `GET /api/v1/me` show, read in the same query as a session's or a token's
+/// row (`#[sqlx(flatten)]`).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PersonColumns {
+    pub user_id: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub avatar_url: Option<String>,
+}
+
+impl PersonColumns {
+    /// The select list, for `users` aliased `u`.
+    pub const SELECT: &str = "u.id AS user_id, u.display_name, u.email, u.email_verified, u.avatar_url";
+
+    /// The person, with the providers they sign in with (read from `db`).
+    pub async fn into_person(self, db: &SqlitePool) -> Result<SignedInUser, sqlx::Error> {
+        let providers = providers(db, &self.user_id).await?;
+        Ok(SignedInUser {
+            id: self.user_id,
+            display_name: self.display_name,
+            email: self.email,
+            email_verified: self.email_verified,
+            avatar_url: self.avatar_url,
+            providers,
+        })
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -69,7 +69,7 @@ impl World {
         browser.get(&format!("/auth/callback/github?{query}")).await
     }
 
-    async fn user_id(&self, email: &str) -> String {
+    pub async fn user_id(&self, email: &str) -> String {
         sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
             .bind(email)
             .fetch_one(&self.app.state.db)
@@ -87,7 +87,8 @@ impl World {
 }
 
 /// Every account server function, with arguments that would be valid for a signed-in person.
-const SERVER_FUNCTIONS: [(&str, &[(&str, &str)]); 12] = [
+const SERVER_FUNCTIONS: [(&str, &[(&str, &str)]); 13] = [
+    ("account/dashboard", &[]),
     ("account/profile", &[]),
     ("account/display-name", &[("display_name", "Mallory")]),
     ("account/unlink", &[("id", "x")]),

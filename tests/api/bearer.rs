@@ -13,7 +13,7 @@ const ALL_SCOPES: [&str; 7] =
     ["profile:read", "profile:write", "sessions:read", "sessions:write", "audit:read", "tokens:read", "tokens:write"];
 
 /// The id of one of the person's sessions other than `browser`'s own, if there is one.
-async fn other_session(browser: &Browser) -> Option<String> {
+pub async fn other_session(browser: &Browser) -> Option<String> {
     let sessions = json(browser.api(Method::GET, "/sessions").send().await.expect("list")).await;
     sessions["sessions"]
         .as_array()
@@ -24,7 +24,7 @@ async fn other_session(browser: &Browser) -> Option<String> {
 }
 
 /// Creates a token for the person signed in on `browser` (through the API, with the session cookie).
-async fn token(browser: &Browser, scopes: &[&str]) -> (String, String) {
+pub async fn token(browser: &Browser, scopes: &[&str]) -> (String, String) {
     let response = browser
         .api(Method::POST, "/tokens")
         .json(&json!({ "name": format!("test token with {} scopes", scopes.len()), "scopes": scopes }))
@@ -38,7 +38,7 @@ async fn token(browser: &Browser, scopes: &[&str]) -> (String, String) {
 }
 
 /// A request with no cookies: what a program sends.
-fn program(world: &World, method: Method, path: &str) -> reqwest::RequestBuilder {
+pub fn program(world: &World, method: Method, path: &str) -> reqwest::RequestBuilder {
     reqwest::Client::new()
         .request(method, format!("{}/api/v1{path}", world.app.address))
         .timeout(std::time::Duration::from_secs(30))

@@ -4,10 +4,12 @@ mod helpers;
 
 mod account;
 mod bearer;
+mod cache;
 mod github;
 mod health;
 mod oidc;
 mod pages;
 mod provider;
+mod render_hang;
 mod sessions;
 mod startup;

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use gatehouse::server::{accounts, cache::REVALIDATE_AFTER, session::ClientInfo};
+
 use crate::{
     github::{GitHub, app_with_github, github_sign_in},
     helpers::{TestApp, location, spawn_app_with},
@@ -122,7 +124,20 @@ async fn protected_pages_render_for_the_signed_in_person() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_session_is_refused_on_its_next_request() {
     let (_provider, app) = signed_in(&[]).await;
+    // The session was just used, so it is in the cache: revocation must clear it there too.
+    let (user_id, session_id): (String, String) =
+        sqlx::query_as("SELECT user_id, id FROM user_sessions").fetch_one(&app.state.db).await.expect("a session");
+    accounts::revoke_session(&app.state, &user_id, &session_id, &ClientInfo::default()).await.expect("revoke");
+    assert_eq!(app.me_status().await, 401);
+    assert_eq!(app.get("/dashboard").await.status(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_deleted_outside_this_process_is_refused_once_the_cache_revalidates() {
+    let (_provider, app) = signed_in(&[]).await;
+    // What another instance, or an operator with SQL, does: this process is not told.
     sqlx::query("DELETE FROM user_sessions").execute(&app.state.db).await.expect("revoke");
+    tokio::time::sleep(REVALIDATE_AFTER + Duration::from_millis(100)).await;
     assert_eq!(app.me_status().await, 401);
     assert_eq!(app.get("/dashboard").await.status(), 303);
 }

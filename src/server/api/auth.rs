@@ -2,16 +2,19 @@
 //! a [`Principal`] and ask it for the scope they need; they never see how it was authenticated, so a second token
 //! kind (JWT access tokens from an authorization server) is one more arm in [`verify_bearer`].
 
+use std::sync::Arc;
+
 use axum::{
     extract::FromRequestParts,
     http::{HeaderMap, header, request::Parts},
 };
-use tower_sessions::Session;
 
 use super::error::ApiError;
 use crate::{
+    auth::SignedInUser,
     server::{
-        session::{self, ClientInfo},
+        guard::Caller,
+        session::ClientInfo,
         state::AppState,
         tokens::{self, VerifyFailure},
     },
@@ -33,12 +36,18 @@ pub struct Principal {
     pub user_id: String,
     pub credential: Credential,
     scopes: Vec<Scope>,
+    /// The person, as the request's one credential check read them.
+    user: Arc<SignedInUser>,
 }
 
 impl Principal {
     /// Refuses with 403 `insufficient_scope` unless the caller holds `scope`.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if self.scopes.contains(&scope) { Ok(()) } else { Err(ApiError::insufficient_scope(scope)) }
+    }
+
+    pub fn user(&self) -> &SignedInUser {
+        &self.user
     }
 
     pub fn scopes(&self) -> &[Scope] {
@@ -62,17 +71,15 @@ impl FromRequestParts<AppState> for Principal {
         if let Some(token) = bearer(&parts.headers)? {
             return verify_bearer(state, token, &client).await;
         }
-        let session = Session::from_request_parts(parts, state)
-            .await
-            .map_err(|(_, reason)| ApiError::internal(format!("session layer missing: {reason}")))?;
-        let auth = session::current(&session, &state.db, &state.config.sessions)
-            .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::unauthorized("Send Authorization: Bearer <token>, or sign in."))?;
+        // The session cookie was checked once already, by the layer in front of every route.
+        let Caller(signed_in) = Caller::from_request_parts(parts, state).await.unwrap_or_default();
+        let signed_in =
+            signed_in.ok_or_else(|| ApiError::unauthorized("Send Authorization: Bearer <token>, or sign in."))?;
         Ok(Principal {
-            user_id: auth.user_id,
-            credential: Credential::Session(auth.session_id),
+            user_id: signed_in.session.user_id.clone(),
+            credential: Credential::Session(signed_in.session.session_id.clone()),
             scopes: Scope::ALL.to_vec(),
+            user: signed_in.user.clone(),
         })
     }
 }
@@ -94,11 +101,12 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 
 async fn verify_bearer(state: &AppState, token: &str, client: &ClientInfo) -> Result<Principal, ApiError> {
     if token.starts_with(tokens::PREFIX) {
-        return match tokens::verify(&state.db, token, client).await {
+        return match tokens::verify(&state.db, &state.cache, token, client).await {
             Ok(verified) => Ok(Principal {
                 user_id: verified.user_id,
                 credential: Credential::PersonalToken(verified.id),
                 scopes: verified.scopes,
+                user: verified.user,
             }),
             Err(VerifyFailure::Refused(reason)) => {
                 tracing::info!(%reason, "bearer token refused");

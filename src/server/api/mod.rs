@@ -24,7 +24,7 @@ pub use self::{
     auth::{Credential, Principal},
     error::{ApiError, ErrorBody},
 };
-use super::{accounts, context, session::ClientInfo, state::AppState, tokens};
+use super::{accounts, session::ClientInfo, state::AppState, tokens};
 use crate::{
     account::{ActivityPage, DisplayName, SessionInfo},
     auth::SignedInUser,
@@ -70,10 +70,9 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
 #[utoipa::path(get, path = "/api/v1/me", tag = "profile",
     responses((status = 200, body = SignedInUser), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = ["profile:read"]), ("session" = [])))]
-async fn me(State(state): State<AppState>, principal: Principal) -> Result<Json<SignedInUser>, ApiError> {
+async fn me(principal: Principal) -> Result<Json<SignedInUser>, ApiError> {
     principal.require(Scope::ProfileRead)?;
-    let user = context::current_user(&state, &principal.user_id).await?.ok_or_else(ApiError::invalid_token)?;
-    Ok(Json(user))
+    Ok(Json(principal.user().clone()))
 }
 
 /// A change to the profile.
@@ -100,9 +99,8 @@ async fn update_me(
     principal.require(Scope::ProfileWrite)?;
     let ApiJson(body) = body?;
     let name = DisplayName::parse(&body.display_name)?;
-    accounts::rename(&state.db, &principal.user_id, &name, &client).await?;
-    let user = context::current_user(&state, &principal.user_id).await?.ok_or_else(ApiError::invalid_token)?;
-    Ok(Json(user))
+    accounts::rename(&state, &principal.user_id, &name, &client).await?;
+    Ok(Json(SignedInUser { display_name: name.as_str().to_owned(), ..principal.user().clone() }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -116,7 +114,7 @@ struct Sessions {
     security(("bearer" = ["sessions:read"]), ("session" = [])))]
 async fn list_sessions(State(state): State<AppState>, principal: Principal) -> Result<Json<Sessions>, ApiError> {
     principal.require(Scope::SessionsRead)?;
-    let list = accounts::sessions(&state.db, &principal.user_id, principal.session_id()).await?;
+    let list = accounts::sessions(&mut *state.db.acquire().await?, &principal.user_id, principal.session_id()).await?;
     Ok(Json(Sessions { sessions: list.sessions }))
 }
 
@@ -133,7 +131,7 @@ async fn revoke_session(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Scope::SessionsWrite)?;
-    accounts::revoke_session(&state.db, &principal.user_id, &id, &client).await?;
+    accounts::revoke_session(&state, &principal.user_id, &id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -162,7 +160,9 @@ async fn audit(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be between 1 and 100."));
     }
-    Ok(Json(accounts::activity(&state, &principal.user_id, query.before, limit).await?))
+    Ok(Json(
+        accounts::activity(&state, &mut *state.db.acquire().await?, &principal.user_id, query.before, limit).await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -176,7 +176,7 @@ struct Tokens {
     security(("bearer" = ["tokens:read"]), ("session" = [])))]
 async fn list_tokens(State(state): State<AppState>, principal: Principal) -> Result<Json<Tokens>, ApiError> {
     principal.require(Scope::TokensRead)?;
-    Ok(Json(Tokens { tokens: tokens::list(&state.db, &principal.user_id).await? }))
+    Ok(Json(Tokens { tokens: tokens::list(&mut *state.db.acquire().await?, &principal.user_id).await? }))
 }
 
 /// A token to create.
@@ -243,6 +243,6 @@ async fn revoke_token(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Scope::TokensWrite)?;
-    tokens::revoke(&state.db, &principal.user_id, &id, &client).await?;
+    tokens::revoke(&state.db, &state.cache, &principal.user_id, &id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -26,7 +26,9 @@ use self::{
 };
 use super::{
     audit::{self, Event},
-    clock, error_page, session,
+    clock, error_page,
+    guard::Caller,
+    session,
     session::ClientInfo,
     state::AppState,
     users::{self, SignIn},
@@ -245,14 +247,18 @@ async fn login(
 
 /// Starts linking another provider to the signed-in person (a POST from the profile page, so another site cannot
 /// start it). The callback attaches the identity instead of signing in.
-async fn link(State(state): State<AppState>, Path(provider): Path<String>, session: Session) -> Response {
-    match session::current(&session, &state.db, &state.config.sessions).await {
-        Ok(Some(auth)) => {
+async fn link(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    caller: Caller,
+    session: Session,
+) -> Response {
+    match caller.signed_in() {
+        Some(signed_in) => {
             let next = RedirectTarget::parse_or_default(Some("/profile"));
-            start(&state, provider, next, Some(auth.user_id), &session).await
+            start(&state, provider, next, Some(signed_in.session.user_id.clone()), &session).await
         }
-        Ok(None) => Redirect::to("/login?next=%2Fprofile").into_response(),
-        Err(error) => failure_page(&CallbackError::Internal(error.to_string()), "Gatehouse"),
+        None => Redirect::to("/login?next=%2Fprofile").into_response(),
     }
 }
 
@@ -300,11 +306,12 @@ async fn callback(
     State(state): State<AppState>,
     Path(provider): Path<String>,
     Query(query): Query<CallbackQuery>,
+    caller: Caller,
     session: Session,
     client: ClientInfo,
 ) -> Response {
     let label = state.providers.label(&provider).unwrap_or("Your provider").to_owned();
-    match finish(&state, &provider, query, &session, &client).await {
+    match finish(&state, &provider, query, &caller, &session, &client).await {
         Ok(next) => Redirect::to(next.as_str()).into_response(),
         Err(Failed { error, user_id, linking }) => {
             tracing::warn!(provider, reason = %error, linking, "sign-in failed");
@@ -336,6 +343,7 @@ async fn finish(
     state: &AppState,
     provider: &str,
     query: CallbackQuery,
+    caller: &Caller,
     session: &Session,
     client_info: &ClientInfo,
 ) -> Result<RedirectTarget, Failed> {
@@ -371,12 +379,12 @@ async fn finish(
 
     // 4a. Link mode: attach the identity to the person who started linking, if they are still signed in here.
     if let Some(user_id) = &attempt.link_to {
-        let current = session::current(session, &state.db, &state.config.sessions).await.map_err(|e| internal(&e))?;
-        if current.is_none_or(|auth| &auth.user_id != user_id) {
+        if caller.signed_in().is_none_or(|signed_in| &signed_in.session.user_id != user_id) {
             return Err(on_behalf(CallbackError::LinkSessionEnded));
         }
         match users::link(&state.db, user_id, &identity).await.map_err(|e| internal(&e))? {
             users::Link::Linked => {
+                state.cache.forget_user(user_id);
                 audit::record(
                     &state.db,
                     Event::IdentityLinked,
@@ -407,7 +415,7 @@ async fn finish(
             });
         }
     };
-    session::login(session, &state.db, &state.config.sessions, &user.id, provider, client_info)
+    session::login(session, &state.db, &state.cache, &state.config.sessions, &user.id, provider, client_info)
         .await
         .map_err(|e| internal(&e))?;
     if created {
@@ -424,7 +432,7 @@ async fn finish(
 
 /// Signs out: the session is deleted on the server, the cookie cleared, and the browser sent home.
 async fn logout(State(state): State<AppState>, session: Session, client: ClientInfo) -> Response {
-    match session::logout(&session, &state.db).await {
+    match session::logout(&session, &state.db, &state.cache).await {
         Ok(user_id) => {
             if let Some(user_id) = user_id {
                 let _ = audit::record(&state.db, Event::SignOut, Some(&user_id), &client, json!({})).await;

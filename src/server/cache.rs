@@ -1,0 +1,210 @@
+//! An in-process cache of checked sessions and personal access tokens, so a signed-in page or an API call does not
+//! read the session store, the session's row or the token's row on every request.
+//!
+//! Correctness rests on two rules:
+//! - **Invalidated at the moment of change.** Every service that ends a session or a token, or changes what the
+//!   cache holds about a person (sign-out, revocation, renaming, linking, unlinking, deleting the account), calls
+//!   one of the `forget_*` methods in the same process, right after its transaction commits. The next request
+//!   misses and goes to the database.
+//! - **Never trusted for long.** An entry is used for at most [`REVALIDATE_AFTER`] after it was read from the
+//!   database; after that the next request reads the row again. So a change made outside this process (another
+//!   instance, an operator's SQL) is seen within that time, and expiry is checked from the entry on every hit.
+//!
+//! Several instances: the `forget_*` methods are the only way in. A cross-instance bus (PostgreSQL
+//! `LISTEN/NOTIFY`, say) plugs in by publishing each `forget_*` call and applying the ones it receives to
+//! [`AuthCache`]; nothing else changes.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+    time::{Duration, Instant},
+};
+
+use crate::{auth::SignedInUser, tokens::Scope};
+
+/// How long an entry is served before its row is read again.
+pub const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
+/// Entries kept at most, per kind; a full map first drops stale entries, then starts over.
+const MAX_ENTRIES: usize = 100_000;
+
+/// A checked session, as the cache keeps it: keyed by the session cookie's id.
+#[derive(Clone, Debug)]
+pub struct CachedSession {
+    /// The `user_sessions` row.
+    pub session_id: String,
+    pub user: Arc<SignedInUser>,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub checked: Instant,
+}
+
+/// A checked token, keyed by the SHA-256 of its secret.
+#[derive(Clone, Debug)]
+pub struct CachedToken {
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub last_used_ip: Option<String>,
+    pub user: Arc<SignedInUser>,
+    pub checked: Instant,
+}
+
+#[derive(Default)]
+pub struct AuthCache {
+    sessions: RwLock<HashMap<String, CachedSession>>,
+    tokens: RwLock<HashMap<Vec<u8>, CachedToken>>,
+}
+
+impl std::fmt::Debug for AuthCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys are session ids and token hashes: never printed.
+        f.debug_struct("AuthCache").finish_non_exhaustive()
+    }
+}
+
+impl AuthCache {
+    /// The entry for this session cookie id, if there is one and it is fresh.
+    pub fn session(&self, cookie_id: &str) -> Option<CachedSession> {
+        let entry = read(&self.sessions).get(cookie_id).cloned()?;
+        (entry.checked.elapsed() < REVALIDATE_AFTER).then_some(entry)
+    }
+
+    /// The entry for this cookie id even when stale: what it names is read again before use.
+    pub fn stale_session(&self, cookie_id: &str) -> Option<CachedSession> {
+        read(&self.sessions).get(cookie_id).cloned()
+    }
+
+    pub fn put_session(&self, cookie_id: String, entry: CachedSession) {
+        let mut sessions = write(&self.sessions);
+        make_room(&mut sessions, |e| e.checked);
+        sessions.insert(cookie_id, entry);
+    }
+
+    /// Notes a `last_seen_at` written to the row, so the next minute's requests do not write it again.
+    pub fn seen(&self, cookie_id: &str, at: i64) {
+        if let Some(entry) = write(&self.sessions).get_mut(cookie_id) {
+            entry.last_seen_at = at;
+        }
+    }
+
+    pub fn token(&self, hash: &[u8]) -> Option<CachedToken> {
+        let entry = read(&self.tokens).get(hash).cloned()?;
+        (entry.checked.elapsed() < REVALIDATE_AFTER).then_some(entry)
+    }
+
+    pub fn put_token(&self, hash: Vec<u8>, entry: CachedToken) {
+        let mut tokens = write(&self.tokens);
+        make_room(&mut tokens, |e| e.checked);
+        tokens.insert(hash, entry);
+    }
+
+    /// Notes a use written to the token's row.
+    pub fn token_used(&self, hash: &[u8], at: i64, ip: Option<&str>) {
+        if let Some(entry) = write(&self.tokens).get_mut(hash) {
+            entry.last_used_at = Some(at);
+            if let Some(ip) = ip {
+                entry.last_used_ip = Some(ip.to_owned());
+            }
+        }
+    }
+
+    /// A session ended (signed out, revoked, expired): its row id.
+    pub fn forget_session(&self, session_id: &str) {
+        write(&self.sessions).retain(|_, e| e.session_id != session_id);
+    }
+
+    /// A session cookie id is no longer in use (its id was cycled at sign-in).
+    pub fn forget_cookie(&self, cookie_id: &str) {
+        write(&self.sessions).remove(cookie_id);
+    }
+
+    /// A token was revoked: its id.
+    pub fn forget_token(&self, token_id: &str) {
+        write(&self.tokens).retain(|_, e| e.id != token_id);
+    }
+
+    /// Something about the person changed (name, sign-in methods), or every one of their sessions or tokens ended
+    /// (account deleted, "sign out all others"): every entry of theirs is read again on its next use.
+    pub fn forget_user(&self, user_id: &str) {
+        write(&self.sessions).retain(|_, e| e.user.id != user_id);
+        write(&self.tokens).retain(|_, e| e.user.id != user_id);
+    }
+
+    /// How many entries are held: (sessions, tokens). For tests and the benchmark.
+    pub fn len(&self) -> (usize, usize) {
+        (read(&self.sessions).len(), read(&self.tokens).len())
+    }
+}
+
+/// A poisoned lock only means another thread panicked mid-update of a plain map; the map itself is still usable.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn make_room<K, V>(map: &mut HashMap<K, V>, checked: impl Fn(&V) -> Instant) {
+    if map.len() < MAX_ENTRIES {
+        return;
+    }
+    map.retain(|_, e| checked(e).elapsed() < REVALIDATE_AFTER);
+    if map.len() >= MAX_ENTRIES {
+        map.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(id: &str) -> Arc<SignedInUser> {
+        Arc::new(SignedInUser {
+            id: id.into(),
+            display_name: "Ada".into(),
+            email: None,
+            email_verified: false,
+            avatar_url: None,
+            providers: vec![],
+        })
+    }
+
+    fn session(row: &str, user: &str) -> CachedSession {
+        CachedSession {
+            session_id: row.into(),
+            user: person(user),
+            last_seen_at: 0,
+            expires_at: i64::MAX,
+            checked: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn forgetting_a_session_or_a_person_drops_exactly_their_entries() {
+        let cache = AuthCache::default();
+        cache.put_session("c1".into(), session("s1", "ada"));
+        cache.put_session("c2".into(), session("s2", "ada"));
+        cache.put_session("c3".into(), session("s3", "bob"));
+        cache.forget_session("s1");
+        assert!(cache.session("c1").is_none());
+        assert!(cache.session("c2").is_some());
+        cache.forget_user("ada");
+        assert!(cache.session("c2").is_none());
+        assert!(cache.session("c3").is_some());
+        cache.forget_cookie("c3");
+        assert_eq!(cache.len(), (0, 0));
+    }
+
+    #[test]
+    fn a_stale_entry_is_not_served_as_fresh() {
+        let cache = AuthCache::default();
+        let mut old = session("s1", "ada");
+        old.checked = Instant::now() - REVALIDATE_AFTER;
+        cache.put_session("c1".into(), old);
+        assert!(cache.session("c1").is_none());
+        assert!(cache.stale_session("c1").is_some(), "kept, to be read again");
+    }
+}

@@ -1,0 +1,113 @@
+//! The cache of checked sessions and tokens never serves what has ended or changed: each test first uses the
+//! credential (so it is cached), then ends or changes it, and checks the very next request. Each would fail if the
+//! cache answered from a stale entry.
+
+use std::time::Duration;
+
+use gatehouse::server::cache::REVALIDATE_AFTER;
+use reqwest::Method;
+
+use crate::{
+    account::world,
+    bearer::{other_session, program, token},
+    helpers::json,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_in_use_is_refused_right_after_another_device_revokes_it() {
+    let world = world().await;
+    let (laptop, phone) = (world.ada().await, world.ada().await);
+    assert_eq!(phone.get("/api/v1/me").await.status(), 200, "in use, so cached");
+    let phone_session = other_session(&laptop).await.expect("the phone's session");
+    assert_eq!(
+        laptop.api(Method::DELETE, &format!("/sessions/{phone_session}")).send().await.expect("revoke").status(),
+        204
+    );
+    assert_eq!(phone.get("/api/v1/me").await.status(), 401);
+    assert_eq!(phone.get("/dashboard").await.status(), 303);
+    assert_eq!(laptop.get("/api/v1/me").await.status(), 200, "the other session goes on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_in_use_are_refused_right_after_signing_out_all_others() {
+    let world = world().await;
+    let (laptop, phone) = (world.ada().await, world.ada().await);
+    assert_eq!(phone.get("/dashboard").await.status(), 200, "in use, so cached");
+    assert_eq!(laptop.call("account/sessions/revoke-others", &[]).await.status(), 200);
+    assert_eq!(phone.get("/dashboard").await.status(), 303);
+    assert_eq!(laptop.get("/dashboard").await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_in_use_is_refused_right_after_revocation() {
+    let world = world().await;
+    let ada = world.ada().await;
+    let (id, secret) = token(&ada, &["profile:read"]).await;
+    let me = || program(&world, Method::GET, "/me").bearer_auth(&secret);
+    assert_eq!(me().send().await.expect("use").status(), 200);
+    assert_eq!(me().send().await.expect("use").status(), 200, "served from the cache");
+    assert_eq!(ada.api(Method::DELETE, &format!("/tokens/{id}")).send().await.expect("revoke").status(), 204);
+    assert_eq!(me().send().await.expect("use").status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_account_refuses_its_sessions_and_tokens_in_use() {
+    let world = world().await;
+    let (laptop, phone) = (world.ada().await, world.ada().await);
+    let (_, secret) = token(&laptop, &["profile:read"]).await;
+    let me = || program(&world, Method::GET, "/me").bearer_auth(&secret);
+    assert_eq!(me().send().await.expect("use").status(), 200);
+    assert_eq!(phone.get("/api/v1/me").await.status(), 200);
+    let deleted = laptop.call("account/delete", &[("confirm", "ada@example.test")]).await;
+    assert!(deleted.status().is_success() || deleted.status().is_redirection(), "{}", deleted.status());
+    assert_eq!(me().send().await.expect("use").status(), 401);
+    assert_eq!(phone.get("/api/v1/me").await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_name_and_a_new_sign_in_method_show_on_every_credentials_next_request() {
+    let world = world().await;
+    let (laptop, phone) = (world.ada().await, world.ada().await);
+    let (_, secret) = token(&laptop, &["profile:read"]).await;
+    let token_me =
+        || async { json(program(&world, Method::GET, "/me").bearer_auth(&secret).send().await.expect("me")).await };
+    assert_eq!(token_me().await["display_name"], "Ada Lovelace");
+    assert_eq!(json(phone.get("/api/v1/me").await).await["display_name"], "Ada Lovelace");
+
+    let renamed = laptop.call("account/display-name", &[("display_name", "Countess of Lovelace")]).await;
+    assert_eq!(renamed.status(), 200);
+    assert_eq!(json(phone.get("/api/v1/me").await).await["display_name"], "Countess of Lovelace");
+    assert_eq!(token_me().await["display_name"], "Countess of Lovelace");
+    assert!(phone.get("/").await.text().await.expect("page").contains("Countess of Lovelace"), "the header too");
+
+    assert_eq!(world.link_github(&laptop).await.status(), 303);
+    let has_github = |me: serde_json::Value| me["providers"].as_array().expect("providers").contains(&"github".into());
+    assert!(has_github(json(phone.get("/api/v1/me").await).await));
+    assert!(has_github(token_me().await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_outside_this_process_is_refused_once_the_cache_revalidates() {
+    let world = world().await;
+    let ada = world.ada().await;
+    let (id, secret) = token(&ada, &["profile:read"]).await;
+    let me = || program(&world, Method::GET, "/me").bearer_auth(&secret);
+    assert_eq!(me().send().await.expect("use").status(), 200);
+    // What another instance, or an operator with SQL, does: this process is not told.
+    sqlx::query("DELETE FROM api_tokens WHERE id = ?").bind(&id).execute(&world.app.state.db).await.expect("rm");
+    tokio::time::sleep(REVALIDATE_AFTER + Duration::from_millis(100)).await;
+    assert_eq!(me().send().await.expect("use").status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_pages_touch_neither_the_database_nor_the_session_store() {
+    let world = world().await;
+    // The session store lives in the same database: with the pool closed, any query at all would fail the page.
+    world.app.state.db.close().await;
+    for path in ["/", "/login", "/developers"] {
+        let response = world.app.get(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(response.text().await.expect("page").contains("</html>"), "{path} renders completely");
+    }
+    assert_eq!(world.app.get("/readyz").await.status(), 503, "and the database really is unreachable");
+}
