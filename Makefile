@@ -56,10 +56,11 @@ screenshots: build browser ## Retake docs/screenshots/*.png (the README's) with 
 test-api-fuzz: build fuzz-tools ## schemathesis against /api/v1/openapi.json of the release build: no 5xx, no off-schema answer
 	end2end/api-fuzz.sh
 
-bench: build ## Measure WASM size, start-to-ready time and idle memory of the release build
+bench: build ## Gatehouse beside a bare axum hello (pinned cores, wrk): pages, API, sign-in, memory; writes bench/results.md
+	bench/run.sh
 	bench/runtime.sh
 
-bench-api: build ## Throughput of GET /api/v1/me with a personal access token (wrk)
+bench-api: build ## Quick look: throughput of GET /api/v1/me with a personal access token (wrk, unpinned)
 	bench/api.sh
 
 bench-build: tools ## Measure clean and incremental build times (~10 min; uses a throwaway target dir)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures the release build: WASM size (raw, gzip, brotli as served), time from process start to /readyz = 200,
-# and server RSS at idle. Run after `make build`:   bench/runtime.sh [runs]
+# and server RSS at idle. Run after `make build`:   bench/runtime.sh [runs]   (throughput: bench/run.sh)
 # Numbers vary with the machine; the README records what this printed on the reference machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,12 +50,4 @@ for path in / /healthz /readyz /missing; do curl -fs -o /dev/null "http://127.0.
 sleep 2
 echo "idle RSS after serving a few pages: $(awk '/VmRSS/ { printf "%.1f MB", $2 / 1024 }' "/proc/$pid/status")"
 
-# Throughput on loopback, if wrk is installed (apt-get install wrk): a short, bounded run per path.
-if command -v wrk >/dev/null; then
-  for path in /healthz / /login; do
-    rps=$(wrk -t2 -c16 -d5s "http://127.0.0.1:$port$path" | awk '/Requests\/sec/ { print $2 }')
-    echo "throughput GET $path (wrk -t2 -c16 -d5s): $rps req/s"
-  done
-  echo "RSS after the load: $(awk '/VmRSS/ { printf "%.1f MB", $2 / 1024 }' "/proc/$pid/status")"
-fi
 kill -TERM "$pid"; wait "$pid" || true

@@ -149,8 +149,8 @@ pub const ACTIVITY_PAGE_SIZE: u32 = 20;
 pub async fn get_profile() -> Result<ProfileOverview, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        accounts::profile(&state, &auth.user_id).await
+        let (state, signed_in) = context::signed_in_person()?;
+        accounts::profile(&state, &signed_in).await
     })
     .await
 }
@@ -197,8 +197,7 @@ pub async fn delete_account(confirm: String) -> Result<(), AppError> {
 pub async fn get_dashboard(before: Option<i64>) -> Result<DashboardView, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let state = context::state()?;
-        let signed_in = context::caller().0.ok_or(AppError::Unauthorized)?;
+        let (state, signed_in) = context::signed_in_person()?;
         accounts::dashboard(&state, &signed_in, before).await
     })
     .await

@@ -8,6 +8,9 @@ use gatehouse::server::{
     telemetry,
 };
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit status for configuration that cannot be used.
 const EXIT_BAD_CONFIG: u8 = 2;
 

@@ -78,32 +78,6 @@ pub fn Avatar(user: SignedInUser, #[prop(default = "large")] size: &'static str)
     }
 }
 
-/// Renders `render` for the signed-in person, a sign-in notice when signed out, or the error. Pages that need a
-/// session use it: the server already redirected a signed-out request, so the notice appears only when a session ends
-/// during in-app navigation.
-#[component]
-pub fn SignedIn<F, IV>(render: F) -> impl IntoView
-where
-    F: Fn(SignedInUser) -> IV + Clone + Send + Sync + 'static,
-    IV: IntoView + 'static,
-{
-    let user = use_user_context().user;
-    view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || {
-                let render = render.clone();
-                Suspend::new(async move {
-                    match user.await {
-                        Ok(Some(user)) => render(user).into_any(),
-                        Ok(None) => view! { <LoadError error=AppError::Unauthorized/> }.into_any(),
-                        Err(error) => view! { <LoadError error/> }.into_any(),
-                    }
-                })
-            }}
-        </Transition>
-    }
-}
-
 /// A page's data could not be loaded: signed out in the meantime (then, in the browser, on to the login page, as
 /// the server does for a full page load), or a server problem.
 #[component]

@@ -8,7 +8,6 @@ use sqlx::SqliteConnection;
 use super::{
     audit::{self, Event},
     clock,
-    context::person,
     session::{AuthSession, ClientInfo, SignedIn},
     state::AppState,
     tokens, useragent,
@@ -18,7 +17,7 @@ use crate::{
         ACTIVITY_PAGE_SIZE, ActivityEvent, ActivityPage, DashboardSummary, DashboardView, DisplayName, LinkedIdentity,
         ProfileOverview, SessionInfo, SessionList, SignInRecord,
     },
-    auth::provider_name,
+    auth::{SignedInUser, provider_name},
     error::AppError,
     tokens::TokenList,
 };
@@ -35,6 +34,17 @@ struct SessionRow {
     user_agent: Option<String>,
 }
 
+/// An `identities` row, with its account's dates.
+#[derive(sqlx::FromRow)]
+struct IdentityRow {
+    id: String,
+    provider: String,
+    email: Option<String>,
+    linked_at: i64,
+    member_since: i64,
+    last_sign_in_at: Option<i64>,
+}
+
 /// An `audit_events` row.
 #[derive(sqlx::FromRow)]
 struct EventRow {
@@ -46,19 +56,22 @@ struct EventRow {
     detail: String,
 }
 
-pub async fn profile(state: &AppState, user_id: &str) -> Result<ProfileOverview, AppError> {
-    let user = super::users::find(&state.db, user_id).await?.ok_or(AppError::Unauthorized)?;
-    let (member_since, last_sign_in_at) = (user.created_at, user.last_sign_in_at);
-    let rows: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(
-        "SELECT id, provider, email, created_at FROM identities WHERE user_id = ? ORDER BY created_at, provider",
+/// The profile page's data: the person as the session check read them, and their sign-in methods with the account's
+/// dates in one query (every account has at least one sign-in method: the last cannot be removed).
+pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOverview, AppError> {
+    let rows: Vec<IdentityRow> = sqlx::query_as(
+        "SELECT i.id, i.provider, i.email, i.created_at AS linked_at, u.created_at AS member_since, u.last_sign_in_at
+         FROM identities i JOIN users u ON u.id = i.user_id WHERE i.user_id = ? ORDER BY i.created_at, i.provider",
     )
-    .bind(user_id)
+    .bind(&signed_in.session.user_id)
     .fetch_all(&state.db)
     .await?;
+    let (member_since, last_sign_in_at) =
+        rows.first().map(|r| (r.member_since, r.last_sign_in_at)).ok_or(AppError::Unauthorized)?;
     let label = |id: &str| state.providers.label(id).unwrap_or(provider_name(id)).to_owned();
     let identities: Vec<LinkedIdentity> = rows
         .into_iter()
-        .map(|(id, provider, email, linked_at)| LinkedIdentity {
+        .map(|IdentityRow { id, provider, email, linked_at, .. }| LinkedIdentity {
             id,
             provider_label: label(&provider),
             provider,
@@ -69,7 +82,8 @@ pub async fn profile(state: &AppState, user_id: &str) -> Result<ProfileOverview,
     let linkable =
         state.providers.summaries().into_iter().filter(|p| !identities.iter().any(|i| i.provider == p.id)).collect();
     // Same order as `users::providers`: the identities are the sign-in methods.
-    let user = person(user, identities.iter().map(|i| i.provider.clone()).collect());
+    let providers = identities.iter().map(|i| i.provider.clone()).collect();
+    let user = SignedInUser { providers, ..signed_in.user.as_ref().clone() };
     Ok(ProfileOverview { now: clock::now(), user, member_since, last_sign_in_at, identities, linkable })
 }
 
@@ -162,42 +176,43 @@ pub async fn delete(state: &AppState, user_id: &str, confirm: &str) -> Result<()
     Ok(())
 }
 
-/// The dashboard's data, read in one read transaction: one consistent snapshot, one connection.
+/// The dashboard's data, read in one read transaction: one consistent snapshot, one connection. The summary's
+/// counts come from the lists themselves (same filters as [`summary`]), and the sign-in methods from the person the
+/// session check already read.
 pub async fn dashboard(state: &AppState, signed_in: &SignedIn, before: Option<i64>) -> Result<DashboardView, AppError> {
     let auth = &signed_in.session;
     let mut tx = state.db.begin().await?;
-    let summary = summary(&mut tx, auth).await?;
     let sessions = sessions(&mut tx, &auth.user_id, Some(&auth.session_id)).await?;
-    let tokens = TokenList {
-        now: summary.now,
-        tokens: tokens::list(&mut tx, &auth.user_id).await?,
-        allow_non_expiring: state.config.tokens.allow_non_expiring,
-    };
+    let tokens = tokens::list(&mut tx, &auth.user_id).await?;
+    let last_sign_in = previous_sign_in(&mut tx, auth).await?;
     let activity = activity(state, &mut tx, &auth.user_id, before, ACTIVITY_PAGE_SIZE).await?;
     tx.commit().await?;
+    let summary = DashboardSummary {
+        now: sessions.now,
+        active_sessions: count(sessions.sessions.len()),
+        linked_providers: count(signed_in.user.providers.len()),
+        api_tokens: count(tokens.len()),
+        last_sign_in,
+    };
+    let tokens = TokenList { now: sessions.now, tokens, allow_non_expiring: state.config.tokens.allow_non_expiring };
     Ok(DashboardView { user: signed_in.user.as_ref().clone(), summary, sessions, tokens, activity })
+}
+
+fn count(n: impl TryInto<u32>) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
 }
 
 pub async fn summary(conn: &mut SqliteConnection, auth: &AuthSession) -> Result<DashboardSummary, AppError> {
     let now = clock::now();
-    let active_sessions: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM user_sessions WHERE user_id = ? AND expires_at > ?")
-            .bind(&auth.user_id)
-            .bind(now)
-            .fetch_one(&mut *conn)
-            .await?;
-    let linked_providers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE user_id = ?")
-        .bind(&auth.user_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    let api_tokens: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM api_tokens WHERE user_id = ? AND (expires_at IS NULL OR expires_at > ?)",
+    let (active_sessions, linked_providers, api_tokens): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM user_sessions WHERE user_id = ?1 AND expires_at > ?2),
+                (SELECT COUNT(*) FROM identities WHERE user_id = ?1),
+                (SELECT COUNT(*) FROM api_tokens WHERE user_id = ?1 AND (expires_at IS NULL OR expires_at > ?2))",
     )
     .bind(&auth.user_id)
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    let count = |n: i64| u32::try_from(n).unwrap_or(u32::MAX);
     Ok(DashboardSummary {
         now,
         active_sessions: count(active_sessions),

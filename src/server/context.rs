@@ -1,5 +1,7 @@
 //! What server functions need from the request: the shared state, the session, who is signed in.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, header, request::Parts};
 use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
@@ -7,11 +9,10 @@ use tower_sessions::Session;
 
 use super::{
     guard::Caller,
-    session::{AuthSession, ClientInfo},
+    session::{AuthSession, ClientInfo, SignedIn},
     state::AppState,
-    users,
 };
-use crate::{auth::SignedInUser, error::AppError};
+use crate::error::AppError;
 
 /// Runs a server function's body and, when it fails, answers with the error's HTTP status (401, 404, …) instead of
 /// the default 500. A plain form post (no JavaScript) keeps its redirect back to the page, which shows the error.
@@ -50,19 +51,11 @@ pub fn caller() -> Caller {
 
 /// The shared state and the checked session, or `Unauthorized`: how every account server function begins.
 pub fn signed_in() -> Result<(AppState, AuthSession), AppError> {
-    let state = state()?;
-    let signed_in = caller().0.ok_or(AppError::Unauthorized)?;
+    let (state, signed_in) = signed_in_person()?;
     Ok((state, signed_in.session.clone()))
 }
 
-/// The person as pages and the API show them, from their row and the providers they sign in with.
-pub fn person(user: users::User, providers: Vec<String>) -> SignedInUser {
-    SignedInUser {
-        id: user.id,
-        display_name: user.display_name,
-        email: user.email,
-        email_verified: user.email_verified,
-        avatar_url: user.avatar_url,
-        providers,
-    }
+/// Like [`signed_in`], with the person as the session check read them (for pages that show them).
+pub fn signed_in_person() -> Result<(AppState, Arc<SignedIn>), AppError> {
+    Ok((state()?, caller().0.ok_or(AppError::Unauthorized)?))
 }

@@ -42,6 +42,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<SqlitePool, Database
 
     let pool = SqlitePoolOptions::new()
         .max_connections(settings.max_connections)
+        // A connection to a local file does not go stale; pinging it before every use cost a round trip to its
+        // worker thread per query (a failed query still reports its error).
+        .test_before_acquire(false)
         // Opening the first connection runs the PRAGMAs, which is where a corrupt or foreign file shows itself.
         .min_connections(1)
         .connect_with(options)

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error_page;
 pub mod guard;
 pub mod health;
+pub mod page_cache;
 pub mod rpc;
 pub mod security;
 pub mod session;

@@ -23,7 +23,9 @@ use super::{
     config::Config,
     csrf,
     db::{self, DatabaseError},
-    guard, health, rpc, security, session,
+    guard, health,
+    page_cache::{self, PageCache},
+    rpc, security, session,
     state::AppState,
     telemetry,
 };
@@ -84,8 +86,8 @@ impl Application {
 
         let mut leptos_options = config.leptos.clone();
         leptos_options.site_addr = local_addr;
-        let cache = Arc::new(AuthCache::default());
-        let state = AppState { leptos_options, db, config: Arc::new(config), providers, cache };
+        let (cache, pages) = (Arc::new(AuthCache::default()), Arc::new(PageCache::default()));
+        let state = AppState { leptos_options, db, config: Arc::new(config), providers, cache, pages };
         Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store })
     }
 
@@ -158,6 +160,7 @@ pub fn router(state: AppState, store: SqliteStore) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(rpc::undecodable_arguments_are_bad_requests))
+        .layer(middleware::from_fn_with_state(state.clone(), page_cache::serve_anonymous_pages))
         .layer(middleware::from_fn_with_state(state.clone(), guard::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)

@@ -7,7 +7,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::SqlitePool;
 
-use super::{auth::providers::Providers, cache::AuthCache, config::Config};
+use super::{auth::providers::Providers, cache::AuthCache, config::Config, page_cache::PageCache};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -17,4 +17,6 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     /// Checked sessions and tokens; see [`AuthCache`] for when entries are dropped.
     pub cache: Arc<AuthCache>,
+    /// The anonymous pages, rendered once.
+    pub pages: Arc<PageCache>,
 }

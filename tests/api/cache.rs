@@ -111,3 +111,22 @@ async fn anonymous_pages_touch_neither_the_database_nor_the_session_store() {
     }
     assert_eq!(world.app.get("/readyz").await.status(), 503, "and the database really is unreachable");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_person_never_gets_the_anonymous_copy_of_a_page() {
+    let world = world().await;
+    let anonymous = world.app.get("/").await.text().await.expect("page");
+    assert!(anonymous.contains("Sign in"), "the anonymous header");
+    let ada = world.ada().await;
+    let page = ada.get("/").await.text().await.expect("page");
+    assert!(page.contains("Ada Lovelace") && page.contains("Sign out"), "the signed-in header");
+    assert!(!world.app.get("/").await.text().await.expect("page").contains("Ada Lovelace"), "and not the reverse");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_page_with_a_query_is_rendered_for_that_request() {
+    let world = world().await;
+    assert!(!world.app.get("/login").await.text().await.expect("page").contains("next="), "kept without next");
+    let page = world.app.get("/login?next=%2Fprofile").await.text().await.expect("page");
+    assert!(page.contains("/auth/login/oidc?next=%2Fprofile"), "the sign-in links carry next");
+}

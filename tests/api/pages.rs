@@ -78,3 +78,25 @@ async fn anonymous_visits_create_no_session_cookie() {
     let response = app.get("/").await;
     assert!(response.headers().get("set-cookie").is_none(), "visiting must not create a session");
 }
+
+/// The nonce of a page's policy, and the page with every occurrence of it replaced by `NONCE`.
+async fn nonce_and_page(response: reqwest::Response) -> (String, String, String) {
+    let policy = response.headers()["content-security-policy"].to_str().expect("ASCII").to_owned();
+    let nonce = policy.split("'nonce-").nth(1).and_then(|r| r.split('\'').next()).expect("a nonce").to_owned();
+    let html = response.text().await.expect("body");
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")), "the scripts carry this response's nonce");
+    (nonce.clone(), html.replace(&nonce, "NONCE"), policy.replace(&nonce, "NONCE"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_home_and_login_pages_are_the_same_page_with_a_fresh_nonce_every_time() {
+    let app = spawn_app().await;
+    for path in ["/", "/login"] {
+        let (first_nonce, first_page, first_policy) = nonce_and_page(app.get(path).await).await;
+        let (second_nonce, second_page, second_policy) = nonce_and_page(app.get(path).await).await;
+        assert_ne!(first_nonce, second_nonce, "{path}: a nonce is never reused");
+        assert_eq!(first_page, second_page, "{path}: otherwise the same page");
+        assert_eq!(first_policy, second_policy);
+        assert!(!second_page.contains(&first_nonce));
+    }
+}

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# make bench: Gatehouse side by side with a bare axum "hello" server, in the same run, on this machine.
+#
+# Both servers are release builds pinned to CPU 0 with one tokio worker; wrk (-t1 -c64, --latency) is pinned to CPU 1,
+# and so are the Dev IdP and the sign-in driver. Each round measures every row once, hello included, so every ratio
+# compares figures taken minutes apart at most; the table shows the median of the rounds. Writes bench/results.md.
+#
+#   bench/run.sh                      (after `make build`; `make bench` does both)
+#   BENCH_ROUNDS=3 BENCH_DURATION=10s BENCH_SIGNINS=300 BENCH_SESSIONS=10000 bench/run.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+rounds=${BENCH_ROUNDS:-3}
+duration=${BENCH_DURATION:-10s}
+signins=${BENCH_SIGNINS:-300}
+sessions=${BENCH_SESSIONS:-10000}
+connections=64
+results=bench/results.md
+
+[ -x target/release/gatehouse ] || { echo "bench: run 'make build' first" >&2; exit 1; }
+[ "$(nproc)" -ge 2 ] || { echo "bench: needs two CPUs (server on one, load generator on the other)" >&2; exit 1; }
+if ! command -v wrk >/dev/null; then
+  echo "bench: installing wrk (Debian package)" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
+fi
+echo "bench: building the hello baseline (bench/hello)" >&2
+cargo build --release --locked --quiet --manifest-path bench/hello/Cargo.toml --target-dir target/bench-hello
+hello_bin=target/bench-hello/release/hello
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+hello_port=$(free_port)
+app_port=$(free_port)
+idp_port=$(free_port)
+hello="http://127.0.0.1:$hello_port"
+app="http://127.0.0.1:$app_port"
+idp="http://127.0.0.1:$idp_port"
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_for() { # wait_for URL WHAT LOG
+  for _ in $(seq 1 150); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "bench: $2 did not start; its log:" >&2
+  cat "$3" >&2
+  exit 1
+}
+
+TOKIO_WORKER_THREADS=1 taskset -c 0 "$hello_bin" "127.0.0.1:$hello_port" >"$work/hello.log" 2>&1 &
+pids+=($!)
+wait_for "$hello/" "hello" "$work/hello.log"
+
+IDP_PORT=$idp_port APP_URL=$app taskset -c 1 node end2end/idp/server.mjs >"$work/idp.log" 2>&1 &
+pids+=($!)
+wait_for "$idp/.well-known/openid-configuration" "the Dev IdP" "$work/idp.log"
+
+APP_URL=$app DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.0.1:$app_port" \
+  LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD RUST_LOG=warn LOG_FORMAT=json DEV_IDP_URL=$idp \
+  TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/gatehouse >"$work/app.log" 2>&1 &
+app_pid=$!
+pids+=("$app_pid")
+wait_for "$app/readyz" "Gatehouse" "$work/app.log"
+
+# One signed-in person for the page rows (a fresh account: one session, one token, a short activity list).
+: >"$work/cookies"
+taskset -c 1 python3 bench/signin.py "$app" "$idp" 1 1 new:0 "$work/cookies" >/dev/null
+cookie="gatehouse_session=$(head -n1 "$work/cookies")"
+scopes='["profile:read","profile:write","sessions:read","sessions:write","audit:read","tokens:read","tokens:write"]'
+token=$(curl -fsS -H "Cookie: $cookie" -H "Origin: $app" -H 'Content-Type: application/json' \
+  -d "{\"name\":\"bench\",\"scopes\":$scopes,\"expires_in_days\":1}" \
+  "$app/api/v1/tokens" | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
+
+# name|url|header (empty: none)
+rows=(
+  "bare axum hello (baseline)|$hello/|"
+  "\`GET /healthz\`|$app/healthz|"
+  "anonymous \`GET /\`|$app/|"
+  "anonymous \`GET /login\`|$app/login|"
+  "signed-in \`GET /dashboard\`|$app/dashboard|Cookie: $cookie"
+  "signed-in \`GET /profile\`|$app/profile|Cookie: $cookie"
+  "\`GET /api/v1/me\` with a personal access token|$app/api/v1/me|Authorization: Bearer $token"
+  "\`GET /api/v1/me\` with a session cookie|$app/api/v1/me|Cookie: $cookie"
+)
+
+# measure URL HEADER -> "rps p99_ms"; refuses a run with any non-2xx/3xx answer or socket error.
+measure() {
+  local url=$1 header=$2 out
+  if [ -n "$header" ]; then
+    out=$(taskset -c 1 wrk -t1 -c$connections -d"$duration" --latency -H "$header" "$url")
+  else
+    out=$(taskset -c 1 wrk -t1 -c$connections -d"$duration" --latency "$url")
+  fi
+  if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+    echo "bench: $url answered with errors:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  awk '
+    /Requests\/sec/ { rps = $2 }
+    $1 == "99%" {
+      v = $2; unit = v; sub(/[0-9.]+/, "", unit); sub(/[a-z]+$/, "", v)
+      p99 = (unit == "us") ? v / 1000 : (unit == "s") ? v * 1000 : (unit == "m") ? v * 60000 : v
+    }
+    END { printf "%s %.2f\n", rps, p99 }' <<<"$out"
+}
+
+for round in $(seq "$rounds"); do
+  for i in "${!rows[@]}"; do
+    IFS='|' read -r name url header <<<"${rows[$i]}"
+    echo "bench: round $round/$rounds: $name" >&2
+    read -r rps p99 < <(measure "$url" "$header")
+    echo "$i $round $rps $p99" >>"$work/samples"
+  done
+done
+
+# Full OIDC sign-ins of a returning person through the Dev IdP (login start, the IdP, the callback's code exchange,
+# ID-token checks and new session): sign-ins per second, and the app's own CPU time per sign-in, from /proc.
+cpu_ms() { awk '{ print ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"' }' "/proc/$app_pid/stat"; }
+taskset -c 1 python3 bench/signin.py "$app" "$idp" 1 1 same:e2e-bench-returning "$work/cookies" >/dev/null
+before=$(cpu_ms)
+read -r done_count seconds < <(taskset -c 1 python3 bench/signin.py "$app" "$idp" "$signins" 4 same:e2e-bench-returning "$work/cookies")
+after=$(cpu_ms)
+signin_rate=$(awk -v n="$done_count" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }')
+signin_cpu=$(awk -v a="$after" -v b="$before" -v n="$done_count" 'BEGIN { printf "%.2f", (a - b) / n }')
+
+# RSS with many live sessions of different people, each used once since it was made (so the session cache holds
+# every one of them).
+live=$(wc -l <"$work/cookies")
+if [ "$sessions" -gt "$live" ]; then
+  echo "bench: signing in until $sessions sessions are live" >&2
+  taskset -c 1 python3 bench/signin.py "$app" "$idp" $(( sessions - live )) 4 new:1 "$work/cookies" >/dev/null
+fi
+live=$(wc -l <"$work/cookies")
+rss=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$app_pid/status")
+
+if grep -q '"level":"ERROR"' "$work/app.log"; then
+  echo "bench: the server logged errors:" >&2
+  grep '"level":"ERROR"' "$work/app.log" >&2
+  exit 1
+fi
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+{
+  echo "# Gatehouse benchmark"
+  echo
+  echo "$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)'), $(nproc) CPUs: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)."
+  echo "Servers pinned to CPU 0 with one tokio worker; \`wrk -t1 -c$connections -d$duration\` pinned to CPU 1; $rounds rounds, medians."
+  echo "Reproduce: \`make bench\` (or \`bench/run.sh\` after \`make build\`)."
+  echo
+  echo "| request | req/s | p99 | ÷ bare axum hello |"
+  echo "|---|---:|---:|---:|"
+  for i in "${!rows[@]}"; do
+    IFS='|' read -r name _ _ <<<"${rows[$i]}"
+    rps=$(awk -v i="$i" '$1 == i { print $3 }' "$work/samples" | median)
+    p99=$(awk -v i="$i" '$1 == i { print $4 }' "$work/samples" | median)
+    # The ratio is taken per round (against that round's hello), then the median of those.
+    ratio=$(awk -v i="$i" '$1 == 0 { h[$2] = $3 } $1 == i { r[$2] = $3 } END { for (k in r) print r[k] / h[k] }' \
+      "$work/samples" | median)
+    printf '| %s | %s | %s ms | %s |\n' "$name" "$(printf '%.0f' "$rps")" "$p99" "$(printf '%.3f' "$ratio")"
+  done
+  echo
+  echo "| sign-in and memory | figure |"
+  echo "|---|---:|"
+  echo "| full OIDC sign-ins of a returning person through the Dev IdP (4 at a time, $done_count in all) | $signin_rate per second |"
+  echo "| Gatehouse CPU per sign-in (from /proc, the Dev IdP not counted) | $signin_cpu ms |"
+  echo "| RSS with $live live sessions, each used once | $rss MB |"
+} >"$results"
+cat "$results"
