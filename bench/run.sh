@@ -28,32 +28,13 @@ echo "bench: building the hello baseline (bench/hello)" >&2
 cargo build --release --locked --quiet --manifest-path bench/hello/Cargo.toml --target-dir target/bench-hello
 hello_bin=target/bench-hello/release/hello
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+. end2end/lib.sh
 hello_port=$(free_port)
 app_port=$(free_port)
 idp_port=$(free_port)
 hello="http://127.0.0.1:$hello_port"
 app="http://127.0.0.1:$app_port"
 idp="http://127.0.0.1:$idp_port"
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for() { # wait_for URL WHAT LOG
-  for _ in $(seq 1 150); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.2
-  done
-  echo "bench: $2 did not start; its log:" >&2
-  cat "$3" >&2
-  exit 1
-}
 
 TOKIO_WORKER_THREADS=1 taskset -c 0 "$hello_bin" "127.0.0.1:$hello_port" >"$work/hello.log" 2>&1 &
 pids+=($!)

@@ -15,24 +15,7 @@ idp_port=${TOKEN_IDP_PORT:-3920}
 app="http://127.0.0.1:$app_port"
 idp="http://127.0.0.1:$idp_port"
 [ -x target/release/gatehouse ] || { echo "with-token: run 'make build' first" >&2; exit 1; }
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_for() { # wait_for URL WHAT LOG
-  for _ in $(seq 1 150); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.2
-  done
-  echo "with-token: $2 did not start; its log:" >&2
-  cat "$3" >&2
-  exit 1
-}
+. end2end/lib.sh
 
 IDP_PORT=$idp_port APP_URL=$app node end2end/idp/server.mjs >"$work/idp.log" 2>&1 &
 pids+=($!)
