@@ -8,7 +8,7 @@ use axum::{
     http::{header, request::Parts},
 };
 use serde::{Deserialize, Serialize};
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 use tower_sessions::{
     Expiry, Session, SessionManagerLayer,
     cookie::{SameSite, time::Duration},
@@ -94,17 +94,16 @@ pub enum SessionError {
     Database(#[from] sqlx::Error),
 }
 
-/// Signs `user_id` in: a new session id (so a cookie from before sign-in is worthless), a `user_sessions` row, and
-/// an absolute expiry.
-pub async fn login(
-    session: &Session,
-    db: &SqlitePool,
-    cache: &AuthCache,
+/// Records a new session for `user_id`: its `user_sessions` row, with an absolute expiry, written in the caller's
+/// transaction (sign-in writes the person, the session and the audit trail together). [`start`] then ties it to
+/// the browser, once that transaction has committed.
+pub async fn record(
+    tx: &mut SqliteConnection,
     settings: &SessionSettings,
     user_id: &str,
     provider: &str,
     client: &ClientInfo,
-) -> Result<AuthSession, SessionError> {
+) -> Result<AuthSession, sqlx::Error> {
     let now = clock::now();
     let expires_at = now + settings.max_lifetime.as_secs() as i64;
     let session_id = clock::new_id();
@@ -120,16 +119,27 @@ pub async fn login(
     .bind(expires_at)
     .bind(&client.ip)
     .bind(&client.user_agent)
-    .execute(db)
+    .execute(tx)
     .await?;
+    Ok(AuthSession { user_id: user_id.to_owned(), session_id })
+}
 
+/// Signs the browser in to a recorded session: a new session id (so a cookie from before sign-in is worthless) that
+/// carries the session, with an absolute expiry.
+pub async fn start(
+    session: &Session,
+    cache: &AuthCache,
+    settings: &SessionSettings,
+    auth: &AuthSession,
+) -> Result<(), SessionError> {
     if let Some(previous) = session.id() {
         cache.forget_cookie(&previous.to_string());
     }
     session.cycle_id().await?;
     session.set_expiry(Some(Expiry::OnInactivity(seconds(settings.max_lifetime.as_secs()))));
-    session.insert(AUTH_KEY, SessionAuth { user_id: user_id.to_owned(), session_id: session_id.clone() }).await?;
-    Ok(AuthSession { user_id: user_id.to_owned(), session_id })
+    let stored = SessionAuth { user_id: auth.user_id.clone(), session_id: auth.session_id.clone() };
+    session.insert(AUTH_KEY, stored).await?;
+    Ok(())
 }
 
 /// A checked session and the person it belongs to: what [`current`] finds, carried on the request.

@@ -1,7 +1,7 @@
 //! People and the external identities they sign in with.
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::clock;
 use crate::{account::DisplayName, auth::SignedInUser};
@@ -70,10 +70,10 @@ pub enum SignIn {
     EmailInUse { owner: String, providers: Vec<String> },
 }
 
-/// Finds the person by (provider, subject), or creates them — in one transaction.
-pub async fn sign_in(db: &SqlitePool, identity: &Identity) -> Result<SignIn, sqlx::Error> {
+/// Finds the person by (provider, subject), or creates them, in the caller's write transaction (which also records
+/// the session and the audit events, so a sign-in is written whole or not at all).
+pub async fn sign_in(tx: &mut SqliteConnection, identity: &Identity) -> Result<SignIn, sqlx::Error> {
     let now = clock::now();
-    let mut tx = super::db::begin_write(db).await?;
 
     let existing: Option<String> =
         sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
@@ -95,8 +95,7 @@ pub async fn sign_in(db: &SqlitePool, identity: &Identity) -> Result<SignIn, sql
             .bind(&user_id)
             .execute(&mut *tx)
             .await?;
-        let user = find_in(&mut tx, &user_id).await?;
-        tx.commit().await?;
+        let user = find_in(tx, &user_id).await?;
         return Ok(SignIn::Existing(user));
     }
 
@@ -130,9 +129,8 @@ pub async fn sign_in(db: &SqlitePool, identity: &Identity) -> Result<SignIn, sql
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    insert_identity(&mut tx, &user_id, identity, now).await?;
-    let user = find_in(&mut tx, &user_id).await?;
-    tx.commit().await?;
+    insert_identity(tx, &user_id, identity, now).await?;
+    let user = find_in(tx, &user_id).await?;
     Ok(SignIn::Created(user))
 }
 
@@ -181,12 +179,12 @@ pub async fn providers(db: &SqlitePool, user_id: &str) -> Result<Vec<String>, sq
 const USER_COLUMNS: &str = "SELECT id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at
                             FROM users WHERE id = ?";
 
-async fn find_in(tx: &mut sqlx::SqliteConnection, user_id: &str) -> Result<User, sqlx::Error> {
+async fn find_in(tx: &mut SqliteConnection, user_id: &str) -> Result<User, sqlx::Error> {
     sqlx::query_as(USER_COLUMNS).bind(user_id).fetch_one(tx).await
 }
 
 async fn insert_identity(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut SqliteConnection,
     user_id: &str,
     identity: &Identity,
     now: i64,

@@ -207,3 +207,28 @@ async fn a_new_identity_with_an_existing_verified_email_is_not_merged() {
     assert_eq!(app.count("identities").await, 1, "the GitHub identity is not attached");
     assert_eq!(app.me_status().await, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_that_cannot_be_written_whole_leaves_nothing_behind() {
+    let provider = TestProvider::start().await;
+    let app = spawn_app_with(&[
+        ("OIDC_ISSUER_URL", provider.issuer.as_str()),
+        ("OIDC_CLIENT_ID", CLIENT_ID),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
+    ])
+    .await;
+    // The last write of a sign-in (its audit event) fails: the person, identity and session before it must go too.
+    sqlx::query(
+        "CREATE TRIGGER refuse_sign_in BEFORE INSERT ON audit_events WHEN NEW.kind = 'sign_in'
+         BEGIN SELECT RAISE(ABORT, 'the audit log refuses'); END",
+    )
+    .execute(&app.state.db)
+    .await
+    .expect("trigger");
+    let login = app.get("/auth/login/oidc").await;
+    let query = provider.approve(&location(&login), "user-1");
+    let callback = app.get(&format!("/auth/callback/oidc?{query}")).await;
+    assert_eq!(callback.status(), 500);
+    assert!(callback.text().await.expect("page").contains("Something went wrong on our side"));
+    app.assert_signed_out_with_nothing_created().await;
+}

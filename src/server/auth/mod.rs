@@ -402,8 +402,10 @@ async fn finish(
         return Ok(attempt.next);
     }
 
-    // 4b. The person, found or created, and a fresh session.
-    let (user, created) = match users::sign_in(&state.db, &identity).await.map_err(|e| internal(&e))? {
+    // 4b. The person, found or created, a session and the audit trail: written together or not at all. Then the
+    // browser's cookie gets a fresh id that carries the session.
+    let mut tx = super::db::begin_write(&state.db).await.map_err(|e| internal(&e))?;
+    let (user, created) = match users::sign_in(&mut tx, &identity).await.map_err(|e| internal(&e))? {
         SignIn::Existing(user) => (user, false),
         SignIn::Created(user) => (user, true),
         SignIn::EmailInUse { owner, providers } => {
@@ -415,17 +417,19 @@ async fn finish(
             });
         }
     };
-    session::login(session, &state.db, &state.cache, &state.config.sessions, &user.id, provider, client_info)
+    let auth = session::record(&mut tx, &state.config.sessions, &user.id, provider, client_info)
         .await
         .map_err(|e| internal(&e))?;
     if created {
-        audit::record(&state.db, Event::AccountCreated, Some(&user.id), client_info, json!({ "provider": provider }))
+        audit::record(&mut *tx, Event::AccountCreated, Some(&user.id), client_info, json!({ "provider": provider }))
             .await
             .map_err(|e| internal(&e))?;
     }
-    audit::record(&state.db, Event::SignIn, Some(&user.id), client_info, json!({ "provider": provider }))
+    audit::record(&mut *tx, Event::SignIn, Some(&user.id), client_info, json!({ "provider": provider }))
         .await
         .map_err(|e| internal(&e))?;
+    tx.commit().await.map_err(|e| internal(&e))?;
+    session::start(session, &state.cache, &state.config.sessions, &auth).await.map_err(|e| internal(&e))?;
     tracing::info!(provider, user_id = %user.id, created, "signed in");
     Ok(attempt.next)
 }
