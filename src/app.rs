@@ -8,7 +8,7 @@ use leptos_router::{
 };
 
 use crate::{
-    components::{account::provide_user_context, layout::Layout},
+    components::layout::Layout,
     pages::{
         dashboard::DashboardPage, developers::DevelopersPage, home::HomePage, login::LoginPage, not_found::NotFound,
         profile::ProfilePage,
@@ -28,7 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -41,8 +41,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    provide_user_context();
-    mark_hydrated();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/gatehouse.css"/>
@@ -63,14 +61,4 @@ pub fn App() -> impl IntoView {
             </Layout>
         </Router>
     }
-}
-
-/// Sets `data-hydrated` on `<html>` once the WebAssembly has taken over the page; effects never run on the server,
-/// so end-to-end tests (and curious people) can tell a hydrated page from a server-rendered one.
-fn mark_hydrated() {
-    Effect::new(move |_| {
-        if let Some(root) = document().document_element() {
-            let _ = root.set_attribute("data-hydrated", "true");
-        }
-    });
 }

@@ -61,6 +61,15 @@ pub async fn current_user() -> Result<Option<SignedInUser>, AppError> {
     Ok(crate::server::context::caller().0.map(|signed_in| signed_in.user.as_ref().clone()))
 }
 
+/// The signed-in person while rendering a page on the server: what the request's one session check found, with no
+/// query and no resource. `None` in the browser, where only islands run and they take what they need as props.
+pub fn signed_in_user() -> Option<SignedInUser> {
+    #[cfg(feature = "ssr")]
+    return crate::server::context::caller().0.map(|signed_in| signed_in.user.as_ref().clone());
+    #[cfg(not(feature = "ssr"))]
+    None
+}
+
 /// The configured sign-in providers, in the order the login page shows them.
 #[server]
 pub async fn login_providers() -> Result<Vec<ProviderSummary>, AppError> {

@@ -11,10 +11,14 @@ pub mod server;
 pub mod time;
 pub mod tokens;
 
-/// The browser entry point: attaches the reactive app to the server-rendered HTML.
+/// The browser entry point: hydrates the page's islands (its interactive parts) in the server-rendered HTML, then
+/// sets `data-hydrated` on `<html>`, so end-to-end tests (and curious people) can tell a hydrated page.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
+    if let Some(root) = leptos::prelude::document().document_element() {
+        let _ = root.set_attribute("data-hydrated", "true");
+    }
 }

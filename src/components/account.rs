@@ -1,68 +1,39 @@
-//! The signed-in person across the app: one resource, provided at the root, refreshed after signing out; the header's
-//! account area; the avatar.
+//! The header's account area (rendered on the server from the request's one session check), the sign-out button
+//! (an island, for its pending state), the avatar, and what a page shows when its data needs a session.
 
 use leptos::{either::Either, prelude::*};
 
 use crate::{
-    auth::{Logout, SignedInUser, current_user},
+    auth::{Logout, SignedInUser, signed_in_user},
     error::AppError,
 };
-
-/// The signed-in person (`None` when signed out), shared by every component that needs it.
-#[derive(Clone, Copy)]
-pub struct UserContext {
-    pub user: Resource<Result<Option<SignedInUser>, AppError>>,
-    pub logout: ServerAction<Logout>,
-    /// Bumped by pages whose actions change what the header shows (a new name, a deleted account).
-    pub changed: RwSignal<u32>,
-}
-
-impl UserContext {
-    /// Refetches the signed-in person whenever one of `versions` moves (an action finished). The actions themselves
-    /// belong to their page: only actions made inside `<Routes>` receive a no-JavaScript post's error from the URL.
-    pub fn follow(self, versions: impl Fn() -> (usize, usize) + 'static) {
-        Effect::watch(versions, move |_, _, _| self.changed.update(|n| *n += 1), false);
-    }
-}
-
-/// Creates the shared resource; call once, in `App`.
-pub fn provide_user_context() {
-    let logout = ServerAction::<Logout>::new();
-    let changed = RwSignal::new(0);
-    let user = Resource::new(move || (logout.version().get(), changed.get()), |_| current_user());
-    provide_context(UserContext { user, logout, changed });
-}
-
-pub fn use_user_context() -> UserContext {
-    expect_context::<UserContext>()
-}
 
 /// The header's right-hand side: the person and a sign-out button, or a sign-in link.
 #[component]
 pub fn AccountArea() -> impl IntoView {
-    let UserContext { user, logout, .. } = use_user_context();
+    match signed_in_user() {
+        Some(user) => Either::Left(view! {
+            <a href="/profile" class="account-link" data-testid="account-name">
+                <Avatar user=user.clone() size="small"/>
+                <span class="account-name">{user.display_name.clone()}</span>
+            </a>
+            <SignOut/>
+        }),
+        None => Either::Right(view! { <a href="/login" class="button">"Sign in"</a> }),
+    }
+}
+
+/// Signs out: a form that posts without JavaScript, with a pending label once hydrated.
+#[island]
+fn SignOut() -> impl IntoView {
+    let logout = ServerAction::<Logout>::new();
+    let pending = logout.pending();
     view! {
-        <Transition fallback=|| view! { <span class="account-placeholder"></span> }>
-            {move || Suspend::new(async move {
-                match user.await {
-                    Ok(Some(user)) => {
-                        view! {
-                            <a href="/profile" class="account-link" data-testid="account-name">
-                                <Avatar user=user.clone() size="small"/>
-                                <span class="account-name">{user.display_name.clone()}</span>
-                            </a>
-                            <ActionForm action=logout attr:class="inline-form">
-                                <button type="submit" class="button secondary" disabled=move || logout.pending().get()>
-                                    {move || if logout.pending().get() { "Signing out…" } else { "Sign out" }}
-                                </button>
-                            </ActionForm>
-                        }
-                            .into_any()
-                    }
-                    _ => view! { <a href="/login" class="button">"Sign in"</a> }.into_any(),
-                }
-            })}
-        </Transition>
+        <ActionForm action=logout attr:class="inline-form">
+            <button type="submit" class="button secondary" disabled=pending>
+                {move || if pending.get() { "Signing out…" } else { "Sign out" }}
+            </button>
+        </ActionForm>
     }
 }
 
@@ -79,17 +50,15 @@ pub fn Avatar(user: SignedInUser, #[prop(default = "large")] size: &'static str)
 }
 
 /// A page's data could not be loaded: signed out in the meantime (then, in the browser, on to the login page, as
-/// the server does for a full page load), or a server problem.
+/// the server does for a full page load), or a server problem. No router hooks: it is used inside islands.
 #[component]
 pub fn LoadError(error: AppError) -> impl IntoView {
     if error == AppError::Unauthorized {
-        let navigate = leptos_router::hooks::use_navigate();
-        let location = leptos_router::hooks::use_location();
-        // Effects run only in the browser, after hydration.
+        // Effects run only in the browser (in an island, after an action): a full page load, as the server does.
         Effect::new(move |_| {
-            let here = location.pathname.get_untracked();
-            let next: String = url_escape(&here);
-            navigate(&format!("/login?next={next}"), Default::default());
+            let location = window().location();
+            let here = location.pathname().unwrap_or_default();
+            let _ = location.set_href(&format!("/login?next={}", url_escape(&here)));
         });
     }
     match error {

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     account::{
         ActivityEvent, ActivityPage, DashboardSummary, DashboardView, RevokeOtherSessions, RevokeSession, SessionInfo,
-        get_dashboard, get_dashboard_summary, list_sessions,
+        SessionList, get_dashboard, get_dashboard_summary, list_sessions,
     },
     auth::provider_name,
     components::{
@@ -17,31 +17,52 @@ use crate::{
         time::Ago,
         tokens::TokensPanel,
     },
-    tokens::{CreateToken, RevokeToken, list_tokens},
+    tokens::{CreateToken, RevokeToken, TokenList, list_tokens},
 };
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let query = use_query_map();
-    let before = move || query.with(|q| q.get("before").and_then(|b| b.parse::<i64>().ok()));
-    // The whole page in one request; after an action, each section fetches only what that action changed.
-    let page = Resource::new(before, get_dashboard);
+    let before = query.with_untracked(|q| q.get("before").and_then(|b| b.parse::<i64>().ok()));
     view! {
         <Title text="Dashboard"/>
-        <Transition fallback=|| view! { <p class="muted">"Loading your dashboard…"</p> }>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Ok(view) => Either::Left(view! { <Dashboard view first=before().is_none()/> }),
+        <Suspense fallback=|| view! { <p class="muted">"Loading your dashboard…"</p> }>
+            // The whole page in one request, read while rendering on the server: the interactive part gets its share
+            // as props, the rest is plain HTML.
+            {Suspend::new(async move {
+                match get_dashboard(before).await {
+                    Ok(view) => Either::Left(view! { <Dashboard view first=before.is_none()/> }),
                     Err(error) => Either::Right(view! { <LoadError error/> }),
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
 #[component]
 fn Dashboard(view: DashboardView, first: bool) -> impl IntoView {
     let DashboardView { user, summary, sessions, tokens, activity } = view;
+    view! {
+        <section class="welcome" aria-labelledby="welcome-title">
+            <Avatar user=user.clone()/>
+            <div>
+                <h1 id="welcome-title" data-testid="welcome">"Welcome, " {user.display_name.clone()}</h1>
+                <p class="muted">{user.email.clone().unwrap_or_else(|| "No email address on file".into())}</p>
+            </div>
+        </section>
+        <AccountActivity summary sessions tokens/>
+        <section class="card" aria-labelledby="activity-title" id="activity">
+            <h2 id="activity-title">"Security activity"</h2>
+            <p class="muted">"Sign-ins, changes and token events on your account, newest first."</p>
+            <ActivityList page=activity first/>
+        </section>
+    }
+}
+
+/// The dashboard's interactive part, one island: the summary, the sessions and the tokens, which change together.
+/// After an action, each fetches only what that action changed.
+#[island]
+fn AccountActivity(summary: DashboardSummary, sessions: SessionList, tokens: TokenList) -> impl IntoView {
     let revoke = ServerAction::<RevokeSession>::new();
     let revoke_others = ServerAction::<RevokeOtherSessions>::new();
     let create_token = ServerAction::<CreateToken>::new();
@@ -62,13 +83,6 @@ fn Dashboard(view: DashboardView, first: bool) -> impl IntoView {
     let tokens = refreshed(tokens, move || (create_token.version().get(), revoke_token.version().get()), list_tokens);
 
     view! {
-        <section class="welcome" aria-labelledby="welcome-title">
-            <Avatar user=user.clone()/>
-            <div>
-                <h1 id="welcome-title" data-testid="welcome">"Welcome, " {user.display_name.clone()}</h1>
-                <p class="muted">{user.email.clone().unwrap_or_else(|| "No email address on file".into())}</p>
-            </div>
-        </section>
         {move || match summary.get() {
             Ok(summary) => Either::Left(view! { <Summary summary/> }),
             Err(error) => Either::Right(view! { <LoadError error/> }),
@@ -96,11 +110,6 @@ fn Dashboard(view: DashboardView, first: bool) -> impl IntoView {
             })/>
         </section>
         <TokensPanel tokens create=create_token revoke=revoke_token/>
-        <section class="card" aria-labelledby="activity-title" id="activity">
-            <h2 id="activity-title">"Security activity"</h2>
-            <p class="muted">"Sign-ins, changes and token events on your account, newest first."</p>
-            <ActivityList page=activity first/>
-        </section>
     }
 }
 

@@ -79,8 +79,8 @@ const STEPS: [Step; 4] = [
 ];
 
 /// An interactive walk through the sign-in flow. Choosing a step changes the panel in place, which needs the
-/// hydrated app: before hydration the first step is shown.
-#[component]
+/// hydrated app: before hydration the first step is shown. An island: the only code this page sends.
+#[island]
 fn SignInSteps() -> impl IntoView {
     let selected = RwSignal::new(0_usize);
 

@@ -10,37 +10,56 @@ use crate::{
         DeleteAccount, DisplayName, LinkedIdentity, ProfileOverview, UnlinkIdentity, UpdateDisplayName, get_profile,
     },
     components::{
-        account::{Avatar, LoadError, use_user_context},
+        account::{Avatar, LoadError},
+        refreshed,
         time::{Ago, MaybeAgo},
     },
 };
 
 #[component]
 pub fn ProfilePage() -> impl IntoView {
-    let context = use_user_context();
-    let rename = ServerAction::<UpdateDisplayName>::new();
-    let unlink = ServerAction::<UnlinkIdentity>::new();
-    let delete = ServerAction::<DeleteAccount>::new();
-    context.follow(move || (rename.version().get(), delete.version().get()));
-    let profile = Resource::new(
-        move || (rename.version().get(), unlink.version().get(), context.logout.version().get()),
-        |_| get_profile(),
-    );
     view! {
         <Title text="Profile"/>
-        <Transition fallback=|| view! { <p class="muted">"Loading your profile…"</p> }>
-            {move || Suspend::new(async move {
-                match profile.await {
-                    Ok(profile) => Either::Left(view! { <Profile profile rename unlink delete/> }),
+        <Suspense fallback=|| view! { <p class="muted">"Loading your profile…"</p> }>
+            // Read while rendering on the server and handed to the island as props: nothing is serialised twice.
+            {Suspend::new(async move {
+                match get_profile().await {
+                    Ok(profile) => Either::Left(view! { <Profile profile/> }),
                     Err(error) => Either::Right(view! { <LoadError error/> }),
                 }
             })}
-        </Transition>
+        </Suspense>
     }
 }
 
+/// The whole profile is interactive (rename in place, remove a method, link, delete), so it is one island. After an
+/// action it fetches the profile again.
+#[island]
+fn Profile(profile: ProfileOverview) -> impl IntoView {
+    let rename = ServerAction::<UpdateDisplayName>::new();
+    let unlink = ServerAction::<UnlinkIdentity>::new();
+    let delete = ServerAction::<DeleteAccount>::new();
+    show_new_name_in_header(rename);
+    let profile = refreshed(profile, move || (rename.version().get(), unlink.version().get()), get_profile);
+    move || match profile.get() {
+        Ok(profile) => Either::Left(view! { <ProfileView profile rename unlink delete/> }),
+        Err(error) => Either::Right(view! { <LoadError error/> }),
+    }
+}
+
+/// The header is server-rendered, outside this island: after a rename its name is set in place.
+fn show_new_name_in_header(rename: ServerAction<UpdateDisplayName>) {
+    Effect::new(move |_| {
+        if let Some(Ok(name)) = rename.value().get()
+            && let Ok(Some(element)) = document().query_selector("[data-testid=account-name] .account-name")
+        {
+            element.set_text_content(Some(&name));
+        }
+    });
+}
+
 #[component]
-fn Profile(
+fn ProfileView(
     profile: ProfileOverview,
     rename: ServerAction<UpdateDisplayName>,
     unlink: ServerAction<UnlinkIdentity>,
