@@ -123,6 +123,27 @@ fi
 live=$(wc -l <"$work/cookies")
 rss=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$app_pid/status")
 
+# What a first visit downloads: the page and every asset it references (stylesheet, JS, WASM, icon), compressed as
+# the server sends them to a browser that accepts brotli.
+first_visit() { # first_visit PATH [HEADER] -> bytes
+  local path=$1 header=${2:-} page total asset
+  local -a with=(-H 'Accept-Encoding: br, gzip')
+  [ -n "$header" ] && with+=(-H "$header")
+  page=$(curl -fsS ${header:+-H "$header"} "$app$path")
+  total=$(curl -fsS -o /dev/null -w '%{size_download}' "${with[@]}" "$app$path")
+  for asset in $(grep -oE '/(pkg/[^"'"'"' )]+|favicon\.svg)' <<<"$page" | sort -u); do
+    total=$(( total + $(curl -fsS -o /dev/null -w '%{size_download}' -H 'Accept-Encoding: br, gzip' "$app$asset") ))
+  done
+  echo "$total"
+}
+login_bytes=$(first_visit /login)
+dashboard_bytes=$(first_visit /dashboard "Cookie: $cookie")
+wasm=target/site/pkg/gatehouse.wasm
+js=target/site/pkg/gatehouse.js
+sizes() { echo "$(stat -c %s "$1") $(gzip -9 -c "$1" | wc -c) $( [ -f "$1.br" ] && stat -c %s "$1.br" || echo 0)"; }
+read -r wasm_raw wasm_gz wasm_br < <(sizes "$wasm")
+read -r js_raw js_gz js_br < <(sizes "$js")
+
 if grep -q '"level":"ERROR"' "$work/app.log"; then
   echo "bench: the server logged errors:" >&2
   grep '"level":"ERROR"' "$work/app.log" >&2
@@ -154,5 +175,13 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
   echo "| full OIDC sign-ins of a returning person through the Dev IdP (4 at a time, $done_count in all) | $signin_rate per second |"
   echo "| Gatehouse CPU per sign-in (from /proc, the Dev IdP not counted) | $signin_cpu ms |"
   echo "| RSS with $live live sessions, each used once | $rss MB |"
+  echo
+  kb() { awk -v b="$1" 'BEGIN { printf "%.1f KB", b / 1024 }'; }
+  echo "| browser download | raw | gzip -9 | brotli, as served |"
+  echo "|---|---:|---:|---:|"
+  echo "| WASM, whole app | $(kb "$wasm_raw") | $(kb "$wasm_gz") | $(kb "$wasm_br") |"
+  echo "| JS glue | $(kb "$js_raw") | $(kb "$js_gz") | $(kb "$js_br") |"
+  echo "| first visit to \`/login\` (page, CSS, JS, WASM, icon, compressed as served) | | | $(kb "$login_bytes") |"
+  echo "| first visit to \`/dashboard\`, signed in | | | $(kb "$dashboard_bytes") |"
 } >"$results"
 cat "$results"

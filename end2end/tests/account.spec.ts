@@ -315,3 +315,34 @@ test('screenshots of the profile and dashboard for the README', async ({ browser
   await page.screenshot({ path: `${SCREENSHOTS}/dashboard.png`, fullPage: true });
   await context.close();
 });
+
+test('every page is complete without JavaScript', async ({ browser }) => {
+  const anonymous = await browser.newContext({ javaScriptEnabled: false });
+  const visitor = await anonymous.newPage();
+  for (const path of ['/', '/login', '/developers']) {
+    await visitor.goto(path);
+    await expect(visitor.locator('h1')).toBeVisible();
+    await expect(visitor.getByRole('link', { name: 'Sign in', exact: true })).toBeVisible();
+  }
+  await visitor.goto('/');
+  await expect(visitor.getByTestId('step-detail')).not.toBeEmpty();
+  await visitor.goto('/login');
+  await expect(visitor.getByRole('link', { name: 'Continue with Dev IdP (local testing only)' })).toBeVisible();
+  await anonymous.close();
+
+  const noJs = await device(browser, person(), { javaScriptEnabled: false });
+  const page = noJs.page;
+  await page.goto('/dashboard');
+  await expect(page.getByTestId('welcome')).toContainText('Welcome');
+  await expect(page.getByTestId('stat-sessions')).toContainText('1');
+  await expect(page.getByTestId('session')).toHaveCount(1);
+  await expect(page.getByTestId('activity').locator('li').first()).toBeVisible();
+  await expect(page.getByTestId('token-form')).toBeVisible();
+  await page.goto('/profile');
+  await expect(page.getByTestId('profile-name')).not.toBeEmpty();
+  await expect(page.getByTestId('identities').locator('li')).toHaveCount(1);
+  await expect(page.getByTestId('account-name')).toBeVisible();
+  await page.goto('/developers');
+  await expect(page.locator('h1')).toBeVisible();
+  await noJs.context.close();
+});

@@ -4,6 +4,8 @@
 //! stream of pieces, and with TCP_NODELAY each piece became a write of its own. Pages are collected and sent in one
 //! write, with a `Content-Length`.
 //!
+//! A page without islands has nothing to hydrate, so the tags that would load the WebAssembly are left out.
+//!
 //! The anonymous home and login pages are the same for every visitor except for the CSP nonce, so each is rendered
 //! once and then served from memory with a fresh nonce stamped into the policy and the page's script tags.
 //!
@@ -82,6 +84,52 @@ pub async fn serve_anonymous_pages(State(state): State<AppState>, request: Reque
     keep(&state.pages, path, response).await
 }
 
+/// A page with no island has nothing to hydrate: the tags that load the WebAssembly are left out, so the browser
+/// downloads only the HTML and the stylesheet. Leptos writes them in the head whatever the page turns out to hold.
+fn without_unused_hydration(body: Bytes) -> Bytes {
+    const ISLAND: &[u8] = b"<leptos-island";
+    if body.windows(ISLAND.len()).any(|w| w == ISLAND) {
+        return body;
+    }
+    let Ok(html) = std::str::from_utf8(&body) else { return body };
+    let Some(head_end) = html.find("</head>") else { return body };
+    let (head, rest) = html.split_at(head_end);
+    let mut kept = String::with_capacity(head.len());
+    let mut remaining = head;
+    let mut removed = 0;
+    // `<link rel="modulepreload" href="/pkg/…">`, `<link rel="preload" href="/pkg/….wasm" …>` and the module script.
+    while let Some(start) = remaining.find('<') {
+        kept.push_str(&remaining[..start]);
+        let tag = &remaining[start..];
+        let end = if tag.starts_with("<script type=\"module\"") {
+            tag.find("</script>").map(|e| e + "</script>".len())
+        } else if tag.starts_with("<link rel=\"modulepreload\" href=\"/pkg/")
+            || tag.starts_with("<link rel=\"preload\" href=\"/pkg/")
+        {
+            tag.find('>').map(|e| e + 1)
+        } else {
+            None
+        };
+        match end {
+            Some(end) => {
+                removed += 1;
+                remaining = &tag[end..];
+            }
+            None => {
+                kept.push('<');
+                remaining = &tag[1..];
+            }
+        }
+    }
+    kept.push_str(remaining);
+    if removed != 3 {
+        // Not the shape Leptos writes: leave the page as it is rather than guess.
+        return body;
+    }
+    kept.push_str(rest);
+    Bytes::from(kept)
+}
+
 /// An HTML page of ours, collected into one body; any other response as it is.
 async fn whole(response: Response) -> Response {
     let html = response
@@ -94,7 +142,7 @@ async fn whole(response: Response) -> Response {
     }
     let (parts, body) = response.into_parts();
     match to_bytes(body, usize::MAX).await {
-        Ok(body) => Response::from_parts(parts, Body::from(body)),
+        Ok(body) => Response::from_parts(parts, Body::from(without_unused_hydration(body))),
         Err(error) => render_failed(&error),
     }
 }
@@ -125,7 +173,7 @@ async fn keep(cache: &PageCache, path: &'static str, response: Response) -> Resp
     let (parts, body) = response.into_parts();
     // Our own page, rendered in full already (`SsrMode::Async`): reading it whole costs nothing extra.
     let body = match to_bytes(body, usize::MAX).await {
-        Ok(body) if body.len() <= MAX_PAGE_BYTES => body,
+        Ok(body) if body.len() <= MAX_PAGE_BYTES => without_unused_hydration(body),
         Ok(body) => return Response::from_parts(parts, Body::from(body)),
         Err(error) => return render_failed(&error),
     };
@@ -168,6 +216,24 @@ mod tests {
         let joined = pieces.iter().map(|p| p.as_ref()).collect::<Vec<_>>().join(&b"XY"[..]);
         assert_eq!(joined, b"<script nonce=\"XY\">a</script><script nonce=\"XY\">b</script>");
         assert_eq!(split(&Bytes::from_static(b"none here"), b"N1").len(), 1);
+    }
+
+    const HEAD: &str = "<head><meta charset=\"utf-8\"><link rel=\"modulepreload\" href=\"/pkg/g.js\" crossorigin=\"n\">\
+        <link rel=\"preload\" href=\"/pkg/g.wasm\" as=\"fetch\" type=\"application/wasm\" crossorigin=\"n\">\
+        <script type=\"module\" nonce=\"n\">import('/pkg/g.js')</script><link rel=\"stylesheet\" href=\"/pkg/g.css\"></head>";
+
+    #[test]
+    fn a_page_without_islands_loses_only_the_tags_that_load_the_webassembly() {
+        let page = format!("{HEAD}<body><p>static</p></body>");
+        let out = String::from_utf8(without_unused_hydration(Bytes::from(page)).to_vec()).unwrap();
+        assert_eq!(
+            out,
+            "<head><meta charset=\"utf-8\"><link rel=\"stylesheet\" href=\"/pkg/g.css\"></head><body><p>static</p></body>"
+        );
+        let with_island = format!("{HEAD}<body><leptos-island data-component=\"x\"></leptos-island></body>");
+        assert_eq!(without_unused_hydration(Bytes::from(with_island.clone())), Bytes::from(with_island));
+        let unknown_shape = "<head><script type=\"module\">x</script></head><body></body>".to_owned();
+        assert_eq!(without_unused_hydration(Bytes::from(unknown_shape.clone())), Bytes::from(unknown_shape));
     }
 
     #[test]

@@ -130,3 +130,23 @@ async fn a_login_page_with_a_query_is_rendered_for_that_request() {
     let page = world.app.get("/login?next=%2Fprofile").await.text().await.expect("page");
     assert!(page.contains("/auth/login/oidc?next=%2Fprofile"), "the sign-in links carry next");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_without_islands_does_not_load_the_webassembly() {
+    let world = world().await;
+    let page = |browser: &crate::helpers::Browser, path: &'static str| {
+        let browser = browser.client.clone();
+        let url = format!("{}{path}", world.app.address);
+        async move { browser.get(url).send().await.expect("page").text().await.expect("body") }
+    };
+    let visitor = world.app.browser();
+    for path in ["/login", "/developers"] {
+        let html = page(&visitor, path).await;
+        assert!(html.contains("/pkg/gatehouse.css"), "{path} keeps its stylesheet");
+        assert!(!html.contains(".wasm") && !html.contains("/pkg/gatehouse.js"), "{path}: {html}");
+    }
+    let home = page(&visitor, "/").await;
+    assert!(home.contains("/pkg/gatehouse.js") && home.contains(".wasm"), "the home page's walkthrough is an island");
+    let ada = world.ada().await;
+    assert!(page(&ada, "/login").await.contains("/pkg/gatehouse.js"), "signed in, the header's sign-out is one");
+}
