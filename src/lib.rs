@@ -16,6 +16,8 @@ pub mod tokens;
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // Panic messages in the console while developing; a release build (panic = "abort") leaves the formatting out.
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_islands();
     if let Some(root) = leptos::prelude::document().document_element() {

@@ -4,7 +4,7 @@
 use leptos::{either::Either, prelude::*};
 
 use crate::{
-    auth::{Logout, SignedInUser, signed_in_user},
+    auth::{SignedInUser, signed_in_user},
     error::AppError,
 };
 
@@ -23,17 +23,18 @@ pub fn AccountArea() -> impl IntoView {
     }
 }
 
-/// Signs out: a form that posts without JavaScript, with a pending label once hydrated.
+/// Signs out: a plain form to `POST /auth/logout`, which ends the session and sends the browser home, with or
+/// without JavaScript. Once hydrated, the button says it is busy. (No server function: this island is on every
+/// signed-in page, and a plain form keeps it small.)
 #[island]
 fn SignOut() -> impl IntoView {
-    let logout = ServerAction::<Logout>::new();
-    let pending = logout.pending();
+    let pending = RwSignal::new(false);
     view! {
-        <ActionForm action=logout attr:class="inline-form">
-            <button type="submit" class="button secondary" disabled=pending>
+        <form method="post" action="/auth/logout" class="inline-form" on:submit=move |_| pending.set(true)>
+            <button type="submit" class="button secondary" aria-busy=move || pending.get().to_string()>
                 {move || if pending.get() { "Signing out…" } else { "Sign out" }}
             </button>
-        </ActionForm>
+        </form>
     }
 }
 

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     account::{
         ActivityEvent, ActivityPage, DashboardSummary, DashboardView, RevokeOtherSessions, RevokeSession, SessionInfo,
-        SessionList, get_dashboard, get_dashboard_summary, list_sessions,
+        SessionList, get_dashboard, list_sessions,
     },
     auth::provider_name,
     components::{
@@ -17,6 +17,7 @@ use crate::{
         time::Ago,
         tokens::TokensPanel,
     },
+    error::AppError,
     tokens::{CreateToken, RevokeToken, TokenList, list_tokens},
 };
 
@@ -67,23 +68,21 @@ fn AccountActivity(summary: DashboardSummary, sessions: SessionList, tokens: Tok
     let revoke_others = ServerAction::<RevokeOtherSessions>::new();
     let create_token = ServerAction::<CreateToken>::new();
     let revoke_token = ServerAction::<RevokeToken>::new();
-    let summary = refreshed(
-        summary,
-        move || {
-            (
-                revoke.version().get(),
-                revoke_others.version().get(),
-                create_token.version().get(),
-                revoke_token.version().get(),
-            )
-        },
-        get_dashboard_summary,
-    );
     let sessions = refreshed(sessions, move || (revoke.version().get(), revoke_others.version().get()), list_sessions);
     let tokens = refreshed(tokens, move || (create_token.version().get(), revoke_token.version().get()), list_tokens);
+    // The counts follow the lists they count (the same filters on the server); the rest does not change here.
+    let summary = move || -> Result<DashboardSummary, AppError> {
+        let sessions = sessions.get()?;
+        let tokens = tokens.get()?;
+        Ok(DashboardSummary {
+            active_sessions: u32::try_from(sessions.sessions.len()).unwrap_or(u32::MAX),
+            api_tokens: u32::try_from(tokens.tokens.len()).unwrap_or(u32::MAX),
+            ..summary.clone()
+        })
+    };
 
     view! {
-        {move || match summary.get() {
+        {move || match summary() {
             Ok(summary) => Either::Left(view! { <Summary summary/> }),
             Err(error) => Either::Right(view! { <LoadError error/> }),
         }}
