@@ -154,7 +154,7 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
 {
   echo "# Gatehouse benchmark"
   echo
-  echo "$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with local changes)'), $(nproc) CPUs: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)."
+  echo "$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- . ':!bench/results.md' 2>/dev/null || echo ' (with local changes)'), $(nproc) CPUs: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)."
   echo "Servers pinned to CPU 0 with one tokio worker; \`wrk -t1 -c$connections -d$duration\` pinned to CPU 1; $rounds rounds, medians."
   echo "Reproduce: \`make bench\` (or \`bench/run.sh\` after \`make build\`)."
   echo
