@@ -10,13 +10,21 @@
 //!   database; after that the next request reads the row again. So a change made outside this process (another
 //!   instance, an operator's SQL) is seen within that time, and expiry is checked from the entry on every hit.
 //!
+//! - **Never filled from a read older than a change.** A request that read a row before a change was forgotten
+//!   could otherwise put the old row back. Every `forget_*` moves a generation counter; a request notes the
+//!   generation before it reads the database ([`AuthCache::generation`]) and its entry is kept only if no `forget_*`
+//!   happened in between.
+//!
 //! Several instances: the `forget_*` methods are the only way in. A cross-instance bus (PostgreSQL
 //! `LISTEN/NOTIFY`, say) plugs in by publishing each `forget_*` call and applying the ones it receives to
 //! [`AuthCache`]; nothing else changes.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -55,6 +63,8 @@ pub struct CachedToken {
 pub struct AuthCache {
     sessions: RwLock<HashMap<String, CachedSession>>,
     tokens: RwLock<HashMap<Vec<u8>, CachedToken>>,
+    /// Moved by every `forget_*`, under the map's lock.
+    generation: AtomicU64,
 }
 
 impl std::fmt::Debug for AuthCache {
@@ -76,10 +86,20 @@ impl AuthCache {
         read(&self.sessions).get(cookie_id).cloned()
     }
 
-    pub fn put_session(&self, cookie_id: String, entry: CachedSession) {
+    /// Note this before reading the rows an entry is made from, and pass it to `put_*`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Keeps an entry read from the database when nothing was forgotten since `read_at` (its [`generation`]).
+    ///
+    /// [`generation`]: AuthCache::generation
+    pub fn put_session(&self, cookie_id: String, entry: CachedSession, read_at: u64) {
         let mut sessions = write(&self.sessions);
-        make_room(&mut sessions, |e| e.checked);
-        sessions.insert(cookie_id, entry);
+        if self.generation() == read_at {
+            make_room(&mut sessions, |e| e.checked);
+            sessions.insert(cookie_id, entry);
+        }
     }
 
     /// Notes a `last_seen_at` written to the row, so the next minute's requests do not write it again.
@@ -94,10 +114,17 @@ impl AuthCache {
         (entry.checked.elapsed() < REVALIDATE_AFTER).then_some(entry)
     }
 
-    pub fn put_token(&self, hash: Vec<u8>, entry: CachedToken) {
+    /// Like [`AuthCache::put_session`].
+    pub fn put_token(&self, hash: Vec<u8>, entry: CachedToken, read_at: u64) {
         let mut tokens = write(&self.tokens);
-        make_room(&mut tokens, |e| e.checked);
-        tokens.insert(hash, entry);
+        if self.generation() == read_at {
+            make_room(&mut tokens, |e| e.checked);
+            tokens.insert(hash, entry);
+        }
+    }
+
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Notes a use written to the token's row.
@@ -112,24 +139,32 @@ impl AuthCache {
 
     /// A session ended (signed out, revoked, expired): its row id.
     pub fn forget_session(&self, session_id: &str) {
-        write(&self.sessions).retain(|_, e| e.session_id != session_id);
+        let mut sessions = write(&self.sessions);
+        self.changed();
+        sessions.retain(|_, e| e.session_id != session_id);
     }
 
     /// A session cookie id is no longer in use (its id was cycled at sign-in).
     pub fn forget_cookie(&self, cookie_id: &str) {
-        write(&self.sessions).remove(cookie_id);
+        let mut sessions = write(&self.sessions);
+        self.changed();
+        sessions.remove(cookie_id);
     }
 
     /// A token was revoked: its id.
     pub fn forget_token(&self, token_id: &str) {
-        write(&self.tokens).retain(|_, e| e.id != token_id);
+        let mut tokens = write(&self.tokens);
+        self.changed();
+        tokens.retain(|_, e| e.id != token_id);
     }
 
     /// Something about the person changed (name, sign-in methods), or every one of their sessions or tokens ended
     /// (account deleted, "sign out all others"): every entry of theirs is read again on its next use.
     pub fn forget_user(&self, user_id: &str) {
-        write(&self.sessions).retain(|_, e| e.user.id != user_id);
-        write(&self.tokens).retain(|_, e| e.user.id != user_id);
+        let (mut sessions, mut tokens) = (write(&self.sessions), write(&self.tokens));
+        self.changed();
+        sessions.retain(|_, e| e.user.id != user_id);
+        tokens.retain(|_, e| e.user.id != user_id);
     }
 
     /// How many entries are held: (sessions, tokens). For tests and the benchmark.
@@ -185,9 +220,9 @@ mod tests {
     #[test]
     fn forgetting_a_session_or_a_person_drops_exactly_their_entries() {
         let cache = AuthCache::default();
-        cache.put_session("c1".into(), session("s1", "ada"));
-        cache.put_session("c2".into(), session("s2", "ada"));
-        cache.put_session("c3".into(), session("s3", "bob"));
+        cache.put_session("c1".into(), session("s1", "ada"), cache.generation());
+        cache.put_session("c2".into(), session("s2", "ada"), cache.generation());
+        cache.put_session("c3".into(), session("s3", "bob"), cache.generation());
         cache.forget_session("s1");
         assert!(cache.session("c1").is_none());
         assert!(cache.session("c2").is_some());
@@ -199,11 +234,24 @@ mod tests {
     }
 
     #[test]
+    fn a_row_read_before_a_change_is_not_kept() {
+        let cache = AuthCache::default();
+        let read_at = cache.generation();
+        // Meanwhile another request revokes a session and forgets it…
+        cache.forget_session("s1");
+        // …so the row this request read before that is not put back.
+        cache.put_session("c1".into(), session("s1", "ada"), read_at);
+        assert!(cache.stale_session("c1").is_none());
+        cache.put_session("c1".into(), session("s1", "ada"), cache.generation());
+        assert!(cache.session("c1").is_some(), "a read after the change is kept");
+    }
+
+    #[test]
     fn a_stale_entry_is_not_served_as_fresh() {
         let cache = AuthCache::default();
         let mut old = session("s1", "ada");
         old.checked = Instant::now() - REVALIDATE_AFTER;
-        cache.put_session("c1".into(), old);
+        cache.put_session("c1".into(), old, cache.generation());
         assert!(cache.session("c1").is_none());
         assert!(cache.stale_session("c1").is_some(), "kept, to be read again");
     }

@@ -55,7 +55,9 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         _ => Caller::default(),
     };
 
-    let protected = PROTECTED_PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")));
+    let protected = PROTECTED_PAGES
+        .iter()
+        .any(|p| path.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')));
     if protected && caller.0.is_none() {
         let wanted = request.uri().path_and_query().map_or(path, |pq| pq.as_str());
         let next = url::form_urlencoded::byte_serialize(wanted.as_bytes()).collect::<String>();

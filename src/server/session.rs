@@ -177,6 +177,7 @@ pub async fn current(
         return Ok(Some(Arc::new(SignedIn { session: auth, user: hit.user })));
     }
 
+    let read_at = cache.generation();
     // Which row this cookie names never changes while the cookie lives, so a stale entry saves the store read.
     let auth = match cache.stale_session(&cookie) {
         Some(stale) => SessionAuth { user_id: stale.user.id.clone(), session_id: stale.session_id },
@@ -208,7 +209,7 @@ pub async fn current(
         expires_at: row.expires_at,
         checked: Instant::now(),
     };
-    cache.put_session(cookie, entry);
+    cache.put_session(cookie, entry, read_at);
     Ok(Some(Arc::new(SignedIn { session: AuthSession { user_id: auth.user_id, session_id: auth.session_id }, user })))
 }
 

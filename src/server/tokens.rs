@@ -229,8 +229,9 @@ pub async fn verify(
     let token = match cache.token(&hash) {
         Some(token) => token,
         None => {
+            let read_at = cache.generation();
             let token = load(db, &hash).await?.ok_or(VerifyFailure::Refused(TokenError::Unknown))?;
-            cache.put_token(hash.clone(), token.clone());
+            cache.put_token(hash.clone(), token.clone(), read_at);
             token
         }
     };
