@@ -48,6 +48,8 @@ pub struct ProfileOverview {
     pub identities: Vec<LinkedIdentity>,
     /// Configured providers this person has not linked yet.
     pub linkable: Vec<ProviderSummary>,
+    /// Every configured provider, so the page can offer one again once it is unlinked.
+    pub providers: Vec<ProviderSummary>,
 }
 
 /// One way a person signs in.

@@ -22,13 +22,13 @@ pub struct SignedInUser {
 impl SignedInUser {
     /// Up to two initials, for the avatar when there is no picture.
     pub fn initials(&self) -> String {
-        self.display_name
-            .split_whitespace()
-            .filter_map(|w| w.chars().next())
-            .take(2)
-            .flat_map(char::to_uppercase)
-            .collect()
+        initials(&self.display_name)
     }
+}
+
+/// Up to two initials of a name: "Ada Lovelace" → "AL".
+pub fn initials(name: &str) -> String {
+    name.split_whitespace().filter_map(|w| w.chars().next()).take(2).flat_map(char::to_uppercase).collect()
 }
 
 /// A provider's name for people, from its id (`dev` → "Dev IdP"). Unknown ids are shown as they are.

@@ -44,6 +44,7 @@ test('a new display name is saved in place, shown in the header, and kept across
   await expect(page.getByTestId('rename-saved')).toHaveText('Saved.');
   await expect(page.getByTestId('profile-name')).toHaveText('Ada Byron');
   await expect(page.getByTestId('account-name')).toContainText('Ada Byron');
+  await expect(page.locator('.profile-head [data-initials]'), 'the avatar follows').toHaveText('AB');
   expect(await page.evaluate(() => (window as any).__stillHere), 'saved without a page load').toBe(true);
 
   await page.reload();
@@ -87,8 +88,10 @@ test.describe(() => {
     const sessions = laptop.page.getByTestId('session');
     await expect(sessions).toHaveCount(2);
     await expect(laptop.page.locator('[data-testid="session"][data-current="true"]')).toContainText('this device');
+    await expect(laptop.page.getByTestId('stat-sessions')).toHaveText(/^2\s*active sessions$/);
     await laptop.page.locator('[data-testid="session"][data-current="false"]').getByRole('button', { name: /^Revoke/ }).click();
     await expect(sessions).toHaveCount(1);
+    await expect(laptop.page.getByTestId('stat-sessions'), 'the summary follows the list').toHaveText(/^1\s*active session$/);
 
     await phone.page.getByRole('link', { name: 'Profile', exact: true }).click();
     await expect(phone.page).toHaveURL(`${APP_URL}/login?next=%2Fprofile`);
@@ -239,6 +242,8 @@ test('the core forms work without JavaScript: rename (and its error), revoke, si
 test('a token created on the dashboard calls the API until it is revoked', async ({ page, playwright }) => {
   await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: APP_URL });
   await signInAs(page, person());
+  await expect(page.getByTestId('stat-tokens')).toHaveText(/^0\s*API tokens$/);
+  await expect(page.getByText('No tokens yet.')).toBeVisible();
   await page.getByLabel('Name', { exact: true }).fill('deploy script');
   await page.getByRole('checkbox', { name: /sessions:read/ }).check();
   await page.getByLabel('Expires').selectOption('7');
@@ -254,6 +259,9 @@ test('a token created on the dashboard calls the API until it is revoked', async
   await expect(row).toContainText('profile:read');
   await expect(row).toContainText('sessions:read');
   await expect(row).toContainText('expires in 7 days');
+  await expect(page.getByTestId('stat-tokens'), 'the summary follows the list').toHaveText(/^1\s*API token$/);
+  await expect(page.getByText('No tokens yet.')).toBeHidden();
+  await expect(page.getByLabel('Name', { exact: true }), 'the form is ready for the next token').toHaveValue('');
 
   const program = await playwright.request.newContext({ baseURL: APP_URL });
   const me = await program.get('/api/v1/me', { headers: { authorization: `Bearer ${secret}` } });
@@ -263,6 +271,8 @@ test('a token created on the dashboard calls the API until it is revoked', async
 
   await row.getByRole('button', { name: 'Revoke deploy script' }).click();
   await expect(page.getByTestId('token')).toHaveCount(0);
+  await expect(page.getByTestId('stat-tokens')).toHaveText(/^0\s*API tokens$/);
+  await expect(page.getByText('No tokens yet.')).toBeVisible();
   const after = await program.get('/api/v1/me', { headers: { authorization: `Bearer ${secret}` } });
   expect(after.status()).toBe(401);
   expect(after.headers()['www-authenticate']).toContain('error="invalid_token"');

@@ -15,7 +15,7 @@ pub fn AccountArea() -> impl IntoView {
         Some(user) => Either::Left(view! {
             <a href="/profile" class="account-link" data-testid="account-name">
                 <Avatar user=user.clone() size="small"/>
-                <span class="account-name">{user.display_name.clone()}</span>
+                <span class="account-name" data-display-name>{user.display_name.clone()}</span>
             </a>
             <SignOut/>
         }),
@@ -46,22 +46,14 @@ pub fn Avatar(user: SignedInUser, #[prop(default = "large")] size: &'static str)
         Some(url) => {
             view! { <img class=class src=url alt="" referrerpolicy="no-referrer" width="40" height="40"/> }.into_any()
         }
-        None => view! { <span class=class aria-hidden="true">{user.initials()}</span> }.into_any(),
+        None => view! { <span class=class aria-hidden="true" data-initials>{user.initials()}</span> }.into_any(),
     }
 }
 
-/// A page's data could not be loaded: signed out in the meantime (then, in the browser, on to the login page, as
-/// the server does for a full page load), or a server problem. No router hooks: it is used inside islands.
+/// A page's data could not be loaded: signed out in the meantime (the server redirects a full page load to the login
+/// page before it gets here, so this is rare), or a server problem.
 #[component]
 pub fn LoadError(error: AppError) -> impl IntoView {
-    if error == AppError::Unauthorized {
-        // Effects run only in the browser (in an island, after an action): a full page load, as the server does.
-        Effect::new(move |_| {
-            let location = window().location();
-            let here = location.pathname().unwrap_or_default();
-            let _ = location.set_href(&format!("/login?next={}", url_escape(&here)));
-        });
-    }
     match error {
         AppError::Unauthorized => Either::Left(view! {
             <section class="notice">
@@ -72,14 +64,4 @@ pub fn LoadError(error: AppError) -> impl IntoView {
         }),
         error => Either::Right(view! { <p class="problem" role="alert">{error.to_string()}</p> }),
     }
-}
-
-/// Percent-encodes a path for a query value (`/` too, as the server's redirect does).
-fn url_escape(path: &str) -> String {
-    path.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

@@ -1,24 +1,23 @@
 //! `/dashboard`: where a person lands after signing in — a summary, their sessions, their API tokens and their
 //! security activity. The server redirects signed-out requests to `/login`.
 
-use leptos::{either::Either, prelude::*};
+use leptos::{either::Either, prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     account::{
         ActivityEvent, ActivityPage, DashboardSummary, DashboardView, RevokeOtherSessions, RevokeSession, SessionInfo,
-        SessionList, get_dashboard, list_sessions,
+        SessionList, get_dashboard,
     },
     auth::provider_name,
     components::{
         account::{Avatar, LoadError},
-        refreshed,
+        form::{Post, ReturnedError, RowAction, remove_row},
         time::Ago,
         tokens::TokensPanel,
     },
-    error::AppError,
-    tokens::{CreateToken, RevokeToken, TokenList, list_tokens},
 };
 
 #[component]
@@ -28,8 +27,8 @@ pub fn DashboardPage() -> impl IntoView {
     view! {
         <Title text="Dashboard"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading your dashboard…"</p> }>
-            // The whole page in one request, read while rendering on the server: the interactive part gets its share
-            // as props, the rest is plain HTML.
+            // The whole page in one request, read while rendering on the server and sent as HTML; the islands get
+            // only what they need as props.
             {Suspend::new(async move {
                 match get_dashboard(before).await {
                     Ok(view) => Either::Left(view! { <Dashboard view first=before.is_none()/> }),
@@ -43,6 +42,7 @@ pub fn DashboardPage() -> impl IntoView {
 #[component]
 fn Dashboard(view: DashboardView, first: bool) -> impl IntoView {
     let DashboardView { user, summary, sessions, tokens, activity } = view;
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     view! {
         <section class="welcome" aria-labelledby="welcome-title">
             <Avatar user=user.clone()/>
@@ -51,7 +51,11 @@ fn Dashboard(view: DashboardView, first: bool) -> impl IntoView {
                 <p class="muted">{user.email.clone().unwrap_or_else(|| "No email address on file".into())}</p>
             </div>
         </section>
-        <AccountActivity summary sessions tokens/>
+        <AccountActivity sessions=count(sessions.sessions.len()) tokens=count(tokens.tokens.len())>
+            <Summary summary/>
+            <Sessions list=sessions/>
+            <TokensPanel tokens/>
+        </AccountActivity>
         <section class="card" aria-labelledby="activity-title" id="activity">
             <h2 id="activity-title">"Security activity"</h2>
             <p class="muted">"Sign-ins, changes and token events on your account, newest first."</p>
@@ -60,75 +64,38 @@ fn Dashboard(view: DashboardView, first: bool) -> impl IntoView {
     }
 }
 
-/// The dashboard's interactive part, one island: the summary, the sessions and the tokens, which change together.
-/// After an action, each fetches only what that action changed.
-#[island]
-fn AccountActivity(summary: DashboardSummary, sessions: SessionList, tokens: TokenList) -> impl IntoView {
-    let revoke = ServerAction::<RevokeSession>::new();
-    let revoke_others = ServerAction::<RevokeOtherSessions>::new();
-    let create_token = ServerAction::<CreateToken>::new();
-    let revoke_token = ServerAction::<RevokeToken>::new();
-    let sessions = refreshed(sessions, move || (revoke.version().get(), revoke_others.version().get()), list_sessions);
-    let tokens = refreshed(tokens, move || (create_token.version().get(), revoke_token.version().get()), list_tokens);
-    // The counts follow the lists they count (the same filters on the server); the rest does not change here.
-    let summary = move || -> Result<DashboardSummary, AppError> {
-        let sessions = sessions.get()?;
-        let tokens = tokens.get()?;
-        Ok(DashboardSummary {
-            active_sessions: u32::try_from(sessions.sessions.len()).unwrap_or(u32::MAX),
-            api_tokens: u32::try_from(tokens.tokens.len()).unwrap_or(u32::MAX),
-            ..summary.clone()
-        })
-    };
+/// What the dashboard's islands share: the counts the summary shows, which follow revocations and new tokens, and
+/// whether "sign out all other sessions" has just succeeded (each other session's row then leaves the page).
+#[derive(Clone, Copy)]
+pub struct Counts {
+    pub sessions: RwSignal<u32>,
+    pub tokens: RwSignal<u32>,
+    pub others_ended: RwSignal<bool>,
+}
 
-    view! {
-        {move || match summary() {
-            Ok(summary) => Either::Left(view! { <Summary summary/> }),
-            Err(error) => Either::Right(view! { <LoadError error/> }),
-        }}
-        <section class="card" aria-labelledby="sessions-title" id="sessions">
-            <div class="card-head">
-                <h2 id="sessions-title">"Active sessions"</h2>
-                <SignOutOthers action=revoke_others/>
-            </div>
-            <p class="muted">"Everywhere you are signed in. Revoking a session signs that browser out on its next request."</p>
-            {move || match sessions.get() {
-                Ok(list) => Either::Left(view! {
-                    <ul class="rows" data-testid="sessions">
-                        {list.sessions
-                            .into_iter()
-                            .map(|session| view! { <SessionRow session now=list.now revoke/> })
-                            .collect_view()}
-                    </ul>
-                }),
-                Err(error) => Either::Right(view! { <LoadError error/> }),
-            }}
-            <ActionError message=Signal::derive(move || match revoke.value().get() {
-                Some(Err(error)) => Some(error.to_string()),
-                _ => None,
-            })/>
-        </section>
-        <TokensPanel tokens create=create_token revoke=revoke_token/>
-    }
+/// The summary, sessions and tokens, server-rendered as `children`; the islands inside them (the counts, the
+/// revoke buttons, the token form) share `Counts` through this island's context.
+#[island]
+fn AccountActivity(sessions: u32, tokens: u32, children: Children) -> impl IntoView {
+    provide_context(Counts {
+        sessions: RwSignal::new(sessions),
+        tokens: RwSignal::new(tokens),
+        others_ended: RwSignal::new(false),
+    });
+    children()
 }
 
 #[component]
 fn Summary(summary: DashboardSummary) -> impl IntoView {
-    let DashboardSummary { now, active_sessions, linked_providers, api_tokens, last_sign_in } = summary;
+    let DashboardSummary { now, linked_providers, last_sign_in, .. } = summary;
     view! {
         <section class="summary" aria-label="Summary">
-            <a class="stat" href="#sessions" data-testid="stat-sessions">
-                <span class="stat-value">{active_sessions}</span>
-                <span class="stat-label">{if active_sessions == 1 { "active session" } else { "active sessions" }}</span>
-            </a>
+            <a class="stat" href="#sessions" data-testid="stat-sessions"><Count of=Counted::Sessions/></a>
             <a class="stat" href="/profile" data-testid="stat-providers">
                 <span class="stat-value">{linked_providers}</span>
                 <span class="stat-label">{if linked_providers == 1 { "sign-in method" } else { "sign-in methods" }}</span>
             </a>
-            <a class="stat" href="#tokens" data-testid="stat-tokens">
-                <span class="stat-value">{api_tokens}</span>
-                <span class="stat-label">{if api_tokens == 1 { "API token" } else { "API tokens" }}</span>
-            </a>
+            <a class="stat" href="#tokens" data-testid="stat-tokens"><Count of=Counted::Tokens/></a>
             <div class="stat" data-testid="stat-last-sign-in">
                 {match last_sign_in {
                     Some(previous) => Either::Left(view! {
@@ -147,33 +114,79 @@ fn Summary(summary: DashboardSummary) -> impl IntoView {
             </div>
         </section>
     }
+    .into_any()
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+enum Counted {
+    Sessions,
+    Tokens,
+}
+
+/// A summary figure that follows the lists below it.
+#[island]
+fn Count(of: Counted) -> impl IntoView {
+    let counts = expect_context::<Counts>();
+    let (count, one, many) = match of {
+        Counted::Sessions => (counts.sessions, "active session", "active sessions"),
+        Counted::Tokens => (counts.tokens, "API token", "API tokens"),
+    };
+    view! {
+        <span class="stat-value">{move || count.get()}</span>
+        <span class="stat-label">{move || if count.get() == 1 { one } else { many }}</span>
+    }
 }
 
 #[component]
-fn SignOutOthers(action: ServerAction<RevokeOtherSessions>) -> impl IntoView {
-    let pending = action.pending();
+fn Sessions(list: SessionList) -> impl IntoView {
+    let SessionList { now, sessions } = list;
+    view! {
+        <section class="card" aria-labelledby="sessions-title" id="sessions">
+            <div class="card-head">
+                <h2 id="sessions-title">"Active sessions"</h2>
+                <SignOutOthers/>
+            </div>
+            <p class="muted">"Everywhere you are signed in. Revoking a session signs that browser out on its next request."</p>
+            <ul class="rows" data-testid="sessions">
+                {sessions.into_iter().map(|session| view! { <SessionRow session now/> }).collect_view()}
+            </ul>
+            <ReturnedError path=RevokeSession::PATH/>
+            <ReturnedError path=RevokeOtherSessions::PATH/>
+        </section>
+    }
+    .into_any()
+}
+
+#[island]
+fn SignOutOthers() -> impl IntoView {
+    let counts = expect_context::<Counts>();
+    let post = Post::new(None);
+    let ended = move |_: &str| {
+        counts.others_ended.set(true);
+        counts.sessions.set(1);
+    };
     view! {
         <div class="card-actions">
-        <ActionForm action attr:class="inline-form" attr:data-testid="revoke-others">
-            <button type="submit" class="button secondary small" disabled=pending>
-                {move || if pending.get() { "Signing out…" } else { "Sign out all other sessions" }}
-            </button>
-        </ActionForm>
-        <span class="saved" role="status">
-            {move || match action.value().get() {
-                Some(Ok(0)) => Some("No other sessions.".to_owned()),
-                Some(Ok(1)) => Some("1 session signed out.".to_owned()),
-                Some(Ok(n)) => Some(format!("{n} sessions signed out.")),
-                _ => None,
-            }}
-        </span>
+            <form method="post" action=RevokeOtherSessions::PATH class="inline-form" data-testid="revoke-others"
+                on:submit=post.on_submit(ended)>
+                <button type="submit" class="button secondary small" disabled=move || post.pending()>
+                    {move || if post.pending() { "Signing out…" } else { "Sign out all other sessions" }}
+                </button>
+            </form>
+            <span class="saved" role="status">
+                {move || post.answer::<u32>().map(|n| match n {
+                    0 => "No other sessions.".to_owned(),
+                    1 => "1 session signed out.".to_owned(),
+                    n => format!("{n} sessions signed out."),
+                })}
+            </span>
+            <span class="field-error" role="alert">{move || post.error()}</span>
         </div>
     }
 }
 
 #[component]
-fn SessionRow(session: SessionInfo, now: i64, revoke: ServerAction<RevokeSession>) -> impl IntoView {
-    let pending = revoke.pending();
+fn SessionRow(session: SessionInfo, now: i64) -> impl IntoView {
     let label = format!("{} on {}", session.browser, session.os);
     view! {
         <li class="row" data-testid="session" data-current=session.current.to_string()>
@@ -186,23 +199,37 @@ fn SessionRow(session: SessionInfo, now: i64, revoke: ServerAction<RevokeSession
                     " · active " <Ago at=session.last_seen_at now/>
                 </span>
             </div>
-            {(!session.current).then(|| view! {
-                <ActionForm action=revoke attr:class="inline-form">
-                    <input type="hidden" name="id" value=session.id.clone()/>
-                    <button type="submit" class="button secondary small" disabled=move || pending.get()
-                        aria-label=format!("Revoke {label}")>
-                        {move || if pending.get() { "Revoking…" } else { "Revoke" }}
-                    </button>
-                </ActionForm>
-            })}
+            {(!session.current).then(|| view! { <RevokeSessionButton id=session.id label/> })}
         </li>
     }
 }
 
-/// An action's error, next to the list it acted on.
-#[component]
-pub fn ActionError(message: Signal<Option<String>>) -> impl IntoView {
-    view! { <p class="field-error" role="alert">{move || message.get()}</p> }
+/// Revokes one other session; its row leaves the page, as it does when all others are signed out.
+#[island]
+fn RevokeSessionButton(id: String, label: String) -> impl IntoView {
+    let counts = expect_context::<Counts>();
+    let post = Post::new(None);
+    let form = NodeRef::new();
+    Effect::watch(
+        move || counts.others_ended.get(),
+        move |ended, _, _| {
+            if *ended {
+                remove_row(form)
+            }
+        },
+        false,
+    );
+    let revoked = move |_: &str| {
+        counts.sessions.update(|n| *n = n.saturating_sub(1));
+        remove_row(form);
+    };
+    view! {
+        <div class="row-action">
+            <RowAction post action=RevokeSession::PATH id label=format!("Revoke {label}") idle="Revoke" busy="Revoking…"
+                node_ref=form then=revoked/>
+            <span class="field-error" role="alert">{move || post.error()}</span>
+        </div>
+    }
 }
 
 /// Security activity, a page at a time. The page is in the URL (`?before=`), so the links work without JavaScript.

@@ -2,18 +2,20 @@
 //! signed-out requests to `/login`. Every form posts to a server function, so it works before (and without) the
 //! WebAssembly, and updates in place after it.
 
-use leptos::{either::Either, prelude::*};
+use leptos::{either::Either, prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
 
 use crate::{
     account::{
         DeleteAccount, DisplayName, LinkedIdentity, ProfileOverview, UnlinkIdentity, UpdateDisplayName, get_profile,
     },
+    auth::ProviderSummary,
     components::{
         account::{Avatar, LoadError},
-        refreshed,
+        form::{Post, RowAction, remove_row, returned_error},
         time::{Ago, MaybeAgo},
     },
+    error::AppError,
 };
 
 #[component]
@@ -21,10 +23,10 @@ pub fn ProfilePage() -> impl IntoView {
     view! {
         <Title text="Profile"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading your profile…"</p> }>
-            // Read while rendering on the server and handed to the island as props: nothing is serialised twice.
+            // Read while rendering on the server; the islands get only their share as props.
             {Suspend::new(async move {
                 match get_profile().await {
-                    Ok(profile) => Either::Left(view! { <Profile profile/> }),
+                    Ok(profile) => Either::Left(view! { <ProfileView profile/> }),
                     Err(error) => Either::Right(view! { <LoadError error/> }),
                 }
             })}
@@ -32,47 +34,16 @@ pub fn ProfilePage() -> impl IntoView {
     }
 }
 
-/// The whole profile is interactive (rename in place, remove a method, link, delete), so it is one island. After an
-/// action it fetches the profile again.
-#[island]
-fn Profile(profile: ProfileOverview) -> impl IntoView {
-    let rename = ServerAction::<UpdateDisplayName>::new();
-    let unlink = ServerAction::<UnlinkIdentity>::new();
-    let delete = ServerAction::<DeleteAccount>::new();
-    show_new_name_in_header(rename);
-    let profile = refreshed(profile, move || (rename.version().get(), unlink.version().get()), get_profile);
-    move || match profile.get() {
-        Ok(profile) => Either::Left(view! { <ProfileView profile rename unlink delete/> }),
-        Err(error) => Either::Right(view! { <LoadError error/> }),
-    }
-}
-
-/// The header is server-rendered, outside this island: after a rename its name is set in place.
-fn show_new_name_in_header(rename: ServerAction<UpdateDisplayName>) {
-    Effect::new(move |_| {
-        if let Some(Ok(name)) = rename.value().get()
-            && let Ok(Some(element)) = document().query_selector("[data-testid=account-name] .account-name")
-        {
-            element.set_text_content(Some(&name));
-        }
-    });
-}
-
+/// The page, rendered on the server. Three parts are islands: the name form, the sign-in methods, and deletion.
 #[component]
-fn ProfileView(
-    profile: ProfileOverview,
-    rename: ServerAction<UpdateDisplayName>,
-    unlink: ServerAction<UnlinkIdentity>,
-    delete: ServerAction<DeleteAccount>,
-) -> impl IntoView {
-    let ProfileOverview { now, user, member_since, last_sign_in_at, identities, linkable } = profile;
-    let only_one = identities.len() <= 1;
+fn ProfileView(profile: ProfileOverview) -> impl IntoView {
+    let ProfileOverview { now, user, member_since, last_sign_in_at, identities, providers, .. } = profile;
     view! {
         <section class="card profile-head" aria-labelledby="profile-title">
             <div class="welcome">
                 <Avatar user=user.clone()/>
                 <div>
-                    <h1 id="profile-title" data-testid="profile-name">{user.display_name.clone()}</h1>
+                    <h1 id="profile-title" data-testid="profile-name" data-display-name>{user.display_name.clone()}</h1>
                     <p class="muted" data-testid="profile-email">
                         {user.email.clone().unwrap_or_else(|| "No email address on file".into())}
                         {user.email_verified.then(|| view! { " " <span class="badge ok">"verified"</span> })}
@@ -87,45 +58,9 @@ fn ProfileView(
             </dl>
         </section>
 
-        <RenameForm current=user.display_name.clone() rename/>
+        <RenameForm current=user.display_name.clone() error=returned_error(UpdateDisplayName::PATH)/>
 
-        <section class="card" aria-labelledby="methods-title">
-            <h2 id="methods-title">"Sign-in methods"</h2>
-            <p class="muted">"Any of these signs you in to this account."</p>
-            <ul class="rows" data-testid="identities">
-                {identities
-                    .into_iter()
-                    .map(|identity| view! { <IdentityRow identity now only_one unlink/> })
-                    .collect_view()}
-            </ul>
-            <UnlinkError unlink/>
-            {(!linkable.is_empty()).then(|| {
-                // Which provider the browser is on its way to, for the pending state.
-                let leaving = RwSignal::new(None::<String>);
-                view! {
-                    <h3>"Link another provider"</h3>
-                    <div class="link-buttons">
-                        {linkable
-                            .into_iter()
-                            .map(|provider| {
-                                let id = provider.id.clone();
-                                let label = provider.label.clone();
-                                let pending = Signal::derive(move || leaving.with(|l| l.as_deref() == Some(id.as_str())));
-                                view! {
-                                    // A plain POST: the server starts the provider's sign-in in link mode.
-                                    <form method="post" action=format!("/auth/link/{}", provider.id) class="inline-form"
-                                        on:submit=move |_| leaving.set(Some(provider.id.clone()))>
-                                        <button type="submit" class="button secondary" aria-busy=move || pending.get().to_string()>
-                                            {move || if pending.get() { format!("Opening {label}…") } else { format!("Link {label}") }}
-                                        </button>
-                                    </form>
-                                }
-                            })
-                            .collect_view()}
-                    </div>
-                }
-            })}
-        </section>
+        <SignInMethods now identities providers error=returned_error(UnlinkIdentity::PATH)/>
 
         <section class="card" aria-labelledby="export-title">
             <h2 id="export-title">"Your data"</h2>
@@ -137,87 +72,173 @@ fn ProfileView(
                 data-testid="export">"Download my data"</a>
         </section>
 
-        <DeleteAccountForm delete confirm_with=user.email.clone().unwrap_or(user.display_name.clone())
-            by_email=user.email.is_some()/>
+        <DeleteAccountForm confirm_with=user.email.clone().unwrap_or(user.display_name.clone())
+            by_email=user.email.is_some() error=returned_error(DeleteAccount::PATH)/>
     }
 }
 
-#[component]
-fn RenameForm(current: String, rename: ServerAction<UpdateDisplayName>) -> impl IntoView {
-    let pending = rename.pending();
-    let error = move || match rename.value().get() {
-        Some(Err(error)) => Some(error.to_string()),
-        _ => None,
+/// Renames in place; the new name replaces the old wherever the page shows it (`data-display-name`: the heading
+/// and the header, which are outside this island; `data-initials`: the avatars).
+#[island]
+fn RenameForm(current: String, error: Option<AppError>) -> impl IntoView {
+    let post = Post::new(error);
+    let show_everywhere = |json: &str| {
+        if let Ok(name) = serde_json::from_str::<String>(json) {
+            show_display_name(&name);
+        }
     };
-    let saved = move || matches!(rename.value().get(), Some(Ok(_))) && !pending.get();
+    let invalid = move || post.error().is_some();
     view! {
         <section class="card" aria-labelledby="name-title">
             <h2 id="name-title">"Display name"</h2>
-            <ActionForm action=rename attr:class="stacked-form" attr:data-testid="rename-form">
+            <form method="post" action=UpdateDisplayName::PATH class="stacked-form" data-testid="rename-form"
+                on:submit=post.on_submit(show_everywhere)>
                 <label for="display_name">"Name shown to you and in your activity"</label>
                 <div class="field-row">
                     <input id="display_name" name="display_name" type="text" value=current required
                         maxlength=DisplayName::MAX_CHARS autocomplete="name"
-                        aria-invalid=move || error().is_some().to_string()
+                        aria-invalid=move || invalid().to_string()
                         aria-describedby="display_name-help display_name-error"/>
-                    <button type="submit" class="button" disabled=pending>
-                        {move || if pending.get() { "Saving…" } else { "Save" }}
+                    <button type="submit" class="button" disabled=move || post.pending()>
+                        {move || if post.pending() { "Saving…" } else { "Save" }}
                     </button>
                 </div>
                 <p id="display_name-help" class="hint">"1 to 64 characters."</p>
-                <p id="display_name-error" class="field-error" role="alert" data-testid="rename-error">{error}</p>
-                <p class="saved" role="status" data-testid="rename-saved">{move || saved().then_some("Saved.")}</p>
-            </ActionForm>
+                <p id="display_name-error" class="field-error" role="alert" data-testid="rename-error">
+                    {move || post.error()}
+                </p>
+                <p class="saved" role="status" data-testid="rename-saved">
+                    {move || (post.succeeded() && !post.pending()).then_some("Saved.")}
+                </p>
+            </form>
         </section>
     }
 }
 
+/// Puts a new name (and its initials, on avatars without a picture) everywhere the page shows them.
+fn show_display_name(name: &str) {
+    #[cfg(feature = "hydrate")]
+    for (selector, text) in [("[data-display-name]", name.to_owned()), ("[data-initials]", crate::auth::initials(name))]
+    {
+        if let Ok(shown) = document().query_selector_all(selector) {
+            for index in 0..shown.length() {
+                if let Some(node) = shown.item(index) {
+                    node.set_text_content(Some(&text));
+                }
+            }
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = name;
+}
+
+/// The sign-in methods, rendered on the server: remove one (never the last), or link another configured provider
+/// (a plain POST that starts that provider's sign-in in link mode). Every configured provider has a link button;
+/// the linked ones' are hidden, and shown again when that method is removed.
 #[component]
-fn IdentityRow(
-    identity: LinkedIdentity,
+fn SignInMethods(
     now: i64,
-    only_one: bool,
-    unlink: ServerAction<UnlinkIdentity>,
+    identities: Vec<LinkedIdentity>,
+    providers: Vec<ProviderSummary>,
+    error: Option<AppError>,
 ) -> impl IntoView {
-    let pending = unlink.pending();
+    let only_one = identities.len() <= 1;
+    let linked: Vec<String> = identities.iter().map(|i| i.provider.clone()).collect();
     view! {
-        <li class="row" data-testid=format!("identity-{}", identity.provider)>
+        <section class="card" aria-labelledby="methods-title">
+            <h2 id="methods-title">"Sign-in methods"</h2>
+            <p class="muted">"Any of these signs you in to this account."</p>
+            <Methods error>
+                <ul class="rows" data-testid="identities">
+                    {identities.into_iter().map(|identity| view! { <IdentityRow identity now only_one/> }).collect_view()}
+                </ul>
+                <div class="link-area">
+                    <h3>"Link another provider"</h3>
+                    <div class="link-buttons">
+                        {providers
+                            .into_iter()
+                            .map(|ProviderSummary { id, label }| {
+                                let linked = linked.contains(&id);
+                                view! { <LinkProvider id label linked/> }
+                            })
+                            .collect_view()}
+                    </div>
+                </div>
+            </Methods>
+        </section>
+    }
+    .into_any()
+}
+
+/// What the sign-in methods' islands share: the one removal in flight (its error shows under the list) and the
+/// providers removed since the page loaded (their link buttons show again).
+#[derive(Clone, Copy)]
+struct MethodsState {
+    unlink: Post,
+    unlinked: RwSignal<Vec<String>>,
+}
+
+#[island]
+fn Methods(error: Option<AppError>, children: Children) -> impl IntoView {
+    let state = MethodsState { unlink: Post::new(error), unlinked: RwSignal::new(Vec::new()) };
+    provide_context(state);
+    view! {
+        {children()}
+        <p class="field-error" role="alert" data-testid="unlink-error">{move || state.unlink.error()}</p>
+    }
+}
+
+#[component]
+fn IdentityRow(identity: LinkedIdentity, now: i64, only_one: bool) -> impl IntoView {
+    let LinkedIdentity { id, provider, provider_label, email, linked_at } = identity;
+    let testid = format!("identity-{provider}");
+    view! {
+        <li class="row" data-testid=testid>
             <div class="row-main">
-                <strong>{identity.provider_label.clone()}</strong>
-                <span class="muted">{identity.email.clone().unwrap_or_else(|| "no email".into())}</span>
-                <span class="muted small">"Linked " <Ago at=identity.linked_at now/></span>
+                <strong>{provider_label.clone()}</strong>
+                <span class="muted">{email.unwrap_or_else(|| "no email".into())}</span>
+                <span class="muted small">"Linked " <Ago at=linked_at now/></span>
             </div>
-            <ActionForm action=unlink attr:class="inline-form">
-                <input type="hidden" name="id" value=identity.id.clone()/>
-                <button type="submit" class="button secondary small" disabled=move || pending.get()
-                    title=only_one.then_some("Your only sign-in method cannot be removed")
-                    aria-label=format!("Remove {}", identity.provider_label)>
-                    {move || if pending.get() { "Removing…" } else { "Remove" }}
-                </button>
-            </ActionForm>
+            <RemoveIdentity id provider label=provider_label only_one/>
         </li>
     }
 }
 
-#[component]
-fn UnlinkError(unlink: ServerAction<UnlinkIdentity>) -> impl IntoView {
+#[island]
+fn RemoveIdentity(id: String, provider: String, label: String, only_one: bool) -> impl IntoView {
+    let state = expect_context::<MethodsState>();
+    let form = NodeRef::new();
+    let removed = move |_: &str| {
+        state.unlinked.update(|unlinked| unlinked.push(provider.clone()));
+        remove_row(form);
+    };
     view! {
-        <p class="field-error" role="alert" data-testid="unlink-error">
-            {move || match unlink.value().get() {
-                Some(Err(error)) => Some(error.to_string()),
-                _ => None,
-            }}
-        </p>
+        <RowAction post=state.unlink action=UnlinkIdentity::PATH id label=format!("Remove {label}")
+            idle="Remove" busy="Removing…" node_ref=form
+            title=only_one.then_some("Your only sign-in method cannot be removed") then=removed/>
     }
 }
 
-#[component]
-fn DeleteAccountForm(delete: ServerAction<DeleteAccount>, confirm_with: String, by_email: bool) -> impl IntoView {
-    let pending = delete.pending();
-    let error = move || match delete.value().get() {
-        Some(Err(error)) => Some(error.to_string()),
-        _ => None,
-    };
+/// Links a provider: a plain POST, with a busy state while the browser leaves for the provider.
+#[island]
+fn LinkProvider(id: String, label: String, linked: bool) -> impl IntoView {
+    let state = expect_context::<MethodsState>();
+    let leaving = RwSignal::new(false);
+    let action = format!("/auth/link/{id}");
+    let hidden = move || linked && !state.unlinked.with(|unlinked| unlinked.contains(&id));
+    view! {
+        <form method="post" action=action class="inline-form" hidden=hidden on:submit=move |_| leaving.set(true)>
+            <button type="submit" class="button secondary" aria-busy=move || leaving.get().to_string()>
+                {move || if leaving.get() { format!("Opening {label}…") } else { format!("Link {label}") }}
+            </button>
+        </form>
+    }
+}
+
+#[island]
+fn DeleteAccountForm(confirm_with: String, by_email: bool, error: Option<AppError>) -> impl IntoView {
+    // On success the server function sends the browser home (`/?deleted=1`); `Post` follows.
+    let delete = Post::new(error);
     let what = if by_email { "email address" } else { "display name" };
     view! {
         <section class="card danger-zone" aria-labelledby="delete-title">
@@ -226,17 +247,20 @@ fn DeleteAccountForm(delete: ServerAction<DeleteAccount>, confirm_with: String, 
                 "This removes your profile, sign-in methods, sessions and API tokens at once, and signs you out \
                  everywhere. It cannot be undone. Your security activity is kept only in anonymous form."
             </p>
-            <ActionForm action=delete attr:class="stacked-form" attr:data-testid="delete-form">
+            <form method="post" action=DeleteAccount::PATH class="stacked-form" data-testid="delete-form"
+                on:submit=delete.on_submit(|_| {})>
                 <label for="confirm">"Type your " {what} " " <strong>{confirm_with}</strong> " to confirm"</label>
                 <div class="field-row">
                     <input id="confirm" name="confirm" type="text" required autocomplete="off"
-                        aria-invalid=move || error().is_some().to_string() aria-describedby="confirm-error"/>
-                    <button type="submit" class="button danger" disabled=pending>
-                        {move || if pending.get() { "Deleting…" } else { "Delete account" }}
+                        aria-invalid=move || delete.error().is_some().to_string() aria-describedby="confirm-error"/>
+                    <button type="submit" class="button danger" disabled=move || delete.pending()>
+                        {move || if delete.pending() { "Deleting…" } else { "Delete account" }}
                     </button>
                 </div>
-                <p id="confirm-error" class="field-error" role="alert" data-testid="delete-error">{error}</p>
-            </ActionForm>
+                <p id="confirm-error" class="field-error" role="alert" data-testid="delete-error">
+                    {move || delete.error()}
+                </p>
+            </form>
         </section>
     }
 }

@@ -79,12 +79,12 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
             linked_at,
         })
         .collect();
-    let linkable =
-        state.providers.summaries().into_iter().filter(|p| !identities.iter().any(|i| i.provider == p.id)).collect();
+    let providers = state.providers.summaries();
+    let linkable = providers.iter().filter(|p| !identities.iter().any(|i| i.provider == p.id)).cloned().collect();
     // Same order as `users::providers`: the identities are the sign-in methods.
-    let providers = identities.iter().map(|i| i.provider.clone()).collect();
-    let user = SignedInUser { providers, ..signed_in.user.as_ref().clone() };
-    Ok(ProfileOverview { now: clock::now(), user, member_since, last_sign_in_at, identities, linkable })
+    let methods = identities.iter().map(|i| i.provider.clone()).collect();
+    let user = SignedInUser { providers: methods, ..signed_in.user.as_ref().clone() };
+    Ok(ProfileOverview { now: clock::now(), user, member_since, last_sign_in_at, identities, linkable, providers })
 }
 
 pub async fn rename(state: &AppState, user_id: &str, name: &DisplayName, client: &ClientInfo) -> Result<(), AppError> {

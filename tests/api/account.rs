@@ -524,3 +524,61 @@ async fn without_javascript_a_refused_form_comes_back_to_the_page_with_the_reaso
     assert!(page.contains("Enter a display name."), "the page shows why, next to the field");
     assert_eq!(json(ada.get("/api/v1/me").await).await["display_name"], "Ada Lovelace", "nothing saved");
 }
+
+/// A form posted without JavaScript: the server function sends the browser back to the page with its error in the
+/// URL, and the page (rendered on the server) shows it where the form is, for a form inside an island (rename) and
+/// for a row's button whose row may be gone (revoke).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_posted_without_javascript_comes_back_with_its_error_on_the_page() {
+    let world = world().await;
+    let ada = world.ada().await;
+    for (endpoint, form, page, message) in [
+        ("account/display-name", &[("display_name", "   ")][..], "/profile", "Enter a display name."),
+        ("account/sessions/revoke", &[("id", "no-such-session")][..], "/dashboard", "That was not found."),
+        ("tokens/revoke", &[("id", "no-such-token")][..], "/dashboard", "That was not found."),
+    ] {
+        let posted = ada
+            .client
+            .post(format!("{}/api/{endpoint}", ada.address))
+            .header("origin", &ada.address)
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("referer", format!("{}{page}", ada.address))
+            .form(form)
+            .send()
+            .await
+            .expect("request reaches the app");
+        assert!(posted.status().is_redirection(), "{endpoint}: a form post is sent back to its page");
+        let back = location(&posted);
+        assert!(back.contains(page) && back.contains("__err="), "{endpoint}: {back}");
+
+        let shown = ada.client.get(&back).send().await.expect("page");
+        assert_eq!(shown.status(), 200, "{endpoint}");
+        let html = shown.text().await.expect("body");
+        assert!(html.contains(message), "{endpoint}: the page shows “{message}”");
+    }
+    let profile = ada.get("/profile").await.text().await.expect("body");
+    assert!(!profile.contains("Enter a display name."), "without the error in the URL, no error is shown");
+}
+
+/// Deleting the account without JavaScript lands on the home page's notice, as it does with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_account_without_javascript_lands_on_the_home_page() {
+    let world = world().await;
+    let ada = world.ada().await;
+    let posted = ada
+        .client
+        .post(format!("{}/api/account/delete", ada.address))
+        .header("origin", &ada.address)
+        .header("accept", "text/html,application/xhtml+xml")
+        .header("referer", format!("{}/profile", ada.address))
+        .form(&[("confirm", "ada@example.test")])
+        .send()
+        .await
+        .expect("request reaches the app");
+    assert!(posted.status().is_redirection(), "{}", posted.status());
+    let home = location(&posted);
+    assert!(home.ends_with("/?deleted=1"), "{home}");
+    let page = ada.client.get(format!("{}{home}", ada.address)).send().await.expect("home").text().await.unwrap();
+    assert!(page.contains("Your account was deleted"));
+    assert_eq!(world.app.count("users").await, 0);
+}
