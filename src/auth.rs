@@ -22,13 +22,13 @@ pub struct SignedInUser {
 impl SignedInUser {
     /// Up to two initials, for the avatar when there is no picture.
     pub fn initials(&self) -> String {
-        initials(&self.display_name)
+        first_letters(&self.display_name).chars().flat_map(char::to_uppercase).collect()
     }
 }
 
-/// Up to two initials of a name: "Ada Lovelace" → "AL".
-pub fn initials(name: &str) -> String {
-    name.split_whitespace().filter_map(|w| w.chars().next()).take(2).flat_map(char::to_uppercase).collect()
+/// The first letters of a name's first two words, as written: "Ada lovelace" → "Al".
+pub fn first_letters(name: &str) -> String {
+    name.split_whitespace().filter_map(|w| w.chars().next()).take(2).collect()
 }
 
 /// A provider's name for people, from its id (`dev` → "Dev IdP"). Unknown ids are shown as they are.

@@ -5,10 +5,10 @@ use leptos::{either::Either, prelude::*, server_fn::ServerFn};
 
 use crate::{
     components::{
-        form::{Post, ReturnedError, RowAction, remove_row},
+        form::{Post, ReturnedError},
         time::{Ago, MaybeAgo},
     },
-    pages::dashboard::Counts,
+    pages::dashboard::{Counted, Counts, Revoke},
     tokens::{CreatedToken, RevokeToken, Scope, TokenInfo, TokenList},
 };
 
@@ -60,29 +60,8 @@ pub fn TokenRow(token: TokenInfo, now: i64) -> impl IntoView {
                     }}
                 </span>
             </div>
-            <RevokeTokenButton id name/>
+            <Revoke what=Counted::Tokens id label=name/>
         </li>
-    }
-}
-
-/// Revokes a token; its row leaves the page and the summary's count follows.
-#[island]
-fn RevokeTokenButton(id: String, name: String) -> impl IntoView {
-    let counts = use_context::<Counts>();
-    let post = Post::new(None);
-    let form = NodeRef::new();
-    let revoked = move |_: &str| {
-        if let Some(counts) = counts {
-            counts.tokens.update(|n| *n = n.saturating_sub(1));
-        }
-        remove_row(form);
-    };
-    view! {
-        <div class="row-action">
-            <RowAction post action=RevokeToken::PATH id label=format!("Revoke {name}") idle="Revoke" busy="Revoking…"
-                node_ref=form then=revoked/>
-            <span class="field-error" role="alert">{move || post.error()}</span>
-        </div>
     }
 }
 

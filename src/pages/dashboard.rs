@@ -18,6 +18,7 @@ use crate::{
         time::Ago,
         tokens::TokensPanel,
     },
+    tokens::RevokeToken,
 };
 
 #[component]
@@ -117,8 +118,9 @@ fn Summary(summary: DashboardSummary) -> impl IntoView {
     .into_any()
 }
 
+/// What a count (and a revoke button) is about.
 #[derive(Clone, Copy, Serialize, Deserialize)]
-enum Counted {
+pub enum Counted {
     Sessions,
     Tokens,
 }
@@ -199,34 +201,43 @@ fn SessionRow(session: SessionInfo, now: i64) -> impl IntoView {
                     " · active " <Ago at=session.last_seen_at now/>
                 </span>
             </div>
-            {(!session.current).then(|| view! { <RevokeSessionButton id=session.id label/> })}
+            {(!session.current).then(|| view! { <Revoke what=Counted::Sessions id=session.id label/> })}
         </li>
     }
 }
 
-/// Revokes one other session; its row leaves the page, as it does when all others are signed out.
+/// Revokes a session (never this one) or a token. Its row leaves the page and the summary's count follows; a
+/// session's row also leaves when all other sessions are signed out.
 #[island]
-fn RevokeSessionButton(id: String, label: String) -> impl IntoView {
-    let counts = expect_context::<Counts>();
+pub fn Revoke(what: Counted, id: String, label: String) -> impl IntoView {
+    let counts = use_context::<Counts>();
     let post = Post::new(None);
     let form = NodeRef::new();
-    Effect::watch(
-        move || counts.others_ended.get(),
-        move |ended, _, _| {
-            if *ended {
-                remove_row(form)
-            }
-        },
-        false,
-    );
+    let (action, count) = match what {
+        Counted::Sessions => (RevokeSession::PATH, counts.map(|c| c.sessions)),
+        Counted::Tokens => (RevokeToken::PATH, counts.map(|c| c.tokens)),
+    };
+    if let (Counted::Sessions, Some(counts)) = (what, counts) {
+        Effect::watch(
+            move || counts.others_ended.get(),
+            move |ended, _, _| {
+                if *ended {
+                    remove_row(form)
+                }
+            },
+            false,
+        );
+    }
     let revoked = move |_: &str| {
-        counts.sessions.update(|n| *n = n.saturating_sub(1));
+        if let Some(count) = count {
+            count.update(|n| *n = n.saturating_sub(1));
+        }
         remove_row(form);
     };
     view! {
         <div class="row-action">
-            <RowAction post action=RevokeSession::PATH id label=format!("Revoke {label}") idle="Revoke" busy="Revoking…"
-                node_ref=form then=revoked/>
+            <RowAction post action id label=format!("Revoke {label}") idle="Revoke" busy="Revoking…" node_ref=form
+                then=revoked/>
             <span class="field-error" role="alert">{move || post.error()}</span>
         </div>
     }
