@@ -12,7 +12,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SITE_ADDR ?= 127.0.0.1:3000
 SITE_ROOT ?= target/site
 
-.PHONY: help tools browser fuzz-tools build run dev test lint test-rust test-e2e test-api-fuzz screenshots bench bench-build bench-api
+.PHONY: help tools browser fuzz-tools build run run-pg dev test lint test-rust test-e2e test-api-fuzz screenshots bench bench-build bench-api
 
 help: ## List the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,13 @@ build: tools ## Build the release site: server binary and WASM (precompressed) u
 run: build ## Build, then serve http://127.0.0.1:3000 (SQLite at data/gatehouse.db; Dev IdP if no provider is set)
 	LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) end2end/idp/with-dev-idp.sh ./target/release/gatehouse
 
+run-pg: build ## Like run, on PostgreSQL: database `gatehouse` on the local server (or a throwaway one, see .ci/postgres)
+	admin=$$(.ci/postgres) && url=$${admin%/*}/gatehouse && \
+	  { psql "$$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = 'gatehouse'" | grep -q 1 || \
+	    psql "$$admin" -qc "CREATE DATABASE gatehouse"; } && \
+	  DATABASE_URL=$$url LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) \
+	  end2end/idp/with-dev-idp.sh ./target/release/gatehouse
+
 dev: tools ## Serve a debug build that rebuilds and reloads on every change (with the Dev IdP, as for run)
 	end2end/idp/with-dev-idp.sh cargo leptos watch
 
@@ -44,8 +51,9 @@ lint: ## rustfmt, and clippy for the server (ssr) and the browser (hydrate) with
 
 # In parallel: the render hang that once made this serial was leptos' process-wide route-list flag (see the
 # README's "Known issues" and tests/api/render_hang.rs); the route list is now generated once per process.
-test-rust: ## Rust unit and integration tests (real router, real SQLite file)
+test-rust: ## Rust unit and integration tests: on SQLite files, then again on PostgreSQL (started if none answers)
 	cargo test --features ssr --locked
+	TEST_POSTGRES_URL=$$(.ci/postgres) cargo test --features ssr --locked --test api
 
 test-e2e: build browser ## Playwright in Chromium against the release build and the Dev IdP
 	cd end2end && npx playwright test

@@ -210,7 +210,7 @@ pub async fn get_dashboard_summary() -> Result<DashboardSummary, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
-        accounts::summary(&mut *state.db.acquire().await?, &auth).await
+        accounts::summary(state.db.acquire().await?.as_exec(), &auth).await
     })
     .await
 }
@@ -220,7 +220,7 @@ pub async fn list_sessions() -> Result<SessionList, AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
-        accounts::sessions(&mut *state.db.acquire().await?, &auth.user_id, Some(&auth.session_id)).await
+        accounts::sessions(state.db.acquire().await?.as_exec(), &auth.user_id, Some(&auth.session_id)).await
     })
     .await
 }
@@ -253,7 +253,7 @@ pub async fn security_activity(before: Option<i64>) -> Result<ActivityPage, AppE
     use crate::server::{accounts, context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
-        accounts::activity(&state, &mut *state.db.acquire().await?, &auth.user_id, before, ACTIVITY_PAGE_SIZE).await
+        accounts::activity(&state, state.db.acquire().await?.as_exec(), &auth.user_id, before, ACTIVITY_PAGE_SIZE).await
     })
     .await
 }

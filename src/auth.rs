@@ -85,7 +85,7 @@ pub async fn logout() -> Result<(), AppError> {
     let session = context::session().await?;
     let client = context::client_info().await;
     if let Some(user_id) = session::logout(&session, &state.db, &state.cache).await.map_err(AppError::internal)? {
-        audit::record(&state.db, audit::Event::SignOut, Some(&user_id), &client, serde_json::json!({}))
+        audit::record_on(&state.db, audit::Event::SignOut, Some(&user_id), &client, serde_json::json!({}))
             .await
             .map_err(AppError::internal)?;
     }

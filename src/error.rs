@@ -19,6 +19,9 @@ pub enum AppError {
     Conflict(String),
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
+    /// The database did not answer (down, unreachable, overloaded): nothing was changed; trying later will do.
+    #[error("Gatehouse cannot reach its database right now. Nothing was changed; please try again in a minute.")]
+    Unavailable,
     /// The request did not reach the server function, or its answer could not be read.
     #[error("Could not reach Gatehouse. Check your connection and try again.")]
     Transport(String),
@@ -49,6 +52,7 @@ impl AppError {
             AppError::Invalid(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -56,6 +60,11 @@ impl AppError {
 #[cfg(feature = "ssr")]
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
-        AppError::internal(error)
+        if crate::server::db::is_unavailable(&error) {
+            tracing::error!(%error, "database unavailable");
+            AppError::Unavailable
+        } else {
+            AppError::internal(error)
+        }
     }
 }

@@ -169,7 +169,7 @@ pub async fn list_tokens() -> Result<TokenList, AppError> {
         let (state, auth) = context::signed_in()?;
         Ok(TokenList {
             now: crate::server::clock::now(),
-            tokens: tokens::list(&mut *state.db.acquire().await?, &auth.user_id).await?,
+            tokens: tokens::list(state.db.acquire().await?.as_exec(), &auth.user_id).await?,
             allow_non_expiring: state.config.tokens.allow_non_expiring,
         })
     })

@@ -3,14 +3,14 @@
 //! the change it describes.
 
 use serde_json::{Value, json};
-use sqlx::SqliteConnection;
 
 use super::{
     audit::{self, Event},
     clock,
+    db::{Exec, on},
     session::{AuthSession, ClientInfo, SignedIn},
     state::AppState,
-    tokens, useragent,
+    tokens, useragent, users,
 };
 use crate::{
     account::{
@@ -59,13 +59,13 @@ struct EventRow {
 /// The profile page's data: the person as the session check read them, and their sign-in methods with the account's
 /// dates in one query (every account has at least one sign-in method: the last cannot be removed).
 pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOverview, AppError> {
-    let rows: Vec<IdentityRow> = sqlx::query_as(
+    let rows: Vec<IdentityRow> = on!(&state.db, pool => sqlx::query_as(
         "SELECT i.id, i.provider, i.email, i.created_at AS linked_at, u.created_at AS member_since, u.last_sign_in_at
-         FROM identities i JOIN users u ON u.id = i.user_id WHERE i.user_id = ? ORDER BY i.created_at, i.provider",
+         FROM identities i JOIN users u ON u.id = i.user_id WHERE i.user_id = $1 ORDER BY i.created_at, i.provider",
     )
     .bind(&signed_in.session.user_id)
-    .fetch_all(&state.db)
-    .await?;
+    .fetch_all(pool)
+    .await)?;
     let (member_since, last_sign_in_at) =
         rows.first().map(|r| (r.member_since, r.last_sign_in_at)).ok_or(AppError::Unauthorized)?;
     let label = |id: &str| state.providers.label(id).unwrap_or(provider_name(id)).to_owned();
@@ -88,19 +88,16 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
 }
 
 pub async fn rename(state: &AppState, user_id: &str, name: &DisplayName, client: &ClientInfo) -> Result<(), AppError> {
-    let mut tx = super::db::begin_write(&state.db).await?;
-    let previous: Option<String> = sqlx::query_scalar("SELECT display_name FROM users WHERE id = ?")
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let previous = previous.ok_or(AppError::Unauthorized)?;
-    if previous != name.as_str() {
-        sqlx::query("UPDATE users SET display_name = ? WHERE id = ?")
+    let mut tx = state.db.begin_write().await?;
+    let previous = users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::Unauthorized)?;
+    if previous.display_name != name.as_str() {
+        on!(tx.as_exec(), conn => sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
             .bind(name.as_str())
             .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        audit::record(&mut *tx, Event::ProfileUpdated, Some(user_id), client, json!({ "field": "display_name" }))
+            .execute(conn)
+            .await
+            .map(drop))?;
+        audit::record(tx.as_exec(), Event::ProfileUpdated, Some(user_id), client, json!({ "field": "display_name" }))
             .await?;
     }
     tx.commit().await?;
@@ -108,26 +105,30 @@ pub async fn rename(state: &AppState, user_id: &str, name: &DisplayName, client:
     Ok(())
 }
 
-/// Removes one of the person's sign-in methods, unless it is their last.
+/// Removes one of the person's sign-in methods, unless it is their last. The person's row is locked first, so two
+/// removals at once (on two instances, say) cannot each see the other's method and leave none.
 pub async fn unlink(state: &AppState, user_id: &str, identity_id: &str, client: &ClientInfo) -> Result<(), AppError> {
-    let mut tx = super::db::begin_write(&state.db).await?;
-    let provider: Option<String> = sqlx::query_scalar("SELECT provider FROM identities WHERE id = ? AND user_id = ?")
+    let mut tx = state.db.begin_write().await?;
+    users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::Unauthorized)?;
+    let (provider, count): (Option<String>, i64) = on!(tx.as_exec(), conn => {
+        sqlx::query_as(
+            "SELECT (SELECT provider FROM identities WHERE id = $1 AND user_id = $2),
+                    (SELECT COUNT(*) FROM identities WHERE user_id = $2)",
+        )
         .bind(identity_id)
         .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .fetch_one(conn)
+        .await
+    })?;
     let provider = provider.ok_or(AppError::NotFound)?;
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE user_id = ?")
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await?;
     if count <= 1 {
         return Err(AppError::Conflict(
             "This is your only way to sign in. Link another provider before removing it.".into(),
         ));
     }
-    sqlx::query("DELETE FROM identities WHERE id = ?").bind(identity_id).execute(&mut *tx).await?;
-    audit::record(&mut *tx, Event::IdentityUnlinked, Some(user_id), client, json!({ "provider": provider })).await?;
+    on!(tx.as_exec(), conn => sqlx::query("DELETE FROM identities WHERE id = $1").bind(identity_id).execute(conn).await.map(drop))?;
+    audit::record(tx.as_exec(), Event::IdentityUnlinked, Some(user_id), client, json!({ "provider": provider }))
+        .await?;
     tx.commit().await?;
     state.cache.forget_user(user_id);
     Ok(())
@@ -137,39 +138,40 @@ pub async fn unlink(state: &AppState, user_id: &str, identity_id: &str, client: 
 /// (or the display name, for an account without one). The person's earlier audit events lose their link, address
 /// and browser; one anonymous `account_deleted` event remains.
 pub async fn delete(state: &AppState, user_id: &str, confirm: &str) -> Result<(), AppError> {
-    let mut tx = super::db::begin_write(&state.db).await?;
-    let row: Option<(Option<String>, String)> = sqlx::query_as("SELECT email, display_name FROM users WHERE id = ?")
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let (email, display_name) = row.ok_or(AppError::Unauthorized)?;
-    let confirmed = match &email {
+    let mut tx = state.db.begin_write().await?;
+    let user = users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::Unauthorized)?;
+    let confirmed = match &user.email {
         Some(email) => confirm.trim().eq_ignore_ascii_case(email),
-        None => confirm.trim() == display_name,
+        None => confirm.trim() == user.display_name,
     };
     if !confirmed {
-        return Err(AppError::Invalid(match email {
+        return Err(AppError::Invalid(match user.email {
             Some(_) => "Type your email address exactly as shown to confirm.".into(),
             None => "Type your display name exactly as shown to confirm.".into(),
         }));
     }
-    let count = |table: &'static str| format!("SELECT COUNT(*) FROM {table} WHERE user_id = ?");
-    let mut removed = serde_json::Map::new();
-    for table in ["identities", "user_sessions", "api_tokens"] {
-        let n: i64 = sqlx::query_scalar(&count(table)).bind(user_id).fetch_one(&mut *tx).await?;
-        removed.insert(table.into(), n.into());
-    }
-    sqlx::query("UPDATE audit_events SET user_id = NULL, ip = NULL, user_agent = NULL WHERE user_id = ?")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-    // Identities, sessions and tokens go with the user (ON DELETE CASCADE); deleted explicitly all the same, so the
-    // transaction does not depend on the connection's foreign-key setting.
-    for table in ["api_tokens", "user_sessions", "identities"] {
-        sqlx::query(&format!("DELETE FROM {table} WHERE user_id = ?")).bind(user_id).execute(&mut *tx).await?;
-    }
-    sqlx::query("DELETE FROM users WHERE id = ?").bind(user_id).execute(&mut *tx).await?;
-    audit::record(&mut *tx, Event::AccountDeleted, None, &ClientInfo::default(), Value::Object(removed)).await?;
+    let removed = on!(tx.as_exec(), conn => {
+        let mut removed = serde_json::Map::new();
+        for table in ["identities", "user_sessions", "api_tokens"] {
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1"))
+                .bind(user_id)
+                .fetch_one(&mut *conn)
+                .await?;
+            removed.insert(table.into(), n.into());
+        }
+        sqlx::query("UPDATE audit_events SET user_id = NULL, ip = NULL, user_agent = NULL WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        // Identities, sessions and tokens go with the user (ON DELETE CASCADE); deleted explicitly all the same, so
+        // the transaction does not depend on the connection's foreign-key setting.
+        for table in ["api_tokens", "user_sessions", "identities", "users"] {
+            let key = if table == "users" { "id" } else { "user_id" };
+            sqlx::query(&format!("DELETE FROM {table} WHERE {key} = $1")).bind(user_id).execute(&mut *conn).await?;
+        }
+        Ok::<_, sqlx::Error>(removed)
+    })?;
+    audit::record(tx.as_exec(), Event::AccountDeleted, None, &ClientInfo::default(), Value::Object(removed)).await?;
     tx.commit().await?;
     state.cache.forget_user(user_id);
     tracing::info!("account deleted");
@@ -181,11 +183,11 @@ pub async fn delete(state: &AppState, user_id: &str, confirm: &str) -> Result<()
 /// session check already read.
 pub async fn dashboard(state: &AppState, signed_in: &SignedIn, before: Option<i64>) -> Result<DashboardView, AppError> {
     let auth = &signed_in.session;
-    let mut tx = state.db.begin().await?;
-    let sessions = sessions(&mut tx, &auth.user_id, Some(&auth.session_id)).await?;
-    let tokens = tokens::list(&mut tx, &auth.user_id).await?;
-    let last_sign_in = previous_sign_in(&mut tx, auth).await?;
-    let activity = activity(state, &mut tx, &auth.user_id, before, ACTIVITY_PAGE_SIZE).await?;
+    let mut tx = state.db.begin_read().await?;
+    let sessions = sessions(tx.as_exec(), &auth.user_id, Some(&auth.session_id)).await?;
+    let tokens = tokens::list(tx.as_exec(), &auth.user_id).await?;
+    let last_sign_in = previous_sign_in(tx.as_exec(), auth).await?;
+    let activity = activity(state, tx.as_exec(), &auth.user_id, before, ACTIVITY_PAGE_SIZE).await?;
     tx.commit().await?;
     let summary = DashboardSummary {
         now: sessions.now,
@@ -202,17 +204,17 @@ fn count(n: impl TryInto<u32>) -> u32 {
     n.try_into().unwrap_or(u32::MAX)
 }
 
-pub async fn summary(conn: &mut SqliteConnection, auth: &AuthSession) -> Result<DashboardSummary, AppError> {
+pub async fn summary(mut conn: Exec<'_>, auth: &AuthSession) -> Result<DashboardSummary, AppError> {
     let now = clock::now();
-    let (active_sessions, linked_providers, api_tokens): (i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM user_sessions WHERE user_id = ?1 AND expires_at > ?2),
-                (SELECT COUNT(*) FROM identities WHERE user_id = ?1),
-                (SELECT COUNT(*) FROM api_tokens WHERE user_id = ?1 AND (expires_at IS NULL OR expires_at > ?2))",
+    let (active_sessions, linked_providers, api_tokens): (i64, i64, i64) = on!(conn.reborrow(), conn => sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM user_sessions WHERE user_id = $1 AND expires_at > $2),
+                (SELECT COUNT(*) FROM identities WHERE user_id = $1),
+                (SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2))",
     )
     .bind(&auth.user_id)
     .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_one(conn)
+    .await)?;
     Ok(DashboardSummary {
         now,
         active_sessions: count(active_sessions),
@@ -223,16 +225,13 @@ pub async fn summary(conn: &mut SqliteConnection, auth: &AuthSession) -> Result<
 }
 
 /// The sign-in before the one that started this session: what a person checks to spot someone else's.
-async fn previous_sign_in(
-    conn: &mut SqliteConnection,
-    auth: &AuthSession,
-) -> Result<Option<SignInRecord>, sqlx::Error> {
-    let rows: Vec<(i64, Option<String>, String)> = sqlx::query_as(
-        "SELECT at, ip, detail FROM audit_events WHERE user_id = ? AND kind = 'sign_in' ORDER BY id DESC LIMIT 2",
+async fn previous_sign_in(conn: Exec<'_>, auth: &AuthSession) -> Result<Option<SignInRecord>, sqlx::Error> {
+    let rows: Vec<(i64, Option<String>, String)> = on!(conn, conn => sqlx::query_as(
+        "SELECT at, ip, detail FROM audit_events WHERE user_id = $1 AND kind = 'sign_in' ORDER BY id DESC LIMIT 2",
     )
     .bind(&auth.user_id)
     .fetch_all(conn)
-    .await?;
+    .await)?;
     Ok(rows.into_iter().nth(1).map(|(at, ip, detail)| SignInRecord {
         at,
         ip,
@@ -241,20 +240,16 @@ async fn previous_sign_in(
 }
 
 /// The person's live sessions, most recently active first; `current` is the session asking, if it is one.
-pub async fn sessions(
-    conn: &mut SqliteConnection,
-    user_id: &str,
-    current: Option<&str>,
-) -> Result<SessionList, AppError> {
+pub async fn sessions(conn: Exec<'_>, user_id: &str, current: Option<&str>) -> Result<SessionList, AppError> {
     let now = clock::now();
-    let rows: Vec<SessionRow> = sqlx::query_as(
+    let rows: Vec<SessionRow> = on!(conn, conn => sqlx::query_as(
         "SELECT id, provider, created_at, last_seen_at, expires_at, ip, user_agent FROM user_sessions
-         WHERE user_id = ? AND expires_at > ? ORDER BY last_seen_at DESC, created_at DESC",
+         WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC, created_at DESC",
     )
     .bind(user_id)
     .bind(now)
     .fetch_all(conn)
-    .await?;
+    .await)?;
     let sessions = rows
         .into_iter()
         .map(|row| {
@@ -282,16 +277,17 @@ pub async fn revoke_session(
     session_id: &str,
     client: &ClientInfo,
 ) -> Result<(), AppError> {
-    let mut tx = super::db::begin_write(&state.db).await?;
-    let deleted = sqlx::query("DELETE FROM user_sessions WHERE id = ? AND user_id = ?")
+    let mut tx = state.db.begin_write().await?;
+    let deleted = on!(tx.as_exec(), conn => sqlx::query("DELETE FROM user_sessions WHERE id = $1 AND user_id = $2")
         .bind(session_id)
         .bind(user_id)
-        .execute(&mut *tx)
-        .await?;
-    if deleted.rows_affected() == 0 {
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    if deleted == 0 {
         return Err(AppError::NotFound);
     }
-    audit::record(&mut *tx, Event::SessionRevoked, Some(user_id), client, json!({ "session": short(session_id) }))
+    audit::record(tx.as_exec(), Event::SessionRevoked, Some(user_id), client, json!({ "session": short(session_id) }))
         .await?;
     tx.commit().await?;
     state.cache.forget_session(session_id);
@@ -300,14 +296,15 @@ pub async fn revoke_session(
 
 /// Revokes every session of the person except `auth`'s own. API tokens are not touched (the page says so).
 pub async fn revoke_other_sessions(state: &AppState, auth: &AuthSession, client: &ClientInfo) -> Result<u32, AppError> {
-    let mut tx = super::db::begin_write(&state.db).await?;
-    let deleted = sqlx::query("DELETE FROM user_sessions WHERE user_id = ? AND id != ?")
+    let mut tx = state.db.begin_write().await?;
+    let deleted = on!(tx.as_exec(), conn => sqlx::query("DELETE FROM user_sessions WHERE user_id = $1 AND id != $2")
         .bind(&auth.user_id)
         .bind(&auth.session_id)
-        .execute(&mut *tx)
-        .await?;
-    let count = u32::try_from(deleted.rows_affected()).unwrap_or(u32::MAX);
-    audit::record(&mut *tx, Event::OtherSessionsRevoked, Some(&auth.user_id), client, json!({ "count": count }))
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    let count = u32::try_from(deleted).unwrap_or(u32::MAX);
+    audit::record(tx.as_exec(), Event::OtherSessionsRevoked, Some(&auth.user_id), client, json!({ "count": count }))
         .await?;
     tx.commit().await?;
     // This session's entry goes too; it is simply read again on its next request.
@@ -318,20 +315,20 @@ pub async fn revoke_other_sessions(state: &AppState, auth: &AuthSession, client:
 /// A page of the person's security activity, newest first. `before` is an event id from a previous page's `next`.
 pub async fn activity(
     state: &AppState,
-    conn: &mut SqliteConnection,
+    conn: Exec<'_>,
     user_id: &str,
     before: Option<i64>,
     limit: u32,
 ) -> Result<ActivityPage, AppError> {
-    let rows: Vec<EventRow> = sqlx::query_as(
+    let rows: Vec<EventRow> = on!(conn, conn => sqlx::query_as(
         "SELECT id, at, kind, ip, user_agent, detail FROM audit_events
-         WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+         WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
     )
     .bind(user_id)
     .bind(before.unwrap_or(i64::MAX))
     .bind(i64::from(limit) + 1)
     .fetch_all(conn)
-    .await?;
+    .await)?;
     let more = rows.len() > limit as usize;
     let events: Vec<ActivityEvent> = rows
         .into_iter()
@@ -394,25 +391,31 @@ fn short(id: &str) -> String {
 /// and token metadata (never token secrets or hashes, never anyone else's rows).
 pub async fn export(state: &AppState, user_id: &str) -> Result<Value, AppError> {
     let user = super::users::find(&state.db, user_id).await?.ok_or(AppError::Unauthorized)?;
-    let identities: Vec<(String, String, String, Option<String>, i64)> = sqlx::query_as(
-        "SELECT provider, issuer, subject, email, created_at FROM identities WHERE user_id = ? ORDER BY created_at",
-    )
-    .bind(user_id)
-    .fetch_all(&state.db)
-    .await?;
-    let sessions: Vec<SessionRow> = sqlx::query_as(
-        "SELECT id, provider, created_at, last_seen_at, expires_at, ip, user_agent FROM user_sessions
-         WHERE user_id = ? ORDER BY created_at",
-    )
-    .bind(user_id)
-    .fetch_all(&state.db)
-    .await?;
-    let events: Vec<EventRow> =
-        sqlx::query_as("SELECT id, at, kind, ip, user_agent, detail FROM audit_events WHERE user_id = ? ORDER BY id")
-            .bind(user_id)
-            .fetch_all(&state.db)
-            .await?;
-    let tokens = tokens::list(&mut *state.db.acquire().await?, user_id).await?;
+    let mut conn = state.db.begin_read().await?;
+    let (identities, sessions, events) = on!(conn.as_exec(), conn => {
+        let identities: Vec<(String, String, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT provider, issuer, subject, email, created_at FROM identities WHERE user_id = $1 ORDER BY created_at",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let sessions: Vec<SessionRow> = sqlx::query_as(
+            "SELECT id, provider, created_at, last_seen_at, expires_at, ip, user_agent FROM user_sessions
+             WHERE user_id = $1 ORDER BY created_at",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let events: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, at, kind, ip, user_agent, detail FROM audit_events WHERE user_id = $1 ORDER BY id",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok::<_, sqlx::Error>((identities, sessions, events))
+    })?;
+    let tokens = tokens::list(conn.as_exec(), user_id).await?;
+    conn.commit().await?;
     let time = |at: i64| crate::time::iso(at);
     Ok(json!({
         "exported_at": time(clock::now()),

@@ -1,9 +1,12 @@
 //! The security activity log: every authentication event, with time, person, address, browser and details.
 
 use serde_json::Value;
-use sqlx::SqliteExecutor;
 
-use super::{clock, session::ClientInfo};
+use super::{
+    clock,
+    db::{Db, Exec, on},
+    session::ClientInfo,
+};
 
 /// What happened. Stored as text; the dashboard turns these into sentences.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,20 +50,34 @@ impl Event {
 
 /// Appends an event. `detail` must never hold a secret (codes, tokens, cookies).
 pub async fn record(
-    db: impl SqliteExecutor<'_>,
+    db: Exec<'_>,
     event: Event,
     user_id: Option<&str>,
     client: &ClientInfo,
     detail: Value,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO audit_events (at, user_id, kind, ip, user_agent, detail) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(clock::now())
-        .bind(user_id)
-        .bind(event.as_str())
-        .bind(&client.ip)
-        .bind(&client.user_agent)
-        .bind(detail.to_string())
-        .execute(db)
-        .await?;
+    on!(db, conn => sqlx::query(
+        "INSERT INTO audit_events (at, user_id, kind, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(clock::now())
+    .bind(user_id)
+    .bind(event.as_str())
+    .bind(&client.ip)
+    .bind(&client.user_agent)
+    .bind(detail.to_string())
+    .execute(conn)
+    .await
+    .map(drop))?;
     Ok(())
+}
+
+/// [`record`] on a connection of its own, for an event that is not part of a transaction.
+pub async fn record_on(
+    db: &Db,
+    event: Event,
+    user_id: Option<&str>,
+    client: &ClientInfo,
+    detail: Value,
+) -> Result<(), sqlx::Error> {
+    record(db.acquire().await?.as_exec(), event, user_id, client, detail).await
 }

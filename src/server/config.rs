@@ -4,7 +4,7 @@ use std::{fmt, net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
 
 use leptos::config::{Env, LeptosOptions};
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
 use tracing_subscriber::EnvFilter;
 use url::Url;
 
@@ -101,32 +101,75 @@ impl fmt::Display for AppUrl {
     }
 }
 
-/// Where the SQLite database lives. The URL is a secret: later backends carry passwords in it.
+/// Which database, and how Gatehouse uses it. The URL is a secret: a PostgreSQL URL may carry a password.
 #[derive(Clone)]
 pub struct DatabaseSettings {
     url: SecretString,
-    /// Connections in the pool. SQLite has one writer; a few readers beside it suit a small machine.
+    kind: DatabaseKind,
+    /// Connections in the pool (`DATABASE_MAX_CONNECTIONS`). SQLite has one writer, so a few connections suit it;
+    /// PostgreSQL serves several instances, each with its own pool, within the server's `max_connections`.
     pub max_connections: u32,
-    /// How long a connection waits on a locked database before giving up.
-    pub busy_timeout: Duration,
+    /// How long a request waits for a connection, including opening one (`DATABASE_CONNECT_TIMEOUT`).
+    pub connect_timeout: Duration,
+    /// PostgreSQL cancels a statement that runs longer; SQLite waits at most this long for the write lock
+    /// (`DATABASE_STATEMENT_TIMEOUT`).
+    pub statement_timeout: Duration,
+}
+
+/// The database a `DATABASE_URL` names, by its scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// `sqlite://path/to/file.db`: the default, one file beside the app.
+    Sqlite,
+    /// `postgres://user:password@host:port/database` (or `postgresql://`): several instances on one database.
+    Postgres,
 }
 
 impl DatabaseSettings {
+    /// Checks the URL's form (not whether the database answers: that is start-up's job). Defaults: 4 connections
+    /// for SQLite, 10 for PostgreSQL; 5 s to connect; 10 s per statement.
     pub fn new(url: &str) -> Result<Self, String> {
         let url = url.trim();
-        if !url.starts_with("sqlite:") {
-            // Only the scheme is echoed: the rest of a database URL may hold credentials.
-            let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
-            return Err(format!(
-                "only SQLite is supported, as sqlite://path/to/file.db (got a URL with scheme {scheme:?})"
-            ));
-        }
-        SqliteConnectOptions::from_str(url).map_err(|e| format!("is not a valid SQLite URL: {e}"))?;
-        Ok(Self { url: SecretString::from(url.to_owned()), max_connections: 4, busy_timeout: Duration::from_secs(5) })
+        // Only the scheme is ever echoed: the rest of a database URL may hold credentials.
+        let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
+        let kind = match scheme {
+            "sqlite" => {
+                SqliteConnectOptions::from_str(url).map_err(|e| format!("is not a valid SQLite URL: {e}"))?;
+                DatabaseKind::Sqlite
+            }
+            "postgres" | "postgresql" => {
+                // The parser's own message may quote the URL; say only what is expected.
+                PgConnectOptions::from_str(url).map_err(|_| {
+                    "is not a valid PostgreSQL URL (expected postgres://user:password@host:port/database)".to_owned()
+                })?;
+                DatabaseKind::Postgres
+            }
+            other => {
+                return Err(format!(
+                    "must be sqlite://path/to/file.db or postgres://user:password@host:port/database \
+                     (got a URL with scheme {other:?})"
+                ));
+            }
+        };
+        let max_connections = match kind {
+            DatabaseKind::Sqlite => 4,
+            DatabaseKind::Postgres => 10,
+        };
+        Ok(Self {
+            url: SecretString::from(url.to_owned()),
+            kind,
+            max_connections,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        })
     }
 
     pub fn url(&self) -> &str {
         self.url.expose_secret()
+    }
+
+    pub fn kind(&self) -> DatabaseKind {
+        self.kind
     }
 }
 
@@ -134,8 +177,10 @@ impl fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatabaseSettings")
             .field("url", &"[redacted]")
+            .field("kind", &self.kind)
             .field("max_connections", &self.max_connections)
-            .field("busy_timeout", &self.busy_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("statement_timeout", &self.statement_timeout)
             .finish()
     }
 }
@@ -286,8 +331,13 @@ impl Config {
 
         let app_url =
             AppUrl::parse(get("APP_URL")?.as_deref().unwrap_or(DEFAULT_APP_URL)).map_err(invalid("APP_URL"))?;
-        let database = DatabaseSettings::new(get("DATABASE_URL")?.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
+        let mut database = DatabaseSettings::new(get("DATABASE_URL")?.as_deref().unwrap_or(DEFAULT_DATABASE_URL))
             .map_err(invalid("DATABASE_URL"))?;
+        if let Some(raw) = get("DATABASE_MAX_CONNECTIONS")? {
+            database.max_connections = raw.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                invalid("DATABASE_MAX_CONNECTIONS")(format!("must be a whole number from 1 to 1000, got {raw:?}"))
+            })?;
+        }
 
         let format = match get("LOG_FORMAT")?.as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
@@ -329,6 +379,17 @@ impl Config {
         let duration = |key: &'static str, default: &str| -> Result<Duration, ConfigError> {
             parse_duration(get(key)?.as_deref().unwrap_or(default)).map_err(invalid(key))
         };
+        for (key, setting) in [
+            ("DATABASE_CONNECT_TIMEOUT", &mut database.connect_timeout),
+            ("DATABASE_STATEMENT_TIMEOUT", &mut database.statement_timeout),
+        ] {
+            if let Some(raw) = get(key)? {
+                *setting = parse_duration(&raw).map_err(invalid(key))?;
+                if setting.is_zero() {
+                    return Err(invalid(key)("must be longer than 0s".into()));
+                }
+            }
+        }
         let sessions = SessionSettings {
             idle_timeout: duration("SESSION_IDLE_TIMEOUT", "24h")?,
             max_lifetime: duration("SESSION_MAX_LIFETIME", "30d")?,
@@ -568,12 +629,44 @@ mod tests {
     }
 
     #[test]
-    fn database_url_must_be_sqlite_and_is_never_echoed() {
-        let err = config(&[("DATABASE_URL", "postgres://admin:hunter2@db/gatehouse")])
-            .expect_err("postgres is not yet supported");
-        assert_eq!(err.var, "DATABASE_URL");
-        assert!(!err.to_string().contains("hunter2"), "error must not echo the URL: {err}");
-        assert!(err.to_string().contains("only SQLite"), "{err}");
+    fn database_url_selects_sqlite_or_postgres_and_is_never_echoed() {
+        let pg = config(&[("DATABASE_URL", "postgres://admin:hunter2@db/gatehouse")]).expect("postgres");
+        assert_eq!(pg.database.kind(), DatabaseKind::Postgres);
+        assert_eq!(pg.database.max_connections, 10);
+        assert!(!format!("{pg:?}").contains("hunter2"), "Debug must not show the password");
+        let also = config(&[("DATABASE_URL", "postgresql://db/gatehouse")]).expect("postgresql scheme");
+        assert_eq!(also.database.kind(), DatabaseKind::Postgres);
+        assert_eq!(config(&[]).expect("default").database.kind(), DatabaseKind::Sqlite);
+
+        for bad in ["mysql://admin:hunter2@db/gatehouse", "admin:hunter2@db", "postgres://admin:hunter2@db:notaport/x"]
+        {
+            let err = config(&[("DATABASE_URL", bad)]).expect_err(bad);
+            assert_eq!(err.var, "DATABASE_URL");
+            assert!(!err.to_string().contains("hunter2"), "error must not echo the URL: {err}");
+        }
+        let err = config(&[("DATABASE_URL", "mysql://db/x")]).expect_err("mysql");
+        assert!(err.to_string().contains("\"mysql\""), "names the scheme: {err}");
+    }
+
+    #[test]
+    fn database_pool_settings_are_checked() {
+        let tuned = config(&[
+            ("DATABASE_MAX_CONNECTIONS", "32"),
+            ("DATABASE_CONNECT_TIMEOUT", "2s"),
+            ("DATABASE_STATEMENT_TIMEOUT", "1m"),
+        ])
+        .expect("valid");
+        assert_eq!(tuned.database.max_connections, 32);
+        assert_eq!(tuned.database.connect_timeout, Duration::from_secs(2));
+        assert_eq!(tuned.database.statement_timeout, Duration::from_secs(60));
+        for (key, bad) in [
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("DATABASE_MAX_CONNECTIONS", "many"),
+            ("DATABASE_CONNECT_TIMEOUT", "0s"),
+            ("DATABASE_STATEMENT_TIMEOUT", "soon"),
+        ] {
+            assert_eq!(error_var(&[(key, bad)]), key, "{key}={bad} should be refused");
+        }
     }
 
     #[test]

@@ -43,6 +43,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path();
+    // Probes answer for the process and its database, whoever asks: a cookie that comes along is not checked.
+    if super::health::PROBES.contains(&path) {
+        return next.run(request).await;
+    }
     // An API call with a bearer token is that token's, whatever cookie comes with it: the API checks the token.
     let bearer_call = path.starts_with("/api/") && request.headers().contains_key(header::AUTHORIZATION);
     let caller = match request.extensions().get::<Session>() {
@@ -71,12 +75,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
 fn unavailable(path: &str, error: &session::SessionError) -> Response {
     tracing::error!(%error, "session check failed");
     if path.starts_with("/api/") {
-        return super::api::ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "Gatehouse cannot reach its database. Please try again in a minute.",
-        )
-        .into_response();
+        return super::api::ApiError::unavailable().into_response();
     }
     let page = super::error_page::render(
         "Gatehouse is unavailable",

@@ -5,10 +5,13 @@ use std::time::Duration;
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use serde::Serialize;
 
-use super::{db, state::AppState};
+use super::state::AppState;
 
 /// How long readiness waits for the database before calling it unavailable.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The probes' paths.
+pub const PROBES: [&str; 2] = ["/healthz", "/readyz"];
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(liveness)).route("/readyz", get(readiness))
@@ -28,7 +31,7 @@ async fn liveness() -> impl IntoResponse {
 
 /// The process can do useful work: the database answers within the timeout.
 async fn readiness(State(state): State<AppState>) -> impl IntoResponse {
-    let problem = match tokio::time::timeout(READINESS_TIMEOUT, db::ping(&state.db)).await {
+    let problem = match tokio::time::timeout(READINESS_TIMEOUT, state.db.ping()).await {
         Ok(Ok(())) => return (StatusCode::OK, Json(Health { status: "ready", reason: None })),
         Ok(Err(error)) => error.to_string(),
         Err(_) => format!("no answer within {READINESS_TIMEOUT:?}"),

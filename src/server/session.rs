@@ -8,17 +8,19 @@ use axum::{
     http::{header, request::Parts},
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{SqliteConnection, SqlitePool};
 use tower_sessions::{
     Expiry, Session, SessionManagerLayer,
     cookie::{SameSite, time::Duration},
+    session::{Id, Record},
+    session_store::{self, ExpiredDeletion, SessionStore},
 };
-use tower_sessions_sqlx_store::SqliteStore;
+use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 use super::{
     cache::{AuthCache, CachedSession},
     clock,
     config::{AppUrl, SessionSettings},
+    db::{Backend, Db, Exec, on},
     users::PersonColumns,
 };
 use crate::auth::SignedInUser;
@@ -37,7 +39,7 @@ pub fn cookie_name(app_url: &AppUrl) -> &'static str {
 ///
 /// The store's expiry only collects garbage. The limits people rely on (idle and absolute) are enforced by
 /// [`current`] against the `user_sessions` row, and the stored data is written only when it changes.
-pub fn layer(store: SqliteStore, app_url: &AppUrl, settings: &SessionSettings) -> SessionManagerLayer<SqliteStore> {
+pub fn layer(store: Store, app_url: &AppUrl, settings: &SessionSettings) -> SessionManagerLayer<Store> {
     SessionManagerLayer::new(store)
         .with_name(cookie_name(app_url))
         .with_http_only(true)
@@ -45,6 +47,66 @@ pub fn layer(store: SqliteStore, app_url: &AppUrl, settings: &SessionSettings) -
         .with_path("/")
         .with_secure(app_url.is_https())
         .with_expiry(Expiry::OnInactivity(seconds(settings.max_lifetime.as_secs())))
+}
+
+/// Where session data (the signed-in person, pending login attempts) is kept: tower-sessions' store for the
+/// database in use, in the `tower_sessions` table. Shared by every instance on the same database, so a session
+/// made on one is valid on all, and a sign-in started on one completes on another.
+pub type Store = Backend<SqliteStore, PostgresStore>;
+
+impl Store {
+    /// The store on `db`'s pool. SQLite's table is created here, as tower-sessions defines it; PostgreSQL's by the
+    /// migrations (so that instances starting together do not race to create it), in the connection's schema.
+    pub async fn open(db: &Db) -> Result<Self, sqlx::Error> {
+        Ok(match db {
+            Db::Sqlite(pool) => {
+                let store = SqliteStore::new(pool.clone());
+                store.migrate().await?;
+                Store::Sqlite(store)
+            }
+            Db::Postgres(pool) => {
+                // The schema the migrations created it in: the first of the connection's `search_path`.
+                let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()").fetch_one(pool).await?;
+                let schema = schema.ok_or_else(|| configuration("no schema of the search_path exists"))?;
+                Store::Postgres(
+                    PostgresStore::new(pool.clone())
+                        .with_schema_name(schema)
+                        .and_then(|store| store.with_table_name("tower_sessions"))
+                        .map_err(configuration)?,
+                )
+            }
+        })
+    }
+}
+
+fn configuration(reason: impl Into<String>) -> sqlx::Error {
+    sqlx::Error::Configuration(reason.into().into())
+}
+
+#[async_trait::async_trait]
+impl SessionStore for Store {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        on!(self, store => store.create(record).await)
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        on!(self, store => store.save(record).await)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        on!(self, store => store.load(id).await)
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        on!(self, store => store.delete(id).await)
+    }
+}
+
+#[async_trait::async_trait]
+impl ExpiredDeletion for Store {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        on!(self, store => store.delete_expired().await)
+    }
 }
 
 /// What the session stores about the signed-in person.
@@ -98,7 +160,7 @@ pub enum SessionError {
 /// transaction (sign-in writes the person, the session and the audit trail together). [`start`] then ties it to
 /// the browser, once that transaction has committed.
 pub async fn record(
-    tx: &mut SqliteConnection,
+    tx: Exec<'_>,
     settings: &SessionSettings,
     user_id: &str,
     provider: &str,
@@ -107,9 +169,9 @@ pub async fn record(
     let now = clock::now();
     let expires_at = now + settings.max_lifetime.as_secs() as i64;
     let session_id = clock::new_id();
-    sqlx::query(
+    on!(tx, conn => sqlx::query(
         "INSERT INTO user_sessions (id, user_id, provider, created_at, last_seen_at, expires_at, ip, user_agent)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&session_id)
     .bind(user_id)
@@ -119,8 +181,9 @@ pub async fn record(
     .bind(expires_at)
     .bind(&client.ip)
     .bind(&client.user_agent)
-    .execute(tx)
-    .await?;
+    .execute(conn)
+    .await
+    .map(|_| ()))?;
     Ok(AuthSession { user_id: user_id.to_owned(), session_id })
 }
 
@@ -154,7 +217,7 @@ pub struct SignedIn {
 /// once per request, by [`super::guard::authenticate`]; everything else reads what it found.
 pub async fn current(
     session: &Session,
-    db: &SqlitePool,
+    db: &Db,
     cache: &AuthCache,
     settings: &SessionSettings,
 ) -> Result<Option<Arc<SignedIn>>, SessionError> {
@@ -187,10 +250,11 @@ pub async fn current(
         },
     };
     let query = format!(
-        "SELECT s.last_seen_at, s.expires_at, {} FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?",
+        "SELECT s.last_seen_at, s.expires_at, {} FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1",
         PersonColumns::SELECT
     );
-    let row: Option<SessionUserRow> = sqlx::query_as(&query).bind(&auth.session_id).fetch_optional(db).await?;
+    let row: Option<SessionUserRow> =
+        on!(db, pool => sqlx::query_as(&query).bind(&auth.session_id).fetch_optional(pool).await)?;
     let Some(row) = row.filter(|r| r.person.user_id == auth.user_id && within_limits(r.last_seen_at, r.expires_at))
     else {
         // Revoked (row gone), expired, or inconsistent: end it here too.
@@ -222,26 +286,32 @@ struct SessionUserRow {
 }
 
 /// Writes `last_seen_at`; false when the row is gone (revoked where this process could not see it).
-async fn touch(db: &SqlitePool, session_id: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query("UPDATE user_sessions SET last_seen_at = ? WHERE id = ?")
+async fn touch(db: &Db, session_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    let updated = on!(db, pool => sqlx::query("UPDATE user_sessions SET last_seen_at = $1 WHERE id = $2")
         .bind(now)
         .bind(session_id)
-        .execute(db)
-        .await?;
-    Ok(result.rows_affected() > 0)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(updated > 0)
 }
 
 /// Ends a session that is no longer valid: its row, its cache entry, its stored data.
 async fn end(
     session: &Session,
-    db: &SqlitePool,
+    db: &Db,
     cache: &AuthCache,
     session_id: &str,
 ) -> Result<Option<Arc<SignedIn>>, SessionError> {
-    sqlx::query("DELETE FROM user_sessions WHERE id = ?").bind(session_id).execute(db).await?;
+    delete_row(db, session_id).await?;
     cache.forget_session(session_id);
     session.flush().await?;
     Ok(None)
+}
+
+async fn delete_row(db: &Db, session_id: &str) -> Result<(), sqlx::Error> {
+    on!(db, pool => sqlx::query("DELETE FROM user_sessions WHERE id = $1").bind(session_id).execute(pool).await.map(drop))?;
+    Ok(())
 }
 
 /// Whether this session belongs to a signed-in person (unchecked: for housekeeping, never for access decisions).
@@ -250,10 +320,10 @@ pub async fn is_signed_in(session: &Session) -> Result<bool, tower_sessions::ses
 }
 
 /// Ends this session on the server (the row and the stored data) and clears the cookie.
-pub async fn logout(session: &Session, db: &SqlitePool, cache: &AuthCache) -> Result<Option<String>, SessionError> {
+pub async fn logout(session: &Session, db: &Db, cache: &AuthCache) -> Result<Option<String>, SessionError> {
     let auth = session.get::<SessionAuth>(AUTH_KEY).await?;
     if let Some(auth) = &auth {
-        sqlx::query("DELETE FROM user_sessions WHERE id = ?").bind(&auth.session_id).execute(db).await?;
+        delete_row(db, &auth.session_id).await?;
         cache.forget_session(&auth.session_id);
     }
     session.flush().await?;
@@ -261,14 +331,14 @@ pub async fn logout(session: &Session, db: &SqlitePool, cache: &AuthCache) -> Re
 }
 
 /// Deletes `user_sessions` rows past their absolute or idle limit. Their stored data expires in the store itself.
-pub async fn purge_expired(db: &SqlitePool, settings: &SessionSettings) -> Result<u64, sqlx::Error> {
+pub async fn purge_expired(db: &Db, settings: &SessionSettings) -> Result<u64, sqlx::Error> {
     let now = clock::now();
-    let result = sqlx::query("DELETE FROM user_sessions WHERE expires_at <= ? OR last_seen_at <= ?")
+    on!(db, pool => sqlx::query("DELETE FROM user_sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
         .bind(now)
         .bind(now - settings.idle_timeout.as_secs() as i64)
-        .execute(db)
-        .await?;
-    Ok(result.rows_affected())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
 }
 
 fn seconds(secs: u64) -> Duration {

@@ -14,7 +14,6 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
 };
 use tower_sessions::session_store::ExpiredDeletion;
-use tower_sessions_sqlx_store::SqliteStore;
 
 use super::{
     accounts, api, auth,
@@ -22,7 +21,7 @@ use super::{
     cache::AuthCache,
     config::Config,
     csrf,
-    db::{self, DatabaseError},
+    db::{DatabaseError, Db},
     guard, health,
     page_cache::{self, PageCache},
     rpc, security, session,
@@ -55,7 +54,7 @@ pub struct Application {
     local_addr: SocketAddr,
     router: Router,
     state: AppState,
-    store: SqliteStore,
+    store: session::Store,
 }
 
 impl Application {
@@ -70,9 +69,8 @@ impl Application {
     /// Like [`Application::build`], on a listener the caller already bound (tests bind first to learn the port,
     /// which `APP_URL` must name).
     pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<Self, StartupError> {
-        let db = db::connect(&config.database).await?;
-        let store = SqliteStore::new(db.clone());
-        store.migrate().await.map_err(StartupError::SessionStore)?;
+        let db = Db::connect(&config.database).await?;
+        let store = session::Store::open(&db).await.map_err(StartupError::SessionStore)?;
         let http = reqwest::Client::builder()
             // A provider's endpoints never need redirects; following them would let a response send us anywhere.
             .redirect(reqwest::redirect::Policy::none())
@@ -119,7 +117,7 @@ impl Application {
 }
 
 /// Sets providers up, and purges expired sessions every few minutes.
-fn spawn_background_tasks(state: AppState, store: SqliteStore) -> JoinHandle<()> {
+fn spawn_background_tasks(state: AppState, store: session::Store) -> JoinHandle<()> {
     tokio::spawn(async move {
         state.providers.warm_up().await;
         let mut interval = tokio::time::interval(PURGE_INTERVAL);
@@ -146,7 +144,7 @@ fn route_list() -> Vec<AxumRouteListing> {
 }
 
 /// Every route, with the layers that apply to all of them.
-pub fn router(state: AppState, store: SqliteStore) -> Router {
+pub fn router(state: AppState, store: session::Store) -> Router {
     let routes = route_list();
     let sessions = session::layer(store, &state.config.app_url, &state.config.sessions);
     let mut router = Router::new()

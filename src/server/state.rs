@@ -5,14 +5,13 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
-use sqlx::SqlitePool;
 
-use super::{auth::providers::Providers, cache::AuthCache, config::Config, page_cache::PageCache};
+use super::{auth::providers::Providers, cache::AuthCache, config::Config, db::Db, page_cache::PageCache};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
-    pub db: SqlitePool,
+    pub db: Db,
     pub config: Arc<Config>,
     pub providers: Arc<Providers>,
     /// Checked sessions and tokens; see [`AuthCache`] for when entries are dropped.

@@ -9,12 +9,12 @@ use std::{sync::Arc, time::Instant};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::{SqliteConnection, SqlitePool};
 
 use super::{
     audit::{self, Event},
     cache::{AuthCache, CachedToken},
     clock,
+    db::{Db, Exec, on},
     session::ClientInfo,
     users::PersonColumns,
 };
@@ -97,12 +97,7 @@ fn hash(secret: &str) -> Vec<u8> {
 }
 
 /// Creates a token for `user_id` and returns its secret, once.
-pub async fn create(
-    db: &SqlitePool,
-    user_id: &str,
-    request: NewToken,
-    client: &ClientInfo,
-) -> Result<CreatedToken, AppError> {
+pub async fn create(db: &Db, user_id: &str, request: NewToken, client: &ClientInfo) -> Result<CreatedToken, AppError> {
     let secret = generate();
     let now = clock::now();
     let expires_at = match request.lifetime {
@@ -111,10 +106,10 @@ pub async fn create(
     };
     let id = clock::new_id();
     let scopes = join(&request.scopes);
-    let mut tx = super::db::begin_write(db).await?;
-    sqlx::query(
+    let mut tx = db.begin_write().await?;
+    on!(tx.as_exec(), conn => sqlx::query(
         "INSERT INTO api_tokens (id, user_id, name, scopes, secret_hash, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&id)
     .bind(user_id)
@@ -123,10 +118,11 @@ pub async fn create(
     .bind(hash(&secret))
     .bind(now)
     .bind(expires_at)
-    .execute(&mut *tx)
-    .await?;
+    .execute(conn)
+    .await
+    .map(drop))?;
     let detail = json!({ "token": id, "name": request.name.as_str(), "scopes": scopes, "expires_at": expires_at });
-    audit::record(&mut *tx, Event::TokenCreated, Some(user_id), client, detail).await?;
+    audit::record(tx.as_exec(), Event::TokenCreated, Some(user_id), client, detail).await?;
     tx.commit().await?;
     let token = TokenInfo {
         id,
@@ -147,34 +143,36 @@ fn token_info((id, name, scopes, created_at, expires_at, last_used_at, last_used
 }
 
 /// The person's tokens that still work, newest first.
-pub async fn list(conn: &mut SqliteConnection, user_id: &str) -> Result<Vec<TokenInfo>, AppError> {
-    let rows: Vec<TokenRow> = sqlx::query_as(
+pub async fn list(conn: Exec<'_>, user_id: &str) -> Result<Vec<TokenInfo>, AppError> {
+    let rows: Vec<TokenRow> = on!(conn, conn => sqlx::query_as(
         "SELECT id, name, scopes, created_at, expires_at, last_used_at, last_used_ip FROM api_tokens
-         WHERE user_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY created_at DESC, id",
+         WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC, id",
     )
     .bind(user_id)
     .bind(clock::now())
     .fetch_all(conn)
-    .await?;
+    .await)?;
     Ok(rows.into_iter().map(token_info).collect())
 }
 
 /// Revokes one of the person's tokens (another person's id is "not found"). It is refused from the next request.
 pub async fn revoke(
-    db: &SqlitePool,
+    db: &Db,
     cache: &AuthCache,
     user_id: &str,
     token_id: &str,
     client: &ClientInfo,
 ) -> Result<(), AppError> {
-    let mut tx = super::db::begin_write(db).await?;
-    let name: Option<String> = sqlx::query_scalar("DELETE FROM api_tokens WHERE id = ? AND user_id = ? RETURNING name")
-        .bind(token_id)
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let mut tx = db.begin_write().await?;
+    let name: Option<String> = on!(tx.as_exec(), conn => {
+        sqlx::query_scalar("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 RETURNING name")
+            .bind(token_id)
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await
+    })?;
     let name = name.ok_or(AppError::NotFound)?;
-    audit::record(&mut *tx, Event::TokenRevoked, Some(user_id), client, json!({ "token": token_id, "name": name }))
+    audit::record(tx.as_exec(), Event::TokenRevoked, Some(user_id), client, json!({ "token": token_id, "name": name }))
         .await?;
     tx.commit().await?;
     cache.forget_token(token_id);
@@ -217,7 +215,7 @@ struct StoredToken {
 /// from an address the token was not last used from). A token checked within the last second is served from the
 /// cache, which revocation and account deletion clear at once.
 pub async fn verify(
-    db: &SqlitePool,
+    db: &Db,
     cache: &AuthCache,
     secret: &str,
     client: &ClientInfo,
@@ -241,23 +239,24 @@ pub async fn verify(
     }
     let new_ip = client.ip.is_some() && client.ip != token.last_used_ip;
     if new_ip || token.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_SECS) {
-        let mut tx = super::db::begin_write(db).await?;
-        let updated = sqlx::query(
-            "UPDATE api_tokens SET last_used_at = ?, last_used_ip = COALESCE(?, last_used_ip) WHERE id = ?",
+        let mut tx = db.begin_write().await?;
+        let updated = on!(tx.as_exec(), conn => sqlx::query(
+            "UPDATE api_tokens SET last_used_at = $1, last_used_ip = COALESCE($2, last_used_ip) WHERE id = $3",
         )
         .bind(now)
         .bind(&client.ip)
         .bind(&token.id)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if updated == 0 {
             // Revoked where this process could not see it.
             cache.forget_token(&token.id);
             return Err(VerifyFailure::Refused(TokenError::Unknown));
         }
         if new_ip {
             let detail = json!({ "token": token.id, "name": token.name });
-            audit::record(&mut *tx, Event::TokenUsed, Some(&token.user.id), client, detail).await?;
+            audit::record(tx.as_exec(), Event::TokenUsed, Some(&token.user.id), client, detail).await?;
         }
         tx.commit().await?;
         cache.token_used(&hash, now, client.ip.as_deref());
@@ -266,13 +265,13 @@ pub async fn verify(
 }
 
 /// The token with this hash and its person, read from the database.
-async fn load(db: &SqlitePool, hash: &[u8]) -> Result<Option<CachedToken>, sqlx::Error> {
+async fn load(db: &Db, hash: &[u8]) -> Result<Option<CachedToken>, sqlx::Error> {
     let query = format!(
         "SELECT t.id, t.name, t.scopes, t.expires_at, t.last_used_at, t.last_used_ip, {}
-         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = ?",
+         FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = $1",
         PersonColumns::SELECT
     );
-    let row: Option<StoredToken> = sqlx::query_as(&query).bind(hash).fetch_optional(db).await?;
+    let row: Option<StoredToken> = on!(db, pool => sqlx::query_as(&query).bind(hash).fetch_optional(pool).await)?;
     let Some(row) = row else { return Ok(None) };
     let user = row.person.into_person(db).await?;
     Ok(Some(CachedToken {

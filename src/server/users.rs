@@ -1,9 +1,11 @@
 //! People and the external identities they sign in with.
 
 use serde::Serialize;
-use sqlx::{SqliteConnection, SqlitePool};
 
-use super::clock;
+use super::{
+    clock,
+    db::{Db, Exec, on},
+};
 use crate::{account::DisplayName, auth::SignedInUser};
 
 /// What a provider told us about the person who just signed in.
@@ -46,7 +48,7 @@ impl PersonColumns {
     pub const SELECT: &str = "u.id AS user_id, u.display_name, u.email, u.email_verified, u.avatar_url";
 
     /// The person, with the providers they sign in with (read from `db`).
-    pub async fn into_person(self, db: &SqlitePool) -> Result<SignedInUser, sqlx::Error> {
+    pub async fn into_person(self, db: &Db) -> Result<SignedInUser, sqlx::Error> {
         let providers = providers(db, &self.user_id).await?;
         Ok(SignedInUser {
             id: self.user_id,
@@ -72,53 +74,65 @@ pub enum SignIn {
 
 /// Finds the person by (provider, subject), or creates them, in the caller's write transaction (which also records
 /// the session and the audit events, so a sign-in is written whole or not at all).
-pub async fn sign_in(tx: &mut SqliteConnection, identity: &Identity) -> Result<SignIn, sqlx::Error> {
+pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sqlx::Error> {
     let now = clock::now();
 
-    let existing: Option<String> =
-        sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
+    let existing: Option<String> = on!(tx.reborrow(), conn => {
+        sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = $1 AND subject = $2")
             .bind(&identity.provider)
             .bind(&identity.subject)
-            .fetch_optional(&mut *tx)
-            .await?;
+            .fetch_optional(conn)
+            .await
+    })?;
     if let Some(user_id) = existing {
-        sqlx::query("UPDATE identities SET email = ? WHERE provider = ? AND subject = ?")
-            .bind(&identity.email)
-            .bind(&identity.provider)
-            .bind(&identity.subject)
-            .execute(&mut *tx)
-            .await?;
-        // Keep the picture current when the person has not chosen otherwise; names and emails are theirs to edit.
-        sqlx::query("UPDATE users SET last_sign_in_at = ?, avatar_url = COALESCE(?, avatar_url) WHERE id = ?")
-            .bind(now)
-            .bind(&identity.avatar_url)
-            .bind(&user_id)
-            .execute(&mut *tx)
-            .await?;
+        on!(tx.reborrow(), conn => {
+            sqlx::query("UPDATE identities SET email = $1 WHERE provider = $2 AND subject = $3")
+                .bind(&identity.email)
+                .bind(&identity.provider)
+                .bind(&identity.subject)
+                .execute(&mut *conn)
+                .await?;
+            // Keep the picture current when the person has not chosen otherwise; names and emails are theirs.
+            sqlx::query("UPDATE users SET last_sign_in_at = $1, avatar_url = COALESCE($2, avatar_url) WHERE id = $3")
+                .bind(now)
+                .bind(&identity.avatar_url)
+                .bind(&user_id)
+                .execute(conn)
+                .await
+                .map(drop)
+        })?;
         let user = find_in(tx, &user_id).await?;
         return Ok(SignIn::Existing(user));
     }
 
     if let Some(email) = identity.email.as_deref().filter(|_| identity.email_verified) {
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT id FROM users WHERE email = ? COLLATE NOCASE AND email_verified = 1 LIMIT 1")
-                .bind(email)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(owner) = owner {
-            let providers: Vec<String> =
-                sqlx::query_scalar("SELECT DISTINCT provider FROM identities WHERE user_id = ? ORDER BY provider")
-                    .bind(&owner)
-                    .fetch_all(&mut *tx)
-                    .await?;
+        let owner: Option<(String, Vec<String>)> = on!(tx.reborrow(), conn => {
+            let owner: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM users WHERE lower(email) = lower($1) AND email_verified LIMIT 1",
+            )
+            .bind(email)
+            .fetch_optional(&mut *conn)
+            .await?;
+            match owner {
+                None => Ok(None),
+                Some(owner) => sqlx::query_scalar(
+                    "SELECT DISTINCT provider FROM identities WHERE user_id = $1 ORDER BY provider",
+                )
+                .bind(&owner)
+                .fetch_all(conn)
+                .await
+                .map(|providers| Some((owner, providers))),
+            }
+        })?;
+        if let Some((owner, providers)) = owner {
             return Ok(SignIn::EmailInUse { owner, providers });
         }
     }
 
     let user_id = clock::new_id();
-    sqlx::query(
+    on!(tx.reborrow(), conn => sqlx::query(
         "INSERT INTO users (id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&user_id)
     .bind(display_name_for(identity))
@@ -127,9 +141,10 @@ pub async fn sign_in(tx: &mut SqliteConnection, identity: &Identity) -> Result<S
     .bind(&identity.avatar_url)
     .bind(now)
     .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    insert_identity(tx, &user_id, identity, now).await?;
+    .execute(conn)
+    .await
+    .map(drop))?;
+    insert_identity(tx.reborrow(), &user_id, identity, now).await?;
     let user = find_in(tx, &user_id).await?;
     Ok(SignIn::Created(user))
 }
@@ -145,18 +160,20 @@ pub enum Link {
 }
 
 /// Attaches `identity` to `user_id`, unless it already belongs to someone — in one transaction.
-pub async fn link(db: &SqlitePool, user_id: &str, identity: &Identity) -> Result<Link, sqlx::Error> {
-    let mut tx = super::db::begin_write(db).await?;
-    let owner: Option<String> = sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = ? AND subject = ?")
-        .bind(&identity.provider)
-        .bind(&identity.subject)
-        .fetch_optional(&mut *tx)
-        .await?;
+pub async fn link(db: &Db, user_id: &str, identity: &Identity) -> Result<Link, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let owner: Option<String> = on!(tx.as_exec(), conn => {
+        sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = $1 AND subject = $2")
+            .bind(&identity.provider)
+            .bind(&identity.subject)
+            .fetch_optional(conn)
+            .await
+    })?;
     let outcome = match owner {
         Some(owner) if owner == user_id => Link::AlreadyLinked,
         Some(_) => Link::BelongsToAnother,
         None => {
-            insert_identity(&mut tx, user_id, identity, clock::now()).await?;
+            insert_identity(tx.as_exec(), user_id, identity, clock::now()).await?;
             Link::Linked
         }
     };
@@ -164,33 +181,43 @@ pub async fn link(db: &SqlitePool, user_id: &str, identity: &Identity) -> Result
     Ok(outcome)
 }
 
-pub async fn find(db: &SqlitePool, user_id: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as(USER_COLUMNS).bind(user_id).fetch_optional(db).await
+pub async fn find(db: &Db, user_id: &str) -> Result<Option<User>, sqlx::Error> {
+    on!(db, pool => sqlx::query_as(USER_COLUMNS).bind(user_id).fetch_optional(pool).await)
 }
 
 /// The providers a person can sign in with, in the order they were linked.
-pub async fn providers(db: &SqlitePool, user_id: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT provider FROM identities WHERE user_id = ? ORDER BY created_at, provider")
-        .bind(user_id)
-        .fetch_all(db)
-        .await
+pub async fn providers(db: &Db, user_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    on!(db, pool => {
+        sqlx::query_scalar("SELECT provider FROM identities WHERE user_id = $1 ORDER BY created_at, provider")
+            .bind(user_id)
+            .fetch_all(pool)
+            .await
+    })
+}
+
+/// The person's row, locked for the rest of the write transaction `tx`: changes that check something about the
+/// account before they write (its last sign-in method, its confirmation text) run one at a time per person, on every
+/// instance. SQLite's write transaction already excludes every other writer; PostgreSQL locks the row.
+pub async fn lock(tx: Exec<'_>, user_id: &str) -> Result<Option<User>, sqlx::Error> {
+    match tx {
+        Exec::Sqlite(conn) => sqlx::query_as(USER_COLUMNS).bind(user_id).fetch_optional(conn).await,
+        Exec::Postgres(conn) => {
+            sqlx::query_as(&format!("{USER_COLUMNS} FOR UPDATE")).bind(user_id).fetch_optional(conn).await
+        }
+    }
 }
 
 const USER_COLUMNS: &str = "SELECT id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at
-                            FROM users WHERE id = ?";
+                            FROM users WHERE id = $1";
 
-async fn find_in(tx: &mut SqliteConnection, user_id: &str) -> Result<User, sqlx::Error> {
-    sqlx::query_as(USER_COLUMNS).bind(user_id).fetch_one(tx).await
+async fn find_in(tx: Exec<'_>, user_id: &str) -> Result<User, sqlx::Error> {
+    on!(tx, conn => sqlx::query_as(USER_COLUMNS).bind(user_id).fetch_one(conn).await)
 }
 
-async fn insert_identity(
-    tx: &mut SqliteConnection,
-    user_id: &str,
-    identity: &Identity,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+async fn insert_identity(tx: Exec<'_>, user_id: &str, identity: &Identity, now: i64) -> Result<(), sqlx::Error> {
+    on!(tx, conn => sqlx::query(
+        "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(clock::new_id())
     .bind(user_id)
@@ -199,8 +226,9 @@ async fn insert_identity(
     .bind(&identity.subject)
     .bind(&identity.email)
     .bind(now)
-    .execute(tx)
-    .await?;
+    .execute(conn)
+    .await
+    .map(drop))?;
     Ok(())
 }
 

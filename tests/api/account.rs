@@ -70,17 +70,17 @@ impl World {
     }
 
     pub async fn user_id(&self, email: &str) -> String {
-        sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+        sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
             .bind(email)
-            .fetch_one(&self.app.state.db)
+            .fetch_one(&self.app.sql)
             .await
             .expect("user exists")
     }
 
     async fn sessions_of(&self, email: &str) -> Vec<String> {
-        sqlx::query_scalar("SELECT s.id FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE u.email = ?")
+        sqlx::query_scalar("SELECT s.id FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE u.email = $1")
             .bind(email)
-            .fetch_all(&self.app.state.db)
+            .fetch_all(&self.app.sql)
             .await
             .expect("sessions")
     }
@@ -162,7 +162,7 @@ async fn the_display_name_is_trimmed_validated_and_audited() {
     }
     assert_eq!(json(ada.get("/api/v1/me").await).await["display_name"], "Countess of Lovelace", "unchanged");
     let renames: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'profile_updated'")
-        .fetch_one(&world.app.state.db)
+        .fetch_one(&world.app.sql)
         .await
         .expect("count");
     assert_eq!(renames, 1);
@@ -209,10 +209,8 @@ async fn linking_attaches_a_second_method_and_unlinking_the_last_is_refused() {
     assert_eq!(refused.status(), 409);
     assert!(json(refused).await["Conflict"].as_str().expect("reason").contains("only way to sign in"));
     assert_eq!(world.app.count("identities").await, 1);
-    let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id")
-        .fetch_all(&world.app.state.db)
-        .await
-        .expect("audit");
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id").fetch_all(&world.app.sql).await.expect("audit");
     assert!(kinds.contains(&"identity_linked".to_owned()) && kinds.contains(&"identity_unlinked".to_owned()));
 }
 
@@ -230,16 +228,16 @@ async fn linking_an_identity_that_belongs_to_someone_else_changes_nothing() {
     let owner: String = sqlx::query_scalar(
         "SELECT u.email FROM identities i JOIN users u ON u.id = i.user_id WHERE provider = 'github'",
     )
-    .fetch_one(&world.app.state.db)
+    .fetch_one(&world.app.sql)
     .await
     .expect("owner");
     assert_eq!(owner, "ada@example.test", "still Ada's");
     assert_eq!(world.app.count("identities").await, 3);
     let grace_id = world.user_id("grace@example.test").await;
     let failed: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'link_failed' AND user_id = ?")
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = 'link_failed' AND user_id = $1")
             .bind(&grace_id)
-            .fetch_one(&world.app.state.db)
+            .fetch_one(&world.app.sql)
             .await
             .expect("count");
     assert_eq!(failed, 1, "Grace's activity shows the refused link");
@@ -407,9 +405,9 @@ async fn deleting_the_account_needs_the_email_and_then_removes_everything() {
     let deleted = ada.call("account/delete", &[("confirm", " ADA@example.test ")]).await;
     assert_eq!(deleted.status(), 200);
     for table in ["identities", "user_sessions", "api_tokens"] {
-        let left: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE user_id = ?"))
+        let left: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1"))
             .bind(&ada_id)
-            .fetch_one(&world.app.state.db)
+            .fetch_one(&world.app.sql)
             .await
             .expect("count");
         assert_eq!(left, 0, "{table}");
@@ -430,16 +428,17 @@ async fn deleting_the_account_needs_the_email_and_then_removes_everything() {
 
     let (user_id, ip, detail): (Option<String>, Option<String>, String) =
         sqlx::query_as("SELECT user_id, ip, detail FROM audit_events WHERE kind = 'account_deleted'")
-            .fetch_one(&world.app.state.db)
+            .fetch_one(&world.app.sql)
             .await
             .expect("an anonymous record of the deletion");
     assert_eq!((user_id, ip), (None, None));
     assert_eq!(serde_json::from_str::<Value>(&detail).expect("JSON")["identities"], 2);
-    let traces: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE user_id = ? OR detail LIKE '%ada@%'")
-        .bind(&ada_id)
-        .fetch_one(&world.app.state.db)
-        .await
-        .expect("count");
+    let traces: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE user_id = $1 OR detail LIKE '%ada@%'")
+            .bind(&ada_id)
+            .fetch_one(&world.app.sql)
+            .await
+            .expect("count");
     assert_eq!(traces, 0, "the remaining trail is anonymous");
 }
 
@@ -452,7 +451,7 @@ async fn another_persons_sign_in_method_or_token_cannot_be_touched() {
     let grace_identity: String = sqlx::query_scalar(
         "SELECT i.id FROM identities i JOIN users u ON u.id = i.user_id WHERE u.email = 'grace@example.test' LIMIT 1",
     )
-    .fetch_one(&world.app.state.db)
+    .fetch_one(&world.app.sql)
     .await
     .expect("identity");
     let created = grace

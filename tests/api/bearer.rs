@@ -74,9 +74,9 @@ async fn every_route_refuses_missing_malformed_unknown_expired_and_revoked_token
     let world = world().await;
     let ada = world.ada().await;
     let (expired_id, expired) = token(&ada, &ALL_SCOPES).await;
-    sqlx::query("UPDATE api_tokens SET expires_at = 1 WHERE id = ?")
+    sqlx::query("UPDATE api_tokens SET expires_at = 1 WHERE id = $1")
         .bind(&expired_id)
-        .execute(&world.app.state.db)
+        .execute(&world.app.sql)
         .await
         .expect("expire");
     let (revoked_id, revoked) = token(&ada, &["profile:read"]).await;
@@ -84,7 +84,7 @@ async fn every_route_refuses_missing_malformed_unknown_expired_and_revoked_token
     let unknown = {
         // Well-formed, checksum and all, but never issued here.
         let (id, secret) = token(&ada, &["profile:read"]).await;
-        sqlx::query("DELETE FROM api_tokens WHERE id = ?").bind(&id).execute(&world.app.state.db).await.expect("rm");
+        sqlx::query("DELETE FROM api_tokens WHERE id = $1").bind(&id).execute(&world.app.sql).await.expect("rm");
         secret
     };
     let mut tampered = revoked.clone();
@@ -178,7 +178,7 @@ async fn a_token_never_reaches_another_persons_data() {
     let grace_sessions: Vec<String> = sqlx::query_scalar(
         "SELECT s.id FROM user_sessions s JOIN users u ON u.id = s.user_id WHERE u.email = 'grace@example.test'",
     )
-    .fetch_all(&world.app.state.db)
+    .fetch_all(&world.app.sql)
     .await
     .expect("sessions");
 
@@ -396,21 +396,21 @@ async fn use_is_recorded_at_most_once_a_minute_and_new_addresses_are_audited() {
         assert_eq!(response.status(), 200);
     }
     let (last_used, ip): (Option<i64>, Option<String>) =
-        sqlx::query_as("SELECT last_used_at, last_used_ip FROM api_tokens WHERE id = ?")
+        sqlx::query_as("SELECT last_used_at, last_used_ip FROM api_tokens WHERE id = $1")
             .bind(&id)
-            .fetch_one(&world.app.state.db)
+            .fetch_one(&world.app.sql)
             .await
             .expect("token");
     assert!(last_used.is_some());
     assert_eq!(ip.as_deref(), Some("127.0.0.1"));
     let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM audit_events WHERE kind LIKE 'token_%' ORDER BY id")
-        .fetch_all(&world.app.state.db)
+        .fetch_all(&world.app.sql)
         .await
         .expect("audit");
     assert_eq!(kinds, ["token_created", "token_used"], "one use from a new address, however many requests");
-    let stored: Vec<u8> = sqlx::query_scalar("SELECT secret_hash FROM api_tokens WHERE id = ?")
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT secret_hash FROM api_tokens WHERE id = $1")
         .bind(&id)
-        .fetch_one(&world.app.state.db)
+        .fetch_one(&world.app.sql)
         .await
         .expect("hash");
     assert_ne!(stored, secret.as_bytes(), "only a hash is stored");

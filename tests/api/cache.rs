@@ -94,7 +94,7 @@ async fn a_token_revoked_outside_this_process_is_refused_once_the_cache_revalida
     let me = || program(&world, Method::GET, "/me").bearer_auth(&secret);
     assert_eq!(me().send().await.expect("use").status(), 200);
     // What another instance, or an operator with SQL, does: this process is not told.
-    sqlx::query("DELETE FROM api_tokens WHERE id = ?").bind(&id).execute(&world.app.state.db).await.expect("rm");
+    sqlx::query("DELETE FROM api_tokens WHERE id = $1").bind(&id).execute(&world.app.sql).await.expect("rm");
     tokio::time::sleep(REVALIDATE_AFTER + Duration::from_millis(100)).await;
     assert_eq!(me().send().await.expect("use").status(), 401);
 }

@@ -163,7 +163,7 @@ async fn a_github_sign_in_uses_the_numeric_id_and_the_primary_verified_email() {
     assert_eq!(me["email_verified"], true);
     assert_eq!(me["providers"], json!(["github"]));
     let (subject, issuer): (String, String) =
-        sqlx::query_as("SELECT subject, issuer FROM identities").fetch_one(&app.state.db).await.expect("identity");
+        sqlx::query_as("SELECT subject, issuer FROM identities").fetch_one(&app.sql).await.expect("identity");
     assert_eq!(subject, "583231", "identified by the numeric id, never the login name");
     assert_eq!(issuer, github.url);
 }

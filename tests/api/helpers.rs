@@ -1,13 +1,21 @@
-//! `spawn_app()`: the whole application on a fresh SQLite file and a free port, with a client that keeps cookies
-//! and does not follow redirects.
+//! `spawn_app()`: the whole application on a fresh database and a free port, with a client that keeps cookies and
+//! does not follow redirects.
+//!
+//! The database is a new SQLite file per test, or — when `TEST_POSTGRES_URL` names a PostgreSQL server (`make
+//! test` runs the suite both ways) — a new schema per test in a database made for this run of the suite.
 
-use std::{collections::HashMap, path::PathBuf};
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::atomic::{AtomicU32, Ordering},
+};
 
 use gatehouse::server::{
     config::{Config, ConfigError},
     startup::Application,
     state::AppState,
 };
+use sqlx::{AnyPool, Connection, PgConnection};
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot};
 
@@ -16,7 +24,11 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub state: AppState,
+    /// The SQLite file, when the suite runs on SQLite.
     pub db_path: PathBuf,
+    /// A pool of the test's own on the app's database, for checking and changing rows behind the app's back. The
+    /// Any driver runs the same SQL on both databases (`$1` placeholders).
+    pub sql: AnyPool,
     stop: Option<oneshot::Sender<()>>,
     _dir: TempDir,
 }
@@ -42,12 +54,17 @@ pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("free port");
     let address = format!("http://{}", listener.local_addr().expect("bound address"));
 
+    let database_url = match postgres_server() {
+        Some(server) => fresh_postgres_schema(&server).await,
+        None => format!("sqlite://{}", db_path.display()),
+    };
     let mut vars: HashMap<&'static str, String> = HashMap::from([
         ("APP_URL", address.clone()),
-        ("DATABASE_URL", format!("sqlite://{}", db_path.display())),
+        ("DATABASE_URL", database_url),
         ("LEPTOS_SITE_ROOT", dir.path().join("site").display().to_string()),
     ]);
     vars.extend(overrides.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let database_url = vars["DATABASE_URL"].clone();
     let config = Config::from_lookup(|key| Ok::<_, ConfigError>(vars.get(key).cloned())).expect("test configuration");
     if std::env::var_os("TEST_LOG").is_some() {
         gatehouse::server::telemetry::init(&config.log);
@@ -60,8 +77,72 @@ pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
         let _ = stopped.await;
     }));
 
+    sqlx::any::install_default_drivers();
+    let sql = sqlx::pool::PoolOptions::new()
+        .max_connections(2)
+        .connect(&database_url)
+        .await
+        .expect("the test's own connection to the app's database");
     let client = browser_client();
-    TestApp { address, client, state, db_path, stop: Some(stop), _dir: dir }
+    TestApp { address, client, state, db_path, sql, stop: Some(stop), _dir: dir }
+}
+
+/// The PostgreSQL server to run on (`TEST_POSTGRES_URL`, an administrator's URL such as
+/// `postgres://postgres@127.0.0.1:5432/postgres`), or none for SQLite.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("TEST_POSTGRES_URL").ok().filter(|url| !url.trim().is_empty())
+}
+
+/// Whether this run is on PostgreSQL.
+pub fn on_postgres() -> bool {
+    postgres_server().is_some()
+}
+
+/// A `DATABASE_URL` for an empty schema of its own, in this process's database `gatehouse_test_<pid>` (created on
+/// first use; such databases left by earlier runs whose process is gone are dropped then).
+pub async fn fresh_postgres_schema(server: &str) -> String {
+    static SCHEMAS: AtomicU32 = AtomicU32::new(0);
+    let database = format!("gatehouse_test_{}", std::process::id());
+    let mut admin = PgConnection::connect(server).await.expect("TEST_POSTGRES_URL answers");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&database)
+        .fetch_one(&mut admin)
+        .await
+        .expect("list databases");
+    if !exists {
+        drop_databases_of_finished_runs(&mut admin).await;
+        // Tests start in parallel: another may create it first.
+        if let Err(error) = sqlx::query(&format!("CREATE DATABASE \"{database}\"")).execute(&mut admin).await {
+            let duplicate =
+                error.as_database_error().and_then(|e| e.code()).is_some_and(|c| c == "42P04" || c == "23505");
+            assert!(duplicate, "cannot create the test database: {error}");
+        }
+    }
+    admin.close().await.ok();
+
+    let base = url::Url::parse(server).expect("TEST_POSTGRES_URL is a URL");
+    let mut url = base.clone();
+    url.set_path(&database);
+    let mut conn = PgConnection::connect(url.as_str()).await.expect("the test database answers");
+    let schema = format!("t{}", SCHEMAS.fetch_add(1, Ordering::Relaxed));
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.expect("create the test's schema");
+    conn.close().await.ok();
+    url.query_pairs_mut().append_pair("options", &format!("-c search_path={schema}"));
+    url.to_string()
+}
+
+async fn drop_databases_of_finished_runs(admin: &mut PgConnection) {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'gatehouse\\_test\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let pid = name.trim_start_matches("gatehouse_test_");
+        if !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).execute(&mut *admin).await;
+        }
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -76,7 +157,7 @@ impl TestApp {
 
     /// Rows in `table`.
     pub async fn count(&self, table: &str) -> i64 {
-        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.state.db).await.expect("count")
+        sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.sql).await.expect("count")
     }
 
     /// The status `GET /api/v1/me` answers with this client's cookies.

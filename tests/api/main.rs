@@ -1,10 +1,11 @@
-//! Integration tests: the real router on a real SQLite file, over real HTTP. One binary, one module per area.
+//! Integration tests: the real router on a real SQLite file or PostgreSQL schema, over real HTTP. One binary, one module per area.
 
 mod helpers;
 
 mod account;
 mod bearer;
 mod cache;
+mod database;
 mod github;
 mod health;
 mod oidc;

@@ -108,7 +108,7 @@ async fn a_valid_sign_in_creates_the_user_and_a_rotated_session_then_goes_to_nex
     assert_eq!(app.count("users").await, 1);
     assert_eq!(app.count("user_sessions").await, 1);
     let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id").fetch_all(&app.state.db).await.expect("audit");
+        sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id").fetch_all(&app.sql).await.expect("audit");
     assert_eq!(kinds, ["account_created", "sign_in"]);
 
     // The cookie from before sign-in is worth nothing now.

@@ -7,11 +7,11 @@ use gatehouse::server::{accounts, cache::REVALIDATE_AFTER, session::ClientInfo};
 
 use crate::{
     github::{GitHub, app_with_github, github_sign_in},
-    helpers::{TestApp, location, spawn_app_with},
+    helpers::{TestApp, location, on_postgres, spawn_app_with},
     provider::{CLIENT_ID, CLIENT_SECRET, TestProvider},
 };
 
-async fn signed_in(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp) {
+pub async fn signed_in(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp) {
     let provider = TestProvider::start().await;
     let mut vars = vec![
         ("OIDC_ISSUER_URL", provider.issuer.as_str()),
@@ -35,20 +35,20 @@ async fn sign_in(app: &TestApp, provider: &TestProvider) {
 async fn signing_out_deletes_the_session_on_the_server() {
     let (_provider, app) = signed_in(&[]).await;
     let stored_id: String =
-        sqlx::query_scalar("SELECT id FROM tower_sessions").fetch_one(&app.state.db).await.expect("one stored session");
+        sqlx::query_scalar("SELECT id FROM tower_sessions").fetch_one(&app.sql).await.expect("one stored session");
     let response = app.post_from_page("/auth/logout").await;
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response), "/");
     assert_eq!(app.me_status().await, 401);
     assert_eq!(app.count("user_sessions").await, 0);
-    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions WHERE id = ?")
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions WHERE id = $1")
         .bind(&stored_id)
-        .fetch_one(&app.state.db)
+        .fetch_one(&app.sql)
         .await
         .expect("count");
     assert_eq!(stored, 0, "the session data is gone from the store");
     let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id").fetch_all(&app.state.db).await.expect("audit");
+        sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id").fetch_all(&app.sql).await.expect("audit");
     assert_eq!(kinds.last().map(String::as_str), Some("sign_out"));
 }
 
@@ -126,7 +126,7 @@ async fn a_revoked_session_is_refused_on_its_next_request() {
     let (_provider, app) = signed_in(&[]).await;
     // The session was just used, so it is in the cache: revocation must clear it there too.
     let (user_id, session_id): (String, String) =
-        sqlx::query_as("SELECT user_id, id FROM user_sessions").fetch_one(&app.state.db).await.expect("a session");
+        sqlx::query_as("SELECT user_id, id FROM user_sessions").fetch_one(&app.sql).await.expect("a session");
     accounts::revoke_session(&app.state, &user_id, &session_id, &ClientInfo::default()).await.expect("revoke");
     assert_eq!(app.me_status().await, 401);
     assert_eq!(app.get("/dashboard").await.status(), 303);
@@ -136,7 +136,7 @@ async fn a_revoked_session_is_refused_on_its_next_request() {
 async fn a_session_deleted_outside_this_process_is_refused_once_the_cache_revalidates() {
     let (_provider, app) = signed_in(&[]).await;
     // What another instance, or an operator with SQL, does: this process is not told.
-    sqlx::query("DELETE FROM user_sessions").execute(&app.state.db).await.expect("revoke");
+    sqlx::query("DELETE FROM user_sessions").execute(&app.sql).await.expect("revoke");
     tokio::time::sleep(REVALIDATE_AFTER + Duration::from_millis(100)).await;
     assert_eq!(app.me_status().await, 401);
     assert_eq!(app.get("/dashboard").await.status(), 303);
@@ -218,13 +218,20 @@ async fn a_sign_in_that_cannot_be_written_whole_leaves_nothing_behind() {
     ])
     .await;
     // The last write of a sign-in (its audit event) fails: the person, identity and session before it must go too.
-    sqlx::query(
-        "CREATE TRIGGER refuse_sign_in BEFORE INSERT ON audit_events WHEN NEW.kind = 'sign_in'
-         BEGIN SELECT RAISE(ABORT, 'the audit log refuses'); END",
-    )
-    .execute(&app.state.db)
-    .await
-    .expect("trigger");
+    let trigger: &[&str] = if on_postgres() {
+        &[
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql
+             AS $$ BEGIN RAISE EXCEPTION 'the audit log refuses'; END $$",
+            "CREATE TRIGGER refuse_sign_in BEFORE INSERT ON audit_events FOR EACH ROW
+             WHEN (NEW.kind = 'sign_in') EXECUTE FUNCTION refuse()",
+        ]
+    } else {
+        &["CREATE TRIGGER refuse_sign_in BEFORE INSERT ON audit_events WHEN NEW.kind = 'sign_in'
+           BEGIN SELECT RAISE(ABORT, 'the audit log refuses'); END"]
+    };
+    for statement in trigger {
+        sqlx::raw_sql(statement).execute(&app.sql).await.expect("trigger");
+    }
     let login = app.get("/auth/login/oidc").await;
     let query = provider.approve(&location(&login), "user-1");
     let callback = app.get(&format!("/auth/callback/oidc?{query}")).await;

@@ -6,6 +6,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::helpers::{fresh_postgres_schema, postgres_server};
+
 const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 /// Runs the server binary in an empty directory (so no `.env` is found) with only the given variables.
@@ -43,11 +45,70 @@ fn assert_clear_refusal(output: &Output, code: i32, mentions: &[&str]) {
 }
 
 #[test]
-fn a_non_sqlite_database_url_is_refused_with_exit_code_2() {
+fn a_database_url_of_another_kind_is_refused_with_exit_code_2() {
     let dir = tempfile::tempdir().expect("dir");
-    let output = run_server(dir.path(), &[("DATABASE_URL", "postgres://admin:hunter2@db.example/gatehouse")]);
-    assert_clear_refusal(&output, 2, &["DATABASE_URL", "only SQLite"]);
+    let output = run_server(dir.path(), &[("DATABASE_URL", "mysql://admin:hunter2@db.example/gatehouse")]);
+    assert_clear_refusal(&output, 2, &["DATABASE_URL", "sqlite://", "postgres://", "\"mysql\""]);
     assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"), "the password is never printed");
+}
+
+#[test]
+fn an_unreachable_postgres_is_a_clear_startup_error_without_the_password() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Nothing listens on port 1.
+    let output = run_server(
+        dir.path(),
+        &[("DATABASE_URL", "postgres://admin:hunter2@127.0.0.1:1/gatehouse"), ("DATABASE_CONNECT_TIMEOUT", "2s")],
+    );
+    assert_clear_refusal(&output, 1, &["DATABASE_URL", "127.0.0.1:1/gatehouse"]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"), "the password is never printed");
+}
+
+#[test]
+fn postgres_refusing_the_credentials_is_a_clear_startup_error_without_the_password() {
+    let Some(server) = postgres_server() else { return };
+    let mut url = url::Url::parse(&server).expect("URL");
+    url.set_username("no_such_role").expect("user");
+    url.set_password(Some("hunter2")).expect("password");
+    let dir = tempfile::tempdir().expect("dir");
+    let output = run_server(dir.path(), &[("DATABASE_URL", url.as_str())]);
+    assert_clear_refusal(&output, 1, &["DATABASE_URL", "no_such_role"]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"), "the password is never printed");
+}
+
+/// A migration that fails is named, and leaves nothing of itself: here the tokens table is already there (made by
+/// hand, say), so the migration creating it fails after the ones before it applied.
+#[test]
+fn a_failing_migration_is_named_and_leaves_the_database_as_it_was() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = match postgres_server() {
+        Some(server) => tokio::runtime::Runtime::new().expect("runtime").block_on(fresh_postgres_schema(&server)),
+        None => format!("sqlite://{}", dir.path().join("taken.db").display()),
+    };
+    let sql = |statement: &'static str| {
+        let url = url.clone();
+        tokio::runtime::Runtime::new().expect("runtime").block_on(async move {
+            sqlx::any::install_default_drivers();
+            let options: sqlx::any::AnyConnectOptions =
+                format!("{url}{}", if url.starts_with("sqlite") { "?mode=rwc" } else { "" }).parse().expect("URL");
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect_with(&options).await.expect("connect");
+            sqlx::query_scalar::<_, i64>(statement).fetch_all(&mut conn).await.expect(statement)
+        })
+    };
+    sql("CREATE TABLE api_tokens (id TEXT)");
+
+    let output = run_server(dir.path(), &[("DATABASE_URL", &url)]);
+    assert_clear_refusal(&output, 1, &["DATABASE_URL", "migration", "20261123000003", "api tokens"]);
+    let applied = sql("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version");
+    assert_eq!(applied, [20261123000001, 20261123000002], "the migrations before it stay applied, it does not");
+    let left = sql("SELECT COUNT(*) FROM user_sessions");
+    assert_eq!(left, [0], "the earlier migrations' tables are there");
+    let columns = sql(if url.starts_with("sqlite") {
+        "SELECT COUNT(*) FROM pragma_table_info('api_tokens')"
+    } else {
+        "SELECT COUNT(*) FROM information_schema.columns WHERE table_name = 'api_tokens' AND table_schema = current_schema()"
+    });
+    assert_eq!(columns, [1], "the table made by hand is as it was");
 }
 
 #[test]

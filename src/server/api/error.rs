@@ -83,6 +83,7 @@ impl From<AppError> for ApiError {
             AppError::NotFound => Self::not_found(),
             AppError::Invalid(message) => Self::invalid_body(message),
             AppError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            AppError::Unavailable => Self::unavailable(),
             // Already logged where it happened.
             AppError::Internal | AppError::Transport(_) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side.")
@@ -93,7 +94,18 @@ impl From<AppError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        Self::internal(error)
+        AppError::from(error).into()
+    }
+}
+
+impl ApiError {
+    /// 503: the database did not answer. Nothing was changed.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Gatehouse cannot reach its database. Nothing was changed; please try again in a minute.",
+        )
     }
 }
 

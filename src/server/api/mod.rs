@@ -114,7 +114,8 @@ struct Sessions {
     security(("bearer" = ["sessions:read"]), ("session" = [])))]
 async fn list_sessions(State(state): State<AppState>, principal: Principal) -> Result<Json<Sessions>, ApiError> {
     principal.require(Scope::SessionsRead)?;
-    let list = accounts::sessions(&mut *state.db.acquire().await?, &principal.user_id, principal.session_id()).await?;
+    let list =
+        accounts::sessions(state.db.acquire().await?.as_exec(), &principal.user_id, principal.session_id()).await?;
     Ok(Json(Sessions { sessions: list.sessions }))
 }
 
@@ -161,7 +162,8 @@ async fn audit(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be between 1 and 100."));
     }
     Ok(Json(
-        accounts::activity(&state, &mut *state.db.acquire().await?, &principal.user_id, query.before, limit).await?,
+        accounts::activity(&state, state.db.acquire().await?.as_exec(), &principal.user_id, query.before, limit)
+            .await?,
     ))
 }
 
@@ -176,7 +178,7 @@ struct Tokens {
     security(("bearer" = ["tokens:read"]), ("session" = [])))]
 async fn list_tokens(State(state): State<AppState>, principal: Principal) -> Result<Json<Tokens>, ApiError> {
     principal.require(Scope::TokensRead)?;
-    Ok(Json(Tokens { tokens: tokens::list(&mut *state.db.acquire().await?, &principal.user_id).await? }))
+    Ok(Json(Tokens { tokens: tokens::list(state.db.acquire().await?.as_exec(), &principal.user_id).await? }))
 }
 
 /// A token to create.

@@ -317,7 +317,7 @@ async fn callback(
             tracing::warn!(provider, reason = %error, linking, "sign-in failed");
             let detail = json!({ "provider": provider, "reason": error.kind() });
             let event = if linking { Event::LinkFailed } else { Event::SignInFailed };
-            if let Err(error) = audit::record(&state.db, event, user_id.as_deref(), &client, detail).await {
+            if let Err(error) = audit::record_on(&state.db, event, user_id.as_deref(), &client, detail).await {
                 tracing::error!(%error, "could not record a failed sign-in");
             }
             failure_page(&error, &label)
@@ -385,7 +385,7 @@ async fn finish(
         match users::link(&state.db, user_id, &identity).await.map_err(|e| internal(&e))? {
             users::Link::Linked => {
                 state.cache.forget_user(user_id);
-                audit::record(
+                audit::record_on(
                     &state.db,
                     Event::IdentityLinked,
                     Some(user_id),
@@ -404,8 +404,8 @@ async fn finish(
 
     // 4b. The person, found or created, a session and the audit trail: written together or not at all. Then the
     // browser's cookie gets a fresh id that carries the session.
-    let mut tx = super::db::begin_write(&state.db).await.map_err(|e| internal(&e))?;
-    let (user, created) = match users::sign_in(&mut tx, &identity).await.map_err(|e| internal(&e))? {
+    let mut tx = state.db.begin_write().await.map_err(|e| internal(&e))?;
+    let (user, created) = match users::sign_in(tx.as_exec(), &identity).await.map_err(|e| internal(&e))? {
         SignIn::Existing(user) => (user, false),
         SignIn::Created(user) => (user, true),
         SignIn::EmailInUse { owner, providers } => {
@@ -417,15 +417,21 @@ async fn finish(
             });
         }
     };
-    let auth = session::record(&mut tx, &state.config.sessions, &user.id, provider, client_info)
+    let auth = session::record(tx.as_exec(), &state.config.sessions, &user.id, provider, client_info)
         .await
         .map_err(|e| internal(&e))?;
     if created {
-        audit::record(&mut *tx, Event::AccountCreated, Some(&user.id), client_info, json!({ "provider": provider }))
-            .await
-            .map_err(|e| internal(&e))?;
+        audit::record(
+            tx.as_exec(),
+            Event::AccountCreated,
+            Some(&user.id),
+            client_info,
+            json!({ "provider": provider }),
+        )
+        .await
+        .map_err(|e| internal(&e))?;
     }
-    audit::record(&mut *tx, Event::SignIn, Some(&user.id), client_info, json!({ "provider": provider }))
+    audit::record(tx.as_exec(), Event::SignIn, Some(&user.id), client_info, json!({ "provider": provider }))
         .await
         .map_err(|e| internal(&e))?;
     tx.commit().await.map_err(|e| internal(&e))?;
@@ -439,7 +445,7 @@ async fn logout(State(state): State<AppState>, session: Session, client: ClientI
     match session::logout(&session, &state.db, &state.cache).await {
         Ok(user_id) => {
             if let Some(user_id) = user_id {
-                let _ = audit::record(&state.db, Event::SignOut, Some(&user_id), &client, json!({})).await;
+                let _ = audit::record_on(&state.db, Event::SignOut, Some(&user_id), &client, json!({})).await;
             }
             Redirect::to("/").into_response()
         }

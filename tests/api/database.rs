@@ -1,0 +1,179 @@
+//! The database under faults and concurrency: PostgreSQL going away and coming back while the app runs, several
+//! instances migrating one database at once.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use gatehouse::server::{config::Config, startup::Application};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    task::AbortHandle,
+};
+
+use crate::{
+    helpers::{fresh_postgres_schema, postgres_server},
+    sessions::signed_in,
+};
+
+/// A TCP relay to PostgreSQL that can cut every connection and refuse new ones, as a network partition or a stopped
+/// server would, then let them through again.
+struct Relay {
+    port: u16,
+    blocked: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<AbortHandle>>>,
+    accept: AbortHandle,
+}
+
+impl Relay {
+    async fn to(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("relay port");
+        let port = listener.local_addr().expect("address").port();
+        let blocked = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
+        let accept = tokio::spawn({
+            let (blocked, open) = (blocked.clone(), open.clone());
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if blocked.load(Ordering::SeqCst) {
+                        continue; // dropped: the connection is reset
+                    }
+                    let upstream = upstream.clone();
+                    let relay = tokio::spawn(async move {
+                        if let Ok(mut server) = TcpStream::connect(&upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    open.lock().expect("lock").push(relay.abort_handle());
+                }
+            }
+        })
+        .abort_handle();
+        Self { port, blocked, open, accept }
+    }
+
+    fn block(&self) {
+        self.blocked.store(true, Ordering::SeqCst);
+        for relay in self.open.lock().expect("lock").drain(..) {
+            relay.abort();
+        }
+    }
+
+    fn unblock(&self) {
+        self.blocked.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.block();
+        self.accept.abort();
+    }
+}
+
+/// `url` with its host and port replaced by the relay's.
+fn through(url: &str, port: u16) -> String {
+    let mut url = url::Url::parse(url).expect("URL");
+    url.set_host(Some("127.0.0.1")).expect("host");
+    url.set_port(Some(port)).expect("port");
+    url.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_going_away_gives_503s_that_lose_nothing_and_the_app_recovers_by_itself() {
+    let Some(server) = postgres_server() else { return };
+    let direct = fresh_postgres_schema(&server).await;
+    let parsed = url::Url::parse(&direct).expect("URL");
+    let relay = Relay::to(format!("{}:{}", parsed.host_str().expect("host"), parsed.port().unwrap_or(5432))).await;
+    let proxied = through(&direct, relay.port);
+    let (_provider, app) = signed_in(&[("DATABASE_URL", &proxied), ("DATABASE_CONNECT_TIMEOUT", "1s")]).await;
+    assert_eq!(app.get("/dashboard").await.status(), 200);
+    let browser = app.main_browser();
+
+    relay.block();
+    // Past the session cache's revalidation interval, so the next request must reach the database.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 503);
+    let body = ready.text().await.expect("body");
+    assert!(body.contains(r#""status":"unavailable""#), "{body}");
+    assert_eq!(app.get("/healthz").await.status(), 200, "the process itself is alive");
+
+    let page = app.get("/dashboard").await;
+    assert_eq!(page.status(), 503);
+    let text = page.text().await.expect("page");
+    assert!(text.contains("cannot reach its database"), "a friendly page: {text}");
+    assert!(!text.contains("sqlx") && !text.contains("PoolTimedOut"), "no internals: {text}");
+
+    let rename = browser.api(Method::PATCH, "/me").json(&json!({ "display_name": "Renamed while down" })).send().await;
+    let rename = rename.expect("answer");
+    assert_eq!(rename.status(), 503);
+    let body: Value = rename.json().await.expect("JSON error");
+    assert_eq!(body["error"], "unavailable", "{body}");
+
+    relay.unblock();
+    let mut ready = 0;
+    for _ in 0..50 {
+        ready = app.get("/readyz").await.status().as_u16();
+        if ready == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(ready, 200, "ready again without a restart");
+    assert_eq!(app.get("/dashboard").await.status(), 200, "the session survived");
+    let me: Value = browser.api(Method::GET, "/me").send().await.expect("me").json().await.expect("JSON");
+    assert_ne!(me["display_name"], "Renamed while down", "the refused change did not happen");
+}
+
+/// Several instances starting at once on a new database: one applies the migrations under the advisory lock, the
+/// others wait and find nothing to do. Without the lock they would race to create the same tables and fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_apply_the_migrations_once() {
+    let Some(server) = postgres_server() else { return };
+    let url = fresh_postgres_schema(&server).await;
+    let starts = (0..4).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            let config = Config::from_lookup(|key| {
+                Ok(match key {
+                    "DATABASE_URL" => Some(url.clone()),
+                    "LEPTOS_SITE_ADDR" => Some("127.0.0.1:0".to_owned()),
+                    _ => None,
+                })
+            })
+            .expect("configuration");
+            Application::build(config).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    });
+    for started in futures_join(starts).await {
+        started.expect("task").expect("every instance starts");
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&pool)
+        .await
+        .expect("list");
+    let mut unique = versions.clone();
+    unique.dedup();
+    assert_eq!(versions, unique, "each migration recorded once");
+    assert_eq!(versions.len(), gatehouse::server::db::POSTGRES_MIGRATIONS.iter().count());
+}
+
+async fn futures_join<T>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<Result<T, tokio::task::JoinError>> {
+    let mut results = Vec::new();
+    for handle in handles.collect::<Vec<_>>() {
+        results.push(handle.await);
+    }
+    results
+}
