@@ -12,7 +12,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SITE_ADDR ?= 127.0.0.1:3000
 SITE_ROOT ?= target/site
 
-.PHONY: help tools browser fuzz-tools build run run-pg dev test lint test-rust test-e2e test-api-fuzz screenshots bench bench-build bench-api
+.PHONY: help tools browser servers fuzz-tools build run run-pg dev test lint test-rust test-e2e test-api-fuzz screenshots bench bench-build bench-api
 
 help: ## List the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ tools: ## Install missing build tools: wasm32 target, cargo-leptos, wasm-bindgen
 
 browser: ## Install Debian's Chromium for the browser tests, if missing
 	@.ci/install-tools browser
+
+servers: ## Install Debian's nginx (the two-instance test's load balancer), if missing
+	@.ci/install-tools servers
 
 fuzz-tools: ## Install schemathesis (the API fuzzer) into .tools/venv, if missing
 	@.ci/install-tools fuzz
@@ -51,7 +54,7 @@ lint: ## rustfmt, and clippy for the server (ssr) and the browser (hydrate) with
 
 # In parallel: the render hang that once made this serial was leptos' process-wide route-list flag (see the
 # README's "Known issues" and tests/api/render_hang.rs); the route list is now generated once per process.
-test-rust: ## Rust unit and integration tests: on SQLite files, then again on PostgreSQL (started if none answers)
+test-rust: servers ## Rust unit and integration tests: on SQLite files, then again on PostgreSQL (started if none answers)
 	cargo test --features ssr --locked
 	TEST_POSTGRES_URL=$$(.ci/postgres) cargo test --features ssr --locked --test api
 

@@ -31,16 +31,19 @@ hello_bin=target/bench-hello/release/hello
 . end2end/lib.sh
 hello_port=$(free_port)
 app_port=$(free_port)
+pg_app_port=$(free_port)
 idp_port=$(free_port)
 hello="http://127.0.0.1:$hello_port"
 app="http://127.0.0.1:$app_port"
+pgapp="http://127.0.0.1:$pg_app_port"
 idp="http://127.0.0.1:$idp_port"
 
 TOKIO_WORKER_THREADS=1 taskset -c 0 "$hello_bin" "127.0.0.1:$hello_port" >"$work/hello.log" 2>&1 &
 pids+=($!)
 wait_for "$hello/" "hello" "$work/hello.log"
 
-IDP_PORT=$idp_port APP_URL=$app taskset -c 1 node end2end/idp/server.mjs >"$work/idp.log" 2>&1 &
+IDP_PORT=$idp_port IDP_REDIRECT_URIS="$app/auth/callback/dev,$pgapp/auth/callback/dev" \
+  taskset -c 1 node end2end/idp/server.mjs >"$work/idp.log" 2>&1 &
 pids+=($!)
 wait_for "$idp/.well-known/openid-configuration" "the Dev IdP" "$work/idp.log"
 
@@ -51,14 +54,35 @@ app_pid=$!
 pids+=("$app_pid")
 wait_for "$app/readyz" "Gatehouse" "$work/app.log"
 
-# One signed-in person for the page rows (a fresh account: one session, one token, a short activity list).
-: >"$work/cookies"
-taskset -c 1 python3 bench/signin.py "$app" "$idp" 1 1 new:0 "$work/cookies" >/dev/null
-cookie="gatehouse_session=$(head -n1 "$work/cookies")"
+# The same release on PostgreSQL (a fresh database `gatehouse_bench` on the server .ci/postgres finds or starts),
+# beside the SQLite one, pinned the same way. PostgreSQL's own processes serving it are pinned to CPU 0 too, after a
+# warm-up opened the pool's connections, so the database's work counts on the server's side, as SQLite's does.
+pg_admin=$(.ci/postgres)
+psql "$pg_admin" -qc "DROP DATABASE IF EXISTS gatehouse_bench WITH (FORCE)" -c "CREATE DATABASE gatehouse_bench"
+APP_URL=$pgapp DATABASE_URL="${pg_admin%/*}/gatehouse_bench" LEPTOS_SITE_ADDR="127.0.0.1:$pg_app_port" \
+  LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD RUST_LOG=warn LOG_FORMAT=json DEV_IDP_URL=$idp \
+  TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/gatehouse >"$work/pgapp.log" 2>&1 &
+pg_app_pid=$!
+pids+=("$pg_app_pid")
+wait_for "$pgapp/readyz" "Gatehouse on PostgreSQL" "$work/pgapp.log"
+
+# One signed-in person for the page rows (a fresh account: one session, one token, a short activity list), on each.
 scopes='["profile:read","profile:write","sessions:read","sessions:write","audit:read","tokens:read","tokens:write"]'
-token=$(curl -fsS -H "Cookie: $cookie" -H "Origin: $app" -H 'Content-Type: application/json' \
-  -d "{\"name\":\"bench\",\"scopes\":$scopes,\"expires_in_days\":1}" \
-  "$app/api/v1/tokens" | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
+signed_in() { # signed_in APP COOKIES -> "cookie token"
+  : >"$2"
+  taskset -c 1 python3 bench/signin.py "$1" "$idp" 1 1 new:0 "$2" >/dev/null
+  local cookie="gatehouse_session=$(head -n1 "$2")"
+  echo "$cookie" "$(curl -fsS -H "Cookie: $cookie" -H "Origin: $1" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"bench\",\"scopes\":$scopes,\"expires_in_days\":1}" \
+    "$1/api/v1/tokens" | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')"
+}
+read -r cookie token < <(signed_in "$app" "$work/cookies")
+read -r pg_cookie pg_token < <(signed_in "$pgapp" "$work/pgcookies")
+taskset -c 1 wrk -t1 -c$connections -d2s -H "Cookie: $pg_cookie" "$pgapp/dashboard" >/dev/null
+for pid in $(psql "${pg_admin%/*}/gatehouse_bench" -tAc \
+  "SELECT pid FROM pg_stat_activity WHERE application_name = 'gatehouse' AND datname = 'gatehouse_bench'"); do
+  taskset -pc 0 "$pid" >/dev/null
+done
 
 # name|url|header (empty: none)
 rows=(
@@ -70,6 +94,8 @@ rows=(
   "signed-in \`GET /profile\`|$app/profile|Cookie: $cookie"
   "\`GET /api/v1/me\` with a personal access token|$app/api/v1/me|Authorization: Bearer $token"
   "\`GET /api/v1/me\` with a session cookie|$app/api/v1/me|Cookie: $cookie"
+  "signed-in \`GET /dashboard\`, PostgreSQL|$pgapp/dashboard|Cookie: $pg_cookie"
+  "\`GET /api/v1/me\` with a personal access token, PostgreSQL|$pgapp/api/v1/me|Authorization: Bearer $pg_token"
 )
 
 # measure URL HEADER -> "rps p99_ms"; refuses a run with any non-2xx/3xx answer or socket error.
@@ -144,11 +170,13 @@ sizes() { echo "$(stat -c %s "$1") $(gzip -9 -c "$1" | wc -c) $( [ -f "$1.br" ] 
 read -r wasm_raw wasm_gz wasm_br < <(sizes "$wasm")
 read -r js_raw js_gz js_br < <(sizes "$js")
 
-if grep -q '"level":"ERROR"' "$work/app.log"; then
-  echo "bench: the server logged errors:" >&2
-  grep '"level":"ERROR"' "$work/app.log" >&2
-  exit 1
-fi
+for log in "$work/app.log" "$work/pgapp.log"; do
+  if grep -q '"level":"ERROR"' "$log"; then
+    echo "bench: the server logged errors ($log):" >&2
+    grep '"level":"ERROR"' "$log" >&2
+    exit 1
+  fi
+done
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 {

@@ -15,18 +15,21 @@
 //!   generation before it reads the database ([`AuthCache::generation`]) and its entry is kept only if no `forget_*`
 //!   happened in between.
 //!
-//! Several instances: the `forget_*` methods are the only way in. A cross-instance bus (PostgreSQL
-//! `LISTEN/NOTIFY`, say) plugs in by publishing each `forget_*` call and applying the ones it receives to
-//! [`AuthCache`]; nothing else changes.
+//! Several instances: the `forget_*` methods are the only way in, and each is also handed to the outbox when one is
+//! attached ([`AuthCache::publish_to`]): on PostgreSQL, [`super::bus`] sends it to every other instance with
+//! `NOTIFY`, and applies what they send with [`AuthCache::apply`]. A change made on one instance is then seen on
+//! the others within milliseconds; the revalidation interval bounds it when a notification is lost.
 
 use std::{
     collections::HashMap,
     sync::{
-        Arc, RwLock,
+        Arc, OnceLock, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
+
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::{auth::SignedInUser, tokens::Scope};
 
@@ -65,6 +68,38 @@ pub struct AuthCache {
     tokens: RwLock<HashMap<Vec<u8>, CachedToken>>,
     /// Moved by every `forget_*`, under the map's lock.
     generation: AtomicU64,
+    /// Where `forget_*` calls go to reach other instances, if anywhere.
+    outbox: OnceLock<UnboundedSender<Forgotten>>,
+}
+
+/// A `forget_*` call, as other instances are told of it: ids only (never a cookie, a secret or a hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Forgotten {
+    Session(String),
+    Token(String),
+    User(String),
+}
+
+impl Forgotten {
+    /// `"s ID"`, `"t ID"` or `"u ID"`.
+    pub fn encode(&self) -> String {
+        match self {
+            Forgotten::Session(id) => format!("s {id}"),
+            Forgotten::Token(id) => format!("t {id}"),
+            Forgotten::User(id) => format!("u {id}"),
+        }
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let (kind, id) = text.split_once(' ')?;
+        let id = id.to_owned();
+        match kind {
+            "s" => Some(Forgotten::Session(id)),
+            "t" => Some(Forgotten::Token(id)),
+            "u" => Some(Forgotten::User(id)),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for AuthCache {
@@ -139,12 +174,12 @@ impl AuthCache {
 
     /// A session ended (signed out, revoked, expired): its row id.
     pub fn forget_session(&self, session_id: &str) {
-        let mut sessions = write(&self.sessions);
-        self.changed();
-        sessions.retain(|_, e| e.session_id != session_id);
+        self.apply(&Forgotten::Session(session_id.to_owned()));
+        self.publish(Forgotten::Session(session_id.to_owned()));
     }
 
-    /// A session cookie id is no longer in use (its id was cycled at sign-in).
+    /// A session cookie id is no longer in use (its id was cycled at sign-in). Only this process can hold an entry
+    /// for a cookie it just cycled, so this one is not published.
     pub fn forget_cookie(&self, cookie_id: &str) {
         let mut sessions = write(&self.sessions);
         self.changed();
@@ -153,18 +188,56 @@ impl AuthCache {
 
     /// A token was revoked: its id.
     pub fn forget_token(&self, token_id: &str) {
-        let mut tokens = write(&self.tokens);
-        self.changed();
-        tokens.retain(|_, e| e.id != token_id);
+        self.apply(&Forgotten::Token(token_id.to_owned()));
+        self.publish(Forgotten::Token(token_id.to_owned()));
     }
 
     /// Something about the person changed (name, sign-in methods), or every one of their sessions or tokens ended
     /// (account deleted, "sign out all others"): every entry of theirs is read again on its next use.
     pub fn forget_user(&self, user_id: &str) {
+        self.apply(&Forgotten::User(user_id.to_owned()));
+        self.publish(Forgotten::User(user_id.to_owned()));
+    }
+
+    /// Drops what `forgotten` names, here only: for what another instance published.
+    pub fn apply(&self, forgotten: &Forgotten) {
+        match forgotten {
+            Forgotten::Session(session_id) => {
+                let mut sessions = write(&self.sessions);
+                self.changed();
+                sessions.retain(|_, e| &e.session_id != session_id);
+            }
+            Forgotten::Token(token_id) => {
+                let mut tokens = write(&self.tokens);
+                self.changed();
+                tokens.retain(|_, e| &e.id != token_id);
+            }
+            Forgotten::User(user_id) => {
+                let (mut sessions, mut tokens) = (write(&self.sessions), write(&self.tokens));
+                self.changed();
+                sessions.retain(|_, e| &e.user.id != user_id);
+                tokens.retain(|_, e| &e.user.id != user_id);
+            }
+        }
+    }
+
+    /// Drops every entry: when notifications from other instances may have been missed.
+    pub fn forget_everything(&self) {
         let (mut sessions, mut tokens) = (write(&self.sessions), write(&self.tokens));
         self.changed();
-        sessions.retain(|_, e| e.user.id != user_id);
-        tokens.retain(|_, e| e.user.id != user_id);
+        sessions.clear();
+        tokens.clear();
+    }
+
+    /// From now on every `forget_*` (but `forget_cookie`) is also sent to `outbox`. Set once, at start-up.
+    pub fn publish_to(&self, outbox: UnboundedSender<Forgotten>) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    fn publish(&self, forgotten: Forgotten) {
+        if let Some(outbox) = self.outbox.get() {
+            let _ = outbox.send(forgotten);
+        }
     }
 
     /// How many entries are held: (sessions, tokens). For tests and the benchmark.
@@ -254,5 +327,27 @@ mod tests {
         cache.put_session("c1".into(), old, cache.generation());
         assert!(cache.session("c1").is_none());
         assert!(cache.stale_session("c1").is_some(), "kept, to be read again");
+    }
+
+    #[test]
+    fn changes_are_published_for_other_instances_and_applied_from_them_without_echo() {
+        let (sender, mut outbox) = tokio::sync::mpsc::unbounded_channel();
+        let cache = AuthCache::default();
+        cache.publish_to(sender);
+        cache.put_session("c1".into(), session("s1", "ada"), cache.generation());
+        cache.forget_session("s1");
+        cache.forget_token("t1");
+        cache.forget_user("ada");
+        cache.forget_cookie("secret-cookie-id");
+        let sent: Vec<String> = std::iter::from_fn(|| outbox.try_recv().ok()).map(|f| f.encode()).collect();
+        assert_eq!(sent, ["s s1", "t t1", "u ada"], "ids only; never a cookie");
+
+        // What another instance published is applied here, and not sent on again.
+        cache.put_session("c2".into(), session("s2", "bob"), cache.generation());
+        cache.apply(&Forgotten::decode("u bob").expect("decodes"));
+        assert!(cache.session("c2").is_none());
+        assert!(outbox.try_recv().is_err(), "no echo");
+        assert_eq!(Forgotten::decode("x 1"), None);
+        assert_eq!(Forgotten::decode("garbage"), None);
     }
 }

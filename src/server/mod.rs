@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod bus;
 pub mod cache;
 pub mod clock;
 pub mod config;

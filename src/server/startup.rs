@@ -18,6 +18,7 @@ use tower_sessions::session_store::ExpiredDeletion;
 use super::{
     accounts, api, auth,
     auth::providers::Providers,
+    bus::Bus,
     cache::AuthCache,
     config::Config,
     csrf,
@@ -55,6 +56,7 @@ pub struct Application {
     router: Router,
     state: AppState,
     store: session::Store,
+    bus: Option<Bus>,
 }
 
 impl Application {
@@ -85,8 +87,9 @@ impl Application {
         let mut leptos_options = config.leptos.clone();
         leptos_options.site_addr = local_addr;
         let (cache, pages) = (Arc::new(AuthCache::default()), Arc::new(PageCache::default()));
+        let bus = Bus::attach(&db, &cache);
         let state = AppState { leptos_options, db, config: Arc::new(config), providers, cache, pages };
-        Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store })
+        Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store, bus })
     }
 
     /// The shared state, for tests that need to reach the database directly.
@@ -107,7 +110,7 @@ impl Application {
                 tracing::trace!(%error, "could not set TCP_NODELAY");
             }
         });
-        let background = spawn_background_tasks(self.state.clone(), self.store.clone());
+        let background = spawn_background_tasks(self.state.clone(), self.store.clone(), self.bus);
         let served = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
@@ -116,22 +119,32 @@ impl Application {
     }
 }
 
-/// Sets providers up, and purges expired sessions every few minutes.
-fn spawn_background_tasks(state: AppState, store: session::Store) -> JoinHandle<()> {
+/// Sets providers up, purges expired sessions every few minutes, and runs the bus to the other instances.
+fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bus>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        state.providers.warm_up().await;
-        let mut interval = tokio::time::interval(PURGE_INTERVAL);
-        loop {
-            interval.tick().await;
-            if let Err(error) = store.delete_expired().await {
-                tracing::warn!(%error, "purging expired session data failed");
+        let bus = async {
+            if let Some(bus) = bus {
+                bus.run(state.cache.clone()).await;
             }
-            match session::purge_expired(&state.db, &state.config.sessions).await {
-                Ok(0) => {}
-                Ok(purged) => tracing::info!(purged, "purged expired sessions"),
-                Err(error) => tracing::warn!(%error, "purging expired sessions failed"),
+        };
+        // Every instance purges: each purge is one DELETE of what has expired, so instances doing it at once only
+        // find less to delete.
+        let housekeeping = async {
+            state.providers.warm_up().await;
+            let mut interval = tokio::time::interval(PURGE_INTERVAL);
+            loop {
+                interval.tick().await;
+                if let Err(error) = store.delete_expired().await {
+                    tracing::warn!(%error, "purging expired session data failed");
+                }
+                match session::purge_expired(&state.db, &state.config.sessions).await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "purged expired sessions"),
+                    Err(error) => tracing::warn!(%error, "purging expired sessions failed"),
+                }
             }
-        }
+        };
+        tokio::join!(bus, housekeeping);
     })
 }
 

@@ -197,7 +197,7 @@ pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
 
 /// A client like a browser: its own cookie jar, redirects shown rather than followed. A request that gets no answer
 /// fails after 30 s, so a hang is reported as one instead of stalling the suite.
-fn browser_client() -> reqwest::Client {
+pub fn browser_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)

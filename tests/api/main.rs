@@ -8,6 +8,7 @@ mod cache;
 mod database;
 mod github;
 mod health;
+mod instances;
 mod oidc;
 mod pages;
 mod provider;

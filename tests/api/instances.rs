@@ -1,0 +1,276 @@
+//! Several instances behind a load balancer: two Gatehouse processes (the real binary) on one PostgreSQL, behind
+//! nginx with round robin, as "Deploying" in the README describes. Sign-ins, sessions, tokens and revocations are
+//! checked through the balancer and through each instance directly. Runs when the suite runs on PostgreSQL.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{Browser, browser_client, fresh_postgres_schema, json, location, postgres_server},
+    provider::{CLIENT_ID, CLIENT_SECRET, TestProvider},
+};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+/// How soon a change on one instance is seen on the other, though the other has just checked (and cached) what
+/// changed: by the bus's NOTIFY, well before the cache's own revalidation (`REVALIDATE_AFTER`, 1 s) would.
+const NOTIFIED: Duration = Duration::from_millis(500);
+
+/// A port nothing listens on now (the OS picks it; the process told to use it binds it moments later).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("address").port()
+}
+
+/// A running process, killed when the test ends however it ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One Gatehouse instance: the release-built binary of this test run, on a port of its own.
+struct Instance {
+    address: String,
+    _process: Process,
+}
+
+impl Instance {
+    async fn start(vars: &[(&str, String)], log: &Path) -> Self {
+        let port = free_port();
+        let address = format!("http://127.0.0.1:{port}");
+        let child = Command::new(BINARY)
+            .env_clear()
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).expect("log file"))
+            .spawn()
+            .expect("gatehouse starts");
+        let instance = Self { address, _process: Process(child) };
+        wait_until_ready(&instance.address, log).await;
+        instance
+    }
+}
+
+/// nginx in front of the instances, round robin, with a configuration written for this test.
+struct Balancer {
+    address: String,
+    _process: Process,
+}
+
+impl Balancer {
+    async fn start(port: u16, instances: &[&Instance], dir: &Path) -> Self {
+        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("nginx is needed for the two-instance test: `make test` installs it (.ci/install-tools servers)");
+        let servers: String = instances
+            .iter()
+            .map(|i| format!("        server {};\n", i.address.trim_start_matches("http://")))
+            .collect();
+        let d = dir.display();
+        let config = format!(
+            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log warn;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n    access_log off;\n\
+             client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n\
+             uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;\n\
+             upstream gatehouse {{\n{servers}    }}\n\
+             server {{\n        listen 127.0.0.1:{port};\n        location / {{\n\
+                         proxy_pass http://gatehouse;\n            proxy_set_header Host $http_host;\n\
+                         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
+                         proxy_set_header X-Forwarded-Proto $scheme;\n        }}\n    }}\n}}\n"
+        );
+        let path: PathBuf = dir.join("nginx.conf");
+        std::fs::write(&path, config).expect("write nginx.conf");
+        let child = Command::new(nginx)
+            .args(["-p", &d.to_string(), "-e", &format!("{d}/nginx-error.log"), "-c"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        let balancer = Self { address: format!("http://127.0.0.1:{port}"), _process: Process(child) };
+        wait_until_ready(&balancer.address, &dir.join("nginx-error.log")).await;
+        balancer
+    }
+}
+
+async fn wait_until_ready(address: &str, log: &Path) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(answer) = client.get(format!("{address}/readyz")).send().await
+            && answer.status() == StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{address} did not become ready; its log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+}
+
+/// One person's browser (one cookie jar) sending requests to any of the addresses: the cookie of 127.0.0.1 goes to
+/// every port, as one site's cookie goes to every instance behind a balancer. Its pages are the public site's, so
+/// what it posts carries the public origin (`APP_URL`), whichever instance receives it.
+struct Person {
+    client: reqwest::Client,
+    origin: String,
+}
+
+impl Person {
+    fn new(origin: &str) -> Self {
+        Self { client: browser_client(), origin: origin.to_owned() }
+    }
+
+    fn at(&self, address: &str) -> Browser {
+        Browser { address: address.to_owned(), client: self.client.clone() }
+    }
+
+    fn api(&self, address: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{address}/api/v1{path}")).header("origin", &self.origin)
+    }
+
+    async fn call(&self, address: &str, endpoint: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let request = self.client.post(format!("{address}/api/{endpoint}")).header("origin", &self.origin);
+        request.form(form).send().await.expect("answer")
+    }
+
+    /// Signs in at the provider as `subject`: the sign-in starts at `start` and the provider sends the browser back
+    /// to `finish`.
+    async fn sign_in(&self, provider: &TestProvider, subject: &str, start: &str, finish: &str) {
+        let login = self.at(start).get("/auth/login/oidc").await;
+        assert_eq!(login.status(), 303, "the sign-in starts");
+        let query = provider.approve(&location(&login), subject);
+        let callback = self.at(finish).get(&format!("/auth/callback/oidc?{query}")).await;
+        assert_eq!(callback.status(), 303, "the sign-in completes: {}", callback.text().await.unwrap_or_default());
+    }
+
+    async fn me(&self, address: &str) -> StatusCode {
+        self.api(address, Method::GET, "/me").send().await.expect("answer").status()
+    }
+}
+
+async fn with_token(address: &str, secret: &str) -> StatusCode {
+    let answer = reqwest::Client::new().get(format!("{address}/api/v1/me")).bearer_auth(secret).send().await;
+    answer.expect("answer").status()
+}
+
+/// Polls `check` until it gives `want`, for at most `within`; returns how long it took.
+async fn refused_within<F, Fut>(within: Duration, want: StatusCode, check: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = StatusCode>,
+{
+    let started = Instant::now();
+    loop {
+        let got = check().await;
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "still {got} after {within:?}, expected {want}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_behind_nginx_share_sign_ins_sessions_and_revocations() {
+    let Some(server) = postgres_server() else { return };
+    let database = fresh_postgres_schema(&server).await;
+    let provider = TestProvider::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let balancer_port = free_port();
+    let vars = [
+        // The public URL is the balancer's, the same on both instances.
+        ("APP_URL", format!("http://127.0.0.1:{balancer_port}")),
+        ("DATABASE_URL", database),
+        ("OIDC_ISSUER_URL", provider.issuer.clone()),
+        ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+        ("LEPTOS_SITE_ROOT", dir.path().join("site").display().to_string()),
+        ("RUST_LOG", "warn".to_owned()),
+    ];
+    let a = Instance::start(&vars, &dir.path().join("a.log")).await;
+    let b = Instance::start(&vars, &dir.path().join("b.log")).await;
+    let balancer = Balancer::start(balancer_port, &[&a, &b], dir.path()).await;
+    let (a, b, lb) = (a.address.as_str(), b.address.as_str(), balancer.address.as_str());
+
+    // A sign-in started on A completes on B (the login attempt is in the shared session store), and the session B
+    // made is valid on A, on B and through the balancer, whichever instance it picks.
+    let ada = Person::new(lb);
+    ada.sign_in(&provider, "ada", a, b).await;
+    for address in [a, b, lb, lb, lb, lb] {
+        assert_eq!(ada.me(address).await, StatusCode::OK, "Ada's session at {address}");
+    }
+    let dashboard = ada.at(lb).get("/dashboard").await;
+    assert_eq!(dashboard.status(), 200);
+
+    // Entirely through the balancer: round robin sends the start and the return to different instances.
+    provider.set(|b| b.email = Some("grace@example.test".into()));
+    let grace = Person::new(lb);
+    grace.sign_in(&provider, "grace", lb, lb).await;
+    assert_eq!(grace.me(a).await, StatusCode::OK);
+    assert_eq!(grace.me(b).await, StatusCode::OK);
+
+    // A session revoked on B is refused on A at once, though A has just checked (and cached) it.
+    provider.set(|b| b.email = Some("ada@example.test".into()));
+    let ada_laptop = Person::new(lb);
+    ada_laptop.sign_in(&provider, "ada", a, a).await;
+    assert_eq!(ada_laptop.me(a).await, StatusCode::OK);
+    let sessions = json(ada.api(b, Method::GET, "/sessions").send().await.expect("sessions")).await;
+    let laptop = sessions["sessions"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|s| s["current"] == false)
+        .and_then(|s| s["id"].as_str())
+        .expect("the laptop's session")
+        .to_owned();
+    let revoked = ada.api(b, Method::DELETE, &format!("/sessions/{laptop}")).send().await.expect("revoke");
+    assert_eq!(revoked.status(), 204);
+    refused_within(NOTIFIED, StatusCode::UNAUTHORIZED, || ada_laptop.me(a)).await;
+    assert_eq!(ada.me(a).await, StatusCode::OK, "Ada's other session is untouched");
+
+    // A token made on A and revoked on B is refused on A at once.
+    let created = ada
+        .api(a, Method::POST, "/tokens")
+        .json(&json!({ "name": "ci", "scopes": ["profile:read"], "expires_in_days": 7 }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.expect("JSON");
+    let (token_id, secret) =
+        (created["token"]["id"].as_str().expect("id"), created["secret"].as_str().expect("secret"));
+    assert_eq!(with_token(a, secret).await, StatusCode::OK);
+    assert_eq!(with_token(b, secret).await, StatusCode::OK);
+    let revoked = ada.api(b, Method::DELETE, &format!("/tokens/{token_id}")).send().await.expect("revoke");
+    assert_eq!(revoked.status(), 204);
+    refused_within(NOTIFIED, StatusCode::UNAUTHORIZED, || with_token(a, secret)).await;
+
+    // An account deleted on B: A refuses its sessions and its tokens at once.
+    let grace_token = grace
+        .api(a, Method::POST, "/tokens")
+        .json(&json!({ "name": "grace", "scopes": ["profile:read"], "expires_in_days": 7 }))
+        .send()
+        .await
+        .expect("create");
+    let grace_secret = json(grace_token).await["secret"].as_str().expect("secret").to_owned();
+    assert_eq!(with_token(a, &grace_secret).await, StatusCode::OK);
+    assert_eq!(grace.me(a).await, StatusCode::OK);
+    let deleted = grace.call(b, "account/delete", &[("confirm", "grace@example.test")]).await;
+    assert_eq!(deleted.status(), 200);
+    refused_within(NOTIFIED, StatusCode::UNAUTHORIZED, || grace.me(a)).await;
+    refused_within(NOTIFIED, StatusCode::UNAUTHORIZED, || with_token(a, &grace_secret)).await;
+    assert_eq!(ada.me(lb).await, StatusCode::OK, "nobody else is affected");
+}
