@@ -77,13 +77,7 @@ pub enum SignIn {
 pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sqlx::Error> {
     let now = clock::now();
 
-    let existing: Option<String> = on!(tx.reborrow(), conn => {
-        sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = $1 AND subject = $2")
-            .bind(&identity.provider)
-            .bind(&identity.subject)
-            .fetch_optional(conn)
-            .await
-    })?;
+    let existing = owner_of(tx.reborrow(), identity).await?;
     if let Some(user_id) = existing {
         on!(tx.reborrow(), conn => {
             sqlx::query("UPDATE identities SET email = $1 WHERE provider = $2 AND subject = $3")
@@ -162,13 +156,7 @@ pub enum Link {
 /// Attaches `identity` to `user_id`, unless it already belongs to someone — in one transaction.
 pub async fn link(db: &Db, user_id: &str, identity: &Identity) -> Result<Link, sqlx::Error> {
     let mut tx = db.begin_write().await?;
-    let owner: Option<String> = on!(tx.as_exec(), conn => {
-        sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = $1 AND subject = $2")
-            .bind(&identity.provider)
-            .bind(&identity.subject)
-            .fetch_optional(conn)
-            .await
-    })?;
+    let owner = owner_of(tx.as_exec(), identity).await?;
     let outcome = match owner {
         Some(owner) if owner == user_id => Link::AlreadyLinked,
         Some(_) => Link::BelongsToAnother,
@@ -209,6 +197,17 @@ pub async fn lock(tx: Exec<'_>, user_id: &str) -> Result<Option<User>, sqlx::Err
 
 const USER_COLUMNS: &str = "SELECT id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at
                             FROM users WHERE id = $1";
+
+/// Whose account `identity` signs in to, if anyone's.
+async fn owner_of(tx: Exec<'_>, identity: &Identity) -> Result<Option<String>, sqlx::Error> {
+    on!(tx, conn => {
+        sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = $1 AND subject = $2")
+            .bind(&identity.provider)
+            .bind(&identity.subject)
+            .fetch_optional(conn)
+            .await
+    })
+}
 
 async fn find_in(tx: Exec<'_>, user_id: &str) -> Result<User, sqlx::Error> {
     on!(tx, conn => sqlx::query_as(USER_COLUMNS).bind(user_id).fetch_one(conn).await)

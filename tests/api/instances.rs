@@ -10,7 +10,7 @@ use std::{
 };
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
     helpers::{Browser, browser_client, fresh_postgres_schema, json, location, postgres_server},
@@ -156,6 +156,22 @@ impl Person {
         assert_eq!(callback.status(), 303, "the sign-in completes: {}", callback.text().await.unwrap_or_default());
     }
 
+    /// A personal access token made at `address`: its id and secret.
+    async fn create_token(&self, address: &str, name: &str) -> (String, String) {
+        let created = self
+            .api(address, Method::POST, "/tokens")
+            .json(&json!({ "name": name, "scopes": ["profile:read"], "expires_in_days": 7 }))
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(created.status(), 201);
+        let created = json(created).await;
+        (
+            created["token"]["id"].as_str().expect("id").to_owned(),
+            created["secret"].as_str().expect("secret").to_owned(),
+        )
+    }
+
     async fn me(&self, address: &str) -> StatusCode {
         self.api(address, Method::GET, "/me").send().await.expect("answer").status()
     }
@@ -242,16 +258,8 @@ async fn two_instances_behind_nginx_share_sign_ins_sessions_and_revocations() {
     assert_eq!(ada.me(a).await, StatusCode::OK, "Ada's other session is untouched");
 
     // A token made on A and revoked on B is refused on A at once.
-    let created = ada
-        .api(a, Method::POST, "/tokens")
-        .json(&json!({ "name": "ci", "scopes": ["profile:read"], "expires_in_days": 7 }))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(created.status(), 201);
-    let created: Value = created.json().await.expect("JSON");
-    let (token_id, secret) =
-        (created["token"]["id"].as_str().expect("id"), created["secret"].as_str().expect("secret"));
+    let (token_id, secret) = ada.create_token(a, "ci").await;
+    let secret = secret.as_str();
     assert_eq!(with_token(a, secret).await, StatusCode::OK);
     assert_eq!(with_token(b, secret).await, StatusCode::OK);
     let revoked = ada.api(b, Method::DELETE, &format!("/tokens/{token_id}")).send().await.expect("revoke");
@@ -259,13 +267,7 @@ async fn two_instances_behind_nginx_share_sign_ins_sessions_and_revocations() {
     refused_within(NOTIFIED, StatusCode::UNAUTHORIZED, || with_token(a, secret)).await;
 
     // An account deleted on B: A refuses its sessions and its tokens at once.
-    let grace_token = grace
-        .api(a, Method::POST, "/tokens")
-        .json(&json!({ "name": "grace", "scopes": ["profile:read"], "expires_in_days": 7 }))
-        .send()
-        .await
-        .expect("create");
-    let grace_secret = json(grace_token).await["secret"].as_str().expect("secret").to_owned();
+    let (_, grace_secret) = grace.create_token(a, "grace").await;
     assert_eq!(with_token(a, &grace_secret).await, StatusCode::OK);
     assert_eq!(grace.me(a).await, StatusCode::OK);
     let deleted = grace.call(b, "account/delete", &[("confirm", "grace@example.test")]).await;
