@@ -255,6 +255,19 @@ async fn connect_postgres(settings: &DatabaseSettings) -> Result<(PgPool, String
     Ok((pool, place))
 }
 
+/// Makes the rest of the write transaction run alone among those that claim the same `key`, on every instance, until
+/// it commits or rolls back: a check and the write it decides (is this identity new? is this email taken?) cannot
+/// interleave with another's. SQLite's write transaction already excludes every other writer; PostgreSQL takes a
+/// transaction-scoped advisory lock, and each later statement (READ COMMITTED) sees what the previous holder wrote.
+pub async fn claim(tx: Exec<'_>, key: &str) -> Result<(), sqlx::Error> {
+    match tx {
+        Exec::Sqlite(_) => Ok(()),
+        Exec::Postgres(conn) => {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(conn).await.map(drop)
+        }
+    }
+}
+
 /// Whether `error` means the database could not be reached or did not answer in time, rather than that a query was
 /// wrong: such a request gets 503 (and is safe to retry: its transaction did not commit).
 pub fn is_unavailable(error: &sqlx::Error) -> bool {

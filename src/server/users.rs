@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::{
     clock,
-    db::{Db, Exec, on},
+    db::{self, Db, Exec, on},
 };
 use crate::{account::DisplayName, auth::SignedInUser};
 
@@ -77,6 +77,9 @@ pub enum SignIn {
 pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sqlx::Error> {
     let now = clock::now();
 
+    // Two first sign-ins of one person, or of two people with one verified email, finishing at once (two tabs, two
+    // instances) would each find nothing and each create an account: the checks and the creation run one at a time.
+    db::claim(tx.reborrow(), &identity_key(identity)).await?;
     let existing = owner_of(tx.reborrow(), identity).await?;
     if let Some(user_id) = existing {
         on!(tx.reborrow(), conn => {
@@ -100,6 +103,7 @@ pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sq
     }
 
     if let Some(email) = identity.email.as_deref().filter(|_| identity.email_verified) {
+        db::claim(tx.reborrow(), &format!("email {}", email.to_lowercase())).await?;
         let owner: Option<(String, Vec<String>)> = on!(tx.reborrow(), conn => {
             let owner: Option<String> = sqlx::query_scalar(
                 "SELECT id FROM users WHERE lower(email) = lower($1) AND email_verified LIMIT 1",
@@ -156,6 +160,7 @@ pub enum Link {
 /// Attaches `identity` to `user_id`, unless it already belongs to someone — in one transaction.
 pub async fn link(db: &Db, user_id: &str, identity: &Identity) -> Result<Link, sqlx::Error> {
     let mut tx = db.begin_write().await?;
+    db::claim(tx.as_exec(), &identity_key(identity)).await?;
     let owner = owner_of(tx.as_exec(), identity).await?;
     let outcome = match owner {
         Some(owner) if owner == user_id => Link::AlreadyLinked,
@@ -207,6 +212,11 @@ async fn owner_of(tx: Exec<'_>, identity: &Identity) -> Result<Option<String>, s
             .fetch_optional(conn)
             .await
     })
+}
+
+/// What [`db::claim`] serialises the sign-ins and links of one identity on.
+fn identity_key(identity: &Identity) -> String {
+    format!("identity {} {}", identity.provider, identity.subject)
 }
 
 async fn find_in(tx: Exec<'_>, user_id: &str) -> Result<User, sqlx::Error> {

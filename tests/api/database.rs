@@ -1,5 +1,5 @@
 //! The database under faults and concurrency: PostgreSQL going away and coming back while the app runs, several
-//! instances migrating one database at once.
+//! instances migrating one database at once, first sign-ins racing each other.
 
 use std::{
     sync::{
@@ -18,7 +18,8 @@ use tokio::{
 };
 
 use crate::{
-    helpers::{fresh_postgres_schema, postgres_server},
+    helpers::{TestApp, fresh_postgres_schema, location, postgres_server, spawn_app_with},
+    provider::{CLIENT_ID, CLIENT_SECRET, TestProvider},
     sessions::signed_in,
 };
 
@@ -166,6 +167,66 @@ async fn instances_starting_together_apply_the_migrations_once() {
     unique.dedup();
     assert_eq!(versions, unique, "each migration recorded once");
     assert_eq!(versions.len(), gatehouse::server::db::POSTGRES_MIGRATIONS.iter().count());
+}
+
+async fn app_with_provider() -> (TestProvider, TestApp) {
+    let provider = TestProvider::start().await;
+    let app = spawn_app_with(&[
+        ("OIDC_ISSUER_URL", provider.issuer.as_str()),
+        ("OIDC_CLIENT_ID", CLIENT_ID),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
+    ])
+    .await;
+    (provider, app)
+}
+
+/// Two browsers, each at the provider's consent screen as `subjects[i]`: finishing both at the same moment (two
+/// tabs, a double click, two instances behind a balancer) races two first sign-ins. Returns the callbacks' statuses.
+async fn race_first_sign_ins(app: &TestApp, provider: &TestProvider, subjects: [&str; 2]) -> [u16; 2] {
+    let (a, b) = (app.browser(), app.browser());
+    let to_a = provider.approve(&location(&a.get("/auth/login/oidc").await), subjects[0]);
+    let to_b = provider.approve(&location(&b.get("/auth/login/oidc").await), subjects[1]);
+    let (to_a, to_b) = (format!("/auth/callback/oidc?{to_a}"), format!("/auth/callback/oidc?{to_b}"));
+    let (done_a, done_b) = tokio::join!(a.get(&to_a), b.get(&to_b));
+    [done_a.status().as_u16(), done_b.status().as_u16()]
+}
+
+async fn count_where(app: &TestApp, sql: &str, value: &str) -> i64 {
+    sqlx::query_scalar(sql).bind(value).fetch_one(&app.sql).await.expect("count")
+}
+
+/// The same new person finishing sign-in twice at once gets one account, signed in twice: the second finds what the
+/// first created instead of failing on the unique identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_first_sign_ins_of_one_person_make_one_account() {
+    let (provider, app) = app_with_provider().await;
+    for round in 0..10 {
+        let subject = format!("twin-{round}");
+        let email = format!("twin-{round}@example.test");
+        provider.set(|b| b.email = Some(email.clone()));
+        let statuses = race_first_sign_ins(&app, &provider, [&subject, &subject]).await;
+        assert_eq!(statuses, [303, 303], "both sign-ins complete (round {round})");
+        let accounts = count_where(&app, "SELECT COUNT(*) FROM users WHERE email = $1", &email).await;
+        let identities = count_where(&app, "SELECT COUNT(*) FROM identities WHERE subject = $1", &subject).await;
+        assert_eq!((accounts, identities), (1, 1), "one account, one identity (round {round})");
+    }
+    assert_eq!(app.count("user_sessions").await, 20, "every browser is signed in");
+}
+
+/// Two new identities with the same verified email finishing sign-in at once: one account is made, and the other
+/// sign-in is refused as an email already in use — never two accounts claiming one verified address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_first_sign_ins_with_one_verified_email_make_one_account() {
+    let (provider, app) = app_with_provider().await;
+    for round in 0..10 {
+        let email = format!("shared-{round}@example.test");
+        provider.set(|b| b.email = Some(email.clone()));
+        let mut statuses = race_first_sign_ins(&app, &provider, [&format!("a-{round}"), &format!("b-{round}")]).await;
+        statuses.sort_unstable();
+        assert_eq!(statuses, [303, 409], "one signs in, the other is told the email is in use (round {round})");
+        assert_eq!(count_where(&app, "SELECT COUNT(*) FROM users WHERE email = $1", &email).await, 1);
+    }
+    assert_eq!(app.count("identities").await, 10);
 }
 
 async fn futures_join<T>(
