@@ -227,8 +227,11 @@ async fn connect_sqlite(settings: &DatabaseSettings) -> Result<(SqlitePool, Stri
 
 async fn connect_postgres(settings: &DatabaseSettings) -> Result<(PgPool, String), DatabaseError> {
     let options = PgConnectOptions::from_str(settings.url())
-        .map_err(|e| DatabaseError::Open { place: "(invalid URL)".into(), reason: e.to_string() })?
-        .application_name("gatehouse")
+        .map_err(|e| DatabaseError::Open { place: "(invalid URL)".into(), reason: e.to_string() })?;
+    // What `pg_stat_activity` shows: the URL's `application_name` when it sets one (say, per instance), else ours.
+    let name = options.get_application_name().unwrap_or("gatehouse").to_owned();
+    let options = options
+        .application_name(&name)
         // A statement that runs longer is cancelled by the server: a stuck query cannot hold a connection forever.
         .options([("statement_timeout", format!("{}ms", settings.statement_timeout.as_millis()))]);
     let place =

@@ -9,16 +9,17 @@ use std::{
     time::Duration,
 };
 
-use gatehouse::server::{config::Config, startup::Application};
+use gatehouse::server::{config::Config, db::Db, session, startup::Application};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::{
     net::{TcpListener, TcpStream},
     task::AbortHandle,
 };
+use tower_sessions::session_store::ExpiredDeletion;
 
 use crate::{
-    helpers::{TestApp, fresh_postgres_schema, location, postgres_server, spawn_app_with},
+    helpers::{TestApp, fresh_postgres_schema, location, on_postgres, postgres_server, spawn_app_with},
     provider::{CLIENT_ID, CLIENT_SECRET, TestProvider},
     sessions::signed_in,
 };
@@ -227,6 +228,63 @@ async fn simultaneous_first_sign_ins_with_one_verified_email_make_one_account() 
         assert_eq!(count_where(&app, "SELECT COUNT(*) FROM users WHERE email = $1", &email).await, 1);
     }
     assert_eq!(app.count("identities").await, 10);
+}
+
+/// Every instance runs the housekeeping that purges expired sessions (their rows and their stored data): several
+/// doing it at the same moment all succeed, delete everything expired once, and leave live sessions alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housekeeping_on_several_instances_at_once_deletes_only_what_expired() {
+    let (_provider, app) = signed_in(&[]).await;
+    let user_id: String =
+        sqlx::query_scalar("SELECT user_id FROM user_sessions").fetch_one(&app.sql).await.expect("one");
+    let long_ago = gatehouse::server::clock::now() - 90 * 24 * 3600;
+    for n in 0..40 {
+        sqlx::query(
+            "INSERT INTO user_sessions (id, user_id, provider, created_at, last_seen_at, expires_at)
+             VALUES ($1, $2, 'oidc', $3, $3, $3)",
+        )
+        .bind(format!("expired-{n}"))
+        .bind(&user_id)
+        .bind(long_ago)
+        .execute(&app.sql)
+        .await
+        .expect("an expired session row");
+        let expired_data = if on_postgres() {
+            "INSERT INTO tower_sessions (id, data, expiry_date)
+             SELECT $1, data, now() - interval '1 day' FROM tower_sessions LIMIT 1"
+        } else {
+            "INSERT INTO tower_sessions (id, data, expiry_date)
+             SELECT $1, data, datetime('now', '-1 day') FROM tower_sessions LIMIT 1"
+        };
+        sqlx::query(expired_data).bind(format!("expired-{n}")).execute(&app.sql).await.expect("expired session data");
+    }
+
+    // Four more "instances": pools and stores of their own on the same database, purging all at once.
+    let config = &app.state.config;
+    let mut instances = Vec::new();
+    for _ in 0..4 {
+        let db = Db::connect(&config.database).await.expect("another instance connects");
+        let store = session::Store::open(&db).await.expect("its session store");
+        instances.push((db, store));
+    }
+    let purges = instances.into_iter().map(|(db, store)| {
+        let settings = config.sessions.clone();
+        tokio::spawn(async move {
+            let (rows, data) = tokio::join!(session::purge_expired(&db, &settings), store.delete_expired());
+            (rows.map_err(|e| e.to_string()), data.map_err(|e| e.to_string()))
+        })
+    });
+    let mut purged = 0;
+    for result in futures_join(purges).await {
+        let (rows, data) = result.expect("task");
+        purged += rows.expect("every purge succeeds");
+        data.expect("every store purge succeeds");
+    }
+
+    assert_eq!(purged, 40, "each expired row deleted once, by one of them");
+    assert_eq!(app.count("user_sessions").await, 1, "the live session's row stays");
+    assert_eq!(app.count("tower_sessions").await, 1, "the live session's data stays");
+    assert_eq!(app.me_status().await, 200, "and the person is still signed in");
 }
 
 async fn futures_join<T>(
