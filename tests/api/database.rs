@@ -268,7 +268,7 @@ async fn housekeeping_on_several_instances_at_once_deletes_only_what_expired() {
         instances.push((db, store));
     }
     let purges = instances.into_iter().map(|(db, store)| {
-        let settings = config.sessions.clone();
+        let settings = config.sessions;
         tokio::spawn(async move {
             let (rows, data) = tokio::join!(session::purge_expired(&db, &settings), store.delete_expired());
             (rows.map_err(|e| e.to_string()), data.map_err(|e| e.to_string()))
