@@ -1,9 +1,11 @@
-//! The server binary: read configuration, open the database, serve until Ctrl-C or SIGTERM.
+//! The server binary: read configuration, open the database, serve until Ctrl-C or SIGTERM. `gatehouse secret`
+//! prints a new `SECRET_KEY` instead.
 
 use std::process::ExitCode;
 
 use gatehouse::server::{
     config::Config,
+    secret_key::SecretKey,
     startup::{Application, shutdown_signal},
     telemetry,
 };
@@ -16,6 +18,18 @@ const EXIT_BAD_CONFIG: u8 = 2;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `gatehouse` serves; `gatehouse secret` prints a new SECRET_KEY.
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("secret") => {
+            println!("{}", SecretKey::generate());
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("gatehouse: unknown command {other:?}; usage: gatehouse [secret]");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(error) => {

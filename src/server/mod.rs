@@ -16,6 +16,7 @@ pub mod guard;
 pub mod health;
 pub mod page_cache;
 pub mod rpc;
+pub mod secret_key;
 pub mod security;
 pub mod session;
 pub mod startup;

@@ -181,3 +181,20 @@ fn get_blocking(url: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async { reqwest::get(url).await.expect("request").text().await.expect("body") })
 }
+
+/// `gatehouse secret` prints a new `SECRET_KEY` (64 hexadecimal characters, a different one each time) and starts
+/// nothing; an unknown command is refused with the usage and exit code 2.
+#[test]
+fn the_secret_command_prints_a_new_key_and_unknown_commands_are_refused() {
+    let secret = || Command::new(BINARY).arg("secret").env_clear().output().expect("runs");
+    let (first, second) = (secret(), secret());
+    assert!(first.status.success());
+    let key = String::from_utf8(first.stdout).expect("text");
+    let key = key.trim_end();
+    assert!(key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()), "{key:?}");
+    assert!(gatehouse::server::secret_key::SecretKey::parse(key).is_ok());
+    assert_ne!(key.as_bytes(), second.stdout.trim_ascii_end(), "a new key each time");
+
+    let unknown = Command::new(BINARY).arg("serve-please").env_clear().output().expect("runs");
+    assert_clear_refusal(&unknown, 2, &["unknown command", "serve-please", "usage: gatehouse [secret]"]);
+}
