@@ -19,9 +19,9 @@ use tokio::{
 use tower_sessions::session_store::ExpiredDeletion;
 
 use crate::{
-    helpers::{TestApp, fresh_postgres_schema, location, on_postgres, postgres_server, spawn_app_with},
-    provider::{CLIENT_ID, CLIENT_SECRET, TestProvider},
-    sessions::signed_in,
+    helpers::{TestApp, fresh_postgres_schema, location, on_postgres, postgres_server},
+    provider::TestProvider,
+    sessions::{signed_in, with_provider},
 };
 
 /// A TCP relay to PostgreSQL that can cut every connection and refuse new ones, as a network partition or a stopped
@@ -170,17 +170,6 @@ async fn instances_starting_together_apply_the_migrations_once() {
     assert_eq!(versions.len(), gatehouse::server::db::POSTGRES_MIGRATIONS.iter().count());
 }
 
-async fn app_with_provider() -> (TestProvider, TestApp) {
-    let provider = TestProvider::start().await;
-    let app = spawn_app_with(&[
-        ("OIDC_ISSUER_URL", provider.issuer.as_str()),
-        ("OIDC_CLIENT_ID", CLIENT_ID),
-        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
-    ])
-    .await;
-    (provider, app)
-}
-
 /// Two browsers, each at the provider's consent screen as `subjects[i]`: finishing both at the same moment (two
 /// tabs, a double click, two instances behind a balancer) races two first sign-ins. Returns the callbacks' statuses.
 async fn race_first_sign_ins(app: &TestApp, provider: &TestProvider, subjects: [&str; 2]) -> [u16; 2] {
@@ -200,7 +189,7 @@ async fn count_where(app: &TestApp, sql: &str, value: &str) -> i64 {
 /// first created instead of failing on the unique identity.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_first_sign_ins_of_one_person_make_one_account() {
-    let (provider, app) = app_with_provider().await;
+    let (provider, app) = with_provider(&[]).await;
     for round in 0..10 {
         let subject = format!("twin-{round}");
         let email = format!("twin-{round}@example.test");
@@ -218,7 +207,7 @@ async fn simultaneous_first_sign_ins_of_one_person_make_one_account() {
 /// sign-in is refused as an email already in use — never two accounts claiming one verified address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_first_sign_ins_with_one_verified_email_make_one_account() {
-    let (provider, app) = app_with_provider().await;
+    let (provider, app) = with_provider(&[]).await;
     for round in 0..10 {
         let email = format!("shared-{round}@example.test");
         provider.set(|b| b.email = Some(email.clone()));

@@ -11,7 +11,8 @@ use crate::{
     provider::{CLIENT_ID, CLIENT_SECRET, TestProvider},
 };
 
-pub async fn signed_in(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp) {
+/// An app signing in with the in-test OpenID Provider (plus `extra` settings), nobody signed in yet.
+pub async fn with_provider(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp) {
     let provider = TestProvider::start().await;
     let mut vars = vec![
         ("OIDC_ISSUER_URL", provider.issuer.as_str()),
@@ -20,6 +21,11 @@ pub async fn signed_in(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp
     ];
     vars.extend_from_slice(extra);
     let app = spawn_app_with(&vars).await;
+    (provider, app)
+}
+
+pub async fn signed_in(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp) {
+    let (provider, app) = with_provider(extra).await;
     sign_in(&app, &provider).await;
     (provider, app)
 }
@@ -210,13 +216,7 @@ async fn a_new_identity_with_an_existing_verified_email_is_not_merged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_that_cannot_be_written_whole_leaves_nothing_behind() {
-    let provider = TestProvider::start().await;
-    let app = spawn_app_with(&[
-        ("OIDC_ISSUER_URL", provider.issuer.as_str()),
-        ("OIDC_CLIENT_ID", CLIENT_ID),
-        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
-    ])
-    .await;
+    let (provider, app) = with_provider(&[]).await;
     // The last write of a sign-in (its audit event) fails: the person, identity and session before it must go too.
     let trigger: &[&str] = if on_postgres() {
         &[
