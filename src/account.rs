@@ -50,6 +50,17 @@ pub struct ProfileOverview {
     pub linkable: Vec<ProviderSummary>,
     /// Every configured provider, so the page can offer one again once it is unlinked.
     pub providers: Vec<ProviderSummary>,
+    /// The person's password, if they have one.
+    pub password: Option<PasswordSummary>,
+    /// Whether this site offers passwords (`PASSWORD_LOGIN`): the page offers to add one only then.
+    pub password_login: bool,
+}
+
+/// A password sign-in method: the address it signs in with, and whether that address is confirmed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordSummary {
+    pub email: String,
+    pub verified: bool,
 }
 
 /// One way a person signs in.

@@ -10,7 +10,12 @@ use leptos_router::{
 use crate::{
     components::layout::Layout,
     pages::{
-        dashboard::DashboardPage, developers::DevelopersPage, home::HomePage, login::LoginPage, not_found::NotFound,
+        dashboard::DashboardPage,
+        developers::DevelopersPage,
+        home::HomePage,
+        login::LoginPage,
+        not_found::NotFound,
+        password::{ResetPasswordPage, ResetRequestPage, SignUpPage, VerifyEmailPage},
         profile::ProfilePage,
     },
 };
@@ -57,6 +62,10 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("dashboard") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("developers") view=DevelopersPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("signup") view=SignUpPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("verify-email") view=VerifyEmailPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("reset") view=ResetRequestPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("reset"), StaticSegment("new")) view=ResetPasswordPage ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>

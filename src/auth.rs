@@ -38,6 +38,7 @@ pub fn provider_name(id: &str) -> &str {
         "github" => "GitHub",
         "oidc" => "Single sign-on",
         "dev" => "Dev IdP",
+        "password" => "Password",
         other => other,
     }
 }

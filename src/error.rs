@@ -17,6 +17,13 @@ pub enum AppError {
     /// The request is well-formed but conflicts with the account's state (unlinking the last sign-in method).
     #[error("{0}")]
     Conflict(String),
+    /// A sign-in with a password or a code that did not match (401). One message whatever was wrong, so it tells
+    /// nobody whether an account exists.
+    #[error("{0}")]
+    Credentials(String),
+    /// Too many failed attempts: refused without checking, for `retry_after` seconds (429 with `Retry-After`).
+    #[error("Too many failed attempts. For your security, please wait {} and try again, or reset your password by email.", wait(*retry_after))]
+    Throttled { retry_after: i64 },
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     /// The database did not answer (down, unreachable, overloaded): nothing was changed; trying later will do.
@@ -51,9 +58,20 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Invalid(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Credentials(_) => StatusCode::UNAUTHORIZED,
+            AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
+    }
+}
+
+/// "a minute", "5 minutes", "an hour": how long to wait, rounded up to whole minutes.
+fn wait(seconds: i64) -> String {
+    match (seconds.max(1) + 59) / 60 {
+        1 => "a minute".into(),
+        60 => "an hour".into(),
+        minutes => format!("{minutes} minutes"),
     }
 }
 

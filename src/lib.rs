@@ -6,6 +6,7 @@ pub mod auth;
 pub mod components;
 pub mod error;
 pub mod pages;
+pub mod password;
 #[cfg(feature = "ssr")]
 pub mod server;
 pub mod time;

@@ -157,6 +157,20 @@ pub fn returned_error(path: &str) -> Option<AppError> {
     }
 }
 
+/// Like [`returned_error`], for a page whose form is not an island: the page answers with the error's status (a
+/// 401 for a wrong password, a 429 with `Retry-After` when throttled), as the server function did.
+pub fn page_error(path: &str) -> Option<AppError> {
+    let error = returned_error(path);
+    #[cfg(feature = "ssr")]
+    if let (Some(error), Some(response)) = (&error, use_context::<leptos_axum::ResponseOptions>()) {
+        response.set_status(error.status());
+        if let AppError::Throttled { retry_after } = error {
+            response.insert_header(axum::http::header::RETRY_AFTER, (*retry_after).into());
+        }
+    }
+    error
+}
+
 /// The same error, shown where a server-rendered list's own form put it (its row may be gone).
 #[component]
 pub fn ReturnedError(path: &'static str) -> impl IntoView {

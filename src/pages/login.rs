@@ -1,11 +1,12 @@
-//! `/login`: one button per configured provider. Each is a plain link to the server's login route, so it works
-//! before hydration and without JavaScript.
+//! `/login`: the password form (when the site offers passwords) above one button per configured provider. The form
+//! posts to its server function and each button is a plain link to the server's login route, so all of it works
+//! without JavaScript.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::auth::login_providers;
+use crate::{auth::login_providers, pages::password::PasswordSignInForm, password::password_login};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -16,14 +17,40 @@ pub fn LoginPage() -> impl IntoView {
         None => format!("/auth/login/{provider}"),
     };
 
+    let with_password = password_login();
+    let flag = |name: &str| query.with_untracked(|q| q.get(name).is_some());
+    let notice = if flag("verified") {
+        Some("Your email address is confirmed. Sign in to continue.")
+    } else if flag("reset") {
+        Some("Your new password is set, and every session was signed out. Sign in with the new password.")
+    } else {
+        None
+    };
+    let next = query.with_untracked(|q| q.get("next"));
+
     view! {
         <Title text="Sign in"/>
         <section class="card narrow" aria-labelledby="login-title">
             <h1 id="login-title">"Sign in to Gatehouse"</h1>
-            <p class="muted">"Choose how to sign in. Your provider checks who you are; Gatehouse never sees a password."</p>
+            {notice.map(|text| view! { <p class="banner" role="status" data-testid="login-notice">{text}</p> })}
+            {if with_password {
+                view! {
+                    <PasswordSignInForm next/>
+                    <p class="divider" role="separator"><span>"or continue with"</span></p>
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <p class="muted">
+                        "Choose how to sign in. Your provider checks who you are; Gatehouse never sees a password."
+                    </p>
+                }
+                    .into_any()
+            }}
             <Suspense fallback=|| view! { <p class="muted">"Loading sign-in options…"</p> }>
                 {move || Suspend::new(async move {
                     match providers.await {
+                        Ok(list) if list.is_empty() && with_password => ().into_any(),
                         Ok(list) if list.is_empty() => {
                             view! {
                                 <p class="problem" role="status">

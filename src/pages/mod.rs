@@ -5,4 +5,5 @@ pub mod developers;
 pub mod home;
 pub mod login;
 pub mod not_found;
+pub mod password;
 pub mod profile;

@@ -4,18 +4,21 @@
 
 use leptos::{either::Either, prelude::*, server_fn::ServerFn};
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
 use crate::{
+    account::PasswordSummary,
     account::{
         DeleteAccount, DisplayName, LinkedIdentity, ProfileOverview, UnlinkIdentity, UpdateDisplayName, get_profile,
     },
     auth::ProviderSummary,
     components::{
         account::{Avatar, LoadError},
-        form::{Post, RowAction, remove_row, returned_error},
+        form::{Post, RowAction, page_error, remove_row, returned_error},
         time::{Ago, MaybeAgo},
     },
     error::AppError,
+    password::{AddPassword, ChangePassword, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS},
 };
 
 #[component]
@@ -37,7 +40,17 @@ pub fn ProfilePage() -> impl IntoView {
 /// The page, rendered on the server. Three parts are islands: the name form, the sign-in methods, and deletion.
 #[component]
 fn ProfileView(profile: ProfileOverview) -> impl IntoView {
-    let ProfileOverview { now, user, member_since, last_sign_in_at, identities, providers, .. } = profile;
+    let ProfileOverview {
+        now,
+        user,
+        member_since,
+        last_sign_in_at,
+        identities,
+        providers,
+        password,
+        password_login,
+        ..
+    } = profile;
     view! {
         <section class="card profile-head" aria-labelledby="profile-title">
             <div class="welcome">
@@ -61,6 +74,9 @@ fn ProfileView(profile: ProfileOverview) -> impl IntoView {
         <RenameForm current=user.display_name.clone() error=returned_error(UpdateDisplayName::PATH)/>
 
         <SignInMethods now identities providers error=returned_error(UnlinkIdentity::PATH)/>
+
+        <PasswordSection password offered=password_login
+            verified_email=user.email.clone().filter(|_| user.email_verified)/>
 
         <section class="card" aria-labelledby="export-title">
             <h2 id="export-title">"Your data"</h2>
@@ -266,4 +282,82 @@ fn DeleteAccountForm(confirm_with: String, by_email: bool, error: Option<AppErro
             </form>
         </section>
     }
+}
+
+/// The password: change it (given the current one), or add one for the account's verified address. Plain forms, no
+/// island: the server function sends the browser back here with the outcome.
+#[component]
+fn PasswordSection(password: Option<PasswordSummary>, offered: bool, verified_email: Option<String>) -> impl IntoView {
+    let outcome = use_query_map().with_untracked(|q| q.get("password"));
+    let saved = match outcome.as_deref() {
+        Some("changed") => Some("Your password was changed. Your other sessions were signed out."),
+        Some("added") => Some("Your password was added. You can now sign in with your email address and it."),
+        _ => None,
+    };
+    if password.is_none() && !offered {
+        return ().into_any();
+    }
+    let body = match password {
+        Some(PasswordSummary { email, verified }) => {
+            let error = page_error(ChangePassword::PATH);
+            view! {
+                <p class="muted">
+                    "You sign in with " <strong>{email}</strong> " and your password. "
+                    {(!verified).then(|| view! {
+                        <span class="badge" data-testid="password-unverified">"address not confirmed yet"</span>
+                    })}
+                </p>
+                <form method="post" action=ChangePassword::PATH class="stacked-form" data-testid="change-password-form">
+                    <label for="current">"Current password"</label>
+                    <input id="current" name="current" type="password" required autocomplete="current-password"
+                        maxlength=MAX_PASSWORD_CHARS/>
+                    <label for="new-password">"New password"</label>
+                    <input id="new-password" name="password" type="password" required autocomplete="new-password"
+                        minlength=MIN_PASSWORD_CHARS maxlength=MAX_PASSWORD_CHARS aria-describedby="password-help"/>
+                    <p id="password-help" class="hint">"8 to 128 characters. Your other sessions will be signed out."</p>
+                    <button type="submit" class="button">"Change password"</button>
+                    <p class="field-error" role="alert" data-testid="password-error">{error.map(|e| e.to_string())}</p>
+                </form>
+            }
+            .into_any()
+        }
+        None => match verified_email {
+            Some(email) => {
+                let error = page_error(AddPassword::PATH);
+                view! {
+                    <p class="muted">
+                        "Add a password to sign in with " <strong>{email.clone()}</strong>
+                        " and it, as well as with your providers."
+                    </p>
+                    <form method="post" action=AddPassword::PATH class="stacked-form" data-testid="add-password-form">
+                        <input type="text" name="username" value=email autocomplete="username" hidden/>
+                        <label for="new-password">"Password"</label>
+                        <input id="new-password" name="password" type="password" required autocomplete="new-password"
+                            minlength=MIN_PASSWORD_CHARS maxlength=MAX_PASSWORD_CHARS aria-describedby="password-help"/>
+                        <p id="password-help" class="hint">"8 to 128 characters; a few unusual words make a strong one."</p>
+                        <button type="submit" class="button">"Add password"</button>
+                        <p class="field-error" role="alert" data-testid="password-error">
+                            {error.map(|e| e.to_string())}
+                        </p>
+                    </form>
+                }
+                .into_any()
+            }
+            None => view! {
+                <p class="muted">
+                    "A password signs in with your email address, and your account has no confirmed one: your \
+                     providers did not share a verified address."
+                </p>
+            }
+            .into_any(),
+        },
+    };
+    view! {
+        <section class="card" aria-labelledby="password-title" data-testid="password-section">
+            <h2 id="password-title">"Password"</h2>
+            {saved.map(|text| view! { <p class="saved" role="status" data-testid="password-saved">{text}</p> })}
+            {body}
+        </section>
+    }
+    .into_any()
 }

@@ -15,9 +15,9 @@ use super::{
 use crate::{
     account::{
         ACTIVITY_PAGE_SIZE, ActivityEvent, ActivityPage, DashboardSummary, DashboardView, DisplayName, LinkedIdentity,
-        ProfileOverview, SessionInfo, SessionList, SignInRecord,
+        PasswordSummary, ProfileOverview, SessionInfo, SessionList, SignInRecord,
     },
-    auth::{SignedInUser, provider_name},
+    auth::provider_name,
     error::AppError,
     tokens::TokenList,
 };
@@ -41,8 +41,6 @@ struct IdentityRow {
     provider: String,
     email: Option<String>,
     linked_at: i64,
-    member_since: i64,
-    last_sign_in_at: Option<i64>,
 }
 
 /// An `audit_events` row.
@@ -56,22 +54,35 @@ struct EventRow {
     detail: String,
 }
 
-/// The profile page's data: the person as the session check read them, and their sign-in methods with the account's
-/// dates in one query (every account has at least one sign-in method: the last cannot be removed).
+/// The profile page's data: the person as the session check read them, their sign-in methods (provider identities
+/// and a password; every account has at least one, and the last cannot be removed) and the account's dates.
 pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOverview, AppError> {
-    let rows: Vec<IdentityRow> = on!(&state.db, pool => sqlx::query_as(
-        "SELECT i.id, i.provider, i.email, i.created_at AS linked_at, u.created_at AS member_since, u.last_sign_in_at
-         FROM identities i JOIN users u ON u.id = i.user_id WHERE i.user_id = $1 ORDER BY i.created_at, i.provider",
-    )
-    .bind(&signed_in.session.user_id)
-    .fetch_all(pool)
-    .await)?;
-    let (member_since, last_sign_in_at) =
-        rows.first().map(|r| (r.member_since, r.last_sign_in_at)).ok_or(AppError::Unauthorized)?;
+    let user_id = &signed_in.session.user_id;
+    let (dates, rows, password) = on!(&state.db, pool => {
+        let dates: Option<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT created_at, last_sign_in_at FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?;
+        let rows: Vec<IdentityRow> = sqlx::query_as(
+            "SELECT id, provider, email, created_at AS linked_at FROM identities WHERE user_id = $1
+             ORDER BY created_at, provider",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?;
+        let password: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT email, verified_at FROM passwords WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?;
+        Ok::<_, sqlx::Error>((dates, rows, password))
+    })?;
+    let (member_since, last_sign_in_at) = dates.ok_or(AppError::Unauthorized)?;
     let label = |id: &str| state.providers.label(id).unwrap_or(provider_name(id)).to_owned();
     let identities: Vec<LinkedIdentity> = rows
         .into_iter()
-        .map(|IdentityRow { id, provider, email, linked_at, .. }| LinkedIdentity {
+        .map(|IdentityRow { id, provider, email, linked_at }| LinkedIdentity {
             id,
             provider_label: label(&provider),
             provider,
@@ -81,10 +92,18 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
         .collect();
     let providers = state.providers.summaries();
     let linkable = providers.iter().filter(|p| !identities.iter().any(|i| i.provider == p.id)).cloned().collect();
-    // Same order as `users::providers`: the identities are the sign-in methods.
-    let methods = identities.iter().map(|i| i.provider.clone()).collect();
-    let user = SignedInUser { providers: methods, ..signed_in.user.as_ref().clone() };
-    Ok(ProfileOverview { now: clock::now(), user, member_since, last_sign_in_at, identities, linkable, providers })
+    let password = password.map(|(email, verified_at)| PasswordSummary { email, verified: verified_at.is_some() });
+    Ok(ProfileOverview {
+        now: clock::now(),
+        user: signed_in.user.as_ref().clone(),
+        member_since,
+        last_sign_in_at,
+        identities,
+        linkable,
+        providers,
+        password,
+        password_login: state.config.password_login,
+    })
 }
 
 pub async fn rename(state: &AppState, user_id: &str, name: &DisplayName, client: &ClientInfo) -> Result<(), AppError> {
@@ -113,7 +132,8 @@ pub async fn unlink(state: &AppState, user_id: &str, identity_id: &str, client: 
     let (provider, count): (Option<String>, i64) = on!(tx.as_exec(), conn => {
         sqlx::query_as(
             "SELECT (SELECT provider FROM identities WHERE id = $1 AND user_id = $2),
-                    (SELECT COUNT(*) FROM identities WHERE user_id = $2)",
+                    (SELECT COUNT(*) FROM identities WHERE user_id = $2)
+                        + (SELECT COUNT(*) FROM passwords WHERE user_id = $2)",
         )
         .bind(identity_id)
         .bind(user_id)
@@ -123,7 +143,7 @@ pub async fn unlink(state: &AppState, user_id: &str, identity_id: &str, client: 
     let provider = provider.ok_or(AppError::NotFound)?;
     if count <= 1 {
         return Err(AppError::Conflict(
-            "This is your only way to sign in. Link another provider before removing it.".into(),
+            "This is your only way to sign in. Link another provider or add a password before removing it.".into(),
         ));
     }
     on!(tx.as_exec(), conn => sqlx::query("DELETE FROM identities WHERE id = $1").bind(identity_id).execute(conn).await.map(drop))?;
@@ -378,6 +398,11 @@ fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
         "token_created" => format!("Created API token \u{201c}{}\u{201d}", text("name")),
         "token_used" => format!("API token \u{201c}{}\u{201d} used from a new address", text("name")),
         "token_revoked" => format!("Revoked API token \u{201c}{}\u{201d}", text("name")),
+        "password_set" => "Added a password".into(),
+        "password_changed" => "Changed password".into(),
+        "password_reset" => "Reset password by email".into(),
+        "email_verified" => "Confirmed email address".into(),
+        "account_locked" => "Password sign-in paused after repeated wrong passwords".into(),
         other => other.replace('_', " "),
     }
 }

@@ -25,6 +25,11 @@ pub enum Event {
     TokenCreated,
     TokenUsed,
     TokenRevoked,
+    PasswordSet,
+    PasswordChanged,
+    PasswordReset,
+    EmailVerified,
+    AccountLocked,
 }
 
 impl Event {
@@ -44,6 +49,11 @@ impl Event {
             Event::TokenCreated => "token_created",
             Event::TokenUsed => "token_used",
             Event::TokenRevoked => "token_revoked",
+            Event::PasswordSet => "password_set",
+            Event::PasswordChanged => "password_changed",
+            Event::PasswordReset => "password_reset",
+            Event::EmailVerified => "email_verified",
+            Event::AccountLocked => "account_locked",
         }
     }
 }

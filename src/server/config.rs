@@ -26,6 +26,61 @@ pub struct Config {
     pub provider_origins: Vec<String>,
     pub tokens: TokenSettings,
     pub api: ApiSettings,
+    /// Email and password accounts (`PASSWORD_LOGIN`): on by default when mail can be sent.
+    pub password_login: bool,
+    /// Outgoing mail (`SMTP_URL`, `MAIL_FROM`); `None` when no SMTP server is configured.
+    pub mail: Option<MailSettings>,
+}
+
+/// Where mail goes out, and whom it is from. The URL is a secret: it may carry the SMTP password.
+#[derive(Clone)]
+pub struct MailSettings {
+    smtp_url: SecretString,
+    /// `MAIL_FROM`, a mailbox such as `Gatehouse <no-reply@login.example.com>`, already checked to parse.
+    pub from: String,
+}
+
+impl MailSettings {
+    /// Checks `SMTP_URL` as lettre reads it: `smtps://host` (TLS from the first byte), `smtp://host?tls=required`
+    /// (STARTTLS), `smtp://host` (plain: a local relay or mail catcher only), with `user:password@` when the server
+    /// wants them. Only the scheme is ever echoed: the rest may hold credentials.
+    pub fn new(smtp_url: &str, from: &str) -> Result<Self, ConfigError> {
+        let scheme = smtp_url.split_once("://").map_or("(none)", |(scheme, _)| scheme);
+        let url = Url::parse(smtp_url).map_err(|_| {
+            ConfigError::new(
+                "SMTP_URL",
+                "is not a URL such as smtp://mail.example.com:587 or smtps://user:password@mail.example.com",
+            )
+        })?;
+        if !matches!(url.scheme(), "smtp" | "smtps") {
+            return Err(ConfigError::new(
+                "SMTP_URL",
+                format!("must start with smtp:// or smtps:// (got a URL with scheme {scheme:?})"),
+            ));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(ConfigError::new("SMTP_URL", "has no host"));
+        }
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(smtp_url)
+            .map_err(|_| ConfigError::new("SMTP_URL", "is not a valid SMTP URL (see .env.example)"))?;
+        lettre::message::Mailbox::from_str(from).map_err(|e| {
+            ConfigError::new(
+                "MAIL_FROM",
+                format!("must be an address such as Gatehouse <no-reply@example.com> ({e}), got {from:?}"),
+            )
+        })?;
+        Ok(Self { smtp_url: SecretString::from(smtp_url.to_owned()), from: from.to_owned() })
+    }
+
+    pub fn smtp_url(&self) -> &str {
+        self.smtp_url.expose_secret()
+    }
+}
+
+impl fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MailSettings").field("smtp_url", &"[redacted]").field("from", &self.from).finish()
+    }
 }
 
 /// Personal access tokens.
@@ -439,6 +494,34 @@ impl Config {
                     .map_err(invalid("API_CORS_ORIGINS"))?,
             },
         };
+        let mail = match get("SMTP_URL")? {
+            None => None,
+            Some(url) => {
+                // Mail from the site's own name; an IP address is not a mail domain, so a local site sends as
+                // localhost.
+                let domain = match app_url.0.host() {
+                    Some(url::Host::Domain(domain)) => domain.to_owned(),
+                    _ => "localhost".to_owned(),
+                };
+                let from = get("MAIL_FROM")?.unwrap_or_else(|| format!("Gatehouse <no-reply@{domain}>"));
+                Some(MailSettings::new(&url, &from)?)
+            }
+        };
+        let password_login = match get("PASSWORD_LOGIN")?.as_deref() {
+            None => mail.is_some(),
+            Some("false") => false,
+            Some("true") if mail.is_some() => true,
+            Some("true") => {
+                return Err(invalid("PASSWORD_LOGIN")(
+                    "is true, but password accounts need to send email (address verification, password resets): \
+                     set SMTP_URL too"
+                        .into(),
+                ));
+            }
+            Some(other) => {
+                return Err(invalid("PASSWORD_LOGIN")(format!("must be \"true\" or \"false\", got {other:?}")));
+            }
+        };
         Ok(Self {
             app_url,
             database,
@@ -450,6 +533,8 @@ impl Config {
             provider_origins,
             tokens,
             api,
+            password_login,
+            mail,
         })
     }
 }
@@ -603,6 +688,35 @@ mod tests {
             assert_eq!(error_var(&[("API_CORS_ORIGINS", bad)]), "API_CORS_ORIGINS", "{bad} should be refused");
         }
         assert_eq!(error_var(&[("ALLOW_NON_EXPIRING_TOKENS", "yes")]), "ALLOW_NON_EXPIRING_TOKENS");
+    }
+
+    #[test]
+    fn passwords_are_on_when_mail_can_be_sent_and_mail_settings_are_checked() {
+        let none = config(&[]).expect("defaults");
+        assert!(!none.password_login && none.mail.is_none(), "no mail, no passwords");
+
+        let on = config(&[("SMTP_URL", "smtp://127.0.0.1:1025")]).expect("a local catcher");
+        assert!(on.password_login);
+        assert_eq!(on.mail.as_ref().expect("mail").from, "Gatehouse <no-reply@localhost>");
+        let https =
+            config(&[("SMTP_URL", "smtps://user:hunter2@mail.example.com"), ("APP_URL", "https://login.example.com")])
+                .expect("a relay with credentials");
+        assert_eq!(https.mail.as_ref().expect("mail").from, "Gatehouse <no-reply@login.example.com>");
+        assert!(!format!("{:?}", https.mail).contains("hunter2"), "the SMTP password never prints");
+        let off = config(&[("SMTP_URL", "smtp://127.0.0.1:1025"), ("PASSWORD_LOGIN", "false")]).expect("off");
+        assert!(!off.password_login);
+
+        let wanted = config(&[("PASSWORD_LOGIN", "true")]).expect_err("passwords need mail");
+        assert_eq!(wanted.var, "PASSWORD_LOGIN");
+        assert!(wanted.problem.contains("SMTP_URL"), "{}", wanted.problem);
+        assert_eq!(error_var(&[("PASSWORD_LOGIN", "yes")]), "PASSWORD_LOGIN");
+        for bad in ["mail.example.com", "http://mail.example.com", "smtp://", "smtp://user:hunter2@/x"] {
+            let error = config(&[("SMTP_URL", bad)]).expect_err(bad);
+            assert_eq!(error.var, "SMTP_URL", "{bad}");
+            assert!(!error.problem.contains("hunter2"), "never echoes the URL: {}", error.problem);
+        }
+        let from = config(&[("SMTP_URL", "smtp://127.0.0.1:1025"), ("MAIL_FROM", "not an address")]).expect_err("from");
+        assert_eq!(from.var, "MAIL_FROM");
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub async fn with_status<T>(body: impl Future<Output = Result<T, AppError>>) -> 
             .is_some_and(|accept| accept.contains("text/html"));
         if let (false, Some(response)) = (form_post, use_context::<ResponseOptions>()) {
             response.set_status(error.status());
+            if let AppError::Throttled { retry_after } = error {
+                response.insert_header(header::RETRY_AFTER, (*retry_after).into());
+            }
         }
     }
     result

@@ -24,7 +24,9 @@ use super::{
     csrf,
     db::{DatabaseError, Db},
     guard, health,
+    mail::Mailer,
     page_cache::{self, PageCache},
+    passwords::Hasher,
     rpc, security, session,
     state::AppState,
     telemetry,
@@ -42,6 +44,9 @@ pub enum StartupError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot build the HTTP client for providers: {0}")]
     HttpClient(reqwest::Error),
+    /// Already names its variable.
+    #[error("{0}")]
+    Mail(String),
 }
 
 /// How long Gatehouse waits for a provider (discovery, keys, token endpoint, UserInfo, GitHub's API).
@@ -88,7 +93,9 @@ impl Application {
         leptos_options.site_addr = local_addr;
         let (cache, pages) = (Arc::new(AuthCache::default()), Arc::new(PageCache::default()));
         let bus = Bus::attach(&db, &cache);
-        let state = AppState { leptos_options, db, config: Arc::new(config), providers, cache, pages };
+        let mailer = config.mail.as_ref().map(Mailer::new).transpose().map_err(StartupError::Mail)?;
+        let hasher = Arc::new(Hasher::new());
+        let state = AppState { leptos_options, db, config: Arc::new(config), providers, cache, pages, hasher, mailer };
         Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store, bus })
     }
 
@@ -141,6 +148,9 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                     Ok(0) => {}
                     Ok(purged) => tracing::info!(purged, "purged expired sessions"),
                     Err(error) => tracing::warn!(%error, "purging expired sessions failed"),
+                }
+                if let Err(error) = super::local_accounts::purge_expired(&state.db).await {
+                    tracing::warn!(%error, "purging expired email links and throttles failed");
                 }
             }
         };

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use super::{auth::providers::Providers, cache::AuthCache, config::Config, db::Db, page_cache::PageCache};
+use super::{
+    auth::providers::Providers, cache::AuthCache, config::Config, db::Db, mail::Mailer, page_cache::PageCache,
+    passwords::Hasher,
+};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -18,4 +21,8 @@ pub struct AppState {
     pub cache: Arc<AuthCache>,
     /// The anonymous pages, rendered once.
     pub pages: Arc<PageCache>,
+    /// Password hashing, a few at a time, off the async runtime.
+    pub hasher: Arc<Hasher>,
+    /// Outgoing mail, when `SMTP_URL` is set.
+    pub mailer: Option<Mailer>,
 }

@@ -67,9 +67,9 @@ pub enum SignIn {
     Existing(User),
     /// A first sign-in: the account was created.
     Created(User),
-    /// The identity is new but its verified email belongs to an existing account, which signs in with `providers`.
-    /// Nothing was created: accounts are never merged silently.
-    EmailInUse { owner: String, providers: Vec<String> },
+    /// The identity is new but its verified email belongs to an existing account. Nothing was created: accounts are
+    /// never merged silently.
+    EmailInUse { owner: String },
 }
 
 /// Finds the person by (provider, subject), or creates them, in the caller's write transaction (which also records
@@ -104,26 +104,28 @@ pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sq
 
     if let Some(email) = identity.email.as_deref().filter(|_| identity.email_verified) {
         db::claim(tx.reborrow(), &format!("email {}", email.to_lowercase())).await?;
-        let owner: Option<(String, Vec<String>)> = on!(tx.reborrow(), conn => {
-            let owner: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM users WHERE lower(email) = lower($1) AND email_verified LIMIT 1",
-            )
-            .bind(email)
-            .fetch_optional(&mut *conn)
-            .await?;
-            match owner {
-                None => Ok(None),
-                Some(owner) => sqlx::query_scalar(
-                    "SELECT DISTINCT provider FROM identities WHERE user_id = $1 ORDER BY provider",
-                )
-                .bind(&owner)
-                .fetch_all(conn)
-                .await
-                .map(|providers| Some((owner, providers))),
-            }
-        })?;
-        if let Some((owner, providers)) = owner {
-            return Ok(SignIn::EmailInUse { owner, providers });
+        let owner: Option<String> = on!(tx.reborrow(), conn => sqlx::query_scalar(
+            "SELECT id FROM users WHERE lower(email) = lower($1) AND email_verified LIMIT 1",
+        )
+        .bind(email)
+        .fetch_optional(conn)
+        .await)?;
+        if let Some(owner) = owner {
+            return Ok(SignIn::EmailInUse { owner });
+        }
+        // A password account that never proved this address does not hold it: whoever made it chose its password,
+        // and the address's owner has just proved it here. Left alone, it would wait for a careless click on its
+        // verification mail to capture the address (account pre-hijacking), so it goes.
+        let released = on!(tx.reborrow(), conn => sqlx::query(
+            "DELETE FROM users WHERE id IN
+                 (SELECT user_id FROM passwords WHERE lower(email) = lower($1) AND verified_at IS NULL)",
+        )
+        .bind(email)
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if released > 0 {
+            tracing::warn!(released, "an unverified password account gave up an address its owner proved");
         }
     }
 
@@ -178,13 +180,18 @@ pub async fn find(db: &Db, user_id: &str) -> Result<Option<User>, sqlx::Error> {
     on!(db, pool => sqlx::query_as(USER_COLUMNS).bind(user_id).fetch_optional(pool).await)
 }
 
-/// The providers a person can sign in with, in the order they were linked.
+/// The ways a person can sign in (provider ids, and `password`), in the order they were added.
 pub async fn providers(db: &Db, user_id: &str) -> Result<Vec<String>, sqlx::Error> {
     on!(db, pool => {
-        sqlx::query_scalar("SELECT provider FROM identities WHERE user_id = $1 ORDER BY created_at, provider")
-            .bind(user_id)
-            .fetch_all(pool)
-            .await
+        sqlx::query_scalar(
+            "SELECT provider FROM (
+                 SELECT provider, created_at FROM identities WHERE user_id = $1
+                 UNION ALL SELECT 'password', created_at FROM passwords WHERE user_id = $1
+             ) methods ORDER BY created_at, provider",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await
     })
 }
 

@@ -208,7 +208,9 @@ async fn a_new_identity_with_an_existing_verified_email_is_not_merged() {
     assert_eq!(response.status(), 409);
     let page = response.text().await.expect("body");
     assert!(page.contains("You already have an account"), "{page}");
-    assert!(page.contains("Single sign-on"), "names the provider the account uses: {page}");
+    // Naming the account's sign-in methods would tell anyone with a provider account how someone else signs in.
+    assert!(!page.contains("Single sign-on"), "does not name the provider the account uses: {page}");
+    assert!(page.contains("Sign in the way you usually do"), "{page}");
     assert_eq!(app.count("users").await, 1, "no second account");
     assert_eq!(app.count("identities").await, 1, "the GitHub identity is not attached");
     assert_eq!(app.me_status().await, 401);

@@ -83,6 +83,10 @@ impl From<AppError> for ApiError {
             AppError::NotFound => Self::not_found(),
             AppError::Invalid(message) => Self::invalid_body(message),
             AppError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            AppError::Credentials(message) => Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message),
+            error @ AppError::Throttled { .. } => {
+                Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", error.to_string())
+            }
             AppError::Unavailable => Self::unavailable(),
             // Already logged where it happened.
             AppError::Internal | AppError::Transport(_) => {

@@ -78,8 +78,8 @@ pub enum CallbackError {
     IdToken(String),
     #[error("UserInfo rejected: {0}")]
     UserInfo(String),
-    #[error("the verified email belongs to an account that signs in with {providers:?}")]
-    EmailInUse { providers: Vec<String> },
+    #[error("the verified email belongs to another account")]
+    EmailInUse,
     #[error("the identity is already linked to another account")]
     LinkedElsewhere,
     #[error("the session that started linking has ended")]
@@ -114,7 +114,7 @@ impl CallbackError {
             Self::Timeout(_) => "timeout",
             Self::IdToken(_) => "invalid_id_token",
             Self::UserInfo(_) => "invalid_userinfo",
-            Self::EmailInUse { .. } => "email_in_use",
+            Self::EmailInUse => "email_in_use",
             Self::LinkedElsewhere => "linked_elsewhere",
             Self::LinkSessionEnded => "link_session_ended",
             Self::Misconfigured(_) => "misconfigured",
@@ -126,7 +126,7 @@ impl CallbackError {
         match self {
             Self::UnknownProvider => StatusCode::NOT_FOUND,
             Self::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::EmailInUse { .. } | Self::LinkedElsewhere => StatusCode::CONFLICT,
+            Self::EmailInUse | Self::LinkedElsewhere => StatusCode::CONFLICT,
             Self::LinkSessionEnded => StatusCode::UNAUTHORIZED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -170,12 +170,13 @@ impl CallbackError {
                 ),
             ),
             Self::Timeout(_) => (format!("{label} did not answer in time"), "Please try again in a minute.".into()),
-            Self::EmailInUse { providers } => (
+            // Which methods that account uses is not said: anyone holding a provider account with the address
+            // would learn how someone else signs in.
+            Self::EmailInUse => (
                 "You already have an account".into(),
                 format!(
-                    "An account with this email address already exists, and it signs in with {}. Sign in with that, \
-                     then link {label} from your profile.",
-                    providers.join(" or ")
+                    "An account with this email address already exists. Sign in the way you usually do, then link \
+                     {label} from your profile."
                 ),
             ),
             Self::LinkedElsewhere => (
@@ -408,13 +409,8 @@ async fn finish(
     let (user, created) = match users::sign_in(tx.as_exec(), &identity).await.map_err(|e| internal(&e))? {
         SignIn::Existing(user) => (user, false),
         SignIn::Created(user) => (user, true),
-        SignIn::EmailInUse { owner, providers } => {
-            let labels = providers.iter().map(|p| state.providers.label(p).unwrap_or(p).to_owned()).collect();
-            return Err(Failed {
-                error: CallbackError::EmailInUse { providers: labels },
-                user_id: Some(owner),
-                linking: false,
-            });
+        SignIn::EmailInUse { owner } => {
+            return Err(Failed { error: CallbackError::EmailInUse, user_id: Some(owner), linking: false });
         }
     };
     let auth = session::record(tx.as_exec(), &state.config.sessions, &user.id, provider, client_info)

@@ -1,0 +1,207 @@
+//! The pages of email and password accounts: `/signup`, `/verify-email`, `/reset` and `/reset/new`, plus the
+//! password form of `/login`. All are server-rendered forms with no island: they post to their server function and
+//! the browser comes back with the outcome in the URL, so they work without JavaScript and add nothing to the
+//! WebAssembly.
+
+use leptos::{prelude::*, server_fn::ServerFn};
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::{
+    account::DisplayName,
+    components::form::page_error,
+    error::AppError,
+    password::{
+        EmailAddress, PasswordSignIn, RequestPasswordReset, ResetPassword, SignUp, VerifyEmail, password_login,
+    },
+};
+
+/// What a field-level error looks like, under its form.
+#[component]
+fn FormError(id: &'static str, error: Option<AppError>) -> impl IntoView {
+    view! { <p id=id class="field-error" role="alert" data-testid=id>{error.map(|e| e.to_string())}</p> }
+}
+
+/// The password form on `/login`, with its links; `next` is where to go after signing in.
+#[component]
+pub fn PasswordSignInForm(next: Option<String>) -> impl IntoView {
+    let error = page_error(PasswordSignIn::PATH);
+    view! {
+        <form method="post" action=PasswordSignIn::PATH class="stacked-form" data-testid="password-form">
+            {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
+            <label for="email">"Email address"</label>
+            <input id="email" name="email" type="email" required autocomplete="username"
+                maxlength=EmailAddress::MAX_CHARS aria-describedby="sign-in-error"/>
+            <label for="password">"Password"</label>
+            <input id="password" name="password" type="password" required autocomplete="current-password"
+                maxlength=crate::password::MAX_PASSWORD_CHARS aria-describedby="sign-in-error"/>
+            <button type="submit" class="button">"Sign in"</button>
+            <FormError id="sign-in-error" error/>
+        </form>
+        <p class="form-links">
+            <a href="/reset">"Forgot your password?"</a>
+            " · "
+            <a href="/signup">"Create an account"</a>
+        </p>
+    }
+}
+
+/// What the pages say when this site offers no passwords (`PASSWORD_LOGIN=false`), with a 404.
+#[component]
+fn NotOffered() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <section class="card narrow">
+            <h1>"Passwords are not offered here"</h1>
+            <p class="muted">"This Gatehouse signs people in with their identity providers only."</p>
+            <p><a class="button" href="/login">"Sign in"</a></p>
+        </section>
+    }
+}
+
+fn query_flag(name: &str) -> bool {
+    use_query_map().with_untracked(|q| q.get(name).is_some())
+}
+
+fn query_value(name: &str) -> Option<String> {
+    use_query_map().with_untracked(|q| q.get(name))
+}
+
+#[component]
+pub fn SignUpPage() -> impl IntoView {
+    if !password_login() {
+        return view! { <NotOffered/> }.into_any();
+    }
+    if query_flag("sent") {
+        return view! {
+            <Title text="Check your email"/>
+            <section class="card narrow" aria-labelledby="sent-title" data-testid="sign-up-sent">
+                <h1 id="sent-title">"Check your email"</h1>
+                <p>
+                    "We sent a message to the address you gave. Open the link in it to confirm your address; it works \
+                     for 24 hours. You can sign in already."
+                </p>
+                <p class="muted">"Nothing there? Look in your spam folder, or sign up again to get a new link."</p>
+                <p><a class="button" href="/login">"Sign in"</a></p>
+            </section>
+        }
+        .into_any();
+    }
+    let error = page_error(SignUp::PATH);
+    view! {
+        <Title text="Create an account"/>
+        <section class="card narrow" aria-labelledby="sign-up-title">
+            <h1 id="sign-up-title">"Create an account"</h1>
+            <form method="post" action=SignUp::PATH class="stacked-form" data-testid="sign-up-form">
+                <label for="email">"Email address"</label>
+                <input id="email" name="email" type="email" required autocomplete="email"
+                    maxlength=EmailAddress::MAX_CHARS/>
+                <label for="display_name">"Your name"</label>
+                <input id="display_name" name="display_name" type="text" required autocomplete="name"
+                    maxlength=DisplayName::MAX_CHARS/>
+                <label for="password">"Password"</label>
+                <input id="password" name="password" type="password" required autocomplete="new-password"
+                    minlength=crate::password::MIN_PASSWORD_CHARS maxlength=crate::password::MAX_PASSWORD_CHARS
+                    aria-describedby="password-help sign-up-error"/>
+                <p id="password-help" class="hint">
+                    "8 to 128 characters. Any characters work, spaces too; a few unusual words make a strong one."
+                </p>
+                <button type="submit" class="button">"Create account"</button>
+                <FormError id="sign-up-error" error/>
+            </form>
+            <p class="form-links">"Have an account? " <a href="/login">"Sign in"</a></p>
+        </section>
+    }
+    .into_any()
+}
+
+/// Where the emailed link lands: one button confirms (the link alone changes nothing).
+#[component]
+pub fn VerifyEmailPage() -> impl IntoView {
+    if !password_login() {
+        return view! { <NotOffered/> }.into_any();
+    }
+    let token = query_value("token").unwrap_or_default();
+    let error = page_error(VerifyEmail::PATH);
+    view! {
+        <Title text="Confirm your email address"/>
+        <section class="card narrow" aria-labelledby="verify-title">
+            <h1 id="verify-title">"Confirm your email address"</h1>
+            <p>"Confirm that this address is yours, so you can use it to reset your password."</p>
+            <form method="post" action=VerifyEmail::PATH class="stacked-form" data-testid="verify-form">
+                <input type="hidden" name="token" value=token/>
+                <button type="submit" class="button">"Confirm my address"</button>
+                <FormError id="verify-error" error/>
+            </form>
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn ResetRequestPage() -> impl IntoView {
+    if !password_login() {
+        return view! { <NotOffered/> }.into_any();
+    }
+    if query_flag("sent") {
+        return view! {
+            <Title text="Check your email"/>
+            <section class="card narrow" aria-labelledby="sent-title" data-testid="reset-sent">
+                <h1 id="sent-title">"Check your email"</h1>
+                <p>
+                    "If an account uses that address, we sent it a link to choose a new password. The link works once, \
+                     for 30 minutes."
+                </p>
+                <p><a class="button secondary" href="/login">"Back to sign in"</a></p>
+            </section>
+        }
+        .into_any();
+    }
+    let error = page_error(RequestPasswordReset::PATH);
+    view! {
+        <Title text="Reset your password"/>
+        <section class="card narrow" aria-labelledby="reset-title">
+            <h1 id="reset-title">"Reset your password"</h1>
+            <p class="muted">"Enter your account's email address, and we will send you a link to choose a new password."</p>
+            <form method="post" action=RequestPasswordReset::PATH class="stacked-form" data-testid="reset-request-form">
+                <label for="email">"Email address"</label>
+                <input id="email" name="email" type="email" required autocomplete="username"
+                    maxlength=EmailAddress::MAX_CHARS/>
+                <button type="submit" class="button">"Send the link"</button>
+                <FormError id="reset-request-error" error/>
+            </form>
+        </section>
+    }
+    .into_any()
+}
+
+/// Where a reset link lands: the new password's form.
+#[component]
+pub fn ResetPasswordPage() -> impl IntoView {
+    if !password_login() {
+        return view! { <NotOffered/> }.into_any();
+    }
+    let token = query_value("token").unwrap_or_default();
+    let error = page_error(ResetPassword::PATH);
+    view! {
+        <Title text="Choose a new password"/>
+        <section class="card narrow" aria-labelledby="new-password-title">
+            <h1 id="new-password-title">"Choose a new password"</h1>
+            <p class="muted">"Setting it signs you out everywhere; then sign in with the new password."</p>
+            <form method="post" action=ResetPassword::PATH class="stacked-form" data-testid="reset-form">
+                <input type="hidden" name="token" value=token/>
+                <label for="password">"New password"</label>
+                <input id="password" name="password" type="password" required autocomplete="new-password"
+                    minlength=crate::password::MIN_PASSWORD_CHARS maxlength=crate::password::MAX_PASSWORD_CHARS
+                    aria-describedby="password-help reset-error"/>
+                <p id="password-help" class="hint">"8 to 128 characters; a few unusual words make a strong one."</p>
+                <button type="submit" class="button">"Set the new password"</button>
+                <FormError id="reset-error" error/>
+            </form>
+        </section>
+    }
+    .into_any()
+}
