@@ -32,18 +32,18 @@ fuzz-tools: ## Install schemathesis (the API fuzzer) into .tools/venv, if missin
 build: tools ## Build the release site: server binary and WASM (precompressed) under target/
 	cargo leptos build --release --precompress
 
-run: build ## Build, then serve http://127.0.0.1:3000 (SQLite at data/gatehouse.db; Dev IdP if no provider is set)
-	LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) end2end/idp/with-dev-idp.sh ./target/release/gatehouse
+run: build ## Build, then serve http://127.0.0.1:3000 (SQLite at data/gatehouse.db; Dev IdP if no provider is set; a mail inbox at http://127.0.0.1:1080 if no SMTP_URL)
+	LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) end2end/mail/with-maildev.sh end2end/idp/with-dev-idp.sh ./target/release/gatehouse
 
 run-pg: build ## Like run, on PostgreSQL: database `gatehouse` on the local server (or a throwaway one, see .ci/postgres)
 	admin=$$(.ci/postgres) && url=$${admin%/*}/gatehouse && \
 	  { psql "$$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = 'gatehouse'" | grep -q 1 || \
 	    psql "$$admin" -qc "CREATE DATABASE gatehouse"; } && \
 	  DATABASE_URL=$$url LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) \
-	  end2end/idp/with-dev-idp.sh ./target/release/gatehouse
+	  end2end/mail/with-maildev.sh end2end/idp/with-dev-idp.sh ./target/release/gatehouse
 
 dev: tools ## Serve a debug build that rebuilds and reloads on every change (with the Dev IdP, as for run)
-	end2end/idp/with-dev-idp.sh cargo leptos watch
+	end2end/mail/with-maildev.sh end2end/idp/with-dev-idp.sh cargo leptos watch
 
 test: tools browser lint test-rust test-e2e test-api-fuzz ## Everything CI runs: formatting, clippy, Rust tests, Playwright, API fuzzing
 

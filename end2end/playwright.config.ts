@@ -1,11 +1,16 @@
 // Playwright drives Debian's Chromium (browser downloads are impossible here) against the release build of
-// Gatehouse and the Dev IdP, both started below on ports of their own so a running `make run` does not clash.
+// Gatehouse, the Dev IdP and maildev (the mail catcher), all started below on ports of their own so a running
+// `make run` does not clash.
 import { defineConfig } from '@playwright/test';
 
 const APP_PORT = Number(process.env.E2E_APP_PORT ?? 3010);
 const IDP_PORT = Number(process.env.E2E_IDP_PORT ?? 3910);
+const SMTP_PORT = Number(process.env.E2E_SMTP_PORT ?? 3925);
+const MAIL_PORT = Number(process.env.E2E_MAIL_PORT ?? 3926);
 export const APP_URL = `http://127.0.0.1:${APP_PORT}`;
 export const IDP_URL = `http://127.0.0.1:${IDP_PORT}`;
+/** maildev's web inbox and REST API: the mail Gatehouse sends during the tests. */
+export const MAIL_URL = `http://127.0.0.1:${MAIL_PORT}`;
 
 export default defineConfig({
   testDir: './tests',
@@ -54,6 +59,14 @@ export default defineConfig({
       env: { IDP_PORT: String(IDP_PORT), APP_URL },
     },
     {
+      command: `node_modules/.bin/maildev --smtp ${SMTP_PORT} --web ${MAIL_PORT} --ip 127.0.0.1 --web-ip 127.0.0.1`,
+      url: `${MAIL_URL}/api/healthz`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+    {
       // The release server binary on its own, as a deployment runs it, on a fresh database each run.
       command: 'rm -rf ../target/e2e && mkdir -p ../target/e2e && exec ../target/release/gatehouse',
       url: `${APP_URL}/readyz`,
@@ -69,6 +82,7 @@ export default defineConfig({
         LEPTOS_ENV: 'PROD',
         RUST_LOG: 'warn',
         DEV_IDP_URL: IDP_URL,
+        SMTP_URL: `smtp://127.0.0.1:${SMTP_PORT}`,
         // The same Dev IdP a second time, as the generic OpenID Connect provider: a second sign-in method to link.
         OIDC_ISSUER_URL: IDP_URL,
         OIDC_CLIENT_ID: 'gatehouse-dev',

@@ -54,6 +54,8 @@ pub struct ProfileOverview {
     pub password: Option<PasswordSummary>,
     /// Whether this site offers passwords (`PASSWORD_LOGIN`): the page offers to add one only then.
     pub password_login: bool,
+    /// Two-step verification: on or off, and the recovery codes left.
+    pub two_step: crate::mfa::TwoStep,
 }
 
 /// A password sign-in method: the address it signs in with, and whether that address is confirmed.
@@ -186,6 +188,7 @@ pub async fn unlink_identity(id: String) -> Result<(), AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
+        crate::server::mfa::require_confirmed(&state, &auth).await?;
         accounts::unlink(&state, &auth.user_id, &id, &context::client_info().await).await
     })
     .await
@@ -197,6 +200,7 @@ pub async fn delete_account(confirm: String) -> Result<(), AppError> {
     use crate::server::{accounts, context, session};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
+        crate::server::mfa::require_confirmed(&state, &auth).await?;
         accounts::delete(&state, &auth.user_id, &confirm).await?;
         session::logout(&context::session().await?, &state.db, &state.cache).await.map_err(AppError::internal)?;
         leptos_axum::redirect("/?deleted=1");

@@ -17,6 +17,7 @@ use crate::{
         not_found::NotFound,
         password::{ResetPasswordPage, ResetRequestPage, SignUpPage, VerifyEmailPage},
         profile::ProfilePage,
+        two_step::{ChallengePage, ConfirmPage, EnrolPage, RecoveryCodesPage},
     },
 };
 
@@ -63,6 +64,10 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("developers") view=DevelopersPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("signup") view=SignUpPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("login"), StaticSegment("mfa")) view=ChallengePage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("profile"), StaticSegment("two-step")) view=EnrolPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("profile"), StaticSegment("recovery-codes")) view=RecoveryCodesPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("confirm") view=ConfirmPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("verify-email") view=VerifyEmailPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("reset") view=ResetRequestPage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("reset"), StaticSegment("new")) view=ResetPasswordPage ssr=SsrMode::Async/>

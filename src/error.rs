@@ -24,6 +24,10 @@ pub enum AppError {
     /// Too many failed attempts: refused without checking, for `retry_after` seconds (429 with `Retry-After`).
     #[error("Too many failed attempts. For your security, please wait {} and try again, or reset your password by email.", wait(*retry_after))]
     Throttled { retry_after: i64 },
+    /// A sensitive change needs the person to confirm who they are first — a password, a code, or their provider —
+    /// when they have not in the last ten minutes (403).
+    #[error("For your security, please confirm it's you first.")]
+    ConfirmIdentity,
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     /// The database did not answer (down, unreachable, overloaded): nothing was changed; trying later will do.
@@ -60,6 +64,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Credentials(_) => StatusCode::UNAUTHORIZED,
             AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::ConfirmIdentity => StatusCode::FORBIDDEN,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod auth;
 pub mod components;
 pub mod error;
+pub mod mfa;
 pub mod pages;
 pub mod password;
 #[cfg(feature = "ssr")]

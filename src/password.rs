@@ -103,14 +103,37 @@ pub async fn verify_email(token: String) -> Result<(), AppError> {
 /// Signs in with an email address and a password, then goes to `next` (a path on this site).
 #[server(endpoint = "auth/password/sign-in")]
 pub async fn password_sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    use crate::server::{auth::redirect::RedirectTarget, context, local_accounts, passwords::Password, session};
+    use crate::server::{
+        auth::redirect::RedirectTarget,
+        clock, context,
+        local_accounts::{self, METHOD, SignedIn},
+        passwords::Password,
+        session,
+    };
     context::with_status(async {
         let state = context::state()?;
-        let auth =
-            local_accounts::sign_in(&state, &email, &Password::new(password), &context::client_info().await).await?;
+        let client = context::client_info().await;
+        let next = RedirectTarget::parse_or_default(next.as_deref());
         let session = context::session().await?;
-        session::start(&session, &state.cache, &state.config.sessions, &auth).await.map_err(AppError::internal)?;
-        leptos_axum::redirect(RedirectTarget::parse_or_default(next.as_deref()).as_str());
+        match local_accounts::sign_in(&state, &email, &Password::new(password), &client).await? {
+            SignedIn::Session(auth) => {
+                session::start(&session, &state.cache, &state.config.sessions, &auth)
+                    .await
+                    .map_err(AppError::internal)?;
+                leptos_axum::redirect(next.as_str());
+            }
+            SignedIn::SecondStep { user_id } => {
+                let lifetime = state.config.sessions.login_attempt_lifetime.as_secs() as i64;
+                let challenge = session::Challenge {
+                    user_id,
+                    provider: METHOD.to_owned(),
+                    next: next.as_str().to_owned(),
+                    expires_at: clock::now() + lifetime,
+                };
+                session::begin_challenge(&session, &state.cache, challenge).await.map_err(AppError::internal)?;
+                leptos_axum::redirect("/login/mfa");
+            }
+        }
         Ok(())
     })
     .await
@@ -164,6 +187,7 @@ pub async fn add_password(password: String) -> Result<(), AppError> {
     use crate::server::{context, local_accounts};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
+        crate::server::mfa::require_confirmed(&state, &auth).await?;
         local_accounts::add(&state, &auth, password, &context::client_info().await).await?;
         leptos_axum::redirect("/profile?password=added");
         Ok(())

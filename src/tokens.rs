@@ -192,7 +192,11 @@ pub async fn create_token(
             expires_in_days,
             state.config.tokens.allow_non_expiring,
         )?;
-        // A browser session carries every scope, so any subset is the creator's.
+        // A browser session carries every scope, so any subset is the creator's; one that can change things needs
+        // a recent confirmation of identity.
+        if scopes.iter().any(|s| s.ends_with(":write")) {
+            crate::server::mfa::require_confirmed(&state, &auth).await?;
+        }
         tokens::create(&state.db, &auth.user_id, request, &context::client_info().await).await
     })
     .await

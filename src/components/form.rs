@@ -134,9 +134,10 @@ async fn fetch(url: &str, fields: &web_sys::UrlSearchParams) -> Result<String, A
     }
     let error =
         serde_json::from_str(&text).unwrap_or_else(|_| AppError::Transport(format!("HTTP {}", response.status())));
-    if error == AppError::Unauthorized {
+    if error == AppError::Unauthorized || error == AppError::ConfirmIdentity {
         let here = location.pathname().unwrap_or_default();
-        let _ = location.set_href(&format!("/login?next={}", url_escape(&here)));
+        let page = if error == AppError::Unauthorized { "/login" } else { "/confirm" };
+        let _ = location.set_href(&format!("{page}?next={}", url_escape(&here)));
     }
     Err(error)
 }

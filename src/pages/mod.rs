@@ -7,3 +7,4 @@ pub mod login;
 pub mod not_found;
 pub mod password;
 pub mod profile;
+pub mod two_step;

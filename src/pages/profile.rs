@@ -18,6 +18,7 @@ use crate::{
         time::{Ago, MaybeAgo},
     },
     error::AppError,
+    mfa::{DisableTwoStep, RegenerateRecoveryCodes, StartTwoStep, TwoStep},
     password::{AddPassword, ChangePassword, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS},
 };
 
@@ -49,6 +50,7 @@ fn ProfileView(profile: ProfileOverview) -> impl IntoView {
         providers,
         password,
         password_login,
+        two_step,
         ..
     } = profile;
     view! {
@@ -77,6 +79,8 @@ fn ProfileView(profile: ProfileOverview) -> impl IntoView {
 
         <PasswordSection password offered=password_login
             verified_email=user.email.clone().filter(|_| user.email_verified)/>
+
+        <TwoStepSection two_step/>
 
         <section class="card" aria-labelledby="export-title">
             <h2 id="export-title">"Your data"</h2>
@@ -360,4 +364,54 @@ fn PasswordSection(password: Option<PasswordSummary>, offered: bool, verified_em
         </section>
     }
     .into_any()
+}
+
+/// Two-step verification: turn it on (the enrolment page), or off; new recovery codes; how many are left.
+#[component]
+fn TwoStepSection(two_step: TwoStep) -> impl IntoView {
+    let off = use_query_map().with_untracked(|q| q.get("two_step").is_some_and(|v| v == "off"));
+    let error = page_error(DisableTwoStep::PATH).or_else(|| page_error(RegenerateRecoveryCodes::PATH));
+    let body = if two_step.enabled {
+        let left = two_step.recovery_codes_left;
+        view! {
+            <p>
+                <span class="badge ok" data-testid="two-step-on">"On"</span>
+                " Signing in asks for a code from your authenticator app. "
+                <span data-testid="recovery-left">
+                    {match left {
+                        1 => "1 recovery code left.".to_owned(),
+                        n => format!("{n} recovery codes left."),
+                    }}
+                </span>
+            </p>
+            <div class="card-actions">
+                <form method="post" action=RegenerateRecoveryCodes::PATH class="inline-form">
+                    <button type="submit" class="button secondary">"New recovery codes"</button>
+                </form>
+                <form method="post" action=DisableTwoStep::PATH class="inline-form">
+                    <button type="submit" class="button danger" data-testid="two-step-off">"Turn off"</button>
+                </form>
+            </div>
+        }
+        .into_any()
+    } else {
+        view! {
+            <p class="muted">
+                "Protect your account with a code from an authenticator app on your phone, asked for at every \
+                 sign-in."
+            </p>
+            <form method="post" action=StartTwoStep::PATH class="inline-form">
+                <button type="submit" class="button" data-testid="two-step-start">"Turn on two-step verification"</button>
+            </form>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="card" aria-labelledby="two-step-title" data-testid="two-step-section">
+            <h2 id="two-step-title">"Two-step verification"</h2>
+            {off.then(|| view! { <p class="saved" role="status">"Two-step verification is off."</p> })}
+            {body}
+            <p class="field-error" role="alert">{error.map(|e| e.to_string())}</p>
+        </section>
+    }
 }

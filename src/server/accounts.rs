@@ -93,6 +93,7 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
     let providers = state.providers.summaries();
     let linkable = providers.iter().filter(|p| !identities.iter().any(|i| i.provider == p.id)).cloned().collect();
     let password = password.map(|(email, verified_at)| PasswordSummary { email, verified: verified_at.is_some() });
+    let two_step = super::mfa::status(&state.db, user_id).await?;
     Ok(ProfileOverview {
         now: clock::now(),
         user: signed_in.user.as_ref().clone(),
@@ -103,6 +104,7 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
         providers,
         password,
         password_login: state.config.password_login,
+        two_step: crate::mfa::TwoStep { enabled: two_step.enabled, recovery_codes_left: two_step.recovery_codes_left },
     })
 }
 
@@ -381,7 +383,11 @@ fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
         state.providers.label(&id).map(str::to_owned).unwrap_or_else(|| provider_name(&id).to_owned())
     };
     match kind {
-        "sign_in" => format!("Signed in with {}", provider()),
+        "sign_in" => match detail["second_factor"].as_str() {
+            Some("recovery_code") => format!("Signed in with {} and a recovery code", provider()),
+            Some(_) => format!("Signed in with {} and an authenticator code", provider()),
+            None => format!("Signed in with {}", provider()),
+        },
         "sign_in_failed" => format!("Failed sign-in with {} ({})", provider(), text("reason").replace('_', " ")),
         "sign_out" => "Signed out".into(),
         "account_created" => format!("Account created with {}", provider()),
@@ -402,7 +408,15 @@ fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
         "password_changed" => "Changed password".into(),
         "password_reset" => "Reset password by email".into(),
         "email_verified" => "Confirmed email address".into(),
-        "account_locked" => "Password sign-in paused after repeated wrong passwords".into(),
+        "account_locked" => match text("reason").as_str() {
+            "wrong_code" => "Sign-in paused after repeated wrong codes".into(),
+            _ => "Password sign-in paused after repeated wrong passwords".into(),
+        },
+        "mfa_enabled" => "Turned on two-step verification".into(),
+        "mfa_disabled" => "Turned off two-step verification".into(),
+        "mfa_failed" => "Wrong two-step verification code".into(),
+        "recovery_codes_regenerated" => "Made new recovery codes".into(),
+        "step_up" => "Confirmed it was you".into(),
         other => other.replace('_', " "),
     }
 }

@@ -30,6 +30,11 @@ pub enum Event {
     PasswordReset,
     EmailVerified,
     AccountLocked,
+    MfaEnabled,
+    MfaDisabled,
+    MfaFailed,
+    RecoveryCodesRegenerated,
+    StepUp,
 }
 
 impl Event {
@@ -54,6 +59,11 @@ impl Event {
             Event::PasswordReset => "password_reset",
             Event::EmailVerified => "email_verified",
             Event::AccountLocked => "account_locked",
+            Event::MfaEnabled => "mfa_enabled",
+            Event::MfaDisabled => "mfa_disabled",
+            Event::MfaFailed => "mfa_failed",
+            Event::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Event::StepUp => "step_up",
         }
     }
 }

@@ -8,6 +8,8 @@ use sqlx::{postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
 use tracing_subscriber::EnvFilter;
 use url::Url;
 
+use super::secret_key::SecretKey;
+
 /// Everything the server needs to start, parsed and validated.
 #[derive(Clone)]
 pub struct Config {
@@ -30,6 +32,18 @@ pub struct Config {
     pub password_login: bool,
     /// Outgoing mail (`SMTP_URL`, `MAIL_FROM`); `None` when no SMTP server is configured.
     pub mail: Option<MailSettings>,
+    /// `SECRET_KEY` and `SECRET_KEY_PREVIOUS`: what data at rest is sealed with.
+    pub secret_key: SecretKeySetting,
+}
+
+/// Where the master key comes from.
+#[derive(Clone, Debug)]
+pub enum SecretKeySetting {
+    /// `SECRET_KEY` (and `SECRET_KEY_PREVIOUS`, during a rotation).
+    Given { current: SecretKey, previous: Option<SecretKey> },
+    /// None given, on an http `APP_URL`: a development key, generated once and kept in a file beside the database
+    /// (start-up reads or writes it).
+    Development,
 }
 
 /// Where mail goes out, and whom it is from. The URL is a secret: it may carry the SMTP password.
@@ -225,6 +239,16 @@ impl DatabaseSettings {
 
     pub fn kind(&self) -> DatabaseKind {
         self.kind
+    }
+
+    /// The folder of the SQLite file (`None` for PostgreSQL and in-memory SQLite).
+    pub fn sqlite_folder(&self) -> Option<std::path::PathBuf> {
+        let options = SqliteConnectOptions::from_str(self.url()).ok().filter(|_| self.kind == DatabaseKind::Sqlite)?;
+        let file = options.get_filename();
+        if file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:") {
+            return None;
+        }
+        Some(file.parent().map(std::path::Path::to_path_buf).unwrap_or_default())
     }
 }
 
@@ -522,6 +546,23 @@ impl Config {
                 return Err(invalid("PASSWORD_LOGIN")(format!("must be \"true\" or \"false\", got {other:?}")));
             }
         };
+        let secret_key = match (get("SECRET_KEY")?, get("SECRET_KEY_PREVIOUS")?) {
+            (Some(current), previous) => SecretKeySetting::Given {
+                current: SecretKey::parse(&current).map_err(invalid("SECRET_KEY"))?,
+                previous: previous.map(|p| SecretKey::parse(&p)).transpose().map_err(invalid("SECRET_KEY_PREVIOUS"))?,
+            },
+            (None, Some(_)) => {
+                return Err(invalid("SECRET_KEY_PREVIOUS")("is set without SECRET_KEY".into()));
+            }
+            (None, None) if app_url.is_https() => {
+                return Err(invalid("SECRET_KEY")(
+                    "is required when APP_URL is https: it seals authenticator seeds; `gatehouse secret` prints a \
+                     new one"
+                        .into(),
+                ));
+            }
+            (None, None) => SecretKeySetting::Development,
+        };
         Ok(Self {
             app_url,
             database,
@@ -535,6 +576,7 @@ impl Config {
             api,
             password_login,
             mail,
+            secret_key,
         })
     }
 }
@@ -654,6 +696,29 @@ mod tests {
         Config::from_lookup(|key| Ok(vars.get(key).cloned()))
     }
 
+    /// A valid `SECRET_KEY`.
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    #[test]
+    fn secret_key_is_required_on_https_and_checked_and_never_echoed() {
+        assert!(matches!(config(&[]).expect("http").secret_key, SecretKeySetting::Development));
+        let https = config(&[("APP_URL", "https://login.example.com")]).expect_err("https needs a key");
+        assert_eq!(https.var, "SECRET_KEY");
+        assert!(https.problem.contains("gatehouse secret"), "{}", https.problem);
+        let given = config(&[("APP_URL", "https://login.example.com"), ("SECRET_KEY", KEY)]).expect("given");
+        assert!(matches!(given.secret_key, SecretKeySetting::Given { previous: None, .. }));
+        assert!(!format!("{:?}", given.secret_key).contains("0a0b"), "never printed");
+
+        let short = config(&[("SECRET_KEY", "abcd")]).expect_err("too short");
+        assert_eq!(short.var, "SECRET_KEY");
+        assert!(!short.problem.contains("abcd"));
+        assert_eq!(error_var(&[("SECRET_KEY", KEY), ("SECRET_KEY_PREVIOUS", "zz")]), "SECRET_KEY_PREVIOUS");
+        assert_eq!(error_var(&[("SECRET_KEY_PREVIOUS", KEY)]), "SECRET_KEY_PREVIOUS");
+        let rotated =
+            config(&[("SECRET_KEY", KEY), ("SECRET_KEY_PREVIOUS", &KEY.replace("00", "ff"))]).expect("rotation");
+        assert!(matches!(rotated.secret_key, SecretKeySetting::Given { previous: Some(_), .. }));
+    }
+
     fn error_var(vars: &[(&'static str, &str)]) -> &'static str {
         config(vars).expect_err("configuration should be refused").var
     }
@@ -698,9 +763,12 @@ mod tests {
         let on = config(&[("SMTP_URL", "smtp://127.0.0.1:1025")]).expect("a local catcher");
         assert!(on.password_login);
         assert_eq!(on.mail.as_ref().expect("mail").from, "Gatehouse <no-reply@localhost>");
-        let https =
-            config(&[("SMTP_URL", "smtps://user:hunter2@mail.example.com"), ("APP_URL", "https://login.example.com")])
-                .expect("a relay with credentials");
+        let https = config(&[
+            ("SMTP_URL", "smtps://user:hunter2@mail.example.com"),
+            ("APP_URL", "https://login.example.com"),
+            ("SECRET_KEY", KEY),
+        ])
+        .expect("a relay with credentials");
         assert_eq!(https.mail.as_ref().expect("mail").from, "Gatehouse <no-reply@login.example.com>");
         assert!(!format!("{:?}", https.mail).contains("hunter2"), "the SMTP password never prints");
         let off = config(&[("SMTP_URL", "smtp://127.0.0.1:1025"), ("PASSWORD_LOGIN", "false")]).expect("off");
@@ -737,7 +805,8 @@ mod tests {
         ] {
             assert_eq!(error_var(&[("APP_URL", bad)]), "APP_URL", "{bad} should be refused");
         }
-        let config = config(&[("APP_URL", "https://login.example.com/")]).expect("trailing slash is fine");
+        let config =
+            config(&[("APP_URL", "https://login.example.com/"), ("SECRET_KEY", KEY)]).expect("trailing slash is fine");
         assert!(config.app_url.is_https());
         assert_eq!(config.app_url.join("/auth/callback/dev"), "https://login.example.com/auth/callback/dev");
     }

@@ -24,6 +24,18 @@ pub async fn with_status<T>(body: impl Future<Output = Result<T, AppError>>) -> 
             .ok()
             .and_then(|headers| headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned))
             .is_some_and(|accept| accept.contains("text/html"));
+        // A sensitive change asked for a confirmation of identity: a form posted without JavaScript goes to the
+        // confirmation page, which brings the person back to the page they were on.
+        if form_post && *error == AppError::ConfirmIdentity {
+            let back = leptos_axum::extract::<HeaderMap>()
+                .await
+                .ok()
+                .and_then(|headers| headers.get(header::REFERER).and_then(|v| v.to_str().ok()).map(str::to_owned))
+                .and_then(|referer| url::Url::parse(&referer).ok())
+                .map_or_else(|| "/profile".to_owned(), |url| url.path().to_owned());
+            let next = url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>();
+            leptos_axum::redirect(&format!("/confirm?next={next}"));
+        }
         if let (false, Some(response)) = (form_post, use_context::<ResponseOptions>()) {
             response.set_status(error.status());
             if let AppError::Throttled { retry_after } = error {

@@ -313,13 +313,22 @@ async fn mark_verified(mut tx: Exec<'_>, user_id: &str, email: &str) -> Result<(
         .map(drop))
 }
 
-/// Signs in with an address and a password: a recorded session, or one answer for every kind of mismatch.
+/// What a right password leads to.
+pub enum SignedIn {
+    /// A recorded session, to start in the browser.
+    Session(AuthSession),
+    /// The person has two-step verification on: the browser gets a challenge, not a session.
+    SecondStep { user_id: String },
+}
+
+/// Signs in with an address and a password: a recorded session (or, with two-step verification on, the go-ahead
+/// for its challenge), or one answer for every kind of mismatch.
 pub async fn sign_in(
     state: &AppState,
     email: &str,
     password: &Password,
     client: &ClientInfo,
-) -> Result<AuthSession, AppError> {
+) -> Result<SignedIn, AppError> {
     mailer(state)?;
     let email = EmailAddress::parse(email).ok();
     let account_key = email.as_ref().map(|e| Key::account(e.as_str()));
@@ -358,20 +367,42 @@ pub async fn sign_in(
             .await
             .map(drop))?;
     }
-    let mut tx = state.db.begin_write().await?;
-    on!(tx.as_exec(), conn => sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
-        .bind(clock::now())
-        .bind(&user_id)
-        .execute(conn)
-        .await
-        .map(drop))?;
-    let auth = session::record(tx.as_exec(), &state.config.sessions, &user_id, METHOD, client).await?;
-    audit::record(tx.as_exec(), Event::SignIn, Some(&user_id), client, json!({ "provider": METHOD })).await?;
-    tx.commit().await?;
     if let Some(key) = &account_key {
         throttle::succeeded(&state.db, key).await?;
     }
+    let mut conn = state.db.begin_read().await?;
+    if super::mfa::is_enabled(conn.as_exec(), &user_id).await? {
+        return Ok(SignedIn::SecondStep { user_id });
+    }
+    drop(conn);
+    let auth = record_sign_in(state, &user_id, METHOD, None, client).await?;
     tracing::info!(%user_id, "signed in with a password");
+    Ok(SignedIn::Session(auth))
+}
+
+/// Records a completed sign-in: the session row, the account's last sign-in, and the audit event (with the second
+/// step that passed, if there was one), together.
+pub async fn record_sign_in(
+    state: &AppState,
+    user_id: &str,
+    provider: &str,
+    second_factor: Option<super::mfa::Passed>,
+    client: &ClientInfo,
+) -> Result<AuthSession, AppError> {
+    let mut tx = state.db.begin_write().await?;
+    on!(tx.as_exec(), conn => sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
+        .bind(clock::now())
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(drop))?;
+    let auth = session::record(tx.as_exec(), &state.config.sessions, user_id, provider, client).await?;
+    let detail = match second_factor {
+        Some(passed) => json!({ "provider": provider, "second_factor": passed.as_str() }),
+        None => json!({ "provider": provider }),
+    };
+    audit::record(tx.as_exec(), Event::SignIn, Some(user_id), client, detail).await?;
+    tx.commit().await?;
     Ok(auth)
 }
 
@@ -536,15 +567,7 @@ pub async fn change(
         return Err(AppError::Conflict("Your account has no password yet. Add one instead.".into()));
     };
     let key = Key::account(&email);
-    if let Some(locked) = throttle::check(&state.db, std::slice::from_ref(&key)).await? {
-        return Err(AppError::Throttled { retry_after: locked.retry_after });
-    }
-    if state.hasher.check(current, Some(&hash)).await.map_err(AppError::internal)? == Checked::Wrong {
-        if let Some(locked) = throttle::failed(&state.db, &key).await? {
-            return Err(AppError::Throttled { retry_after: locked.retry_after });
-        }
-        return Err(AppError::Credentials("Your current password is not right.".into()));
-    }
+    check_own_password(state, &key, &hash, current).await?;
     let name = super::users::find(&state.db, &auth.user_id).await?.map(|u| u.display_name).unwrap_or_default();
     let new = NewPassword::parse(new, &[&email, &name])?;
     let hash = state.hasher.hash(new.password()).await.map_err(AppError::internal)?;
@@ -574,6 +597,33 @@ pub async fn change(
     state.cache.forget_user(&auth.user_id);
     throttle::succeeded(&state.db, &key).await?;
     Ok(ended)
+}
+
+/// Checks the signed-in person's own password (changing it, confirming it is them), throttled like a sign-in.
+async fn check_own_password(state: &AppState, key: &Key, hash: &str, password: &Password) -> Result<(), AppError> {
+    if let Some(locked) = throttle::check(&state.db, std::slice::from_ref(key)).await? {
+        return Err(AppError::Throttled { retry_after: locked.retry_after });
+    }
+    if state.hasher.check(password, Some(hash)).await.map_err(AppError::internal)? == Checked::Wrong {
+        if let Some(locked) = throttle::failed(&state.db, key).await? {
+            return Err(AppError::Throttled { retry_after: locked.retry_after });
+        }
+        return Err(AppError::Credentials("Your current password is not right.".into()));
+    }
+    throttle::succeeded(&state.db, key).await?;
+    Ok(())
+}
+
+/// Confirms it is the person at the keyboard with their password (step-up).
+pub async fn confirm_with_password(state: &AppState, user_id: &str, password: &Password) -> Result<(), AppError> {
+    let stored: Option<(String, String)> = on!(&state.db, pool => sqlx::query_as(
+        "SELECT email, hash FROM passwords WHERE user_id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(pool)
+    .await)?;
+    let (email, hash) = stored.ok_or_else(|| AppError::Conflict("Your account has no password.".into()))?;
+    check_own_password(state, &Key::account(&email), &hash, password).await
 }
 
 /// Adds a password to an account that signs in with a provider, for its verified address.

@@ -16,6 +16,7 @@ pub mod guard;
 pub mod health;
 pub mod local_accounts;
 pub mod mail;
+pub mod mfa;
 pub mod page_cache;
 pub mod passwords;
 pub mod rpc;

@@ -64,12 +64,15 @@ impl fmt::Debug for SecretKey {
 pub enum Purpose {
     /// A TOTP authenticator's seed.
     TotpSeed,
+    /// Recovery codes just made, kept in the browser's session until their page has shown them.
+    FreshRecoveryCodes,
 }
 
 impl Purpose {
     fn label(self) -> &'static [u8] {
         match self {
             Purpose::TotpSeed => b"gatehouse totp seed v1",
+            Purpose::FreshRecoveryCodes => b"gatehouse fresh recovery codes v1",
         }
     }
 }

@@ -27,6 +27,8 @@ use crate::auth::SignedInUser;
 
 /// Session data key for the signed-in person.
 const AUTH_KEY: &str = "auth";
+/// Session data key for a sign-in waiting for its second step (see [`Challenge`]).
+const CHALLENGE_KEY: &str = "challenge";
 /// `last_seen_at` is written at most this often, not on every request.
 const LAST_SEEN_RESOLUTION_SECS: i64 = 60;
 
@@ -169,9 +171,11 @@ pub async fn record(
     let now = clock::now();
     let expires_at = now + settings.max_lifetime.as_secs() as i64;
     let session_id = clock::new_id();
+    // Signing in confirms who is at the keyboard: sensitive actions need no second confirmation for ten minutes.
     on!(tx, conn => sqlx::query(
-        "INSERT INTO user_sessions (id, user_id, provider, created_at, last_seen_at, expires_at, ip, user_agent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO user_sessions (id, user_id, provider, created_at, last_seen_at, expires_at, ip, user_agent,
+                                    confirmed_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $4)",
     )
     .bind(&session_id)
     .bind(user_id)
@@ -199,10 +203,41 @@ pub async fn start(
         cache.forget_cookie(&previous.to_string());
     }
     session.cycle_id().await?;
+    session.remove::<Challenge>(CHALLENGE_KEY).await?;
     session.set_expiry(Some(Expiry::OnInactivity(seconds(settings.max_lifetime.as_secs()))));
     let stored = SessionAuth { user_id: auth.user_id.clone(), session_id: auth.session_id.clone() };
     session.insert(AUTH_KEY, stored).await?;
     Ok(())
+}
+
+/// A sign-in whose first step passed (a password, or a provider) for a person with two-step verification on. The
+/// browser holds only this until a code passes: no `user_sessions` row exists, so every page, server function and
+/// API call treats it as signed out, and only `/login/mfa` knows what to do with it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Challenge {
+    pub user_id: String,
+    /// How the first step was made: a provider id, or `password`.
+    pub provider: String,
+    /// Where to go once signed in.
+    pub next: String,
+    pub expires_at: i64,
+}
+
+/// Puts a challenge in the browser's session, under a new id, in place of anything signed in there.
+pub async fn begin_challenge(session: &Session, cache: &AuthCache, challenge: Challenge) -> Result<(), SessionError> {
+    if let Some(previous) = session.id() {
+        cache.forget_cookie(&previous.to_string());
+    }
+    session.cycle_id().await?;
+    session.remove::<SessionAuth>(AUTH_KEY).await?;
+    session.insert(CHALLENGE_KEY, challenge).await?;
+    Ok(())
+}
+
+/// The browser's challenge, if it has one that has not expired.
+pub async fn challenge(session: &Session) -> Result<Option<Challenge>, SessionError> {
+    let found: Option<Challenge> = session.get(CHALLENGE_KEY).await?;
+    Ok(found.filter(|c| c.expires_at > clock::now()))
 }
 
 /// A checked session and the person it belongs to: what [`current`] finds, carried on the request.

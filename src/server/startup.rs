@@ -20,14 +20,16 @@ use super::{
     auth::providers::Providers,
     bus::Bus,
     cache::AuthCache,
-    config::Config,
+    config::{Config, SecretKeySetting},
     csrf,
     db::{DatabaseError, Db},
     guard, health,
     mail::Mailer,
     page_cache::{self, PageCache},
     passwords::Hasher,
-    rpc, security, session,
+    rpc,
+    secret_key::{Sealer, SecretKey},
+    security, session,
     state::AppState,
     telemetry,
 };
@@ -47,6 +49,53 @@ pub enum StartupError {
     /// Already names its variable.
     #[error("{0}")]
     Mail(String),
+    #[error("SECRET_KEY is not set, and the development key in {path} cannot be used: {problem}")]
+    DevelopmentKey { path: String, problem: String },
+}
+
+/// What sealed data is sealed with: `SECRET_KEY`, or on an http site without one, a development key generated once
+/// and kept beside the SQLite file (or in `data/`), so sealed data survives restarts.
+fn sealer(config: &Config) -> Result<Sealer, StartupError> {
+    let (current, previous) = match &config.secret_key {
+        SecretKeySetting::Given { current, previous } => (current.clone(), previous.clone()),
+        SecretKeySetting::Development => {
+            let folder = config.database.sqlite_folder().unwrap_or_else(|| "data".into());
+            let path = folder.join("secret_key");
+            let failed = |problem: String| StartupError::DevelopmentKey { path: path.display().to_string(), problem };
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    write_new_key(&folder, &path).map_err(|e| failed(e.to_string()))?
+                }
+                Err(error) => return Err(failed(error.to_string())),
+            };
+            tracing::warn!(
+                path = %path.display(),
+                "SECRET_KEY is not set: sealing with a development key kept in this file (set SECRET_KEY in production)"
+            );
+            (SecretKey::parse(&text).map_err(failed)?, None)
+        }
+    };
+    Ok(Sealer::new(current, previous))
+}
+
+/// Writes a new key readable by its owner only; when another instance wrote one first, reads that one.
+fn write_new_key(folder: &std::path::Path, path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Write;
+    std::fs::create_dir_all(folder)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            let key = SecretKey::generate();
+            file.write_all(format!("{key}\n").as_bytes())?;
+            Ok(key)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(path),
+        Err(error) => Err(error),
+    }
 }
 
 /// How long Gatehouse waits for a provider (discovery, keys, token endpoint, UserInfo, GitHub's API).
@@ -95,7 +144,9 @@ impl Application {
         let bus = Bus::attach(&db, &cache);
         let mailer = config.mail.as_ref().map(Mailer::new).transpose().map_err(StartupError::Mail)?;
         let hasher = Arc::new(Hasher::new());
-        let state = AppState { leptos_options, db, config: Arc::new(config), providers, cache, pages, hasher, mailer };
+        let sealer = Arc::new(sealer(&config)?);
+        let state =
+            AppState { leptos_options, db, config: Arc::new(config), providers, cache, pages, hasher, mailer, sealer };
         Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store, bus })
     }
 

@@ -8,7 +8,7 @@ use leptos::config::LeptosOptions;
 
 use super::{
     auth::providers::Providers, cache::AuthCache, config::Config, db::Db, mail::Mailer, page_cache::PageCache,
-    passwords::Hasher,
+    passwords::Hasher, secret_key::Sealer,
 };
 
 #[derive(Clone, FromRef)]
@@ -25,4 +25,6 @@ pub struct AppState {
     pub hasher: Arc<Hasher>,
     /// Outgoing mail, when `SMTP_URL` is set.
     pub mailer: Option<Mailer>,
+    /// Seals data kept at rest (authenticator seeds) with keys derived from `SECRET_KEY`.
+    pub sealer: Arc<Sealer>,
 }

@@ -1,4 +1,4 @@
-//! Throttling of guesses: wrong passwords (and, with MFA, wrong codes). Five failures for one sign-in address, or
+//! Throttling of guesses: wrong passwords and wrong second-step codes. Five failures for one sign-in address, or
 //! twenty from one client address, within fifteen minutes lock that key for a while — a minute the first time, twice
 //! as long each time after, at most an hour. Kept in the database, so every instance counts together.
 //!
@@ -18,10 +18,11 @@ const LONGEST_LOCK_SECS: i64 = 3600;
 /// A day without failures forgets earlier lockouts.
 const FORGET_AFTER_SECS: i64 = 86_400;
 
-/// What is counted: one sign-in address, or one client address.
+/// What is counted: one sign-in address, one person's second-step codes, or one client address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
     Account(String),
+    User(String),
     Client(String),
 }
 
@@ -34,13 +35,14 @@ impl Key {
     fn id(&self) -> String {
         match self {
             Self::Account(email) => format!("account:{email}"),
+            Self::User(user_id) => format!("user:{user_id}"),
             Self::Client(ip) => format!("client:{ip}"),
         }
     }
 
     fn limit(&self) -> i64 {
         match self {
-            Self::Account(_) => PER_ACCOUNT,
+            Self::Account(_) | Self::User(_) => PER_ACCOUNT,
             Self::Client(_) => PER_CLIENT,
         }
     }

@@ -211,6 +211,11 @@ const USER_COLUMNS: &str = "SELECT id, display_name, email, email_verified, avat
                             FROM users WHERE id = $1";
 
 /// Whose account `identity` signs in to, if anyone's.
+pub async fn owner(db: &Db, identity: &Identity) -> Result<Option<String>, sqlx::Error> {
+    let mut conn = db.begin_read().await?;
+    owner_of(conn.as_exec(), identity).await
+}
+
 async fn owner_of(tx: Exec<'_>, identity: &Identity) -> Result<Option<String>, sqlx::Error> {
     on!(tx, conn => {
         sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = $1 AND subject = $2")

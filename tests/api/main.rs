@@ -17,3 +17,4 @@ mod provider;
 mod render_hang;
 mod sessions;
 mod startup;
+mod two_step;

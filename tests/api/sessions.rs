@@ -174,6 +174,7 @@ async fn the_session_cookie_is_httponly_lax_and_host_prefixed_secure_on_https() 
 
     let https = spawn_app_with(&[
         ("APP_URL", "https://login.example.test"),
+        ("SECRET_KEY", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
         ("OIDC_ISSUER_URL", &provider.issuer),
         ("OIDC_CLIENT_ID", CLIENT_ID),
         ("OIDC_CLIENT_SECRET", CLIENT_SECRET),

@@ -87,6 +87,9 @@ impl From<AppError> for ApiError {
             error @ AppError::Throttled { .. } => {
                 Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", error.to_string())
             }
+            AppError::ConfirmIdentity => {
+                Self::new(StatusCode::FORBIDDEN, "confirm_identity", AppError::ConfirmIdentity.to_string())
+            }
             AppError::Unavailable => Self::unavailable(),
             // Already logged where it happened.
             AppError::Internal | AppError::Transport(_) => {

@@ -228,6 +228,14 @@ async fn create_token(
         body.expires_in_days,
         state.config.tokens.allow_non_expiring,
     )?;
+    // A browser session minting a token that can change things must have confirmed who it is recently.
+    if let Credential::Session(session_id) = &principal.credential
+        && body.scopes.iter().any(|s| s.as_str().ends_with(":write"))
+    {
+        let auth =
+            crate::server::session::AuthSession { user_id: principal.user_id.clone(), session_id: session_id.clone() };
+        crate::server::mfa::require_confirmed(&state, &auth).await?;
+    }
     let created: CreatedToken = tokens::create(&state.db, &principal.user_id, request, &client).await?;
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(created)).into_response())
 }

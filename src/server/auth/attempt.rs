@@ -29,6 +29,9 @@ pub struct LoginAttempt {
     /// Link mode: the signed-in person the new identity is to be attached to, instead of signing in.
     #[serde(default)]
     pub link_to: Option<String>,
+    /// Confirm mode: the signed-in person confirming it is them (step-up) by signing in at the provider again.
+    #[serde(default)]
+    pub confirm_for: Option<String>,
 }
 
 impl fmt::Debug for LoginAttempt {
@@ -39,6 +42,7 @@ impl fmt::Debug for LoginAttempt {
             .field("next", &self.next)
             .field("expires_at", &self.expires_at)
             .field("link_to", &self.link_to)
+            .field("confirm_for", &self.confirm_for)
             .finish_non_exhaustive()
     }
 }

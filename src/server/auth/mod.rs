@@ -28,7 +28,7 @@ use super::{
     audit::{self, Event},
     clock, error_page,
     guard::Caller,
-    session,
+    mfa, session,
     session::ClientInfo,
     state::AppState,
     users::{self, SignIn},
@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/login/{provider}", get(login))
         .route("/auth/callback/{provider}", get(callback))
         .route("/auth/link/{provider}", post(link))
+        .route("/auth/confirm/{provider}", get(confirm))
         .route("/auth/logout", post(logout))
 }
 
@@ -84,6 +85,8 @@ pub enum CallbackError {
     LinkedElsewhere,
     #[error("the session that started linking has ended")]
     LinkSessionEnded,
+    #[error("confirming identity with an account of the provider that is not the signed-in person's")]
+    NotYours,
     #[error("provider misconfigured: {0}")]
     Misconfigured(String),
     #[error("internal error: {0}")]
@@ -117,6 +120,7 @@ impl CallbackError {
             Self::EmailInUse => "email_in_use",
             Self::LinkedElsewhere => "linked_elsewhere",
             Self::LinkSessionEnded => "link_session_ended",
+            Self::NotYours => "not_yours",
             Self::Misconfigured(_) => "misconfigured",
             Self::Internal(_) => "internal",
         }
@@ -128,6 +132,7 @@ impl CallbackError {
             Self::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::EmailInUse | Self::LinkedElsewhere => StatusCode::CONFLICT,
             Self::LinkSessionEnded => StatusCode::UNAUTHORIZED,
+            Self::NotYours => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -187,6 +192,13 @@ impl CallbackError {
                      link it here."
                 ),
             ),
+            Self::NotYours => (
+                format!("That is not your {label} account"),
+                format!(
+                    "You signed in at {label} as someone whose account is not this one, so nothing was confirmed. Sign \
+                     in at {label} with the account you use for Gatehouse."
+                ),
+            ),
             Self::LinkSessionEnded => (
                 "You were signed out".into(),
                 "Your session ended before linking finished, so nothing was linked. Sign in and try again.".into(),
@@ -243,7 +255,16 @@ async fn login(
     session: Session,
 ) -> Response {
     let next = RedirectTarget::parse_or_default(query.next.as_deref());
-    start(&state, provider, next, None, &session).await
+    start(&state, provider, next, Mode::SignIn, &session).await
+}
+
+/// What a started attempt is for.
+enum Mode {
+    SignIn,
+    /// Attach the identity to this signed-in person.
+    Link(String),
+    /// This signed-in person confirms it is them by signing in at the provider again.
+    Confirm(String),
 }
 
 /// Starts linking another provider to the signed-in person (a POST from the profile page, so another site cannot
@@ -256,27 +277,52 @@ async fn link(
 ) -> Response {
     match caller.signed_in() {
         Some(signed_in) => {
+            // Adding a way into the account is a sensitive change.
+            match mfa::require_confirmed(&state, &signed_in.session).await {
+                Ok(()) => {}
+                Err(crate::error::AppError::ConfirmIdentity) => {
+                    return Redirect::to("/confirm?next=%2Fprofile").into_response();
+                }
+                Err(error) => return failure_page(&CallbackError::Internal(error.to_string()), "Gatehouse"),
+            }
             let next = RedirectTarget::parse_or_default(Some("/profile"));
-            start(&state, provider, next, Some(signed_in.session.user_id.clone()), &session).await
+            start(&state, provider, next, Mode::Link(signed_in.session.user_id.clone()), &session).await
         }
         None => Redirect::to("/login?next=%2Fprofile").into_response(),
     }
 }
 
-async fn start(
-    state: &AppState,
-    provider: String,
-    next: RedirectTarget,
-    link_to: Option<String>,
-    session: &Session,
+/// Starts confirming it is the signed-in person by signing in again at one of their providers (`/confirm`'s
+/// buttons), asking the provider to check again (`prompt=login`). The callback records the confirmation.
+async fn confirm(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    Query(query): Query<LoginQuery>,
+    caller: Caller,
+    session: Session,
 ) -> Response {
+    let next = RedirectTarget::parse_or_default(query.next.as_deref().or(Some("/profile")));
+    match caller.signed_in() {
+        Some(signed_in) => {
+            start(&state, provider, next, Mode::Confirm(signed_in.session.user_id.clone()), &session).await
+        }
+        None => Redirect::to("/login").into_response(),
+    }
+}
+
+async fn start(state: &AppState, provider: String, next: RedirectTarget, mode: Mode, session: &Session) -> Response {
     let label = state.providers.label(&provider).unwrap_or("This provider").to_owned();
     let client = match state.providers.get(&provider).await {
         Ok(client) => client,
         Err(ProviderError::Unknown) => return failure_page(&CallbackError::UnknownProvider, &label),
         Err(ProviderError::Unavailable) => return failure_page(&CallbackError::ProviderUnavailable, &label),
     };
-    let request = client.authorization_request();
+    let (link_to, confirm_for) = match mode {
+        Mode::SignIn => (None, None),
+        Mode::Link(user_id) => (Some(user_id), None),
+        Mode::Confirm(user_id) => (None, Some(user_id)),
+    };
+    let request = client.authorization_request(confirm_for.is_some());
     let attempt = LoginAttempt {
         provider,
         issuer: request.issuer,
@@ -286,6 +332,7 @@ async fn start(
         next,
         expires_at: clock::now() + state.config.sessions.login_attempt_lifetime.as_secs() as i64,
         link_to,
+        confirm_for,
     };
     if let Err(error) = attempt::store(session, attempt).await {
         return failure_page(&CallbackError::Internal(error.to_string()), &label);
@@ -403,7 +450,20 @@ async fn finish(
         return Ok(attempt.next);
     }
 
-    // 4b. The person, found or created, a session and the audit trail: written together or not at all. Then the
+    // 4b. Confirm mode: the identity must be the signed-in person's own; then this session may make sensitive
+    // changes for ten minutes.
+    if let Some(user_id) = &attempt.confirm_for {
+        let signed_in = caller.signed_in().filter(|s| &s.session.user_id == user_id);
+        let Some(signed_in) = signed_in else { return Err(CallbackError::LinkSessionEnded.into()) };
+        let owner = users::owner(&state.db, &identity).await.map_err(|e| internal(&e))?;
+        if owner.as_deref() != Some(user_id.as_str()) {
+            return Err(Failed { error: CallbackError::NotYours, user_id: Some(user_id.clone()), linking: false });
+        }
+        mfa::record_confirmation(state, &signed_in.session, provider, client_info).await.map_err(|e| internal(&e))?;
+        return Ok(attempt.next);
+    }
+
+    // 4c. The person, found or created, a session and the audit trail: written together or not at all. Then the
     // browser's cookie gets a fresh id that carries the session.
     let mut tx = state.db.begin_write().await.map_err(|e| internal(&e))?;
     let (user, created) = match users::sign_in(tx.as_exec(), &identity).await.map_err(|e| internal(&e))? {
@@ -413,6 +473,20 @@ async fn finish(
             return Err(Failed { error: CallbackError::EmailInUse, user_id: Some(owner), linking: false });
         }
     };
+    // Two-step verification on: the provider's answer is only the first step. The browser gets a challenge (and no
+    // session) until a code passes at /login/mfa.
+    if !created && mfa::is_enabled(tx.as_exec(), &user.id).await.map_err(|e| internal(&e))? {
+        tx.commit().await.map_err(|e| internal(&e))?;
+        let challenge = session::Challenge {
+            user_id: user.id.clone(),
+            provider: provider.to_owned(),
+            next: attempt.next.as_str().to_owned(),
+            expires_at: clock::now() + state.config.sessions.login_attempt_lifetime.as_secs() as i64,
+        };
+        session::begin_challenge(session, &state.cache, challenge).await.map_err(|e| internal(&e))?;
+        tracing::info!(provider, user_id = %user.id, "first step passed; asking for the second");
+        return Ok(RedirectTarget::parse_or_default(Some("/login/mfa")));
+    }
     let auth = session::record(tx.as_exec(), &state.config.sessions, &user.id, provider, client_info)
         .await
         .map_err(|e| internal(&e))?;

@@ -144,7 +144,7 @@ impl OidcProvider {
     }
 
     /// The URL to send the browser to, with a fresh state, nonce and PKCE challenge (S256).
-    pub fn authorization_request(&self) -> AuthorizationRequest {
+    pub fn authorization_request(&self, fresh: bool) -> AuthorizationRequest {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let client = self.client();
         let mut request = client.authorize_url(
@@ -154,6 +154,9 @@ impl OidcProvider {
         );
         for scope in self.scopes.iter().filter(|s| s.as_str() != "openid") {
             request = request.add_scope(Scope::new(scope.clone()));
+        }
+        if fresh {
+            request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
         }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         AuthorizationRequest {

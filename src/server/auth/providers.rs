@@ -25,9 +25,11 @@ pub enum ProviderClient {
 }
 
 impl ProviderClient {
-    pub fn authorization_request(&self) -> AuthorizationRequest {
+    /// Where to send the browser; `fresh` asks the provider to check who it is again even when it is signed in
+    /// there (`prompt=login`; GitHub has no such parameter and may answer at once for a browser signed in to it).
+    pub fn authorization_request(&self, fresh: bool) -> AuthorizationRequest {
         match self {
-            ProviderClient::Oidc(p) => p.authorization_request(),
+            ProviderClient::Oidc(p) => p.authorization_request(fresh),
             ProviderClient::GitHub(p) => p.authorization_request(),
         }
     }
