@@ -106,7 +106,7 @@ for (const javaScriptEnabled of [true, false]) {
     const mail = await mailTo(request, email, 2);
     expect(mail.subject).toBe('Reset your Gatehouse password');
     await page.goto(linkIn(mail, '/reset/new?token='));
-    await page.getByLabel('New password').fill(NEW_PASSWORD);
+    await page.getByRole('textbox', { name: 'New password' }).fill(NEW_PASSWORD);
     await page.getByRole('button', { name: 'Set the new password' }).click();
     await expect(page).toHaveURL(`${APP_URL}/login?reset=1`);
 

@@ -150,12 +150,23 @@ async fn seed(db: &Db, sealer: &Sealer, user_id: &str, enabled: bool) -> Result<
     .bind(user_id)
     .fetch_optional(pool)
     .await)?;
-    let Some((sealed, enabled_at)) = row.filter(|(_, at)| at.is_some() == enabled) else { return Ok(None) };
-    let _ = enabled_at;
-    sealer
+    let Some((sealed, _)) = row.filter(|(_, at)| at.is_some() == enabled) else { return Ok(None) };
+    let seed = sealer
         .open(Purpose::TotpSeed, user_id, &sealed)
-        .map(Some)
-        .map_err(|e| AppError::internal(format!("cannot open a TOTP seed: {e}")))
+        .map_err(|e| AppError::internal(format!("cannot open a TOTP seed: {e}")))?;
+    // Sealed with SECRET_KEY_PREVIOUS: sealed again with SECRET_KEY, so the previous key can be retired.
+    if sealer.needs_resealing(Purpose::TotpSeed, &sealed) {
+        let resealed = sealer.seal(Purpose::TotpSeed, user_id, &seed);
+        on!(db, pool => sqlx::query("UPDATE totp SET seed = $1 WHERE user_id = $2 AND seed = $3")
+            .bind(resealed)
+            .bind(user_id)
+            .bind(&sealed)
+            .execute(pool)
+            .await
+            .map(drop))?;
+        tracing::info!(%user_id, "a TOTP seed was sealed again with the current SECRET_KEY");
+    }
+    Ok(Some(seed))
 }
 
 /// Switches the authenticator on with a first code from it, and returns the recovery codes (shown once).

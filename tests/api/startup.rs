@@ -119,6 +119,27 @@ fn an_invalid_app_url_is_refused_with_exit_code_2() {
 }
 
 #[test]
+fn an_https_site_without_secret_key_is_refused_and_a_bad_key_is_never_echoed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = run_server(dir.path(), &[("APP_URL", "https://login.example.com")]);
+    assert_clear_refusal(&output, 2, &["SECRET_KEY", "gatehouse secret"]);
+    let output = run_server(dir.path(), &[("SECRET_KEY", "hunter2hunter2")]);
+    assert_clear_refusal(&output, 2, &["SECRET_KEY", "64 hexadecimal"]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"), "the key is never printed");
+    let output = run_server(dir.path(), &[("PASSWORD_LOGIN", "true")]);
+    assert_clear_refusal(&output, 2, &["PASSWORD_LOGIN", "SMTP_URL"]);
+}
+
+#[test]
+fn a_damaged_development_key_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir(dir.path().join("data")).expect("mkdir");
+    std::fs::write(dir.path().join("data/secret_key"), "not a key\n").expect("write");
+    let output = run_server(dir.path(), &[("DATABASE_URL", "sqlite://data/gatehouse.db")]);
+    assert_clear_refusal(&output, 1, &["SECRET_KEY", "data/secret_key"]);
+}
+
+#[test]
 fn a_corrupt_database_file_is_a_clear_startup_error() {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("broken.db"), vec![0x42; 8192]).expect("write garbage");

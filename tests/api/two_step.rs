@@ -262,3 +262,60 @@ async fn a_provider_sign_in_gets_the_challenge_too_and_a_provider_can_confirm_id
     assert_eq!(other.get(&format!("/auth/callback/oidc?{query}")).await.status(), 403);
     assert_eq!(other.call("account/mfa/disable", &[]).await.status(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_sealed_with_the_previous_key_still_works_and_is_sealed_again_with_the_current_one() {
+    use gatehouse::server::secret_key::{Purpose, Sealer, SecretKey};
+    const OLD: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    const NEW: &str = "f0e0d0c0b0a090807060504030201000f1e1d1c1b1a191817161514131211101";
+    let mail = MailCatcher::start().await;
+    let app =
+        spawn_app_with(&[("SMTP_URL", mail.url.as_str()), ("SECRET_KEY", NEW), ("SECRET_KEY_PREVIOUS", OLD)]).await;
+    let browser = app.browser();
+    browser
+        .call("auth/password/sign-up", &[("email", EMAIL), ("display_name", "Grace Hopper"), ("password", PASSWORD)])
+        .await;
+    sign_in(&browser).await;
+    let (key, _) = enrol(&browser).await;
+
+    // As if it had been sealed before the rotation: with the key that is now SECRET_KEY_PREVIOUS.
+    let user_id: String = sqlx::query_scalar("SELECT user_id FROM totp").fetch_one(&app.sql).await.expect("row");
+    let raw = totp_rs::Secret::try_from_base32(key.replace(' ', "")).expect("key").as_bytes().to_vec();
+    let old = Sealer::new(SecretKey::parse(OLD).expect("key"), None);
+    let sealed_before = old.seal(Purpose::TotpSeed, &user_id, &raw);
+    sqlx::query("UPDATE totp SET seed = $1").bind(&sealed_before).execute(&app.sql).await.expect("reseal");
+
+    let other = app.browser();
+    sign_in(&other).await;
+    assert_eq!(location(&other.call("auth/mfa", &[("code", &code(&key, 1))]).await), "/dashboard");
+    let now: Vec<u8> = sqlx::query_scalar("SELECT seed FROM totp").fetch_one(&app.sql).await.expect("row");
+    assert_ne!(now, sealed_before, "sealed again");
+    let current = Sealer::new(SecretKey::parse(NEW).expect("key"), None);
+    assert_eq!(current.open(Purpose::TotpSeed, &user_id, &now).expect("opens with SECRET_KEY alone"), raw);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_secret_key_an_http_site_keeps_one_development_key_beside_its_database() {
+    if crate::helpers::on_postgres() {
+        return; // The key file sits beside the SQLite file; on PostgreSQL it is data/secret_key.
+    }
+    let (mail, app, browser) = password_account().await;
+    let path = app.db_path.parent().expect("the data folder").join("secret_key");
+    let key = std::fs::read_to_string(&path).expect("a development key was written");
+    assert_eq!(key.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "readable by its owner only: {mode:o}");
+    }
+    let (totp_key, _) = enrol(&browser).await;
+
+    // Another start on the same database reuses the key: the seed still opens.
+    let url = format!("sqlite://{}", app.db_path.display());
+    let again = spawn_app_with(&[("SMTP_URL", mail.url.as_str()), ("DATABASE_URL", &url)]).await;
+    assert_eq!(std::fs::read_to_string(&path).expect("key"), key, "not replaced");
+    let other = again.browser();
+    sign_in(&other).await;
+    assert_eq!(location(&other.call("auth/mfa", &[("code", &code(&totp_key, 1))]).await), "/dashboard");
+}

@@ -1,0 +1,160 @@
+// Two-step verification in Chromium: a person turns it on from the key the page shows (the test computes codes as
+// a phone app would, RFC 6238 with Node's crypto), signs in again with password and code, uses a recovery code once,
+// and confirms it is them before deleting the account.
+import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import type { Page } from '@playwright/test';
+import { test, expect, waitForHydration } from './fixtures';
+import { APP_URL } from '../playwright.config';
+
+// Wrong codes answer 401, and the confirmation refusal 403; Chromium logs those statuses.
+test.use({ expectedConsole: [/status of 40[13]/] });
+
+const PASSWORD = 'tramway lagoon pistachio';
+
+/** The 6-digit code for a base32 `key`, `steps` 30-second steps from now. */
+function totp(key: string, steps = 0): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of key.replace(/\s/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const secret = Buffer.from(bits.match(/.{8}/g)!.map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30) + steps));
+  const mac = createHmac('sha1', secret).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return value.toString().padStart(6, '0');
+}
+
+function freshEmail() {
+  return `twostep.${Date.now()}.${Math.floor(Math.random() * 1e6)}@example.test`;
+}
+
+async function signUpAndSignIn(page: Page, email: string) {
+  await page.goto('/signup');
+  await page.getByLabel('Email address').fill(email);
+  await page.getByLabel('Your name').fill('Katherine Johnson');
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page.getByTestId('sign-up-sent')).toBeVisible();
+  await signInWithPassword(page, email);
+}
+
+async function signInWithPassword(page: Page, email: string) {
+  await page.goto('/login');
+  await page.getByLabel('Email address').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
+/** Turns two-step verification on from the profile; returns the key and the recovery codes. */
+async function enrol(page: Page): Promise<{ key: string; codes: string[] }> {
+  await page.goto('/profile');
+  await page.getByTestId('two-step-start').click();
+  await expect(page).toHaveURL(`${APP_URL}/profile/two-step`);
+  await expect(page.locator('.qr svg')).toBeVisible();
+  const key = (await page.getByTestId('totp-key').textContent())!.trim();
+  await page.getByLabel('Code from the app').fill('000000');
+  await page.getByRole('button', { name: 'Turn on two-step verification' }).click();
+  await expect(page.getByTestId('enrol-error')).toContainText('not right');
+  await page.getByLabel('Code from the app').fill(totp(key));
+  await page.getByRole('button', { name: 'Turn on two-step verification' }).click();
+  await expect(page).toHaveURL(`${APP_URL}/profile/recovery-codes`);
+  const codes = (await page.getByTestId('recovery-codes').inputValue()).split('\n');
+  expect(codes).toHaveLength(10);
+  await page.getByRole('button', { name: 'I have saved them' }).click();
+  await expect(page.getByTestId('two-step-on')).toBeVisible();
+  return { key, codes };
+}
+
+async function signOut(page: Page) {
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
+  await expect(page).toHaveURL(`${APP_URL}/`);
+}
+
+for (const javaScriptEnabled of [true, false]) {
+  test(`turn on an authenticator app, then sign in with password and code${javaScriptEnabled ? '' : ' (without JavaScript)'}`, async ({ browser }) => {
+    const context = await browser.newContext({ javaScriptEnabled });
+    const page = await context.newPage();
+    const email = freshEmail();
+    await signUpAndSignIn(page, email);
+    const { key, codes } = await enrol(page);
+    await signOut(page);
+
+    await signInWithPassword(page, email);
+    await expect(page).toHaveURL(`${APP_URL}/login/mfa`);
+    // Between the two steps, nothing else opens.
+    await page.goto('/dashboard');
+    await expect(page).toHaveURL(`${APP_URL}/login?next=%2Fdashboard`);
+    await page.goto('/login/mfa');
+    await page.getByLabel('Code').fill(totp(key, 1));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await expect(page).toHaveURL(`${APP_URL}/dashboard`);
+    await expect(page.getByTestId('welcome')).toHaveText('Welcome, Katherine Johnson');
+
+    // A recovery code works once.
+    await signOut(page);
+    await signInWithPassword(page, email);
+    await page.getByLabel('Code').fill(codes[0]);
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await expect(page).toHaveURL(`${APP_URL}/dashboard`);
+    await signOut(page);
+    await signInWithPassword(page, email);
+    await page.getByLabel('Code').fill(codes[0]);
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await expect(page.getByTestId('challenge-error')).toContainText('not right');
+    await context.close();
+  });
+}
+
+test('deleting the account asks to confirm it is you first', async ({ page }) => {
+  const email = freshEmail();
+  await signUpAndSignIn(page, email);
+  await expect(page).toHaveURL(`${APP_URL}/dashboard`);
+  // Signing in confirmed who this is, for ten minutes; make it eleven minutes ago.
+  ageConfirmations();
+
+  await page.goto('/profile');
+  await waitForHydration(page);
+  await page.getByLabel(/Type your email address/).fill(email);
+  await page.getByRole('button', { name: 'Delete account' }).click();
+  await expect(page).toHaveURL(`${APP_URL}/confirm?next=%2Fprofile`);
+  await expect(page.getByRole('heading', { name: "Confirm it's you" })).toBeVisible();
+  await page.getByLabel('Your password').fill('not the password');
+  await page.getByRole('button', { name: 'Confirm with password' }).click();
+  await expect(page.getByTestId('confirm-error')).toContainText('not right');
+  await page.getByLabel('Your password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Confirm with password' }).click();
+  await expect(page).toHaveURL(`${APP_URL}/profile`);
+
+  await waitForHydration(page);
+  await page.getByLabel(/Type your email address/).fill(email);
+  await page.getByRole('button', { name: 'Delete account' }).click();
+  await expect(page).toHaveURL(`${APP_URL}/?deleted=1`);
+});
+
+/** Moves every session's last confirmation of identity back in time, in the app's SQLite file (as time passing would). */
+function ageConfirmations() {
+  execFileSync('python3', [
+    '-c',
+    'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); ' +
+      'db.execute("UPDATE user_sessions SET confirmed_at = confirmed_at - 660"); db.commit()',
+    '../target/e2e/gatehouse.db',
+  ]);
+}
+
+// Written to test-results on every run; `make screenshots` (UPDATE_SCREENSHOTS=1) writes the README's copies.
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS ? '../docs/screenshots' : './test-results/screenshots';
+
+test('screenshots of the login page and two-step setup for the README', async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, colorScheme: 'light' });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await page.screenshot({ path: `${SCREENSHOTS}/login.png`, fullPage: true });
+  await signUpAndSignIn(page, freshEmail());
+  await page.goto('/profile');
+  await page.getByTestId('two-step-start').click();
+  await expect(page.locator('.qr svg')).toBeVisible();
+  await page.screenshot({ path: `${SCREENSHOTS}/two-step.png`, fullPage: true });
+  await context.close();
+});
