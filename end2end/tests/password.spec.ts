@@ -1,11 +1,12 @@
 // Email and password accounts in Chromium, with the mail read from maildev's API as a person reads their inbox:
 // sign up → confirm the address → sign in; reset by email; change the password; all of it also without JavaScript.
-import type { APIRequestContext, Page } from '@playwright/test';
+import type { Page } from '@playwright/test';
 import { test, expect } from './fixtures';
 
 // A wrong password answers 401 and a refused form 400 (the page shows why); Chromium logs those statuses.
 test.use({ expectedConsole: [/status of 40[01]/] });
-import { APP_URL, MAIL_URL } from '../playwright.config';
+import { APP_URL } from '../playwright.config';
+import { linkIn, mailTo } from './mail';
 
 const PASSWORD = 'tramway lagoon pistachio';
 const NEW_PASSWORD = 'orchard kettle semaphore';
@@ -13,28 +14,6 @@ const NEW_PASSWORD = 'orchard kettle semaphore';
 /** An address no other test uses (the tests share one database and one inbox). */
 function freshEmail(tag: string) {
   return `${tag}.${Date.now()}.${Math.floor(Math.random() * 1e6)}@example.test`;
-}
-
-type Mail = { subject: string; text: string; to: { address: string }[] };
-
-/** Waits for the `count`-th message to `to` and returns it. */
-async function mailTo(request: APIRequestContext, to: string, count = 1): Promise<Mail> {
-  let found: Mail[] = [];
-  await expect
-    .poll(async () => {
-      const all: Mail[] = await (await request.get(`${MAIL_URL}/api/email`)).json();
-      found = all.filter((m) => m.to.some((t) => t.address.toLowerCase() === to.toLowerCase()));
-      return found.length;
-    }, { timeout: 10_000 })
-    .toBeGreaterThanOrEqual(count);
-  return found[count - 1];
-}
-
-/** The first link in `mail` to `path` on the app. */
-function linkIn(mail: Mail, path: string): string {
-  const match = mail.text.match(new RegExp(`${APP_URL}${path.replace('?', '\\?')}[A-Za-z0-9_\\-=&?]*`));
-  expect(match, `a link to ${path} in: ${mail.text}`).not.toBeNull();
-  return match![0];
 }
 
 async function signUp(page: Page, email: string, name = 'Grace Hopper', password = PASSWORD) {

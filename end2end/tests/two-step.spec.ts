@@ -6,6 +6,7 @@ import { createHmac } from 'node:crypto';
 import type { Page } from '@playwright/test';
 import { test, expect, waitForHydration } from './fixtures';
 import { APP_URL } from '../playwright.config';
+import { linkIn, mailTo } from './mail';
 
 // Wrong codes answer 401, and the confirmation refusal 403; Chromium logs those statuses.
 test.use({ expectedConsole: [/status of 40[13]/] });
@@ -30,6 +31,7 @@ function freshEmail() {
   return `twostep.${Date.now()}.${Math.floor(Math.random() * 1e6)}@example.test`;
 }
 
+/** Signs up, confirms the address from the mail in the catcher, and signs in. */
 async function signUpAndSignIn(page: Page, email: string) {
   await page.goto('/signup');
   await page.getByLabel('Email address').fill(email);
@@ -37,6 +39,10 @@ async function signUpAndSignIn(page: Page, email: string) {
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Create account' }).click();
   await expect(page.getByTestId('sign-up-sent')).toBeVisible();
+  const mail = await mailTo(page.request, email);
+  await page.goto(linkIn(mail, '/verify-email?token='));
+  await page.getByRole('button', { name: 'Confirm my address' }).click();
+  await expect(page).toHaveURL(`${APP_URL}/login?verified=1`);
   await signInWithPassword(page, email);
 }
 

@@ -454,6 +454,24 @@ pub async fn export(state: &AppState, user_id: &str) -> Result<Value, AppError> 
         Ok::<_, sqlx::Error>((identities, sessions, events))
     })?;
     let tokens = tokens::list(conn.as_exec(), user_id).await?;
+    // The password and two-step verification: dates and counts only, never a hash, a seed or a code.
+    let (password, two_step) = on!(conn.as_exec(), conn => {
+        let password: Option<(String, Option<i64>, i64, i64)> = sqlx::query_as(
+            "SELECT email, verified_at, created_at, updated_at FROM passwords WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let two_step: Option<(Option<i64>, i64)> = sqlx::query_as(
+            "SELECT t.enabled_at,
+                    (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = t.user_id AND r.used_at IS NULL)
+             FROM totp t WHERE t.user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(conn)
+        .await?;
+        Ok::<_, sqlx::Error>((password, two_step))
+    })?;
     conn.commit().await?;
     let time = |at: i64| crate::time::iso(at);
     Ok(json!({
@@ -479,6 +497,13 @@ pub async fn export(state: &AppState, user_id: &str) -> Result<Value, AppError> 
             "at": time(e.at), "kind": e.kind, "ip": e.ip, "user_agent": e.user_agent,
             "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
         })).collect::<Vec<_>>(),
+        "password": password.map(|(email, verified_at, created_at, updated_at)| json!({
+            "email": email, "verified_at": verified_at.map(time), "created_at": time(created_at),
+            "changed_at": time(updated_at),
+        })),
+        "two_step_verification": two_step.map(|(enabled_at, left)| json!({
+            "enabled_at": enabled_at.map(time), "recovery_codes_left": left,
+        })),
         "api_tokens": tokens.into_iter().map(|t| json!({
             "id": t.id, "name": t.name, "scopes": t.scopes, "created_at": time(t.created_at),
             "expires_at": t.expires_at.map(time), "last_used_at": t.last_used_at.map(time),

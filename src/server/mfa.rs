@@ -296,11 +296,46 @@ pub async fn verify(state: &AppState, user_id: &str, code: &str, client: &Client
             json!({ "reason": "wrong_code", "seconds": locked.retry_after }),
         )
         .await?;
+        tell_owner_of_lock(state, user_id).await?;
         return Err(AppError::Throttled { retry_after: locked.retry_after });
     }
     Err(AppError::Credentials(
         "That code is not right. Enter the 6 digits your app shows now, or one of your recovery codes.".into(),
     ))
+}
+
+/// Mails the owner that wrong codes paused their sign-in: whoever sent them knows their password (or holds their
+/// provider account).
+async fn tell_owner_of_lock(state: &AppState, user_id: &str) -> Result<(), AppError> {
+    let Some(mailer) = &state.mailer else { return Ok(()) };
+    let address: Option<String> = on!(&state.db, pool => sqlx::query_scalar(
+        "SELECT COALESCE(
+             (SELECT email FROM passwords WHERE user_id = $1 AND verified_at IS NOT NULL),
+             (SELECT email FROM users WHERE id = $1 AND email_verified))",
+    )
+    .bind(user_id)
+    .fetch_one(pool)
+    .await)?;
+    if let Some(to) = address {
+        mailer.send_later(
+            "locked",
+            super::mail::Mail {
+                to,
+                subject: "Wrong codes were entered for your Gatehouse account".into(),
+                paragraphs: vec![
+                    format!(
+                        "Someone passed the first step of signing in to your Gatehouse account, then entered {} wrong \
+                     codes, so we paused sign-in for a while.",
+                        throttle::PER_ACCOUNT
+                    ),
+                    "If it was not you, someone knows your password (or holds your provider account): change it now."
+                        .into(),
+                ],
+                link: Some((state.config.app_url.join("/reset"), "Choose a new password".into())),
+            },
+        );
+    }
+    Ok(())
 }
 
 async fn try_code(state: &AppState, user_id: &str, code: &str) -> Result<Option<Passed>, AppError> {

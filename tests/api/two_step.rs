@@ -95,6 +95,14 @@ async fn enrolling_seals_the_seed_and_hashes_the_recovery_codes() {
     assert!(profile.contains("10 recovery codes left"), "{profile}");
     // Turning it on twice is refused.
     assert_eq!(browser.call("account/mfa/start", &[]).await.status(), 409);
+
+    // The export says it is on, and never holds the seed, a code or the password's hash.
+    let export = browser.get("/account/export").await.text().await.expect("export");
+    let export: serde_json::Value = serde_json::from_str(&export).expect("JSON");
+    assert_eq!(export["two_step_verification"]["recovery_codes_left"], 10);
+    assert_eq!(export["password"]["email"], EMAIL);
+    let text = export.to_string();
+    assert!(!text.contains(&key.replace(' ', "")) && !text.contains(&codes[1]) && !text.contains("argon2"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,6 +113,7 @@ async fn a_password_sign_in_then_needs_a_code_and_until_then_reaches_nothing() {
     let other = app.browser();
     let first = sign_in(&other).await;
     assert_eq!(location(&first), "/login/mfa");
+    let challenge_cookie = crate::helpers::session_cookie(&first).expect("the challenge's cookie");
     // Between the steps: signed out everywhere but /login/mfa.
     assert_eq!(me(&other).await, 401);
     let dashboard = other.get("/dashboard").await;
@@ -117,6 +126,8 @@ async fn a_password_sign_in_then_needs_a_code_and_until_then_reaches_nothing() {
     let next_code = code(&key, 1);
     let passed = other.call("auth/mfa", &[("code", &next_code)]).await;
     assert_eq!(location(&passed), "/dashboard");
+    let session_cookie = crate::helpers::session_cookie(&passed).expect("a new cookie");
+    assert_ne!(session_cookie, challenge_cookie, "the session id rotates when the challenge is passed");
     assert_eq!(me(&other).await, 200);
 
     // The same code never works twice.
@@ -149,7 +160,9 @@ async fn a_recovery_code_works_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_wrong_codes_lock_the_account_with_retry_after() {
-    let (_mail, app, browser) = password_account().await;
+    let (mail, app, browser) = password_account().await;
+    // The owner's address is confirmed, so the lock can be told to them.
+    sqlx::query("UPDATE passwords SET verified_at = 1").execute(&app.sql).await.expect("verify");
     let (key, _) = enrol(&browser).await;
     let other = app.browser();
     sign_in(&other).await;
@@ -162,6 +175,8 @@ async fn five_wrong_codes_lock_the_account_with_retry_after() {
     // Even the right code waits.
     assert_eq!(other.call("auth/mfa", &[("code", &code(&key, 1))]).await.status(), 429);
     assert!(kinds(&app).await.contains(&"account_locked".to_owned()));
+    let messages = mail.wait_for(EMAIL, 2).await;
+    assert!(messages.iter().any(|m| m.subject().contains("Wrong codes")), "the owner is told");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
