@@ -118,7 +118,7 @@ test('deleting the account asks to confirm it is you first', async ({ page }) =>
   await signUpAndSignIn(page, email);
   await expect(page).toHaveURL(`${APP_URL}/dashboard`);
   // Signing in confirmed who this is, for ten minutes; make it eleven minutes ago.
-  ageConfirmations();
+  ageConfirmations(email);
 
   await page.goto('/profile');
   await waitForHydration(page);
@@ -139,13 +139,16 @@ test('deleting the account asks to confirm it is you first', async ({ page }) =>
   await expect(page).toHaveURL(`${APP_URL}/?deleted=1`);
 });
 
-/** Moves every session's last confirmation of identity back in time, in the app's SQLite file (as time passing would). */
-function ageConfirmations() {
+/** Moves the last confirmation of identity of `email`'s sessions back in time, in the app's SQLite file (as time
+ * passing would). Other tests' sessions are left alone. */
+function ageConfirmations(email: string) {
   execFileSync('python3', [
     '-c',
-    'import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); ' +
-      'db.execute("UPDATE user_sessions SET confirmed_at = confirmed_at - 660"); db.commit()',
+    'import sqlite3, sys; db = sqlite3.connect(sys.argv[1], timeout=10); ' +
+      'db.execute("UPDATE user_sessions SET confirmed_at = confirmed_at - 660 WHERE user_id = ' +
+      '(SELECT user_id FROM passwords WHERE email = ?)", (sys.argv[2],)); db.commit()',
     '../target/e2e/gatehouse.db',
+    email,
   ]);
 }
 

@@ -31,6 +31,18 @@ pub fn wrong_credentials() -> AppError {
     AppError::Credentials("That email address and password do not match. Check both and try again.".into())
 }
 
+/// Whether a mail a stranger's form asked for may go to `email` now; counts it. Past five in fifteen minutes, such
+/// mail pauses for that address (the form answers the same either way).
+async fn may_mail(state: &AppState, email: &EmailAddress) -> Result<bool, AppError> {
+    let key = Key::Mail(email.lowercase());
+    if throttle::check(&state.db, std::slice::from_ref(&key)).await?.is_some() {
+        tracing::warn!("mail to an address paused: too many asked for by forms");
+        return Ok(false);
+    }
+    throttle::failed(&state.db, &key).await?;
+    Ok(true)
+}
+
 fn mailer(state: &AppState) -> Result<Mailer, AppError> {
     match (&state.mailer, state.config.password_login) {
         (Some(mailer), true) => Ok(mailer.clone()),
@@ -82,7 +94,9 @@ pub async fn sign_up(
                 link: Some((state.config.app_url.join("/login"), "Sign in".into())),
             },
         };
-        mailer.send_later("sign_up_existing", mail);
+        if may_mail(state, email).await? {
+            mailer.send_later("sign_up_existing", mail);
+        }
         return Ok(());
     }
 
@@ -114,7 +128,9 @@ pub async fn sign_up(
     audit::record(tx.as_exec(), Event::AccountCreated, Some(&user_id), client, json!({ "provider": METHOD })).await?;
     audit::record(tx.as_exec(), Event::PasswordSet, Some(&user_id), client, json!({})).await?;
     tx.commit().await?;
-    mailer.send_later("verify", verification_mail(state, email.as_str(), name.as_str(), &token));
+    if may_mail(state, email).await? {
+        mailer.send_later("verify", verification_mail(state, email.as_str(), name.as_str(), &token));
+    }
     tracing::info!(%user_id, "password account created");
     Ok(())
 }
@@ -496,7 +512,9 @@ pub async fn request_reset(state: &AppState, email: &EmailAddress) -> Result<(),
         None => None,
     };
     tx.commit().await?;
-    if let Some(mail) = mail {
+    if let Some(mail) = mail
+        && may_mail(state, email).await?
+    {
         mailer.send_later("reset", mail);
     }
     Ok(())

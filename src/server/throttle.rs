@@ -24,6 +24,9 @@ pub enum Key {
     Account(String),
     User(String),
     Client(String),
+    /// Mail that strangers can cause (sign-up notices, reset links) to one address: five in the window, then a
+    /// pause, so the forms cannot be used to flood someone's inbox.
+    Mail(String),
 }
 
 impl Key {
@@ -37,12 +40,13 @@ impl Key {
             Self::Account(email) => format!("account:{email}"),
             Self::User(user_id) => format!("user:{user_id}"),
             Self::Client(ip) => format!("client:{ip}"),
+            Self::Mail(email) => format!("mail:{}", email.to_lowercase()),
         }
     }
 
     fn limit(&self) -> i64 {
         match self {
-            Self::Account(_) | Self::User(_) => PER_ACCOUNT,
+            Self::Account(_) | Self::User(_) | Self::Mail(_) => PER_ACCOUNT,
             Self::Client(_) => PER_CLIENT,
         }
     }

@@ -504,3 +504,15 @@ async fn the_forms_work_without_javascript_and_show_errors_with_their_status() {
     assert_eq!(location(&right), "/dashboard");
     assert_eq!(app.get("/dashboard").await.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forms_cannot_flood_an_inbox() {
+    let (mail, app) = app_with_mail(&[]).await;
+    sign_up(&app.browser(), EMAIL, PASSWORD).await;
+    for _ in 0..8 {
+        let asked = app.browser().call("auth/password/forgot", &[("email", EMAIL)]).await;
+        assert_eq!(location(&asked), "/reset?sent=1", "the form answers the same");
+    }
+    mail.wait_for(EMAIL, 5).await;
+    mail.assert_no_more(EMAIL, 5).await;
+}
