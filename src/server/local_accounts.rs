@@ -113,17 +113,7 @@ pub async fn sign_up(
     .execute(conn)
     .await
     .map(drop))?;
-    on!(tx.as_exec(), conn => sqlx::query(
-        "INSERT INTO passwords (user_id, email, hash, verified_at, created_at, updated_at)
-         VALUES ($1, $2, $3, NULL, $4, $4)",
-    )
-    .bind(&user_id)
-    .bind(email.as_str())
-    .bind(&hash)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map(drop))?;
+    insert_password(tx.as_exec(), &user_id, email, &hash, None).await?;
     let token = new_link(tx.as_exec(), &user_id, Purpose::Verify, email.as_str()).await?;
     audit::record(tx.as_exec(), Event::AccountCreated, Some(&user_id), client, json!({ "provider": METHOD })).await?;
     audit::record(tx.as_exec(), Event::PasswordSet, Some(&user_id), client, json!({})).await?;
@@ -133,6 +123,27 @@ pub async fn sign_up(
     }
     tracing::info!(%user_id, "password account created");
     Ok(())
+}
+
+/// A person's password row: `verified_at` when the address is already proved (a provider's verified address).
+async fn insert_password(
+    tx: Exec<'_>,
+    user_id: &str,
+    email: &EmailAddress,
+    hash: &str,
+    verified_at: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    on!(tx, conn => sqlx::query(
+        "INSERT INTO passwords (user_id, email, hash, verified_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(user_id)
+    .bind(email.as_str())
+    .bind(hash)
+    .bind(verified_at)
+    .bind(clock::now())
+    .execute(conn)
+    .await
+    .map(drop))
 }
 
 fn verification_mail(state: &AppState, to: &str, name: &str, token: &str) -> Mail {
@@ -674,16 +685,7 @@ pub async fn add(state: &AppState, auth: &AuthSession, new: String, client: &Cli
         }
         _ => {}
     }
-    on!(tx.as_exec(), conn => sqlx::query(
-        "INSERT INTO passwords (user_id, email, hash, verified_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)",
-    )
-    .bind(&auth.user_id)
-    .bind(email.as_str())
-    .bind(&hash)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map(drop))?;
+    insert_password(tx.as_exec(), &auth.user_id, &email, &hash, Some(now)).await?;
     audit::record(tx.as_exec(), Event::PasswordSet, Some(&auth.user_id), client, json!({})).await?;
     tx.commit().await?;
     state.cache.forget_user(&auth.user_id);

@@ -267,10 +267,14 @@ async fn five_wrong_passwords_lock_the_address_for_a_while_and_tell_its_owner() 
     let messages = mail.wait_for(EMAIL, 2).await;
     assert!(messages.iter().any(|m| m.subject().contains("paused")), "the owner is told");
 
+    // The owner can still reset by email while locked: asking for a link is not a guess.
+    let asked = app.browser().call("auth/password/forgot", &[("email", EMAIL)]).await;
+    assert_eq!(location(&asked), "/reset?sent=1");
+    reset_link(&app, &mail, EMAIL, 3).await;
+
     // When the lock runs out, the right password works again and the count starts over.
     sqlx::query("UPDATE throttles SET locked_until = 1").execute(&app.sql).await.expect("unlock");
     assert_eq!(location(&sign_in(&browser, EMAIL, PASSWORD).await), "/dashboard");
-    // The owner can also reset by email while locked: a reset is not a guess.
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -515,4 +519,29 @@ async fn the_forms_cannot_flood_an_inbox() {
     }
     mail.wait_for(EMAIL, 5).await;
     mail.assert_no_more(EMAIL, 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_account_links_a_provider_by_the_explicit_link_flow() {
+    let mail = MailCatcher::start().await;
+    let (provider, app) = with_provider(&[("SMTP_URL", mail.url.as_str())]).await;
+    signed_up_and_verified(&app, &mail).await;
+    let browser = app.main_browser();
+    sign_in(&browser, EMAIL, PASSWORD).await;
+
+    let start = browser.post_from_page("/auth/link/oidc").await;
+    let query = provider.approve(&location(&start), "user-1");
+    assert_eq!(location(&browser.get(&format!("/auth/callback/oidc?{query}")).await), "/profile");
+    // Both ways in (in the order added, by the second; the order within a second is by name, so compare as a set).
+    let mut methods: Vec<String> =
+        serde_json::from_value(json(me(&browser).await).await["providers"].clone()).expect("a list");
+    methods.sort();
+    assert_eq!(methods, ["oidc", "password"]);
+    // Now the provider signs in to the same account.
+    let other = app.browser();
+    let login = other.get("/auth/login/oidc").await;
+    let query = provider.approve(&location(&login), "user-1");
+    other.get(&format!("/auth/callback/oidc?{query}")).await;
+    assert_eq!(json(me(&other).await).await["email"], EMAIL);
+    assert_eq!(app.count("users").await, 1);
 }
