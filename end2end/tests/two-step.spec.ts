@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import type { Page } from '@playwright/test';
 import { test, expect, waitForHydration } from './fixtures';
-import { APP_URL } from '../playwright.config';
+import { APP_URL, IDP_URL } from '../playwright.config';
 import { linkIn, mailTo } from './mail';
 
 // Wrong codes answer 401, and the confirmation refusal 403; Chromium logs those statuses.
@@ -139,6 +139,30 @@ test('deleting the account asks to confirm it is you first', async ({ page }) =>
   await expect(page).toHaveURL(`${APP_URL}/?deleted=1`);
 });
 
+test('an account that signs in with a provider confirms there, asked to sign in again', async ({ page }) => {
+  const name = `e2e-${Math.random().toString(36).slice(2, 10)}`;
+  await page.request.get(`${IDP_URL}/__test/as/${name}`);
+  await page.goto('/login');
+  await page.getByRole('link', { name: 'Continue with Dev IdP (local testing only)' }).click();
+  await expect(page).toHaveURL(`${APP_URL}/dashboard`);
+  ageConfirmations(`${name}@example.test`);
+
+  await page.goto('/profile');
+  await waitForHydration(page);
+  await page.getByLabel(/Type your email address/).fill(`${name}@example.test`);
+  await page.getByRole('button', { name: 'Delete account' }).click();
+  await expect(page).toHaveURL(`${APP_URL}/confirm?next=%2Fprofile`);
+  // No password and no authenticator: the provider is the way.
+  await expect(page.getByTestId('confirm-password-form')).toHaveCount(0);
+  await page.getByRole('link', { name: 'Sign in again with Dev IdP (local testing only)' }).click();
+  await expect(page).toHaveURL(`${APP_URL}/profile`);
+
+  await waitForHydration(page);
+  await page.getByLabel(/Type your email address/).fill(`${name}@example.test`);
+  await page.getByRole('button', { name: 'Delete account' }).click();
+  await expect(page).toHaveURL(`${APP_URL}/?deleted=1`);
+});
+
 /** Moves the last confirmation of identity of `email`'s sessions back in time, in the app's SQLite file (as time
  * passing would). Other tests' sessions are left alone. */
 function ageConfirmations(email: string) {
@@ -146,7 +170,7 @@ function ageConfirmations(email: string) {
     '-c',
     'import sqlite3, sys; db = sqlite3.connect(sys.argv[1], timeout=10); ' +
       'db.execute("UPDATE user_sessions SET confirmed_at = confirmed_at - 660 WHERE user_id = ' +
-      '(SELECT user_id FROM passwords WHERE email = ?)", (sys.argv[2],)); db.commit()',
+      '(SELECT id FROM users WHERE email = ?)", (sys.argv[2],)); db.commit()',
     '../target/e2e/gatehouse.db',
     email,
   ]);

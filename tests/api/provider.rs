@@ -60,6 +60,9 @@ pub struct Behaviour {
     pub email: Option<String>,
     pub email_verified: bool,
     pub name: String,
+    /// How long ago the provider says the person signed in when asked to check again: zero for a provider that
+    /// honours `prompt=login`; more for one that ignores it.
+    pub auth_age: Duration,
 }
 
 impl Default for Behaviour {
@@ -75,6 +78,7 @@ impl Default for Behaviour {
             email: Some("ada@example.test".into()),
             email_verified: true,
             name: "Ada Lovelace".into(),
+            auth_age: Duration::ZERO,
         }
     }
 }
@@ -82,6 +86,9 @@ impl Default for Behaviour {
 struct Grant {
     subject: String,
     nonce: Option<String>,
+    /// When the person signed in at this provider: now, when the request asked to check again (`prompt=login` or
+    /// `max_age`); otherwise unknown (not sent), as many providers do for an existing provider session.
+    auth_time: Option<i64>,
     challenge: String,
     redirect_uri: String,
 }
@@ -136,6 +143,12 @@ impl TestProvider {
             Grant {
                 subject: subject.to_owned(),
                 nonce: params.get("nonce").cloned(),
+                auth_time: (params.get("prompt").is_some_and(|p| p.split(' ').any(|p| p == "login"))
+                    || params.contains_key("max_age"))
+                .then(|| {
+                    let behaviour = self.shared.behaviour.lock().expect("lock");
+                    unix_now() - behaviour.auth_age.as_secs() as i64
+                }),
                 challenge: params["code_challenge"].clone(),
                 redirect_uri: params["redirect_uri"].clone(),
             },
@@ -241,6 +254,9 @@ async fn token(
     if let Some(nonce) = grant.nonce {
         claims.insert("nonce".into(), json!(nonce));
     }
+    if let Some(auth_time) = grant.auth_time {
+        claims.insert("auth_time".into(), json!(auth_time));
+    }
     (behaviour.edit_claims)(&mut claims);
     let id_token = sign(&behaviour.signing, &Value::Object(claims));
     Json(json!({
@@ -308,4 +324,8 @@ async fn userinfo(State(shared): State<Shared>, headers: HeaderMap) -> Response 
         "name": behaviour.name,
     }))
     .into_response()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
 }

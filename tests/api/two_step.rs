@@ -262,13 +262,24 @@ async fn a_provider_sign_in_gets_the_challenge_too_and_a_provider_can_confirm_id
     sqlx::query("UPDATE user_sessions SET confirmed_at = 1").execute(&app.sql).await.expect("age");
     let start = other.get("/auth/confirm/oidc?next=/profile").await;
     let authorize = location(&start);
-    assert!(authorize.contains("prompt=login"), "{authorize}");
+    assert!(authorize.contains("prompt=login") && authorize.contains("max_age=0"), "{authorize}");
     let query = provider.approve(&authorize, "user-1");
     let back = other.get(&format!("/auth/callback/oidc?{query}")).await;
     assert_eq!(location(&back), "/profile");
     let confirmed: Option<i64> =
         sqlx::query_scalar("SELECT MAX(confirmed_at) FROM user_sessions").fetch_one(&app.sql).await.expect("row");
     assert!(confirmed.unwrap_or(0) > 1);
+
+    // A provider that did not check again (its auth_time is old) confirms nothing.
+    sqlx::query("UPDATE user_sessions SET confirmed_at = 1").execute(&app.sql).await.expect("age");
+    provider.set(|b| b.auth_age = std::time::Duration::from_secs(3600));
+    let start = other.get("/auth/confirm/oidc").await;
+    let query = provider.approve(&location(&start), "user-1");
+    let refused = other.get(&format!("/auth/callback/oidc?{query}")).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.expect("page").contains("did not check it was you"));
+    assert_eq!(other.call("account/mfa/disable", &[]).await.status(), 403);
+    provider.set(|b| b.auth_age = std::time::Duration::ZERO);
 
     // Someone else's provider account confirms nothing.
     sqlx::query("UPDATE user_sessions SET confirmed_at = 1").execute(&app.sql).await.expect("age");

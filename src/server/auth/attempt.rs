@@ -32,6 +32,9 @@ pub struct LoginAttempt {
     /// Confirm mode: the signed-in person confirming it is them (step-up) by signing in at the provider again.
     #[serde(default)]
     pub confirm_for: Option<String>,
+    /// When the attempt started: in confirm mode, the provider's sign-in must be no older.
+    #[serde(default)]
+    pub started_at: i64,
 }
 
 impl fmt::Debug for LoginAttempt {

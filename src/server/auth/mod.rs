@@ -87,6 +87,8 @@ pub enum CallbackError {
     LinkSessionEnded,
     #[error("confirming identity with an account of the provider that is not the signed-in person's")]
     NotYours,
+    #[error("asked to sign the person in again (prompt=login, max_age=0), the provider's auth_time is older")]
+    NotFresh,
     #[error("provider misconfigured: {0}")]
     Misconfigured(String),
     #[error("internal error: {0}")]
@@ -121,6 +123,7 @@ impl CallbackError {
             Self::LinkedElsewhere => "linked_elsewhere",
             Self::LinkSessionEnded => "link_session_ended",
             Self::NotYours => "not_yours",
+            Self::NotFresh => "not_fresh",
             Self::Misconfigured(_) => "misconfigured",
             Self::Internal(_) => "internal",
         }
@@ -190,6 +193,13 @@ impl CallbackError {
                     "It already signs in to another Gatehouse account, so it was not linked to yours. Nothing was \
                      changed. To move it, sign in with it, delete that account (or unlink {label} there), then \
                      link it here."
+                ),
+            ),
+            Self::NotFresh => (
+                format!("{label} did not check it was you"),
+                format!(
+                    "Gatehouse asked {label} to have you sign in again, and it did not, so nothing was confirmed. \
+                     Try again, or confirm with your password or a code."
                 ),
             ),
             Self::NotYours => (
@@ -333,6 +343,7 @@ async fn start(state: &AppState, provider: String, next: RedirectTarget, mode: M
         expires_at: clock::now() + state.config.sessions.login_attempt_lifetime.as_secs() as i64,
         link_to,
         confirm_for,
+        started_at: clock::now(),
     };
     if let Err(error) = attempt::store(session, attempt).await {
         return failure_page(&CallbackError::Internal(error.to_string()), &label);

@@ -156,7 +156,9 @@ impl OidcProvider {
             request = request.add_scope(Scope::new(scope.clone()));
         }
         if fresh {
-            request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Login);
+            // Check again, and say when (`max_age` makes `auth_time` required in the ID token, OIDC Core §3.1.2.1).
+            request =
+                request.add_prompt(openidconnect::core::CoreAuthPrompt::Login).set_max_age(std::time::Duration::ZERO);
         }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         AuthorizationRequest {
@@ -169,7 +171,15 @@ impl OidcProvider {
     }
 
     /// Exchanges the code at this provider's token endpoint and validates everything that comes back.
-    pub async fn finish(&self, code: &str, pkce_verifier: &str, nonce: &str) -> Result<Identity, CallbackError> {
+    /// With `fresh_since` (a confirmation of identity), the ID token's `auth_time` must show the person signed in
+    /// again at the provider since then.
+    pub async fn finish(
+        &self,
+        code: &str,
+        pkce_verifier: &str,
+        nonce: &str,
+        fresh_since: Option<i64>,
+    ) -> Result<Identity, CallbackError> {
         let client = self.client();
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -193,6 +203,14 @@ impl OidcProvider {
             other => other,
         }
         .map_err(|e| CallbackError::IdToken(e.to_string()))?;
+
+        if let Some(since) = fresh_since {
+            let signed_in_at = claims.auth_time().map(|at| at.timestamp());
+            if signed_in_at.is_none_or(|at| at < since - CLOCK_LEEWAY.as_secs() as i64) {
+                tracing::warn!(?signed_in_at, since, "asked to sign the person in again, the provider did not");
+                return Err(CallbackError::NotFresh);
+            }
+        }
 
         if let Some(azp) = claims.authorized_party()
             && azp.as_str() != self.client_id.as_str()

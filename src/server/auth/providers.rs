@@ -47,7 +47,8 @@ impl ProviderClient {
             ProviderClient::Oidc(p) => {
                 let nonce =
                     attempt.nonce.as_deref().ok_or(CallbackError::Misconfigured("attempt has no nonce".into()))?;
-                p.finish(code, &attempt.pkce_verifier, nonce).await
+                let fresh_since = attempt.confirm_for.as_ref().map(|_| attempt.started_at);
+                p.finish(code, &attempt.pkce_verifier, nonce, fresh_since).await
             }
             ProviderClient::GitHub(p) => p.finish(code, &attempt.pkce_verifier).await,
         }
