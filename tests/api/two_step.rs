@@ -220,6 +220,19 @@ async fn sensitive_changes_need_a_recent_confirmation_of_identity() {
     let confirmed = browser.call("account/confirm", &[("code", &code(&key, 1)), ("next", "/profile")]).await;
     assert_eq!(location(&confirmed), "/profile");
     assert!(kinds(&app).await.contains(&"step_up".to_owned()));
+
+    // Confirmed: new recovery codes replace the old ones, which stop working.
+    let old_hashes: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT code_hash FROM recovery_codes").fetch_all(&app.sql).await.expect("hashes");
+    let regenerated = browser.call("account/mfa/recovery-codes", &[]).await;
+    assert_eq!(location(&regenerated), "/profile/recovery-codes");
+    let page = browser.get("/profile/recovery-codes").await.text().await.expect("page");
+    assert_eq!(between(&page, "data-testid=\"recovery-codes\"", "<").lines().count(), 10);
+    let new_hashes: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT code_hash FROM recovery_codes").fetch_all(&app.sql).await.expect("hashes");
+    assert_eq!(new_hashes.len(), 10);
+    assert!(new_hashes.iter().all(|h| !old_hashes.contains(h)), "the old codes are gone");
+    assert!(kinds(&app).await.contains(&"recovery_codes_regenerated".to_owned()));
     assert_eq!(location(&browser.call("account/mfa/disable", &[]).await), "/profile?two_step=off");
     assert_eq!(app.count("totp").await, 0);
     assert_eq!(app.count("recovery_codes").await, 0);
