@@ -43,6 +43,17 @@ struct IdentityRow {
     linked_at: i64,
 }
 
+/// The account's own row for the profile, with its password and two-step state.
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    created_at: i64,
+    last_sign_in_at: Option<i64>,
+    password_email: Option<String>,
+    password_verified_at: Option<i64>,
+    two_step_enabled_at: Option<i64>,
+    recovery_codes_left: i64,
+}
+
 /// An `audit_events` row.
 #[derive(sqlx::FromRow)]
 struct EventRow {
@@ -58,12 +69,19 @@ struct EventRow {
 /// and a password; every account has at least one, and the last cannot be removed) and the account's dates.
 pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOverview, AppError> {
     let user_id = &signed_in.session.user_id;
-    let (dates, rows, password) = on!(&state.db, pool => {
-        let dates: Option<(i64, Option<i64>)> =
-            sqlx::query_as("SELECT created_at, last_sign_in_at FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?;
+    // Two reads: the account with its password and two-step state, and its identities.
+    let (account, rows) = on!(&state.db, pool => {
+        let account: Option<AccountRow> = sqlx::query_as(
+            "SELECT u.created_at, u.last_sign_in_at, p.email AS password_email, p.verified_at AS password_verified_at,
+                    t.enabled_at AS two_step_enabled_at,
+                    (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL)
+                        AS recovery_codes_left
+             FROM users u LEFT JOIN passwords p ON p.user_id = u.id LEFT JOIN totp t ON t.user_id = u.id
+             WHERE u.id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?;
         let rows: Vec<IdentityRow> = sqlx::query_as(
             "SELECT id, provider, email, created_at AS linked_at FROM identities WHERE user_id = $1
              ORDER BY created_at, provider",
@@ -71,14 +89,10 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
         .bind(user_id)
         .fetch_all(pool)
         .await?;
-        let password: Option<(String, Option<i64>)> =
-            sqlx::query_as("SELECT email, verified_at FROM passwords WHERE user_id = $1")
-                .bind(user_id)
-                .fetch_optional(pool)
-                .await?;
-        Ok::<_, sqlx::Error>((dates, rows, password))
+        Ok::<_, sqlx::Error>((account, rows))
     })?;
-    let (member_since, last_sign_in_at) = dates.ok_or(AppError::Unauthorized)?;
+    let account = account.ok_or(AppError::Unauthorized)?;
+    let (member_since, last_sign_in_at) = (account.created_at, account.last_sign_in_at);
     let label = |id: &str| state.providers.label(id).unwrap_or(provider_name(id)).to_owned();
     let identities: Vec<LinkedIdentity> = rows
         .into_iter()
@@ -92,8 +106,8 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
         .collect();
     let providers = state.providers.summaries();
     let linkable = providers.iter().filter(|p| !identities.iter().any(|i| i.provider == p.id)).cloned().collect();
-    let password = password.map(|(email, verified_at)| PasswordSummary { email, verified: verified_at.is_some() });
-    let two_step = super::mfa::status(&state.db, user_id).await?;
+    let verified = account.password_verified_at.is_some();
+    let password = account.password_email.map(|email| PasswordSummary { email, verified });
     Ok(ProfileOverview {
         now: clock::now(),
         user: signed_in.user.as_ref().clone(),
@@ -104,7 +118,10 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
         providers,
         password,
         password_login: state.config.password_login,
-        two_step: crate::mfa::TwoStep { enabled: two_step.enabled, recovery_codes_left: two_step.recovery_codes_left },
+        two_step: crate::mfa::TwoStep {
+            enabled: account.two_step_enabled_at.is_some(),
+            recovery_codes_left: u32::try_from(account.recovery_codes_left).unwrap_or(0),
+        },
     })
 }
 
