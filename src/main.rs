@@ -1,9 +1,11 @@
 //! The server binary: read configuration, open the database, serve until Ctrl-C or SIGTERM. `gatehouse secret`
-//! prints a new `SECRET_KEY` instead.
+//! prints a new `SECRET_KEY` instead; `gatehouse clients …` and `gatehouse keys rotate` are the operator's commands
+//! (see `src/server/cli.rs`).
 
 use std::process::ExitCode;
 
 use gatehouse::server::{
+    cli,
     config::Config,
     secret_key::SecretKey,
     startup::{Application, shutdown_signal},
@@ -18,15 +20,21 @@ const EXIT_BAD_CONFIG: u8 = 2;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // `gatehouse` serves; `gatehouse secret` prints a new SECRET_KEY.
-    match std::env::args().nth(1).as_deref() {
+    // `gatehouse` serves; `gatehouse secret` prints a new SECRET_KEY; other words are operator commands.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("secret") {
+        println!("{}", SecretKey::generate());
+        return ExitCode::SUCCESS;
+    }
+    match args.first().map(String::as_str) {
         None => {}
-        Some("secret") => {
-            println!("{}", SecretKey::generate());
+        Some("help" | "--help" | "-h") => {
+            println!("{}", cli::USAGE);
             return ExitCode::SUCCESS;
         }
+        Some(word) if cli::is_command(word) => {}
         Some(other) => {
-            eprintln!("gatehouse: unknown command {other:?}; usage: gatehouse [secret]");
+            eprintln!("gatehouse: unknown command {other:?}; {}", cli::SHORT_USAGE);
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     }
@@ -37,6 +45,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
+    if !args.is_empty() {
+        return match cli::run(&config, &args).await {
+            Ok(output) => {
+                println!("{output}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("gatehouse: {message}");
+                ExitCode::from(EXIT_BAD_CONFIG)
+            }
+        };
+    }
     telemetry::init(&config.log);
 
     let app = match Application::build(config).await {

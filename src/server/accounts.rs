@@ -434,6 +434,15 @@ fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
         "mfa_failed" => "Wrong two-step verification code".into(),
         "recovery_codes_regenerated" => "Made new recovery codes".into(),
         "step_up" => "Confirmed it was you".into(),
+        "app_registered" => format!("Registered the app \u{201c}{}\u{201d}", text("name")),
+        "app_removed" => format!("Removed the app \u{201c}{}\u{201d}", text("name")),
+        "app_authorized" => format!("Allowed \u{201c}{}\u{201d} access ({})", text("name"), text("scope")),
+        "app_revoked" => format!("Revoked access for \u{201c}{}\u{201d}", text("name")),
+        "app_token_reused" => format!(
+            "An old {} for \u{201c}{}\u{201d} was used again: its access was ended",
+            text("what").replace('_', " "),
+            text("name")
+        ),
         other => other.replace('_', " "),
     }
 }

@@ -35,6 +35,11 @@ pub enum Event {
     MfaFailed,
     RecoveryCodesRegenerated,
     StepUp,
+    AppRegistered,
+    AppRemoved,
+    AppAuthorized,
+    AppRevoked,
+    AppTokenReused,
 }
 
 impl Event {
@@ -64,6 +69,11 @@ impl Event {
             Event::MfaFailed => "mfa_failed",
             Event::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             Event::StepUp => "step_up",
+            Event::AppRegistered => "app_registered",
+            Event::AppRemoved => "app_removed",
+            Event::AppAuthorized => "app_authorized",
+            Event::AppRevoked => "app_revoked",
+            Event::AppTokenReused => "app_token_reused",
         }
     }
 }

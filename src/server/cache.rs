@@ -62,10 +62,21 @@ pub struct CachedToken {
     pub checked: Instant,
 }
 
+/// A checked app authorization (what an OAuth access token's `sid` names), keyed by its id.
+#[derive(Clone, Debug)]
+pub struct CachedGrant {
+    pub id: String,
+    /// The browser session it lives with, if it does.
+    pub session_id: Option<String>,
+    pub user: Arc<SignedInUser>,
+    pub checked: Instant,
+}
+
 #[derive(Default)]
 pub struct AuthCache {
     sessions: RwLock<HashMap<String, CachedSession>>,
     tokens: RwLock<HashMap<Vec<u8>, CachedToken>>,
+    grants: RwLock<HashMap<String, CachedGrant>>,
     /// Moved by every `forget_*`, under the map's lock.
     generation: AtomicU64,
     /// Where `forget_*` calls go to reach other instances, if anywhere.
@@ -78,15 +89,18 @@ pub enum Forgotten {
     Session(String),
     Token(String),
     User(String),
+    /// An app authorization.
+    Grant(String),
 }
 
 impl Forgotten {
-    /// `"s ID"`, `"t ID"` or `"u ID"`.
+    /// `"s ID"`, `"t ID"`, `"u ID"` or `"g ID"`.
     pub fn encode(&self) -> String {
         match self {
             Forgotten::Session(id) => format!("s {id}"),
             Forgotten::Token(id) => format!("t {id}"),
             Forgotten::User(id) => format!("u {id}"),
+            Forgotten::Grant(id) => format!("g {id}"),
         }
     }
 
@@ -97,6 +111,7 @@ impl Forgotten {
             "s" => Some(Forgotten::Session(id)),
             "t" => Some(Forgotten::Token(id)),
             "u" => Some(Forgotten::User(id)),
+            "g" => Some(Forgotten::Grant(id)),
             _ => None,
         }
     }
@@ -158,6 +173,26 @@ impl AuthCache {
         }
     }
 
+    pub fn grant(&self, id: &str) -> Option<CachedGrant> {
+        let entry = read(&self.grants).get(id).cloned()?;
+        (entry.checked.elapsed() < REVALIDATE_AFTER).then_some(entry)
+    }
+
+    /// Like [`AuthCache::put_session`].
+    pub fn put_grant(&self, entry: CachedGrant, read_at: u64) {
+        let mut grants = write(&self.grants);
+        if self.generation() == read_at {
+            make_room(&mut grants, |e| e.checked);
+            grants.insert(entry.id.clone(), entry);
+        }
+    }
+
+    /// An app authorization was revoked (or its tokens reused): its id.
+    pub fn forget_grant(&self, grant_id: &str) {
+        self.apply(&Forgotten::Grant(grant_id.to_owned()));
+        self.publish(Forgotten::Grant(grant_id.to_owned()));
+    }
+
     fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
@@ -203,9 +238,11 @@ impl AuthCache {
     pub fn apply(&self, forgotten: &Forgotten) {
         match forgotten {
             Forgotten::Session(session_id) => {
-                let mut sessions = write(&self.sessions);
+                // Authorizations that live with the session end with it.
+                let (mut sessions, mut grants) = (write(&self.sessions), write(&self.grants));
                 self.changed();
                 sessions.retain(|_, e| &e.session_id != session_id);
+                grants.retain(|_, e| e.session_id.as_ref() != Some(session_id));
             }
             Forgotten::Token(token_id) => {
                 let mut tokens = write(&self.tokens);
@@ -213,20 +250,28 @@ impl AuthCache {
                 tokens.retain(|_, e| &e.id != token_id);
             }
             Forgotten::User(user_id) => {
-                let (mut sessions, mut tokens) = (write(&self.sessions), write(&self.tokens));
+                let (mut sessions, mut tokens, mut grants) =
+                    (write(&self.sessions), write(&self.tokens), write(&self.grants));
                 self.changed();
                 sessions.retain(|_, e| &e.user.id != user_id);
                 tokens.retain(|_, e| &e.user.id != user_id);
+                grants.retain(|_, e| &e.user.id != user_id);
+            }
+            Forgotten::Grant(grant_id) => {
+                let mut grants = write(&self.grants);
+                self.changed();
+                grants.remove(grant_id);
             }
         }
     }
 
     /// Drops every entry: when notifications from other instances may have been missed.
     pub fn forget_everything(&self) {
-        let (mut sessions, mut tokens) = (write(&self.sessions), write(&self.tokens));
+        let (mut sessions, mut tokens, mut grants) = (write(&self.sessions), write(&self.tokens), write(&self.grants));
         self.changed();
         sessions.clear();
         tokens.clear();
+        grants.clear();
     }
 
     /// From now on every `forget_*` (but `forget_cookie`) is also sent to `outbox`. Set once, at start-up.

@@ -34,6 +34,20 @@ pub struct Config {
     pub mail: Option<MailSettings>,
     /// `SECRET_KEY` and `SECRET_KEY_PREVIOUS`: what data at rest is sealed with.
     pub secret_key: SecretKeySetting,
+    /// Gatehouse as an OAuth 2.1 / OpenID Connect provider to other apps.
+    pub oauth: OAuthSettings,
+}
+
+/// The tokens Gatehouse issues to apps (`/oauth/*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OAuthSettings {
+    /// How long an access token (and an ID token) is good for (`OAUTH_ACCESS_TOKEN_LIFETIME`, default 10m, at most 1h).
+    pub access_token_lifetime: Duration,
+    /// The absolute limit of an authorization's refresh tokens, however often they rotate
+    /// (`OAUTH_REFRESH_TOKEN_LIFETIME`, default 30d).
+    pub refresh_token_lifetime: Duration,
+    /// How often the token-signing key is replaced by a new one (`SIGNING_KEY_ROTATION`, default 90d, at least 1h).
+    pub signing_key_rotation: Duration,
 }
 
 /// Where the master key comes from.
@@ -481,6 +495,22 @@ impl Config {
             return Err(invalid("SESSION_IDLE_TIMEOUT")("must not be longer than SESSION_MAX_LIFETIME".into()));
         }
 
+        let oauth = OAuthSettings {
+            access_token_lifetime: duration("OAUTH_ACCESS_TOKEN_LIFETIME", "10m")?,
+            refresh_token_lifetime: duration("OAUTH_REFRESH_TOKEN_LIFETIME", "30d")?,
+            signing_key_rotation: duration("SIGNING_KEY_ROTATION", "90d")?,
+        };
+        if oauth.access_token_lifetime > Duration::from_secs(3600) {
+            return Err(invalid("OAUTH_ACCESS_TOKEN_LIFETIME")(
+                "must be at most 1h: revoking a grant stops refresh \
+                tokens at once, and a short access token bounds the rest"
+                    .into(),
+            ));
+        }
+        if oauth.signing_key_rotation < Duration::from_secs(3600) {
+            return Err(invalid("SIGNING_KEY_ROTATION")("must be at least 1h".into()));
+        }
+
         let provider_timeout = duration("PROVIDER_TIMEOUT", "10s")?;
         if provider_timeout > Duration::from_secs(10) {
             return Err(invalid("PROVIDER_TIMEOUT")("must be at most 10s".into()));
@@ -577,6 +607,7 @@ impl Config {
             password_login,
             mail,
             secret_key,
+            oauth,
         })
     }
 }

@@ -66,6 +66,8 @@ pub enum Purpose {
     TotpSeed,
     /// Recovery codes just made, kept in the browser's session until their page has shown them.
     FreshRecoveryCodes,
+    /// The private half of a key that signs access and ID tokens.
+    SigningKey,
 }
 
 impl Purpose {
@@ -73,6 +75,7 @@ impl Purpose {
         match self {
             Purpose::TotpSeed => b"gatehouse totp seed v1",
             Purpose::FreshRecoveryCodes => b"gatehouse fresh recovery codes v1",
+            Purpose::SigningKey => b"gatehouse token signing key v1",
         }
     }
 }

@@ -25,6 +25,7 @@ use super::{
     db::{DatabaseError, Db},
     guard, health,
     mail::Mailer,
+    oauth::{self, keys::KeyRing},
     page_cache::{self, PageCache},
     passwords::Hasher,
     rpc,
@@ -49,6 +50,8 @@ pub enum StartupError {
     /// Already names its variable.
     #[error("{0}")]
     Mail(String),
+    #[error("cannot prepare the token-signing keys: {0}")]
+    Keys(#[from] oauth::keys::KeyError),
     #[error("SECRET_KEY is not set, and the development key in {path} cannot be used: {problem}")]
     DevelopmentKey { path: String, problem: String },
 }
@@ -79,6 +82,14 @@ fn sealer(config: &Config) -> Result<Sealer, StartupError> {
     Ok(Sealer::new(current, previous))
 }
 
+/// The database and the sealer, for a command (`gatehouse clients …`, `gatehouse keys rotate`) run beside the server
+/// with its configuration.
+pub async fn open_for_command(config: &Config) -> Result<(Db, Sealer), StartupError> {
+    let db = Db::connect(&config.database).await?;
+    let sealer = sealer(config)?;
+    Ok((db, sealer))
+}
+
 /// Writes a new key readable by its owner only; when another instance wrote one first, reads that one.
 fn write_new_key(folder: &std::path::Path, path: &std::path::Path) -> std::io::Result<String> {
     use std::io::Write;
@@ -102,6 +113,8 @@ fn write_new_key(folder: &std::path::Path, path: &std::path::Path) -> std::io::R
 const PROVIDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// How often expired sessions are purged.
 const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often the token-signing keys are read again (a rotation elsewhere) and rotated when due.
+const KEYS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A built application, listening but not yet serving.
 pub struct Application {
@@ -145,8 +158,19 @@ impl Application {
         let mailer = config.mail.as_ref().map(Mailer::new).transpose().map_err(StartupError::Mail)?;
         let hasher = Arc::new(Hasher::new());
         let sealer = Arc::new(sealer(&config)?);
-        let state =
-            AppState { leptos_options, db, config: Arc::new(config), providers, cache, pages, hasher, mailer, sealer };
+        let keys = Arc::new(KeyRing::open(&db, sealer.clone(), config.oauth.signing_key_rotation).await?);
+        let state = AppState {
+            leptos_options,
+            db,
+            config: Arc::new(config),
+            providers,
+            cache,
+            pages,
+            hasher,
+            mailer,
+            sealer,
+            keys,
+        };
         Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store, bus })
     }
 
@@ -203,9 +227,27 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                 if let Err(error) = super::local_accounts::purge_expired(&state.db).await {
                     tracing::warn!(%error, "purging expired email links and throttles failed");
                 }
+                if let Err(error) = oauth::grants::purge_expired(&state.db).await {
+                    tracing::warn!(%error, "purging expired authorization codes and app authorizations failed");
+                }
             }
         };
-        tokio::join!(bus, housekeeping);
+        let keys = async {
+            let mut interval = tokio::time::interval(KEYS_INTERVAL);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                let oauth = &state.config.oauth;
+                if let Err(error) = state
+                    .keys
+                    .housekeeping(&state.db, oauth.signing_key_rotation, oauth::keys::keep_retired(oauth))
+                    .await
+                {
+                    tracing::warn!(%error, "token-signing key housekeeping failed");
+                }
+            }
+        };
+        tokio::join!(bus, housekeeping, keys);
     })
 }
 
@@ -226,6 +268,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .merge(auth::router())
         .merge(api::router(&state))
         .merge(accounts::router())
+        .merge(oauth::router())
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

@@ -7,8 +7,8 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use super::{
-    auth::providers::Providers, cache::AuthCache, config::Config, db::Db, mail::Mailer, page_cache::PageCache,
-    passwords::Hasher, secret_key::Sealer,
+    auth::providers::Providers, cache::AuthCache, config::Config, db::Db, mail::Mailer, oauth::keys::KeyRing,
+    page_cache::PageCache, passwords::Hasher, secret_key::Sealer,
 };
 
 #[derive(Clone, FromRef)]
@@ -27,4 +27,6 @@ pub struct AppState {
     pub mailer: Option<Mailer>,
     /// Seals data kept at rest (authenticator seeds) with keys derived from `SECRET_KEY`.
     pub sealer: Arc<Sealer>,
+    /// The keys that sign the access and ID tokens Gatehouse issues to apps.
+    pub keys: Arc<KeyRing>,
 }

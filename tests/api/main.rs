@@ -3,6 +3,7 @@
 mod helpers;
 
 mod account;
+mod authorization_server;
 mod bearer;
 mod cache;
 mod database;

@@ -217,5 +217,5 @@ fn the_secret_command_prints_a_new_key_and_unknown_commands_are_refused() {
     assert_ne!(key.as_bytes(), second.stdout.trim_ascii_end(), "a new key each time");
 
     let unknown = Command::new(BINARY).arg("serve-please").env_clear().output().expect("runs");
-    assert_clear_refusal(&unknown, 2, &["unknown command", "serve-please", "usage: gatehouse [secret]"]);
+    assert_clear_refusal(&unknown, 2, &["unknown command", "serve-please", "usage: gatehouse [secret | clients"]);
 }

@@ -14,9 +14,10 @@ use crate::{
     auth::SignedInUser,
     server::{
         guard::Caller,
+        oauth::{Scopes, grants, jwt},
         session::ClientInfo,
         state::AppState,
-        tokens::{self, VerifyFailure},
+        tokens::{self, TokenError, VerifyFailure},
     },
     tokens::Scope,
 };
@@ -28,6 +29,8 @@ pub enum Credential {
     Session(String),
     /// A personal access token (its id).
     PersonalToken(String),
+    /// An access token Gatehouse issued to an app: the app, and the authorization it holds.
+    AppToken { client_id: String, authorization: String },
 }
 
 /// An authenticated caller.
@@ -57,7 +60,7 @@ impl Principal {
     pub fn session_id(&self) -> Option<&str> {
         match &self.credential {
             Credential::Session(id) => Some(id),
-            Credential::PersonalToken(_) => None,
+            Credential::PersonalToken(_) | Credential::AppToken { .. } => None,
         }
     }
 }
@@ -108,6 +111,7 @@ async fn verify_bearer(state: &AppState, token: &str, client: &ClientInfo) -> Re
                 scopes: verified.scopes,
                 user: verified.user,
             }),
+            Err(VerifyFailure::Refused(TokenError::Expired)) => Err(ApiError::expired_token()),
             Err(VerifyFailure::Refused(reason)) => {
                 tracing::info!(%reason, "bearer token refused");
                 Err(ApiError::invalid_token())
@@ -115,6 +119,47 @@ async fn verify_bearer(state: &AppState, token: &str, client: &ClientInfo) -> Re
             Err(VerifyFailure::Database(error)) => Err(ApiError::internal(error)),
         };
     }
+    if token.split('.').count() == 3 {
+        return verify_app_token(state, token).await;
+    }
     tracing::info!("bearer token refused: not a Gatehouse token");
     Err(ApiError::invalid_token())
+}
+
+/// An access token issued to an app (a JWT): checked by its signature and claims, without a database read, then
+/// its authorization, which the cache answers for until it is revoked (or for a second).
+async fn verify_app_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let claims = match jwt::verify_access_token(state, token).await {
+        Ok(claims) => claims,
+        Err(jwt::AccessTokenError::Expired) => return Err(ApiError::expired_token()),
+        Err(jwt::AccessTokenError::Invalid(reason)) => {
+            tracing::info!(reason, "app access token refused");
+            return Err(ApiError::invalid_token());
+        }
+    };
+    // A client credentials token acts for the app itself; every route here acts for a person.
+    let Some(authorization) = claims.sid else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "This token acts for an app, not a person; these routes act for a person.",
+        ));
+    };
+    let user = match grants::check(state, &authorization).await {
+        Ok(user) => user,
+        Err(grants::GrantError::Ended) => {
+            tracing::info!(%authorization, "app access token refused: its authorization has ended");
+            return Err(ApiError::invalid_token());
+        }
+        Err(grants::GrantError::Database(error)) => return Err(ApiError::internal(error)),
+    };
+    if user.id != claims.sub {
+        return Err(ApiError::invalid_token());
+    }
+    Ok(Principal {
+        user_id: claims.sub,
+        credential: Credential::AppToken { client_id: claims.client_id, authorization },
+        scopes: Scopes::from_stored(&claims.scope).api(),
+        user,
+    })
 }

@@ -50,6 +50,15 @@ impl ApiError {
         }
     }
 
+    /// A bearer token that was good, and has expired: get a new one (refresh, or sign in again).
+    pub fn expired_token() -> Self {
+        let message = "The access token expired.";
+        Self {
+            challenge: Some(format!("{REALM}, error=\"invalid_token\", error_description=\"token expired\"")),
+            ..Self::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
+        }
+    }
+
     pub fn insufficient_scope(scope: Scope) -> Self {
         Self {
             challenge: Some(format!("{REALM}, error=\"insufficient_scope\", scope=\"{scope}\"")),

@@ -1,0 +1,97 @@
+-- The PostgreSQL twin of migrations/sqlite/20261203000001_oauth_provider.sql.
+-- Gatehouse as an OAuth 2.1 / OpenID Connect provider (issue 13): the apps that sign people in with Gatehouse, what
+-- people let them do, and the keys that sign the tokens they get.
+
+-- An app (an OAuth client). `owner_id` is the person who registered it on the "Developer apps" page, NULL when an
+-- operator added it with `gatehouse clients add`. Redirect URIs are a JSON array, compared exactly. A confidential
+-- client has a secret, of which only a SHA-256 is kept (256 random bits: no slow hash needed); a public one has none
+-- and proves itself with PKCE alone.
+CREATE TABLE oauth_clients (
+    id                        TEXT    PRIMARY KEY,
+    owner_id                  TEXT    REFERENCES users (id) ON DELETE CASCADE,
+    name                      TEXT    NOT NULL,
+    redirect_uris             TEXT    NOT NULL,
+    post_logout_redirect_uris TEXT    NOT NULL DEFAULT '[]',
+    -- Space-separated scopes the app may ask for.
+    scopes                    TEXT    NOT NULL,
+    secret_hash               BYTEA,
+    secret_created_at         BIGINT,
+    created_at                BIGINT  NOT NULL
+);
+
+CREATE INDEX oauth_clients_by_owner ON oauth_clients (owner_id, created_at);
+
+-- What a person agreed an app may do: asked again only when the app wants more than this.
+CREATE TABLE oauth_consents (
+    user_id    TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    client_id  TEXT    NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
+    scopes     TEXT    NOT NULL,
+    created_at BIGINT  NOT NULL,
+    updated_at BIGINT  NOT NULL,
+    PRIMARY KEY (user_id, client_id)
+);
+
+-- One authorization: what one code (or one device approval) was exchanged for, the family of every refresh token
+-- and access token that follows from it. Deleting the row ends them all: refresh tokens by the cascade, access
+-- tokens because the API checks their `sid` against this table. Without `offline_access` it lives with the browser
+-- session that approved it (`session_id`), and signing out there ends it too.
+CREATE TABLE oauth_authorizations (
+    id           TEXT    PRIMARY KEY,
+    client_id    TEXT    NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
+    user_id      TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    session_id   TEXT    REFERENCES user_sessions (id) ON DELETE CASCADE,
+    scopes       TEXT    NOT NULL,
+    auth_time    BIGINT  NOT NULL,
+    amr          TEXT    NOT NULL,
+    created_at   BIGINT  NOT NULL,
+    -- The refresh tokens' absolute limit.
+    expires_at   BIGINT  NOT NULL,
+    last_used_at BIGINT  NOT NULL
+);
+
+CREATE INDEX oauth_authorizations_by_user ON oauth_authorizations (user_id, client_id);
+CREATE INDEX oauth_authorizations_by_session ON oauth_authorizations (session_id);
+
+-- Authorization codes: a SHA-256 of each, single use, bound to the client, the redirect URI and the PKCE challenge.
+-- `authorization_id` is set when the code is exchanged, so a second use can end what the first one got.
+CREATE TABLE oauth_codes (
+    code_hash        BYTEA   PRIMARY KEY,
+    client_id        TEXT    NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
+    user_id          TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    session_id       TEXT    REFERENCES user_sessions (id) ON DELETE CASCADE,
+    redirect_uri     TEXT    NOT NULL,
+    scopes           TEXT    NOT NULL,
+    nonce            TEXT,
+    code_challenge   TEXT    NOT NULL,
+    auth_time        BIGINT  NOT NULL,
+    amr              TEXT    NOT NULL,
+    created_at       BIGINT  NOT NULL,
+    expires_at       BIGINT  NOT NULL,
+    used_at          BIGINT,
+    authorization_id TEXT
+);
+
+-- Refresh tokens: a SHA-256 of each. Rotated on every use: the used one keeps its row (`used_at`), so presenting it
+-- again is recognised as theft and ends the whole authorization.
+CREATE TABLE oauth_refresh_tokens (
+    token_hash       BYTEA   PRIMARY KEY,
+    authorization_id TEXT    NOT NULL REFERENCES oauth_authorizations (id) ON DELETE CASCADE,
+    scopes           TEXT    NOT NULL,
+    created_at       BIGINT  NOT NULL,
+    used_at          BIGINT
+);
+
+CREATE INDEX oauth_refresh_tokens_by_authorization ON oauth_refresh_tokens (authorization_id);
+
+-- The keys that sign access and ID tokens (ES256). The private key is sealed with a key derived from SECRET_KEY;
+-- the public half is kept as its JWK. The newest unretired key signs; a retired key stays in the JWKS until
+-- `expires_at`, when every token it signed has expired.
+CREATE TABLE oauth_signing_keys (
+    id          TEXT    PRIMARY KEY,
+    algorithm   TEXT    NOT NULL,
+    private_key BYTEA   NOT NULL,
+    public_jwk  TEXT    NOT NULL,
+    created_at  BIGINT  NOT NULL,
+    retired_at  BIGINT,
+    expires_at  BIGINT
+);

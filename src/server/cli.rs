@@ -1,0 +1,76 @@
+//! The operator's commands, run with the server's configuration: `gatehouse clients add|list|remove` registers apps
+//! without the web pages, `gatehouse keys rotate` replaces the token-signing key now. Output is JSON (clients, with
+//! RFC 7591's field names) or one line, so scripts can read it.
+
+use super::{
+    config::Config,
+    oauth::{clients, keys},
+    session::ClientInfo,
+    startup::open_for_command,
+};
+
+/// One line, for refusals.
+pub const SHORT_USAGE: &str =
+    "usage: gatehouse [secret | clients add|list|remove | keys rotate | help] (`gatehouse help` explains each)";
+
+/// Whether `word` starts one of these commands (checked before the configuration is read).
+pub fn is_command(word: &str) -> bool {
+    matches!(word, "clients" | "keys")
+}
+
+pub const USAGE: &str = "usage:
+  gatehouse                      serve
+  gatehouse secret               print a new SECRET_KEY
+  gatehouse clients add --name NAME --redirect-uri URI [--redirect-uri URI …] [--post-logout-redirect-uri URI …]
+                        [--public] [--scope \"SCOPE …\"]
+  gatehouse clients list
+  gatehouse clients remove CLIENT_ID
+  gatehouse keys rotate";
+
+/// Runs a command; `Err` carries the message for standard error.
+pub async fn run(config: &Config, args: &[String]) -> Result<String, String> {
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["clients", "add", options @ ..] => add_client(config, options).await,
+        ["clients", "list"] => {
+            let (db, _) = open_for_command(config).await.map_err(|e| e.to_string())?;
+            let list = clients::list(&db, None).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
+            let list: Vec<_> = list.iter().map(clients::Client::metadata).collect();
+            Ok(serde_json::to_string_pretty(&list).expect("metadata serialises"))
+        }
+        ["clients", "remove", client_id] => {
+            let (db, _) = open_for_command(config).await.map_err(|e| e.to_string())?;
+            match clients::remove(&db, client_id, None).await.map_err(|e| format!("DATABASE_URL: {e}"))? {
+                true => Ok(format!("removed {client_id}: its codes, tokens and consents are gone")),
+                false => Err(format!("no client {client_id:?}")),
+            }
+        }
+        ["keys", "rotate"] => {
+            let (db, sealer) = open_for_command(config).await.map_err(|e| e.to_string())?;
+            let kid = keys::rotate(&db, &sealer, keys::keep_retired(&config.oauth)).await.map_err(|e| e.to_string())?;
+            Ok(format!("new signing key {kid}; the previous one stays published until its tokens expire"))
+        }
+        _ => Err(format!("unknown command {:?}; {SHORT_USAGE}", args.join(" "))),
+    }
+}
+
+async fn add_client(config: &Config, options: &[&str]) -> Result<String, String> {
+    let (mut name, mut redirects, mut logouts, mut public, mut scope) = (None, vec![], vec![], false, String::new());
+    let mut rest = options.iter();
+    while let Some(option) = rest.next() {
+        let mut value = || rest.next().map(|v| (*v).to_owned()).ok_or_else(|| format!("{option} needs a value"));
+        match *option {
+            "--name" => name = Some(value()?),
+            "--redirect-uri" => redirects.push(value()?),
+            "--post-logout-redirect-uri" => logouts.push(value()?),
+            "--scope" => scope = format!("{scope} {}", value()?),
+            "--public" => public = true,
+            other => return Err(format!("unknown option {other:?}; {SHORT_USAGE}")),
+        }
+    }
+    let name = name.ok_or("--name is required")?;
+    let new = clients::NewClient::parse(&name, &redirects, &logouts, !public, &scope).map_err(|e| e.to_string())?;
+    let (db, _) = open_for_command(config).await.map_err(|e| e.to_string())?;
+    let created = clients::create(&db, None, new, &ClientInfo::default()).await.map_err(|e| e.to_string())?;
+    Ok(serde_json::to_string_pretty(&created).expect("metadata serialises"))
+}

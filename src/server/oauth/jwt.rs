@@ -1,0 +1,147 @@
+//! Access tokens (JWTs per RFC 9068: `typ: at+jwt`) and ID tokens (OpenID Connect Core §2), issued with the current
+//! signing key and checked against the published ones, through `jsonwebtoken`.
+
+use jsonwebtoken::{Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use super::{Scopes, keys};
+use crate::server::{clock, state::AppState};
+
+/// What RFC 9068 puts in the `typ` header of an access token.
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+/// Clock difference tolerated when checking `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 60;
+
+/// The audience of every access token: the API.
+pub fn audience(state: &AppState) -> String {
+    state.config.app_url.join("/api/v1")
+}
+
+/// The issuer: `APP_URL`, exactly as discovery states it.
+pub fn issuer(state: &AppState) -> String {
+    state.config.app_url.origin()
+}
+
+/// An access token's claims.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    /// The person's id, or, for a client credentials token, the app's.
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub scope: String,
+    pub jti: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// The authorization the token was issued under (absent for client credentials): the API checks it still
+    /// stands, so revoking it stops the token from the next request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}
+
+/// Signs a new access token; returns it and its lifetime in seconds.
+pub fn access_token(
+    state: &AppState,
+    subject: &str,
+    client_id: &str,
+    scopes: &Scopes,
+    sid: Option<&str>,
+    auth_time: Option<i64>,
+) -> (String, i64) {
+    let lifetime = state.config.oauth.access_token_lifetime.as_secs() as i64;
+    let now = clock::now();
+    let claims = AccessClaims {
+        iss: issuer(state),
+        sub: subject.to_owned(),
+        aud: audience(state),
+        client_id: client_id.to_owned(),
+        scope: scopes.to_string(),
+        jti: clock::new_id(),
+        iat: now,
+        exp: now + lifetime,
+        sid: sid.map(str::to_owned),
+        auth_time,
+    };
+    (sign(state, ACCESS_TOKEN_TYPE, &claims), lifetime)
+}
+
+/// An ID token's claims.
+#[derive(Clone, Debug, Serialize)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    pub amr: Vec<String>,
+    pub sid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+pub fn id_token(state: &AppState, claims: &IdClaims) -> String {
+    sign(state, "JWT", claims)
+}
+
+fn sign(state: &AppState, typ: &str, claims: &impl Serialize) -> String {
+    let key = state.keys.current();
+    let mut header = Header::new(keys::ALGORITHM);
+    header.typ = Some(typ.to_owned());
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, claims, key.encoding()).expect("an ES256 key signs any claims")
+}
+
+/// Why an access token was refused. The caller is told "expired" or "invalid"; the log says which check failed.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AccessTokenError {
+    #[error("expired")]
+    Expired,
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+/// Checks an access token's signature, `typ`, `alg`, `iss`, `aud`, `exp` and `nbf` (with a minute's leeway): no
+/// database read unless it names a key this instance has not seen.
+pub async fn verify_access_token(state: &AppState, token: &str) -> Result<AccessClaims, AccessTokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| AccessTokenError::Invalid("not a JWT"))?;
+    let typ = header.typ.as_deref().unwrap_or_default().to_ascii_lowercase();
+    if typ != ACCESS_TOKEN_TYPE && typ != "application/at+jwt" {
+        return Err(AccessTokenError::Invalid("not an access token (typ)"));
+    }
+    if header.alg != keys::ALGORITHM {
+        return Err(AccessTokenError::Invalid("algorithm not accepted"));
+    }
+    let kid = header.kid.ok_or(AccessTokenError::Invalid("no key id"))?;
+    let key = state.keys.find_or_reload(&state.db, &kid).await.ok_or(AccessTokenError::Invalid("unknown key"))?;
+    let mut validation = Validation::new(keys::ALGORITHM);
+    validation.leeway = LEEWAY_SECS;
+    validation.validate_nbf = true;
+    validation.set_issuer(&[issuer(state)]);
+    validation.set_audience(&[audience(state)]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    match jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation) {
+        Ok(data) => Ok(data.claims),
+        Err(error) => Err(match error.kind() {
+            ErrorKind::ExpiredSignature => AccessTokenError::Expired,
+            ErrorKind::ImmatureSignature => AccessTokenError::Invalid("not valid yet"),
+            ErrorKind::InvalidAudience => AccessTokenError::Invalid("wrong audience"),
+            ErrorKind::InvalidIssuer => AccessTokenError::Invalid("wrong issuer"),
+            ErrorKind::InvalidSignature => AccessTokenError::Invalid("bad signature"),
+            ErrorKind::InvalidAlgorithm => AccessTokenError::Invalid("algorithm not accepted"),
+            ErrorKind::MissingRequiredClaim(_) => AccessTokenError::Invalid("a required claim is missing"),
+            _ => AccessTokenError::Invalid("malformed"),
+        }),
+    }
+}

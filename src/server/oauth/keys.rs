@@ -1,0 +1,281 @@
+//! The keys that sign access and ID tokens: ES256 (P-256) key pairs that Gatehouse generates itself, keeps in the
+//! database with the private half sealed under `SECRET_KEY`, publishes at `/oauth/jwks.json`, and replaces on a
+//! schedule (`SIGNING_KEY_ROTATION`) or on demand (`gatehouse keys rotate`).
+//!
+//! The newest key that is not retired signs. A retired key stays published until every token it signed has expired,
+//! then its row is deleted. Every instance reads the keys again every minute, and at once when a token names a key it
+//! does not know, so a rotation made anywhere is picked up everywhere.
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey,
+    jwk::{Jwk, KeyAlgorithm, PublicKeyUse},
+};
+use p256::pkcs8::EncodePrivateKey;
+
+use crate::server::{
+    clock,
+    db::{self, Db, Exec, on},
+    secret_key::{Purpose, Sealer},
+};
+
+/// The one algorithm Gatehouse signs with.
+pub const ALGORITHM: Algorithm = Algorithm::ES256;
+const ALGORITHM_NAME: &str = "ES256";
+/// A token that names an unknown key makes the keys be read again at most this often.
+const RELOAD_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+
+/// One key pair. The private half never leaves this struct: `Debug` shows the id only.
+pub struct SigningKey {
+    pub kid: String,
+    encoding: EncodingKey,
+    pub decoding: DecodingKey,
+    /// The public half, as the JWKS publishes it.
+    pub jwk: Jwk,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey").field("kid", &self.kid).field("retired_at", &self.retired_at).finish()
+    }
+}
+
+impl SigningKey {
+    pub fn encoding(&self) -> &EncodingKey {
+        &self.encoding
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("signing key {kid} cannot be opened with SECRET_KEY (or SECRET_KEY_PREVIOUS): {problem}")]
+    Sealed { kid: String, problem: String },
+    #[error("signing key {kid} is unusable: {problem}")]
+    Unusable { kid: String, problem: String },
+}
+
+/// The keys in use, shared by every request.
+pub struct KeyRing {
+    keys: RwLock<Arc<Vec<Arc<SigningKey>>>>,
+    last_reload: Mutex<Instant>,
+    sealer: Arc<Sealer>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRing").field("keys", &self.all()).finish()
+    }
+}
+
+impl KeyRing {
+    /// Reads the keys, first making one when there is none that may sign (the first start, or every key retired).
+    pub async fn open(db: &Db, sealer: Arc<Sealer>, rotation: Duration) -> Result<Self, KeyError> {
+        ensure_current(db, &sealer, rotation, false).await?;
+        let keys = load(db, &sealer).await?;
+        Ok(Self { keys: RwLock::new(Arc::new(keys)), last_reload: Mutex::new(Instant::now()), sealer })
+    }
+
+    fn all(&self) -> Arc<Vec<Arc<SigningKey>>> {
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The key that signs new tokens: the newest one not retired.
+    pub fn current(&self) -> Arc<SigningKey> {
+        let keys = self.all();
+        keys.iter()
+            .filter(|k| k.retired_at.is_none())
+            .max_by_key(|k| k.created_at)
+            .or_else(|| keys.iter().max_by_key(|k| k.created_at))
+            .cloned()
+            .expect("the key ring always holds a key: it is opened with one")
+    }
+
+    /// The published key with this id.
+    pub fn find(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        self.all().iter().find(|k| k.kid == kid).cloned()
+    }
+
+    /// Like [`KeyRing::find`]; an unknown id reads the keys again first (at most every few seconds), in case another
+    /// instance rotated.
+    pub async fn find_or_reload(&self, db: &Db, kid: &str) -> Option<Arc<SigningKey>> {
+        if let Some(key) = self.find(kid) {
+            return Some(key);
+        }
+        let due = {
+            let mut last = self.last_reload.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let due = last.elapsed() >= RELOAD_AT_MOST_EVERY;
+            if due {
+                *last = Instant::now();
+            }
+            due
+        };
+        if due && let Err(error) = self.reload(db).await {
+            tracing::warn!(%error, "reading the signing keys failed");
+        }
+        self.find(kid)
+    }
+
+    /// Reads the keys from the database again.
+    pub async fn reload(&self, db: &Db) -> Result<(), KeyError> {
+        let keys = load(db, &self.sealer).await?;
+        if !keys.is_empty() {
+            *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+        }
+        Ok(())
+    }
+
+    /// The public keys, as `/oauth/jwks.json` serves them: no private field, ever (the JWKs are built from the
+    /// public halves only).
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys = self.all();
+        let keys: Vec<&Jwk> = keys.iter().map(|k| &k.jwk).collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// Makes a new key if the signing one is older than `rotation`, retires the old one, and deletes keys whose
+    /// tokens have all expired; then reads the keys again. For the background schedule.
+    pub async fn housekeeping(&self, db: &Db, rotation: Duration, keep_retired: Duration) -> Result<(), KeyError> {
+        ensure_current(db, &self.sealer, rotation, false).await?;
+        retire_superseded(db, keep_retired).await?;
+        self.reload(db).await
+    }
+}
+
+/// How long a retired key stays published: the longest a token it signed can live, plus the leeway checkers allow.
+pub fn keep_retired(settings: &crate::server::config::OAuthSettings) -> Duration {
+    settings.access_token_lifetime + Duration::from_secs(super::jwt::LEEWAY_SECS + 60)
+}
+
+/// Makes a new signing key now and retires the others: they stay published for `keep_retired` (the longest a token
+/// they signed can live, plus leeway). Returns the new key's id. For `gatehouse keys rotate`.
+pub async fn rotate(db: &Db, sealer: &Sealer, keep_retired: Duration) -> Result<String, KeyError> {
+    let kid = ensure_current(db, sealer, Duration::ZERO, true).await?.expect("a forced rotation makes a key");
+    retire_superseded(db, keep_retired).await?;
+    Ok(kid)
+}
+
+/// Makes a key when none may sign or the newest is older than `rotation` (or always, when `force`), under a lock
+/// every instance takes, so two starting at once make one key. Returns the new key's id, if one was made.
+async fn ensure_current(db: &Db, sealer: &Sealer, rotation: Duration, force: bool) -> Result<Option<String>, KeyError> {
+    let now = clock::now();
+    let mut tx = db.begin_write().await?;
+    db::claim(tx.as_exec(), "oauth signing keys").await?;
+    let newest: Option<i64> = on!(tx.as_exec(), conn => sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM oauth_signing_keys WHERE retired_at IS NULL"
+    )
+    .fetch_one(conn)
+    .await)?;
+    let due = force || newest.is_none_or(|at| now - at >= rotation.as_secs() as i64);
+    if !due {
+        return Ok(None);
+    }
+    let kid = insert_new(tx.as_exec(), sealer, now).await?;
+    tx.commit().await?;
+    tracing::info!(%kid, "made a new token-signing key");
+    Ok(Some(kid))
+}
+
+/// Generates a key pair and stores it, sealed.
+async fn insert_new(tx: Exec<'_>, sealer: &Sealer, now: i64) -> Result<String, KeyError> {
+    let kid = clock::random_token(12);
+    let secret = loop {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+        // Fails only for zero or a value at or above the curve's order: about 2^-32 of draws.
+        if let Ok(secret) = p256::SecretKey::from_slice(&bytes) {
+            break secret;
+        }
+    };
+    let der = secret
+        .to_pkcs8_der()
+        .map_err(|e| KeyError::Unusable { kid: kid.clone(), problem: e.to_string() })?
+        .as_bytes()
+        .to_vec();
+    let jwk = public_jwk(&kid, &der)?;
+    let public = serde_json::to_string(&jwk).expect("a JWK serialises");
+    let sealed = sealer.seal(Purpose::SigningKey, &kid, &der);
+    on!(tx, conn => sqlx::query(
+            "INSERT INTO oauth_signing_keys (id, algorithm, private_key, public_jwk, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&kid)
+        .bind(ALGORITHM_NAME)
+        .bind(&sealed)
+        .bind(&public)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(drop))?;
+    Ok(kid)
+}
+
+/// The public JWK of a PKCS#8 private key: `kty`, `crv`, `x`, `y`, plus `kid`, `use` and `alg`.
+fn public_jwk(kid: &str, der: &[u8]) -> Result<Jwk, KeyError> {
+    let mut jwk = Jwk::from_encoding_key(&EncodingKey::from_ec_der(der), ALGORITHM)
+        .map_err(|e| KeyError::Unusable { kid: kid.to_owned(), problem: e.to_string() })?;
+    jwk.common.key_id = Some(kid.to_owned());
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    jwk.common.key_algorithm = Some(KeyAlgorithm::ES256);
+    Ok(jwk)
+}
+
+/// Retires every key but the newest, to be unpublished after `keep`; deletes keys whose time is up.
+async fn retire_superseded(db: &Db, keep: Duration) -> Result<(), KeyError> {
+    let now = clock::now();
+    let mut tx = db.begin_write().await?;
+    on!(tx.as_exec(), conn => sqlx::query(
+        "UPDATE oauth_signing_keys SET retired_at = $1, expires_at = $2
+         WHERE retired_at IS NULL AND created_at < (SELECT MAX(created_at) FROM oauth_signing_keys)",
+    )
+    .bind(now)
+    .bind(now + keep.as_secs() as i64)
+    .execute(conn)
+    .await
+    .map(drop))?;
+    on!(tx.as_exec(), conn => sqlx::query("DELETE FROM oauth_signing_keys WHERE expires_at IS NOT NULL AND expires_at <= $1")
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(drop))?;
+    tx.commit().await?;
+    Ok(())
+}
+
+type KeyRow = (String, Vec<u8>, i64, Option<i64>);
+
+/// Every published key, opened.
+async fn load(db: &Db, sealer: &Sealer) -> Result<Vec<Arc<SigningKey>>, KeyError> {
+    let rows: Vec<KeyRow> = on!(db, pool => sqlx::query_as(
+        "SELECT id, private_key, created_at, retired_at FROM oauth_signing_keys
+         WHERE expires_at IS NULL OR expires_at > $1 ORDER BY created_at DESC",
+    )
+    .bind(clock::now())
+    .fetch_all(pool)
+    .await)?;
+    rows.into_iter()
+        .map(|(kid, sealed, created_at, retired_at)| {
+            let der = sealer
+                .open(Purpose::SigningKey, &kid, &sealed)
+                .map_err(|e| KeyError::Sealed { kid: kid.clone(), problem: e.to_string() })?;
+            let jwk = public_jwk(&kid, &der)?;
+            let decoding = DecodingKey::from_jwk(&jwk)
+                .map_err(|e| KeyError::Unusable { kid: kid.clone(), problem: e.to_string() })?;
+            Ok(Arc::new(SigningKey {
+                encoding: EncodingKey::from_ec_der(&der),
+                decoding,
+                jwk,
+                kid,
+                created_at,
+                retired_at,
+            }))
+        })
+        .collect()
+}
