@@ -95,3 +95,24 @@ CREATE TABLE oauth_signing_keys (
     retired_at  BIGINT,
     expires_at  BIGINT
 );
+
+-- Device authorization (RFC 8628): a command-line tool gets a device code (kept as a SHA-256) and shows the person a
+-- short user code to type at /device. `approved_by` and the rest are set when a signed-in person approves;
+-- `denied_at` when they refuse. The tool polls the token endpoint, no faster than `poll_interval` seconds.
+CREATE TABLE oauth_device_codes (
+    device_code_hash BYTEA   PRIMARY KEY,
+    user_code        TEXT    NOT NULL UNIQUE,
+    client_id        TEXT    NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
+    scopes           TEXT    NOT NULL,
+    created_at       BIGINT  NOT NULL,
+    expires_at       BIGINT  NOT NULL,
+    poll_interval    BIGINT  NOT NULL,
+    last_polled_at   BIGINT,
+    approved_by      TEXT    REFERENCES users (id) ON DELETE CASCADE,
+    session_id       TEXT    REFERENCES user_sessions (id) ON DELETE CASCADE,
+    auth_time        BIGINT,
+    amr              TEXT,
+    denied_at        BIGINT,
+    used_at          BIGINT,
+    authorization_id TEXT
+);

@@ -27,6 +27,8 @@ pub enum Key {
     /// Mail that strangers can cause (sign-up notices, reset links) to one address: five in the window, then a
     /// pause, so the forms cannot be used to flood someone's inbox.
     Mail(String),
+    /// Wrong user codes typed at `/device` by one person.
+    DeviceCode(String),
 }
 
 impl Key {
@@ -41,12 +43,13 @@ impl Key {
             Self::User(user_id) => format!("user:{user_id}"),
             Self::Client(ip) => format!("client:{ip}"),
             Self::Mail(email) => format!("mail:{}", email.to_lowercase()),
+            Self::DeviceCode(user_id) => format!("device:{user_id}"),
         }
     }
 
     fn limit(&self) -> i64 {
         match self {
-            Self::Account(_) | Self::User(_) | Self::Mail(_) => PER_ACCOUNT,
+            Self::Account(_) | Self::User(_) | Self::Mail(_) | Self::DeviceCode(_) => PER_ACCOUNT,
             Self::Client(_) => PER_CLIENT,
         }
     }

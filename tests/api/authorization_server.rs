@@ -711,3 +711,199 @@ async fn operators_add_list_and_remove_clients_and_rotate_keys_from_the_command_
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("usage"));
 }
+
+async fn post_form(app: &TestApp, path: &str, client: &App, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().post(format!("{}{path}", app.address));
+    let mut form: Vec<(&str, &str)> = form.to_vec();
+    match &client.secret {
+        Some(secret) => request = request.basic_auth(&client.id, Some(secret)),
+        None => form.push(("client_id", &client.id)),
+    }
+    let response = request.form(&form).send().await.expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_introspection_and_revocation_answer_for_the_apps_own_tokens() {
+    let (_provider, app) = signed_in(&[]).await;
+    let client = register(&app, true, "openid profile email profile:read").await;
+    let other = register(&app, true, "openid profile:read").await;
+    let issued = tokens(&app, &client).await;
+    let (access, refresh) =
+        (issued["access_token"].as_str().expect("at"), issued["refresh_token"].as_str().expect("rt"));
+
+    let info = reqwest::Client::new()
+        .get(format!("{}/oauth/userinfo", app.address))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(info.status(), StatusCode::OK);
+    let info = json(info).await;
+    assert!(info["sub"].is_string() && info["name"].is_string() && info["email"].is_string(), "{info}");
+    let anonymous =
+        reqwest::Client::new().get(format!("{}/oauth/userinfo", app.address)).send().await.expect("userinfo");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let (status, active) = post_form(&app, "/oauth/introspect", &client, &[("token", access)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], client.id);
+    assert_eq!(active["scope"], "openid profile email profile:read");
+    let (_, active_refresh) = post_form(&app, "/oauth/introspect", &client, &[("token", refresh)]).await;
+    assert_eq!(active_refresh["active"], true);
+    let (_, foreign) = post_form(&app, "/oauth/introspect", &other, &[("token", access)]).await;
+    assert_eq!(foreign, json!({ "active": false }), "another app learns nothing");
+    let (_, garbage) = post_form(&app, "/oauth/introspect", &client, &[("token", "not-a-token")]).await;
+    assert_eq!(garbage, json!({ "active": false }));
+    let public = register(&app, false, "openid").await;
+    let (status, _) = post_form(&app, "/oauth/introspect", &public, &[("token", access)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "introspection is for confidential clients");
+
+    // Another app cannot revoke it (and is told 200 all the same); its own app can.
+    let (status, _) = post_form(&app, "/oauth/revoke", &other, &[("token", refresh)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me(&app, access).await.0, StatusCode::OK);
+    let (status, _) =
+        post_form(&app, "/oauth/revoke", &client, &[("token", refresh), ("token_type_hint", "refresh_token")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me(&app, access).await.0, StatusCode::UNAUTHORIZED, "revoking the refresh token ends its access tokens");
+    let (_, inactive) = post_form(&app, "/oauth/introspect", &client, &[("token", access)]).await;
+    assert_eq!(inactive, json!({ "active": false }));
+    let (status, _) = post_form(&app, "/oauth/revoke", &client, &[("token", "gibberish")]).await;
+    assert_eq!(status, StatusCode::OK, "an unknown token is answered 200 (RFC 7009)");
+}
+
+/// Submits the `/device` form as the signed-in browser does.
+async fn device_form(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .post(format!("{}/device", app.address))
+        .header("origin", &app.address)
+        .form(form)
+        .send()
+        .await
+        .expect("device form")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_line_tool_signs_in_with_the_device_flow() {
+    let (_provider, app) = signed_in(&[]).await;
+    let cli = register(&app, false, "openid profile:read offline_access").await;
+    let (status, started) =
+        post_form(&app, "/oauth/device_authorization", &cli, &[("scope", "openid profile:read")]).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let (device_code, user_code) =
+        (started["device_code"].as_str().expect("dc"), started["user_code"].as_str().expect("uc"));
+    assert_eq!(started["verification_uri"], format!("{}/device", app.address));
+    assert_eq!(started["interval"], 5);
+    let poll_form = [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", device_code)];
+    let poll = || post_form(&app, "/oauth/token", &cli, &poll_form);
+    assert_eq!(poll().await.1["error"], "authorization_pending");
+    assert_eq!(poll().await.1["error"], "slow_down", "polled faster than the interval");
+
+    // The person opens /device (signed in), types the code with their own spacing, sees the app, and allows it.
+    assert_eq!(app.get("/device").await.status(), StatusCode::OK);
+    let wrong = device_form(&app, &[("user_code", "BBBB-BBBB")]).await;
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    let typed = user_code.to_lowercase().replace('-', " ");
+    let shown = device_form(&app, &[("user_code", &typed)]).await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    let page = shown.text().await.expect("approval page");
+    assert!(page.contains("Sample app") && page.contains(user_code), "{page}");
+    let done = device_form(&app, &[("user_code", user_code), ("decision", "allow")]).await;
+    assert!(done.text().await.expect("page").contains("is connected"));
+
+    sqlx::query("UPDATE oauth_device_codes SET last_polled_at = last_polled_at - 60")
+        .execute(&app.sql)
+        .await
+        .expect("wait");
+    let (status, issued) = poll().await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    assert!(issued["refresh_token"].is_string() && issued["id_token"].is_string());
+    assert_eq!(me(&app, issued["access_token"].as_str().expect("at")).await.0, StatusCode::OK);
+    let (_, again) = poll().await;
+    assert_eq!(again["error"], "invalid_grant", "a device code is used once");
+    assert_eq!(
+        me(&app, issued["access_token"].as_str().expect("at")).await.0,
+        StatusCode::UNAUTHORIZED,
+        "and its reuse ends what it gave"
+    );
+
+    // A denied one says so; an expired one says so.
+    let (_, second) = post_form(&app, "/oauth/device_authorization", &cli, &[("scope", "openid")]).await;
+    let code = second["user_code"].as_str().expect("uc");
+    device_form(&app, &[("user_code", code), ("decision", "deny")]).await;
+    let (_, denied) = post_form(
+        &app,
+        "/oauth/token",
+        &cli,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", second["device_code"].as_str().expect("dc")),
+        ],
+    )
+    .await;
+    assert_eq!(denied["error"], "access_denied");
+    let (_, third) = post_form(&app, "/oauth/device_authorization", &cli, &[("scope", "openid")]).await;
+    sqlx::query("UPDATE oauth_device_codes SET expires_at = 1").execute(&app.sql).await.expect("expire");
+    let (_, expired) = post_form(
+        &app,
+        "/oauth/token",
+        &cli,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", third["device_code"].as_str().expect("dc")),
+        ],
+    )
+    .await;
+    assert_eq!(expired["error"], "expired_token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_user_codes_are_throttled_per_person() {
+    let (_provider, app) = signed_in(&[]).await;
+    for _ in 0..5 {
+        assert_eq!(device_form(&app, &[("user_code", "BBBB-BBBB")]).await.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(device_form(&app, &[("user_code", "BBBB-BBBB")]).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rp_initiated_logout_signs_out_and_returns_only_to_a_registered_address() {
+    let (_provider, app, client) = setup().await;
+    let issued = tokens(&app, &client).await;
+    let hint = issued["id_token"].as_str().expect("id token");
+    let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+
+    let elsewhere = app
+        .get(&format!(
+            "/oauth/logout?id_token_hint={hint}&post_logout_redirect_uri={}",
+            encode("https://evil.example/")
+        ))
+        .await;
+    assert_eq!(elsewhere.status(), StatusCode::BAD_REQUEST, "an unregistered address gets an error page here");
+    assert!(elsewhere.headers().get("location").is_none());
+    assert_eq!(app.me_status().await, 200, "and nobody was signed out");
+
+    // Without a hint anyone could link here: the person is asked first.
+    let asked = app.get("/oauth/logout").await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    assert!(asked.text().await.expect("page").contains("Sign out of Gatehouse?"));
+    assert_eq!(app.me_status().await, 200);
+
+    let back = app
+        .get(&format!(
+            "/oauth/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=bye",
+            encode("https://app.example/signed-out")
+        ))
+        .await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&back), "https://app.example/signed-out?state=bye");
+    assert_eq!(app.me_status().await, 401, "signed out of Gatehouse");
+    assert_eq!(
+        me(&app, issued["access_token"].as_str().expect("at")).await.0,
+        StatusCode::UNAUTHORIZED,
+        "and the app's session-bound tokens end"
+    );
+}

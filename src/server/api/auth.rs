@@ -88,7 +88,7 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 /// The token from `Authorization: Bearer <token>`; `None` without the header; 401 for any other shape.
-fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
     let malformed = || ApiError::unauthorized("The Authorization header must be \u{201c}Bearer <token>\u{201d}.");
     let value = value.to_str().map_err(|_| malformed())?;

@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use self::extract::{ApiJson, ApiPath, ApiQuery, MAX_BODY_BYTES};
 pub use self::{
-    auth::{Credential, Principal},
+    auth::{Credential, Principal, bearer},
     error::{ApiError, ErrorBody},
 };
 use super::{accounts, session::ClientInfo, state::AppState, tokens};

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use axum::{
     Form,
     extract::{Query, RawQuery, State},
-    http::{HeaderValue, StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ use serde_json::json;
 use tower_sessions::Session;
 use url::Url;
 
-use super::{OAuthScope, Scopes, clients, hash, jwt, new_secret, parameters};
+use super::{Scopes, clients, hash, jwt, new_secret, page, parameters};
 use crate::server::{
     audit::{self, Event},
     clock,
@@ -245,14 +245,14 @@ async fn proceed(state: &AppState, session: &Session, caller: &Caller, mut pendi
 }
 
 /// What the code and the ID token say about how the person signed in.
-struct SessionFacts {
+pub(super) struct SessionFacts {
     /// When they last proved who they are: signing in, or confirming it since.
-    auth_time: i64,
-    amr: Vec<String>,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
 }
 
 impl SessionFacts {
-    async fn read(state: &AppState, signed_in: &SignedIn) -> Result<Self, sqlx::Error> {
+    pub(super) async fn read(state: &AppState, signed_in: &SignedIn) -> Result<Self, sqlx::Error> {
         let row: Option<(String, i64, Option<i64>, bool)> = on!(&state.db, pool => sqlx::query_as(
             "SELECT s.provider, s.created_at, s.confirmed_at,
                     EXISTS (SELECT 1 FROM totp t WHERE t.user_id = s.user_id AND t.enabled_at IS NOT NULL)
@@ -333,47 +333,47 @@ pub async fn decision(
         Ok(facts) => facts,
         Err(error) => return internal(&error),
     };
-    if let Err(error) = remember_consent(&state, signed_in, &pending, &client_info).await {
+    let (user_id, scopes) = (&signed_in.session.user_id, Scopes::from_stored(&pending.scopes));
+    if let Err(error) = remember_consent(&state, user_id, &pending.client_id, &scopes, &client_info).await {
         return internal(&error);
     }
     issue_code(&state, signed_in, &facts, &pending).await
 }
 
 /// Records the consent (widening a remembered one to cover what was just allowed).
-async fn remember_consent(
+pub(super) async fn remember_consent(
     state: &AppState,
-    signed_in: &SignedIn,
-    pending: &Pending,
+    user_id: &str,
+    client_id: &str,
+    allowed: &Scopes,
     who: &ClientInfo,
 ) -> Result<(), sqlx::Error> {
-    let user_id = &signed_in.session.user_id;
     let now = clock::now();
     let mut tx = state.db.begin_write().await?;
     let before: Option<String> = on!(tx.as_exec(), conn => sqlx::query_scalar(
         "SELECT scopes FROM oauth_consents WHERE user_id = $1 AND client_id = $2",
     )
     .bind(user_id)
-    .bind(&pending.client_id)
+    .bind(client_id)
     .fetch_optional(conn)
     .await)?;
-    let scopes =
-        Scopes::from_stored(&pending.scopes).union(&Scopes::from_stored(before.as_deref().unwrap_or_default()));
+    let scopes = allowed.union(&Scopes::from_stored(before.as_deref().unwrap_or_default()));
     on!(tx.as_exec(), conn => sqlx::query(
         "INSERT INTO oauth_consents (user_id, client_id, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
          ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
     )
     .bind(user_id)
-    .bind(&pending.client_id)
+    .bind(client_id)
     .bind(scopes.to_string())
     .bind(now)
     .execute(conn)
     .await
     .map(drop))?;
     let name: Option<String> = on!(tx.as_exec(), conn => sqlx::query_scalar("SELECT name FROM oauth_clients WHERE id = $1")
-        .bind(&pending.client_id)
+        .bind(client_id)
         .fetch_optional(conn)
         .await)?;
-    let detail = json!({ "client": pending.client_id, "name": name, "scope": pending.scopes });
+    let detail = json!({ "client": client_id, "name": name, "scope": allowed.to_string() });
     audit::record(tx.as_exec(), Event::AppAuthorized, Some(user_id), who, detail).await?;
     tx.commit().await
 }
@@ -497,52 +497,26 @@ fn internal(error: &dyn std::fmt::Display) -> Response {
 /// to every hop of a form's redirects).
 fn consent_page(client: &clients::Client, scopes: &Scopes, request: &str, redirect_uri: &str) -> Response {
     let destination = Url::parse(redirect_uri).map(|u| u.origin().ascii_serialization()).unwrap_or_default();
-    let items: String = scopes
-        .iter()
-        .filter(|s| *s != OAuthScope::OpenId || scopes.iter().count() == 1)
-        .map(|s| format!(r#"<li data-scope="{}">{}</li>"#, escape(s.as_str()), escape(s.description())))
-        .collect();
-    let name = escape(&client.name);
-    let html = format!(
-        r#"<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
-<title>Allow {name}? · Gatehouse</title>
-<link rel="stylesheet" href="/pkg/gatehouse.css">
-<link rel="icon" type="image/svg+xml" href="/favicon.svg">
-</head>
-<body>
-<header class="site-header"><div class="bar"><a class="brand" href="/"><img src="/favicon.svg" alt="" width="28" height="28"><span>Gatehouse</span></a></div></header>
-<main id="main">
-<section class="card narrow" aria-labelledby="consent-title">
+    let body = format!(
+        r#"<section class="card narrow" aria-labelledby="consent-title">
 <h1 id="consent-title">Allow <span data-testid="consent-app">{name}</span> to use your Gatehouse account?</h1>
 <p>It will be able to:</p>
-<ul class="scope-list" data-testid="consent-scopes">{items}</ul>
+{scopes}
 <p class="muted">You will be sent back to <strong>{destination}</strong>. You can revoke this at any time on your dashboard.</p>
 <form method="post" action="/oauth/authorize/decision" class="button-row">
 <input type="hidden" name="request" value="{request}">
 <button type="submit" name="decision" value="allow" class="button" data-testid="consent-allow">Allow</button>
 <button type="submit" name="decision" value="deny" class="button secondary" data-testid="consent-deny">Deny</button>
 </form>
-</section>
-</main>
-</body>
-</html>"#,
+</section>"#,
+        name = escape(&client.name),
+        scopes = page::scope_list(scopes),
         destination = escape(&destination),
         request = escape(request),
     );
-    let policy = format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'{}; \
-         frame-ancestors 'none'",
-        if destination.is_empty() { String::new() } else { format!(" {destination}") }
-    );
-    let mut response = axum::response::Html(html).into_response();
-    if let Ok(value) = HeaderValue::from_str(&policy) {
-        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    page::render(
+        &format!("Allow {}?", client.name),
+        &body,
+        Some(&destination).filter(|d| !d.is_empty()).map(String::as_str),
+    )
 }

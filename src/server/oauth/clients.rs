@@ -184,7 +184,7 @@ impl Client {
 
     /// The app as RFC 7591 (dynamic client registration) names its fields.
     pub fn metadata(&self) -> ClientMetadata {
-        let mut grant_types = vec!["authorization_code", "refresh_token"];
+        let mut grant_types = vec!["authorization_code", "refresh_token", super::device::GRANT_TYPE];
         if self.is_confidential() {
             grant_types.push("client_credentials");
         }

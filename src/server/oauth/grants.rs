@@ -84,6 +84,18 @@ pub async fn end_after_reuse(
     Ok(())
 }
 
+/// Ends an authorization at its app's request (`/oauth/revoke`): its refresh tokens at once, its access tokens from
+/// their next request.
+pub async fn end(state: &AppState, authorization_id: &str) -> Result<(), sqlx::Error> {
+    on!(&state.db, pool => sqlx::query("DELETE FROM oauth_authorizations WHERE id = $1")
+        .bind(authorization_id)
+        .execute(pool)
+        .await
+        .map(drop))?;
+    state.cache.forget_grant(authorization_id);
+    Ok(())
+}
+
 /// Why an access token's authorization does not stand.
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {

@@ -145,3 +145,27 @@ pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Access
         }),
     }
 }
+
+/// What an `id_token_hint` says, once its signature is checked (its expiry is not: a hint is often old).
+#[derive(Clone, Debug, Deserialize)]
+pub struct IdTokenHint {
+    pub sub: String,
+    pub aud: String,
+    pub sid: Option<String>,
+}
+
+/// Checks an ID token Gatehouse issued, for RP-initiated logout: signature, `typ` JWT, issuer. `None` when it is not
+/// one of ours.
+pub async fn verify_id_token_hint(state: &AppState, token: &str) -> Option<IdTokenHint> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    if header.alg != keys::ALGORITHM || header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT")) {
+        return None;
+    }
+    let key = state.keys.find_or_reload(&state.db, header.kid.as_deref()?).await?;
+    let mut validation = Validation::new(keys::ALGORITHM);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_issuer(&[issuer(state)]);
+    validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+    jsonwebtoken::decode::<IdTokenHint>(token, &key.decoding, &validation).ok().map(|data| data.claims)
+}

@@ -4,6 +4,9 @@
 //! - [`clients`]: the apps, their redirect URIs and secrets (and `gatehouse clients …`).
 //! - [`authorize`]: `GET /oauth/authorize`, the consent page, and the authorization codes it issues.
 //! - [`token`]: `POST /oauth/token` (authorization code, refresh token, client credentials).
+//! - [`device`]: device authorization (RFC 8628) and the `/device` page.
+//! - [`logout`]: RP-initiated logout (`end_session_endpoint`).
+//! - [`introspection`]: `POST /oauth/revoke` and `POST /oauth/introspect`; [`userinfo`]: `/oauth/userinfo`.
 //! - [`grants`]: what a code was exchanged for (an authorization, the family of its refresh tokens), revocation.
 //! - [`jwt`]: access tokens (RFC 9068) and ID tokens, issued and checked.
 //! - [`keys`]: the ES256 keys that sign them, sealed at rest, rotated.
@@ -14,11 +17,16 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod device;
 pub mod discovery;
 pub mod grants;
+pub mod introspection;
 pub mod jwt;
 pub mod keys;
+pub mod logout;
+pub mod page;
 pub mod token;
+pub mod userinfo;
 
 use std::fmt;
 
@@ -46,11 +54,17 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(discovery::authorization_server))
         .route("/oauth/jwks.json", get(discovery::jwks))
         .route("/oauth/token", post(token::token))
+        .route("/oauth/device_authorization", post(device::device_authorization))
+        .route("/oauth/revoke", post(introspection::revoke))
+        .route("/oauth/introspect", post(introspection::introspect))
+        .route("/oauth/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .layer(cors);
     Router::new()
         .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/authorize/resume", get(authorize::resume))
         .route("/oauth/authorize/decision", post(authorize::decision))
+        .route("/device", get(device::form).post(device::submit))
+        .route("/oauth/logout", get(logout::end_session).post(logout::end_session))
         .merge(machine)
 }
 

@@ -43,15 +43,15 @@ pub struct TokenError {
 }
 
 impl TokenError {
-    fn new(error: &'static str, description: impl Into<String>) -> Self {
+    pub(super) fn new(error: &'static str, description: impl Into<String>) -> Self {
         Self { status: StatusCode::BAD_REQUEST, error, description: description.into(), basic_challenge: false }
     }
 
-    fn invalid_grant(description: impl Into<String>) -> Self {
+    pub(super) fn invalid_grant(description: impl Into<String>) -> Self {
         Self::new("invalid_grant", description)
     }
 
-    fn invalid_request(description: impl Into<String>) -> Self {
+    pub(super) fn invalid_request(description: impl Into<String>) -> Self {
         Self::new("invalid_request", description)
     }
 
@@ -115,13 +115,7 @@ pub async fn token(State(state): State<AppState>, who: ClientInfo, headers: Head
 }
 
 async fn exchange(state: &AppState, who: &ClientInfo, headers: &HeaderMap, body: &str) -> Result<Tokens, TokenError> {
-    let form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-        v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
-    });
-    if !form {
-        return Err(TokenError::invalid_request("Send the parameters as application/x-www-form-urlencoded."));
-    }
-    let params = parameters(body).map_err(TokenError::invalid_request)?;
+    let params = form_parameters(headers, body)?;
     let get = |name: &str| params.get(name).map(String::as_str);
     let client = authenticate(state, headers, get("client_id"), get("client_secret")).await?;
     match get("grant_type") {
@@ -130,6 +124,7 @@ async fn exchange(state: &AppState, who: &ClientInfo, headers: &HeaderMap, body:
         }
         Some("refresh_token") => refresh(state, &client, get("refresh_token"), get("scope"), who).await,
         Some("client_credentials") => client_credentials(state, &client, get("scope")),
+        Some(super::device::GRANT_TYPE) => super::device::redeem(state, &client, get("device_code")).await,
         Some("password") => Err(TokenError::new(
             "unsupported_grant_type",
             "The password grant is not supported: send the person to /oauth/authorize, or use the device flow.",
@@ -139,8 +134,22 @@ async fn exchange(state: &AppState, who: &ClientInfo, headers: &HeaderMap, body:
     }
 }
 
+/// A form body's parameters (RFC 6749 §3.2: `application/x-www-form-urlencoded`, none repeated).
+pub(super) fn form_parameters(
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<std::collections::BTreeMap<String, String>, TokenError> {
+    let form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+    });
+    if !form {
+        return Err(TokenError::invalid_request("Send the parameters as application/x-www-form-urlencoded."));
+    }
+    parameters(body).map_err(TokenError::invalid_request)
+}
+
 /// The client, authenticated by `client_secret_basic`, `client_secret_post`, or (a public client) its id alone.
-async fn authenticate(
+pub(super) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     body_id: Option<&str>,
@@ -304,7 +313,11 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     well_formed && URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
 }
 
-async fn insert_refresh_token(tx: Exec<'_>, authorization: &str, scopes: &Scopes) -> Result<String, sqlx::Error> {
+pub(super) async fn insert_refresh_token(
+    tx: Exec<'_>,
+    authorization: &str,
+    scopes: &Scopes,
+) -> Result<String, sqlx::Error> {
     let token = new_secret(REFRESH_PREFIX);
     on!(tx, conn => sqlx::query(
         "INSERT INTO oauth_refresh_tokens (token_hash, authorization_id, scopes, created_at) VALUES ($1, $2, $3, $4)",
@@ -319,7 +332,7 @@ async fn insert_refresh_token(tx: Exec<'_>, authorization: &str, scopes: &Scopes
     Ok(token)
 }
 
-async fn person(tx: Exec<'_>, user_id: &str) -> Result<Option<PersonColumns>, sqlx::Error> {
+pub(super) async fn person(tx: Exec<'_>, user_id: &str) -> Result<Option<PersonColumns>, sqlx::Error> {
     let query = format!("SELECT {} FROM users u WHERE u.id = $1", PersonColumns::SELECT);
     on!(tx, conn => sqlx::query_as(&query).bind(user_id).fetch_optional(conn).await)
 }
@@ -434,6 +447,7 @@ fn client_credentials(state: &AppState, client: &Client, scope: Option<&str>) ->
         }
     };
     let (access_token, expires_in) = jwt::access_token(state, &client.id, &client.id, &scopes, None, None);
+    tracing::info!(client = %client.id, scope = %scopes, "client credentials token issued");
     Ok(Tokens {
         access_token,
         token_type: "Bearer",
@@ -445,14 +459,14 @@ fn client_credentials(state: &AppState, client: &Client, scope: Option<&str>) ->
 }
 
 /// Whom tokens are issued for, under which authorization.
-struct IssuedFor<'a> {
-    authorization: &'a str,
-    user_id: &'a str,
-    auth_time: i64,
-    amr: &'a [String],
+pub(super) struct IssuedFor<'a> {
+    pub authorization: &'a str,
+    pub user_id: &'a str,
+    pub auth_time: i64,
+    pub amr: &'a [String],
 }
 
-fn issue(
+pub(super) fn issue(
     state: &AppState,
     client: &Client,
     scopes: &Scopes,
