@@ -10,6 +10,7 @@ use leptos_router::{
 use crate::{
     components::layout::Layout,
     pages::{
+        apps::AppsPage,
         dashboard::DashboardPage,
         developers::DevelopersPage,
         home::HomePage,
@@ -63,6 +64,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("dashboard") view=DashboardPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("developers") view=DevelopersPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("apps") view=AppsPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("signup") view=SignUpPage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("login"), StaticSegment("mfa")) view=ChallengePage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("profile"), StaticSegment("two-step")) view=EnrolPage ssr=SsrMode::Async/>

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod app;
+pub mod apps;
 pub mod auth;
 pub mod components;
 pub mod error;

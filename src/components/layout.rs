@@ -19,6 +19,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <A href="/" exact=true>"Home"</A>
                     <A href="/dashboard">"Dashboard"</A>
                     <A href="/profile">"Profile"</A>
+                    <A href="/apps">"Apps"</A>
                     <A href="/developers">"API"</A>
                 </nav>
                 <div class="account" data-testid="account-area">

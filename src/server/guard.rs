@@ -21,7 +21,7 @@ use super::{
 };
 
 /// Path prefixes of the pages that require a session.
-pub const PROTECTED_PAGES: [&str; 4] = ["/dashboard", "/profile", "/confirm", "/device"];
+pub const PROTECTED_PAGES: [&str; 5] = ["/dashboard", "/profile", "/confirm", "/device", "/apps"];
 
 /// The signed-in person and their session, or nobody. Always present on a request that passed [`authenticate`].
 #[derive(Clone, Debug, Default)]

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod bus;

@@ -68,6 +68,8 @@ pub enum Purpose {
     FreshRecoveryCodes,
     /// The private half of a key that signs access and ID tokens.
     SigningKey,
+    /// An app's client secret just made, kept in the browser's session until the page has shown it.
+    FreshClientSecret,
 }
 
 impl Purpose {
@@ -76,6 +78,7 @@ impl Purpose {
             Purpose::TotpSeed => b"gatehouse totp seed v1",
             Purpose::FreshRecoveryCodes => b"gatehouse fresh recovery codes v1",
             Purpose::SigningKey => b"gatehouse token signing key v1",
+            Purpose::FreshClientSecret => b"gatehouse fresh client secret v1",
         }
     }
 }

@@ -16,7 +16,7 @@ use tower_http::{
 use tower_sessions::session_store::ExpiredDeletion;
 
 use super::{
-    accounts, api, auth,
+    accounts, api, apps, auth,
     auth::providers::Providers,
     bus::Bus,
     cache::AuthCache,
@@ -269,6 +269,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .merge(api::router(&state))
         .merge(accounts::router())
         .merge(oauth::router())
+        .merge(apps::router())
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

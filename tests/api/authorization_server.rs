@@ -907,3 +907,97 @@ async fn rp_initiated_logout_signs_out_and_returns_only_to_a_registered_address(
         "and the app's session-bound tokens end"
     );
 }
+
+/// Posts one of the `/apps` page's forms as the browser does without JavaScript.
+async fn apps_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .post(format!("{}{path}", app.address))
+        .header("origin", &app.address)
+        .form(form)
+        .send()
+        .await
+        .expect("form post")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_registers_an_app_on_the_apps_page_and_sees_its_secret_once() {
+    let (_provider, app) = signed_in(&[]).await;
+    let registered = apps_form(
+        &app,
+        "/apps/register",
+        &[
+            ("name", "My web app"),
+            ("redirect_uris", "https://app.example/callback\r\nhttps://app.example/other\r\n"),
+            ("post_logout_redirect_uris", ""),
+            ("kind", "confidential"),
+            ("scope", "openid"),
+            ("scope", "profile:read"),
+        ],
+    )
+    .await;
+    assert_eq!(registered.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&registered), "/apps#developer-apps");
+    let page = app.get("/apps").await.text().await.expect("page");
+    assert!(page.contains("My web app") && page.contains("data-testid=\"client-secret\""), "{page}");
+    let secret = page
+        .split("data-testid=\"client-secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the secret is shown")
+        .to_owned();
+    let client_id: String =
+        sqlx::query_scalar("SELECT id FROM oauth_clients").fetch_one(&app.sql).await.expect("client");
+    let owned = App { id: client_id.clone(), secret: Some(secret.clone()) };
+    let (status, _) = token_owned(&app, &owned, vec![("grant_type", "client_credentials")]).await;
+    assert_eq!(status, StatusCode::OK, "the shown secret is the app's secret");
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT secret_hash FROM oauth_clients").fetch_one(&app.sql).await.expect("hash");
+    assert_ne!(stored, secret.as_bytes(), "only a hash is stored");
+
+    assert_eq!(apps_form(&app, "/apps/dismiss", &[]).await.status(), StatusCode::SEE_OTHER);
+    let page = app.get("/apps").await.text().await.expect("page");
+    assert!(!page.contains(&secret), "never shown again");
+
+    // A new secret replaces the old one at once.
+    apps_form(&app, "/apps/secret", &[("client_id", &client_id)]).await;
+    let (status, _) = token_owned(&app, &owned, vec![("grant_type", "client_credentials")]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old secret stopped working");
+
+    let bad = apps_form(
+        &app,
+        "/apps/register",
+        &[("name", "Bad"), ("redirect_uris", "http://app.example/cb"), ("kind", "public"), ("scope", "openid")],
+    )
+    .await;
+    let to = location(&bad);
+    assert!(to.starts_with("/apps?error=") && to.contains("https"), "{to}");
+    assert!(app.get(&to).await.text().await.expect("page").contains("must be https"));
+    assert_eq!(app.count("oauth_clients").await, 1, "nothing half-written");
+
+    // Someone else's app cannot be deleted from here; one's own can.
+    let stranger = register(&app, false, "openid").await;
+    apps_form(&app, "/apps/delete", &[("client_id", &stranger.id)]).await;
+    assert_eq!(app.count("oauth_clients").await, 2);
+    apps_form(&app, "/apps/delete", &[("client_id", &client_id)]).await;
+    assert_eq!(app.count("oauth_clients").await, 1);
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id").fetch_all(&app.sql).await.expect("audit");
+    assert!(kinds.contains(&"app_registered".to_owned()) && kinds.contains(&"app_removed".to_owned()), "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_apps_page_lists_allowed_apps_and_revokes_one() {
+    let (_provider, app, client) = setup().await;
+    let issued = tokens(&app, &client).await;
+    let page = app.get("/apps").await.text().await.expect("page");
+    assert!(page.contains("data-testid=\"authorized-app\"") && page.contains("Sample app"), "{page}");
+    let revoked = apps_form(&app, "/apps/revoke", &[("client_id", &client.id)]).await;
+    assert_eq!(location(&revoked), "/apps#authorized-apps");
+    assert_eq!(me(&app, issued["access_token"].as_str().expect("at")).await.0, StatusCode::UNAUTHORIZED);
+    let page = app.get("/apps").await.text().await.expect("page");
+    assert!(!page.contains("data-testid=\"authorized-app\""));
+    // Signed out, the page and its forms send people to sign in.
+    let anonymous = crate::helpers::browser_client();
+    let response = anonymous.get(format!("{}/apps", app.address)).send().await.expect("page");
+    assert!(location(&response).starts_with("/login?next="));
+}

@@ -18,7 +18,7 @@ use crate::{
 };
 
 const CLIENT_ID_PREFIX: &str = "app_";
-const SECRET_PREFIX: &str = "gcs_";
+pub const SECRET_PREFIX: &str = "gcs_";
 /// At most this many redirect URIs (and as many post-logout ones) per app.
 const MAX_URIS: usize = 10;
 

@@ -1,0 +1,70 @@
+//! Apps and Gatehouse: the apps a person has let in ("Apps you allowed") and the apps they registered to sign people
+//! in with Gatehouse ("Your developer apps"). The types are shared by the server and the browser; the page's forms
+//! post to plain handlers (`src/server/apps.rs`), so `/apps` works without JavaScript and adds nothing to the
+//! WebAssembly.
+
+use std::fmt;
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// The `/apps` page's data, read in one request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppsView {
+    /// The server's clock, so relative times render the same on the server and after hydration.
+    pub now: i64,
+    pub authorized: Vec<AuthorizedApp>,
+    pub registered: Vec<RegisteredApp>,
+    /// A confidential app's secret, just made: shown until the person says they have copied it (ten minutes at most).
+    pub fresh: Option<FreshSecret>,
+    /// The scopes an app may ask for: (name, what it allows).
+    pub scopes: Vec<(String, String)>,
+}
+
+/// An app the person let in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizedApp {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub authorized_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// An app the person registered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredApp {
+    pub client_id: String,
+    pub name: String,
+    pub confidential: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+}
+
+/// A client secret, shown once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreshSecret {
+    pub client_id: String,
+    pub name: String,
+    pub secret: String,
+}
+
+impl fmt::Debug for FreshSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FreshSecret").field("client_id", &self.client_id).field("secret", &"[redacted]").finish()
+    }
+}
+
+#[server(endpoint = "apps/view")]
+pub async fn get_apps() -> Result<AppsView, AppError> {
+    use crate::server::{apps, context};
+    context::with_status(async {
+        let (state, auth) = context::signed_in()?;
+        apps::view(&state, &context::session().await?, &auth.user_id).await
+    })
+    .await
+}
