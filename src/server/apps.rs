@@ -83,12 +83,13 @@ pub async fn view(state: &AppState, session: &Session, user_id: &str) -> Result<
     Ok(AppsView { now: clock::now(), authorized, registered, fresh, scopes })
 }
 
-/// The signed-in person, or a redirect to sign in.
-fn person(caller: &Caller) -> Result<String, Response> {
-    caller
-        .signed_in()
-        .map(|s| s.session.user_id.clone())
-        .ok_or_else(|| Redirect::to("/login?next=%2Fapps").into_response())
+/// The signed-in person's id.
+fn person(caller: &Caller) -> Option<String> {
+    caller.signed_in().map(|s| s.session.user_id.clone())
+}
+
+fn to_login() -> Response {
+    Redirect::to("/login?next=%2Fapps").into_response()
 }
 
 /// Back to the page, at `anchor`, with the error if there was one.
@@ -125,10 +126,7 @@ async fn register(
     who: ClientInfo,
     body: String,
 ) -> Response {
-    let user_id = match person(&caller) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let Some(user_id) = person(&caller) else { return to_login() };
     let result = async {
         let form = fields(&body);
         let scopes: Vec<&str> = form.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.as_str()).collect();
@@ -179,10 +177,7 @@ struct ClientForm {
 }
 
 async fn revoke(State(state): State<AppState>, caller: Caller, who: ClientInfo, body: String) -> Response {
-    let user_id = match person(&caller) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let Some(user_id) = person(&caller) else { return to_login() };
     let result = async {
         let form: ClientForm = serde_urlencoded_form(&body)?;
         match grants::revoke_app(&state, &user_id, &form.client_id, &who).await? {
@@ -196,10 +191,7 @@ async fn revoke(State(state): State<AppState>, caller: Caller, who: ClientInfo, 
 
 /// Deletes one of the person's apps, with every code, token and consent issued to it.
 async fn delete(State(state): State<AppState>, caller: Caller, who: ClientInfo, body: String) -> Response {
-    let user_id = match person(&caller) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let Some(user_id) = person(&caller) else { return to_login() };
     let result = async {
         let form: ClientForm = serde_urlencoded_form(&body)?;
         let client =
@@ -228,10 +220,7 @@ async fn delete(State(state): State<AppState>, caller: Caller, who: ClientInfo, 
 
 /// A new secret for one of the person's confidential apps; the old one stops working at once.
 async fn new_secret_for(State(state): State<AppState>, caller: Caller, session: Session, body: String) -> Response {
-    let user_id = match person(&caller) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+    let Some(user_id) = person(&caller) else { return to_login() };
     let result = async {
         let form: ClientForm = serde_urlencoded_form(&body)?;
         let client =
@@ -255,8 +244,8 @@ async fn new_secret_for(State(state): State<AppState>, caller: Caller, session: 
 }
 
 async fn dismiss(caller: Caller, session: Session) -> Response {
-    if let Err(response) = person(&caller) {
-        return response;
+    if person(&caller).is_none() {
+        return to_login();
     }
     let result = session.remove::<Fresh>(FRESH_KEY).await.map(drop).map_err(AppError::internal);
     back("developer-apps", result)
