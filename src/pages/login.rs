@@ -27,6 +27,8 @@ pub fn LoginPage() -> impl IntoView {
         None
     };
     let next = query.with_untracked(|q| q.get("next"));
+    // An app that sent the person here may say whom it expects (`login_hint`): an address fills in the form.
+    let email = query.with_untracked(|q| q.get("login_hint")).filter(|h| h.contains('@') && h.len() <= 254);
 
     view! {
         <Title text="Sign in"/>
@@ -35,7 +37,7 @@ pub fn LoginPage() -> impl IntoView {
             {notice.map(|text| view! { <p class="banner" role="status" data-testid="login-notice">{text}</p> })}
             {if with_password {
                 view! {
-                    <PasswordSignInForm next/>
+                    <PasswordSignInForm next email=email.unwrap_or_default()/>
                     <p class="divider" role="separator"><span>"or continue with"</span></p>
                 }
                     .into_any()

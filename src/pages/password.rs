@@ -22,15 +22,16 @@ fn FormError(id: &'static str, error: Option<AppError>) -> impl IntoView {
     view! { <p id=id class="field-error" role="alert" data-testid=id>{error.map(|e| e.to_string())}</p> }
 }
 
-/// The password form on `/login`, with its links; `next` is where to go after signing in.
+/// The password form on `/login`, with its links; `next` is where to go after signing in, `email` an address to
+/// fill in (an app's `login_hint`).
 #[component]
-pub fn PasswordSignInForm(next: Option<String>) -> impl IntoView {
+pub fn PasswordSignInForm(next: Option<String>, #[prop(optional)] email: Option<String>) -> impl IntoView {
     let error = page_error(PasswordSignIn::PATH);
     view! {
         <form method="post" action=PasswordSignIn::PATH class="stacked-form" data-testid="password-form">
             {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
             <label for="email">"Email address"</label>
-            <input id="email" name="email" type="email" required autocomplete="username"
+            <input id="email" name="email" type="email" required autocomplete="username" value=email
                 maxlength=EmailAddress::MAX_CHARS aria-describedby="sign-in-error"/>
             <label for="password">"Password"</label>
             <input id="password" name="password" type="password" required autocomplete="current-password"

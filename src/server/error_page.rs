@@ -1,5 +1,6 @@
-//! A small, complete HTML page for failures answered outside the Leptos app (sign-in callbacks): the site's header
-//! and stylesheet, a heading, an explanation, one link. Every piece of text is escaped.
+//! Small, complete HTML pages answered outside the Leptos app: failures (sign-in callbacks, broken app links) — a
+//! heading, an explanation, one link — and the provider's plain-form pages (consent, device approval, sign-out).
+//! Every piece of text is escaped.
 
 use axum::{
     http::{HeaderValue, header},
@@ -7,7 +8,24 @@ use axum::{
 };
 
 pub fn render(title: &str, message: &str, (link_text, link_href): (&str, &str)) -> Response {
-    let (title, message, link_text, link_href) = (escape(title), escape(message), escape(link_text), escape(link_href));
+    let body = format!(
+        r#"<section class="notice" role="alert" aria-labelledby="problem-title">
+<h1 id="problem-title">{title}</h1>
+<p data-testid="problem-message">{message}</p>
+<a class="button" href="{link_href}">{link_text}</a>
+</section>"#,
+        title = escape(title),
+        message = escape(message),
+        link_text = escape(link_text),
+        link_href = escape(link_href),
+    );
+    page(title, &body, None)
+}
+
+/// A whole page around `body` (HTML, already escaped): the site's header and stylesheet, with a policy that allows
+/// nothing but the stylesheet, the icon and posting a form here — or, with `form_target`, to that origin too (an
+/// app a consent answer redirects to: Chromium applies `form-action` to every hop of a form's redirects).
+pub fn page(title: &str, body: &str, form_target: Option<&str>) -> Response {
     let html = format!(
         r#"<!DOCTYPE html>
 <html lang="en">
@@ -22,20 +40,21 @@ pub fn render(title: &str, message: &str, (link_text, link_href): (&str, &str)) 
 <body>
 <header class="site-header"><div class="bar"><a class="brand" href="/"><img src="/favicon.svg" alt="" width="28" height="28"><span>Gatehouse</span></a></div></header>
 <main id="main">
-<section class="notice" role="alert" aria-labelledby="problem-title">
-<h1 id="problem-title">{title}</h1>
-<p data-testid="problem-message">{message}</p>
-<a class="button" href="{link_href}">{link_text}</a>
-</section>
+{body}
 </main>
 </body>
-</html>"#
+</html>"#,
+        title = escape(title),
+    );
+    let target = form_target.map(|origin| format!(" {origin}")).unwrap_or_default();
+    let policy = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'{target}; \
+         frame-ancestors 'none'"
     );
     let mut response = Html(html).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
-    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

@@ -586,14 +586,15 @@ async fn a_person_not_signed_in_signs_in_first_and_prompt_none_never_shows_a_pag
     let (provider, app) = with_provider(&[]).await;
     let client = register(&app, false, "openid profile:read").await;
     let pkce = pkce();
-    let scope = [("scope", "openid profile:read")];
     let silent = authorize_path(&client.id, &pkce, &[("scope", "openid profile:read"), ("prompt", "none")]);
     assert_eq!(error_back(&app, &silent).await, "login_required");
 
-    let response = app.get(&authorize_path(&client.id, &pkce, &scope)).await;
+    let hinted = [("scope", "openid profile:read"), ("login_hint", "ada@example.com")];
+    let response = app.get(&authorize_path(&client.id, &pkce, &hinted)).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let login = location(&response);
     assert!(login.starts_with("/login?next=%2Foauth%2Fauthorize%2Fresume"), "{login}");
+    assert!(login.ends_with("&login_hint=ada%40example.com"), "the app's login_hint reaches the login page: {login}");
     let resume = url::form_urlencoded::parse(login.split_once('?').expect("query").1.as_bytes())
         .find(|(k, _)| k == "next")
         .map(|(_, v)| v.into_owned())
@@ -777,13 +778,7 @@ async fn userinfo_introspection_and_revocation_answer_for_the_apps_own_tokens() 
 
 /// Submits the `/device` form as the signed-in browser does.
 async fn device_form(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
-    app.client
-        .post(format!("{}/device", app.address))
-        .header("origin", &app.address)
-        .form(form)
-        .send()
-        .await
-        .expect("device form")
+    page_form(app, "/device", form).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -908,8 +903,8 @@ async fn rp_initiated_logout_signs_out_and_returns_only_to_a_registered_address(
     );
 }
 
-/// Posts one of the `/apps` page's forms as the browser does without JavaScript.
-async fn apps_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+/// Posts one of the site's plain forms (`/apps`, `/device`) as the browser does without JavaScript.
+async fn page_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
     app.client
         .post(format!("{}{path}", app.address))
         .header("origin", &app.address)
@@ -922,7 +917,7 @@ async fn apps_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_registers_an_app_on_the_apps_page_and_sees_its_secret_once() {
     let (_provider, app) = signed_in(&[]).await;
-    let registered = apps_form(
+    let registered = page_form(
         &app,
         "/apps/register",
         &[
@@ -954,16 +949,16 @@ async fn a_person_registers_an_app_on_the_apps_page_and_sees_its_secret_once() {
         sqlx::query_scalar("SELECT secret_hash FROM oauth_clients").fetch_one(&app.sql).await.expect("hash");
     assert_ne!(stored, secret.as_bytes(), "only a hash is stored");
 
-    assert_eq!(apps_form(&app, "/apps/dismiss", &[]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(page_form(&app, "/apps/dismiss", &[]).await.status(), StatusCode::SEE_OTHER);
     let page = app.get("/apps").await.text().await.expect("page");
     assert!(!page.contains(&secret), "never shown again");
 
     // A new secret replaces the old one at once.
-    apps_form(&app, "/apps/secret", &[("client_id", &client_id)]).await;
+    page_form(&app, "/apps/secret", &[("client_id", &client_id)]).await;
     let (status, _) = token_owned(&app, &owned, vec![("grant_type", "client_credentials")]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the old secret stopped working");
 
-    let bad = apps_form(
+    let bad = page_form(
         &app,
         "/apps/register",
         &[("name", "Bad"), ("redirect_uris", "http://app.example/cb"), ("kind", "public"), ("scope", "openid")],
@@ -976,9 +971,9 @@ async fn a_person_registers_an_app_on_the_apps_page_and_sees_its_secret_once() {
 
     // Someone else's app cannot be deleted from here; one's own can.
     let stranger = register(&app, false, "openid").await;
-    apps_form(&app, "/apps/delete", &[("client_id", &stranger.id)]).await;
+    page_form(&app, "/apps/delete", &[("client_id", &stranger.id)]).await;
     assert_eq!(app.count("oauth_clients").await, 2);
-    apps_form(&app, "/apps/delete", &[("client_id", &client_id)]).await;
+    page_form(&app, "/apps/delete", &[("client_id", &client_id)]).await;
     assert_eq!(app.count("oauth_clients").await, 1);
     let kinds: Vec<String> =
         sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id").fetch_all(&app.sql).await.expect("audit");
@@ -991,7 +986,7 @@ async fn the_apps_page_lists_allowed_apps_and_revokes_one() {
     let issued = tokens(&app, &client).await;
     let page = app.get("/apps").await.text().await.expect("page");
     assert!(page.contains("data-testid=\"authorized-app\"") && page.contains("Sample app"), "{page}");
-    let revoked = apps_form(&app, "/apps/revoke", &[("client_id", &client.id)]).await;
+    let revoked = page_form(&app, "/apps/revoke", &[("client_id", &client.id)]).await;
     assert_eq!(location(&revoked), "/apps#authorized-apps");
     assert_eq!(me(&app, issued["access_token"].as_str().expect("at")).await.0, StatusCode::UNAUTHORIZED);
     let page = app.get("/apps").await.text().await.expect("page");

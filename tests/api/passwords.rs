@@ -545,3 +545,14 @@ async fn a_password_account_links_a_provider_by_the_explicit_link_flow() {
     assert_eq!(json(me(&other).await).await["email"], EMAIL);
     assert_eq!(app.count("users").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apps_login_hint_fills_in_the_address_and_nothing_else_does() {
+    let (_mail, app) = app_with_mail(&[]).await;
+    let page = app.get("/login?next=%2Fdashboard&login_hint=ada%40example.com").await.text().await.expect("page");
+    assert!(page.contains(r#"value="ada@example.com""#), "the address is filled in");
+    let page = app.get("/login?login_hint=%22%3E%3Cscript%3Ex@y").await.text().await.expect("page");
+    assert!(!page.contains("<script>x"), "escaped like any value");
+    let page = app.get("/login?login_hint=someone").await.text().await.expect("page");
+    assert!(!page.contains(r#"value="someone""#), "a hint that is not an address fills in nothing");
+}

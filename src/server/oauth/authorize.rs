@@ -60,6 +60,9 @@ struct Pending {
     /// and `max_age` (however many seconds it then took).
     #[serde(default)]
     login_asked: bool,
+    /// `login_hint`: whom the app expects, an email address to fill in on the login page.
+    #[serde(default)]
+    login_hint: Option<String>,
 }
 
 /// An error that goes back to the app (RFC 6749 §4.1.2.1).
@@ -190,6 +193,7 @@ fn check(client: &clients::Client, redirect_uri: &str, params: &BTreeMap<String,
         max_age,
         created_at: clock::now(),
         login_asked: false,
+        login_hint: get("login_hint").filter(|h| h.len() <= 254).map(str::to_owned),
     })
 }
 
@@ -201,8 +205,9 @@ async fn proceed(state: &AppState, session: &Session, caller: &Caller, mut pendi
             return back(to_app("login_required", "The person is not signed in to Gatehouse."));
         }
         pending.login_asked = true;
+        let hint = pending.login_hint.as_deref().map(|h| format!("&login_hint={}", encode(h))).unwrap_or_default();
         return match keep(session, &pending).await {
-            Ok(id) => Redirect::to(&format!("/login?next={}", encode(&resume_path(&id)))).into_response(),
+            Ok(id) => Redirect::to(&format!("/login?next={}{hint}", encode(&resume_path(&id)))).into_response(),
             Err(error) => internal(&error),
         };
     };
@@ -502,19 +507,19 @@ fn consent_page(client: &clients::Client, scopes: &Scopes, request: &str, redire
 <h1 id="consent-title">Allow <span data-testid="consent-app">{name}</span> to use your Gatehouse account?</h1>
 <p>It will be able to:</p>
 {scopes}
-<p class="muted">You will be sent back to <strong>{destination}</strong>. You can revoke this at any time on your dashboard.</p>
+<p class="muted">You will be sent back to <strong>{destination}</strong>. You can revoke this at any time on your <a href="/apps">Apps</a> page.</p>
 <form method="post" action="/oauth/authorize/decision" class="button-row">
 <input type="hidden" name="request" value="{request}">
-<button type="submit" name="decision" value="allow" class="button" data-testid="consent-allow">Allow</button>
-<button type="submit" name="decision" value="deny" class="button secondary" data-testid="consent-deny">Deny</button>
+{buttons}
 </form>
 </section>"#,
         name = escape(&client.name),
         scopes = page::scope_list(scopes),
+        buttons = page::DECISION_BUTTONS,
         destination = escape(&destination),
         request = escape(request),
     );
-    page::render(
+    error_page::page(
         &format!("Allow {}?", client.name),
         &body,
         Some(&destination).filter(|d| !d.is_empty()).map(String::as_str),

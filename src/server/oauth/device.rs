@@ -17,12 +17,12 @@ use super::{
     clients::{self, Client},
     grants::{self, NewAuthorization},
     hash, new_secret, no_store, page,
-    token::{self, IssuedFor, TokenError, Tokens, authenticate, form_parameters},
+    token::{self, Exchanged, TokenError, Tokens, client_request},
 };
 use crate::server::{
     clock,
     db::on,
-    error_page::escape,
+    error_page::{self, escape},
     guard::Caller,
     session::ClientInfo,
     state::AppState,
@@ -65,9 +65,8 @@ fn normalize(typed: &str) -> Option<String> {
 /// `POST /oauth/device_authorization`: a device code for the tool, a user code for the person.
 pub async fn device_authorization(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
     let result = async {
-        let params = form_parameters(&headers, &body)?;
+        let (params, client) = client_request(&state, &headers, &body).await?;
         let get = |name: &str| params.get(name).map(String::as_str);
-        let client = authenticate(&state, &headers, get("client_id"), get("client_secret")).await?;
         let scopes =
             Scopes::parse(get("scope").unwrap_or_default()).map_err(|e| TokenError::new("invalid_scope", e))?;
         if scopes.is_empty() {
@@ -208,24 +207,11 @@ pub(super) async fn redeem(state: &AppState, client: &Client, device_code: Optio
         auth_time,
         amr: &amr,
     };
-    let authorization = match grants::create(tx.as_exec(), state, &new).await {
-        Ok(id) => id,
-        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-            return Err(TokenError::invalid_grant("The sign-in that approved this device has ended."));
-        }
-        Err(error) => return Err(error.into()),
+    let exchanged = Exchanged {
+        sql: "UPDATE oauth_device_codes SET authorization_id = $1 WHERE device_code_hash = $2",
+        key: &code_hash,
     };
-    on!(tx.as_exec(), conn => sqlx::query("UPDATE oauth_device_codes SET authorization_id = $1 WHERE device_code_hash = $2")
-        .bind(&authorization)
-        .bind(&code_hash)
-        .execute(conn)
-        .await
-        .map(drop))?;
-    let refresh_token = token::insert_refresh_token(tx.as_exec(), &authorization, &scopes).await?;
-    let person = token::person(tx.as_exec(), user_id).await?;
-    tx.commit().await?;
-    let issued = IssuedFor { authorization: &authorization, user_id, auth_time, amr: &amr };
-    Ok(token::issue(state, client, &scopes, &issued, person.as_ref(), None, Some(refresh_token)))
+    token::complete(state, tx, client, &new, exchanged, None).await
 }
 
 #[derive(Deserialize)]
@@ -256,7 +242,7 @@ fn code_form(code: Option<&str>, error: Option<&str>) -> Response {
 </section>"#,
         code = escape(code.unwrap_or_default()),
     );
-    let mut response = page::render("Connect a device", &body, None);
+    let mut response = error_page::page("Connect a device", &body, None);
     if !error.is_empty() {
         *response.status_mut() = StatusCode::BAD_REQUEST;
     }
@@ -379,15 +365,15 @@ fn approval_page(code: &str, client: &Client, scopes: &Scopes) -> Response {
 {scopes}
 <form method="post" action="/device" class="button-row">
 <input type="hidden" name="user_code" value="{code}">
-<button type="submit" name="decision" value="allow" class="button" data-testid="consent-allow">Allow</button>
-<button type="submit" name="decision" value="deny" class="button secondary" data-testid="consent-deny">Deny</button>
+{buttons}
 </form>
 </section>"#,
         name = escape(&client.name),
         code = escape(code),
         scopes = page::scope_list(scopes),
+        buttons = page::DECISION_BUTTONS,
     );
-    page::render(&format!("Connect {}?", client.name), &body, None)
+    error_page::page(&format!("Connect {}?", client.name), &body, None)
 }
 
 fn done(title: &str, message: &str) -> Response {
@@ -400,7 +386,7 @@ fn done(title: &str, message: &str) -> Response {
         title = escape(title),
         message = escape(message),
     );
-    page::render(title, &body, None)
+    error_page::page(title, &body, None)
 }
 
 fn failed(error: &dyn std::fmt::Display) -> Response {

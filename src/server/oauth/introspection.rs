@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{
     Scopes, grants, hash, jwt, no_store,
-    token::{TokenError, authenticate, form_parameters},
+    token::{TokenError, client_request},
 };
 use crate::server::{clock, db::on, state::AppState};
 
@@ -51,14 +51,7 @@ async fn find(state: &AppState, client_id: &str, token: &str) -> Result<Option<F
 /// from their next request. An unknown or someone else's token is answered 200 all the same (RFC 7009 §2.2).
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
     let result = async {
-        let params = form_parameters(&headers, &body)?;
-        let client = authenticate(
-            &state,
-            &headers,
-            params.get("client_id").map(String::as_str),
-            params.get("client_secret").map(String::as_str),
-        )
-        .await?;
+        let (params, client) = client_request(&state, &headers, &body).await?;
         let token = params.get("token").ok_or_else(|| TokenError::invalid_request("token is missing."))?;
         let authorization = match find(&state, &client.id, token).await? {
             Some(Found::Access(claims)) => claims.sid,
@@ -81,14 +74,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Str
 /// inactive, unknown or someone else's token answers only `{"active": false}`.
 pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
     let result = async {
-        let params = form_parameters(&headers, &body)?;
-        let client = authenticate(
-            &state,
-            &headers,
-            params.get("client_id").map(String::as_str),
-            params.get("client_secret").map(String::as_str),
-        )
-        .await?;
+        let (params, client) = client_request(&state, &headers, &body).await?;
         if !client.is_confidential() {
             return Err(TokenError::new("unauthorized_client", "Only a confidential client may introspect tokens."));
         }

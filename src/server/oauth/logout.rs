@@ -14,7 +14,7 @@ use serde_json::json;
 use tower_sessions::Session;
 use url::Url;
 
-use super::{clients, jwt, page, parameters};
+use super::{clients, jwt, parameters};
 use crate::server::{
     audit::{self, Event},
     error_page::{self, escape},
@@ -172,7 +172,7 @@ fn confirm_page(params: &std::collections::BTreeMap<String, String>, app: Option
         .get("post_logout_redirect_uri")
         .and_then(|u| Url::parse(u).ok())
         .map(|u| u.origin().ascii_serialization());
-    page::render("Sign out?", &body, target.as_deref())
+    error_page::page("Sign out?", &body, target.as_deref())
 }
 
 fn signed_out_page() -> Response {
@@ -181,5 +181,5 @@ fn signed_out_page() -> Response {
 <p data-testid="signed-out">You can close this page.</p>
 <a class="button" href="/login">Sign in again</a>
 </section>"#;
-    page::render("Signed out", body, None)
+    error_page::page("Signed out", body, None)
 }

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::server::{
     clock,
-    db::{Exec, on},
+    db::{Exec, Tx, on},
     session::ClientInfo,
     state::AppState,
     users::PersonColumns,
@@ -115,9 +115,8 @@ pub async fn token(State(state): State<AppState>, who: ClientInfo, headers: Head
 }
 
 async fn exchange(state: &AppState, who: &ClientInfo, headers: &HeaderMap, body: &str) -> Result<Tokens, TokenError> {
-    let params = form_parameters(headers, body)?;
+    let (params, client) = client_request(state, headers, body).await?;
     let get = |name: &str| params.get(name).map(String::as_str);
-    let client = authenticate(state, headers, get("client_id"), get("client_secret")).await?;
     match get("grant_type") {
         Some("authorization_code") => {
             authorization_code(state, &client, get("code"), get("redirect_uri"), get("code_verifier")).await
@@ -148,8 +147,20 @@ pub(super) fn form_parameters(
     parameters(body).map_err(TokenError::invalid_request)
 }
 
+/// A form request from a client to an endpoint it authenticates at: its parameters, and the client.
+pub(super) async fn client_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<(std::collections::BTreeMap<String, String>, Client), TokenError> {
+    let params = form_parameters(headers, body)?;
+    let get = |name: &str| params.get(name).map(String::as_str);
+    let client = authenticate(state, headers, get("client_id"), get("client_secret")).await?;
+    Ok((params, client))
+}
+
 /// The client, authenticated by `client_secret_basic`, `client_secret_post`, or (a public client) its id alone.
-pub(super) async fn authenticate(
+async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     body_id: Option<&str>,
@@ -283,26 +294,47 @@ async fn authorization_code(
         auth_time: row.auth_time,
         amr: &amr,
     };
-    let authorization = match grants::create(tx.as_exec(), state, &new).await {
+    let link = Exchanged { sql: "UPDATE oauth_codes SET authorization_id = $1 WHERE code_hash = $2", key: &code_hash };
+    complete(state, tx, client, &new, link, row.nonce).await
+}
+
+/// What was exchanged (a code, a device code): the statement that notes the authorization it became on its row, so a
+/// second use can end it.
+pub(super) struct Exchanged<'a> {
+    pub sql: &'static str,
+    pub key: &'a [u8],
+}
+
+/// The end of every exchange that starts an authorization: the authorization, its first refresh token, and the
+/// tokens, all in the caller's transaction.
+pub(super) async fn complete(
+    state: &AppState,
+    mut tx: Tx,
+    client: &Client,
+    new: &NewAuthorization<'_>,
+    exchanged: Exchanged<'_>,
+    nonce: Option<String>,
+) -> Result<Tokens, TokenError> {
+    let authorization = match grants::create(tx.as_exec(), state, new).await {
         Ok(id) => id,
-        // The session or the person ended between the code and now.
+        // The session or the person ended between the approval and now.
         Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-            return Err(TokenError::invalid_grant("The sign-in behind this code has ended."));
+            return Err(TokenError::invalid_grant("The sign-in behind this grant has ended."));
         }
         Err(error) => return Err(error.into()),
     };
-    on!(tx.as_exec(), conn => sqlx::query("UPDATE oauth_codes SET authorization_id = $1 WHERE code_hash = $2")
+    on!(tx.as_exec(), conn => sqlx::query(exchanged.sql)
         .bind(&authorization)
-        .bind(&code_hash)
+        .bind(exchanged.key)
         .execute(conn)
         .await
         .map(drop))?;
-    let refresh_token = insert_refresh_token(tx.as_exec(), &authorization, &scopes).await?;
-    let person = person(tx.as_exec(), &row.user_id).await?;
+    let refresh_token = insert_refresh_token(tx.as_exec(), &authorization, new.scopes).await?;
+    let person = person(tx.as_exec(), new.user_id).await?;
     tx.commit().await?;
-    let session =
-        IssuedFor { authorization: &authorization, user_id: &row.user_id, auth_time: row.auth_time, amr: &amr };
-    Ok(issue(state, client, &scopes, &session, person.as_ref(), row.nonce, Some(refresh_token)))
+    let issued =
+        IssuedFor { authorization: &authorization, user_id: new.user_id, auth_time: new.auth_time, amr: new.amr };
+    Ok(issue(state, client, new.scopes, &issued, person.as_ref(), nonce, Some(refresh_token)))
 }
 
 /// Whether `BASE64URL(SHA256(verifier))` is the challenge (RFC 7636 §4.6). The verifier must be 43–128 of its
