@@ -94,11 +94,33 @@ pub async fn record(
     .bind(event.as_str())
     .bind(&client.ip)
     .bind(&client.user_agent)
-    .bind(detail.to_string())
+    .bind(bounded(&detail))
     .execute(conn)
     .await
     .map(drop))?;
     Ok(())
+}
+
+/// The longest a detail may be, as stored.
+const MAX_DETAIL_BYTES: usize = 2048;
+/// The longest a text value in a detail may be: longer ones are cut (with `…`).
+const MAX_TEXT_CHARS: usize = 256;
+
+/// A detail as stored: text values cut to a few hundred characters, and the whole to 2 KB. Details hold ids, names
+/// and reasons; anything longer came from somewhere it should not have, and is not worth keeping whole.
+fn bounded(detail: &Value) -> String {
+    fn cut(value: &Value) -> Value {
+        match value {
+            Value::String(text) if text.chars().count() > MAX_TEXT_CHARS => {
+                Value::String(text.chars().take(MAX_TEXT_CHARS).chain(std::iter::once('…')).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().take(32).map(cut).collect()),
+            Value::Object(fields) => Value::Object(fields.iter().take(32).map(|(k, v)| (k.clone(), cut(v))).collect()),
+            other => other.clone(),
+        }
+    }
+    let text = cut(detail).to_string();
+    if text.len() <= MAX_DETAIL_BYTES { text } else { serde_json::json!({ "truncated": true }).to_string() }
 }
 
 /// [`record`] on a connection of its own, for an event that is not part of a transaction.
@@ -110,4 +132,22 @@ pub async fn record_on(
     detail: Value,
 ) -> Result<(), sqlx::Error> {
     record(db.acquire().await?.as_exec(), event, user_id, client, detail).await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn details_are_kept_small_whatever_they_are_given() {
+        let small = json!({ "provider": "github", "reason": "invalid_state" });
+        assert_eq!(bounded(&small), small.to_string(), "ordinary details are kept as they are");
+        let long = bounded(&json!({ "provider": "x".repeat(60_000) }));
+        assert!(long.len() < 300 && long.contains('…'), "{long}");
+        let many =
+            json!((0..1000).map(|i| (format!("k{i}"), json!("v".repeat(200)))).collect::<serde_json::Map<_, _>>());
+        assert!(bounded(&many).len() <= MAX_DETAIL_BYTES);
+    }
 }

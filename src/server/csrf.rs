@@ -1,7 +1,10 @@
 //! Cross-site request defence for state-changing requests, on top of `SameSite=Lax` cookies: a POST (or PUT, PATCH,
 //! DELETE) that carries cookies must come from this site, as its `Origin` (or, failing that, `Sec-Fetch-Site`)
-//! header shows. Requests without cookies carry no ambient authority and pass, and so do requests with an
-//! `Authorization` header: the API then authenticates that header and never falls back to the cookie.
+//! header shows. Requests without cookies carry no ambient authority and pass. Two kinds pass with cookies too, as
+//! they never read them: an API call with an `Authorization` header (`/api/v1/…` authenticates that header and never
+//! falls back to the cookie), and the OAuth endpoints apps call from their own pages (`/oauth/token`, …), which
+//! authenticate the app and never look at a session. Everywhere else an `Authorization` header changes nothing: a
+//! cookie-only route must not be reachable cross-site by adding one.
 
 use axum::{
     Json,
@@ -14,9 +17,19 @@ use serde_json::json;
 
 use super::state::AppState;
 
+/// The OAuth endpoints apps call from their own pages: they authenticate the app (or a bearer token) and never read
+/// a session. A same-site app's page sends our cookies along, so they must pass whatever its origin.
+const COOKIELESS_ENDPOINTS: [&str; 5] =
+    ["/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/device_authorization", "/oauth/userinfo"];
+
 pub async fn same_origin_only(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let headers = request.headers();
-    if is_safe(request.method()) || !headers.contains_key(header::COOKIE) || headers.contains_key(header::AUTHORIZATION)
+    let path = request.uri().path();
+    let bearer_api_call = path.starts_with("/api/v1/") && headers.contains_key(header::AUTHORIZATION);
+    if is_safe(request.method())
+        || !headers.contains_key(header::COOKIE)
+        || bearer_api_call
+        || COOKIELESS_ENDPOINTS.contains(&path)
     {
         return next.run(request).await;
     }

@@ -142,6 +142,7 @@ async fn every_route_needs_its_scope_and_works_with_it_or_with_a_session() {
         let refused =
             send(program(&world, method.clone(), &path), &body).bearer_auth(&wrong).send().await.expect("request");
         assert_eq!(refused.status(), 403, "{method} {path} without {scope}");
+        assert_eq!(refused.headers()["cache-control"], "no-store", "{method} {path}: no cache keeps an API answer");
         assert_eq!(
             challenge(&refused),
             format!("Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"{scope}\"")
@@ -154,6 +155,7 @@ async fn every_route_needs_its_scope_and_works_with_it_or_with_a_session() {
         let allowed =
             send(program(&world, method.clone(), &path), &body).bearer_auth(&right).send().await.expect("request");
         assert!(allowed.status().is_success(), "{method} {path} with {scope}: {}", allowed.status());
+        assert_eq!(allowed.headers()["cache-control"], "no-store", "{method} {path}: no cache keeps an API answer");
     }
 
     // The session cookie carries every scope.

@@ -491,6 +491,18 @@ async fn an_unknown_provider_is_a_404_page() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_for_an_unknown_provider_is_a_404_that_writes_nothing() {
+    let (_provider, app) = setup().await;
+    // The path segment is the caller's: tens of kilobytes of it must not reach the audit trail (or the log).
+    let segment = "x".repeat(60_000);
+    let response = app.get(&format!("/auth/callback/{segment}?state=s&code=c")).await;
+    assert_eq!(response.status(), 404);
+    assert!(crate::helpers::session_cookie(&response).is_none(), "no session for it either");
+    assert_eq!(app.count("audit_events").await, 0);
+    assert_eq!(app.count("tower_sessions").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn google_is_an_openid_provider_at_its_own_urls() {
     let provider = TestProvider::start().await;
     let app = spawn_app_with(&[

@@ -92,6 +92,34 @@ async fn a_cross_site_post_is_refused_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_authorization_header_does_not_open_cookie_routes_to_other_sites() {
+    let (_provider, app) = signed_in(&[]).await;
+    for path in ["/auth/logout", "/apps/revoke", "/api/account/delete"] {
+        let response = app
+            .client
+            .post(format!("{}{path}", app.address))
+            .header("origin", "https://evil.example")
+            .header("authorization", "Bearer anything")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 403, "{path}: the cookie still decides, and it came from another site");
+    }
+    assert_eq!(app.me_status().await, 200, "still signed in");
+    // The API with a bearer token, and the endpoints apps call, never read the cookie: a same-site app's page (its
+    // request carries our cookie, from another origin) reaches them.
+    let token = app
+        .client
+        .post(format!("{}/oauth/token", app.address))
+        .header("origin", "https://app.example")
+        .form(&[("grant_type", "client_credentials"), ("client_id", "app_nobody")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(token.status(), 401, "the token endpoint answers for the app (invalid_client), not the CSRF check");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_same_origin_form_post_with_a_null_origin_is_accepted() {
     let (_provider, app) = signed_in(&[]).await;
     let response = app

@@ -285,6 +285,9 @@ async fn link(
     caller: Caller,
     session: Session,
 ) -> Response {
+    if state.providers.label(&provider).is_none() {
+        return unknown_provider();
+    }
     match caller.signed_in() {
         Some(signed_in) => {
             // Adding a way into the account is a sensitive change.
@@ -369,7 +372,9 @@ async fn callback(
     session: Session,
     client: ClientInfo,
 ) -> Response {
-    let label = state.providers.label(&provider).unwrap_or("Your provider").to_owned();
+    // A provider that is not configured here is a 404 before anything is written or logged: the path segment is
+    // the caller's, of any length, and nothing of it is worth keeping.
+    let Some(label) = state.providers.label(&provider).map(str::to_owned) else { return unknown_provider() };
     match finish(&state, &provider, query, &caller, &session, &client).await {
         Ok(next) => Redirect::to(next.as_str()).into_response(),
         Err(Failed { error, user_id, linking }) => {
@@ -535,6 +540,10 @@ async fn logout(State(state): State<AppState>, session: Session, client: ClientI
             failure_page(&CallbackError::Internal(error.to_string()), "Gatehouse")
         }
     }
+}
+
+fn unknown_provider() -> Response {
+    failure_page(&CallbackError::UnknownProvider, "Gatehouse")
 }
 
 fn failure_page(failure: &CallbackError, label: &str) -> Response {
