@@ -197,7 +197,20 @@ pub async fn create_token(
         if scopes.iter().any(|s| s.ends_with(":write")) {
             crate::server::mfa::require_confirmed(&state, &auth).await?;
         }
-        tokens::create(&state.db, &auth.user_id, request, &context::client_info().await).await
+        let client = context::client_info().await;
+        let limit = state.config.tokens.per_person;
+        tokens::create(&state.db, &auth.user_id, request, &client, tokens::MintedBy::Session, limit).await
+    })
+    .await
+}
+
+/// Revokes every token the person holds.
+#[server(endpoint = "tokens/revoke-all")]
+pub async fn revoke_all_tokens() -> Result<u32, AppError> {
+    use crate::server::{context, tokens};
+    context::with_status(async {
+        let (state, auth) = context::signed_in()?;
+        tokens::revoke_all(&state.db, &state.cache, &auth.user_id, &context::client_info().await).await
     })
     .await
 }

@@ -9,17 +9,26 @@ use crate::{
         time::{Ago, MaybeAgo},
     },
     pages::dashboard::{Counted, Counts, Revoke},
-    tokens::{CreatedToken, RevokeToken, Scope, TokenInfo, TokenList},
+    tokens::{CreatedToken, RevokeAllTokens, RevokeToken, Scope, TokenInfo, TokenList},
 };
 
 #[component]
 pub fn TokensPanel(tokens: TokenList) -> impl IntoView {
     let TokenList { now, tokens, allow_non_expiring } = tokens;
+    let any = !tokens.is_empty();
     view! {
         <section class="card" aria-labelledby="tokens-title" id="tokens">
             <div class="card-head">
                 <h2 id="tokens-title">"API tokens"</h2>
-                <a href="/developers" class="small">"API documentation"</a>
+                <div class="card-actions">
+                    <a href="/developers" class="small">"API documentation"</a>
+                    // A plain form: it reloads the page, with or without JavaScript.
+                    {any.then(|| view! {
+                        <form method="post" action=RevokeAllTokens::PATH class="inline-form" data-testid="revoke-all-tokens">
+                            <button type="submit" class="button secondary small">"Revoke all tokens"</button>
+                        </form>
+                    })}
+                </div>
             </div>
             <p class="muted">
                 "Personal access tokens let programs call the Gatehouse API as you, with only the scopes you choose. "
@@ -34,6 +43,7 @@ pub fn TokensPanel(tokens: TokenList) -> impl IntoView {
                 <p class="muted empty-note">"No tokens yet."</p>
             </TokenCreator>
             <ReturnedError path=RevokeToken::PATH/>
+            <ReturnedError path=RevokeAllTokens::PATH/>
         </section>
     }
     .into_any()

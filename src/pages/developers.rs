@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use crate::tokens::Scope;
 
 /// (method, path, scope, what it does)
-const ROUTES: [(&str, &str, &str, &str); 8] = [
+const ROUTES: [(&str, &str, &str, &str); 9] = [
     ("GET", "/api/v1/me", "profile:read", "Your profile"),
     ("PATCH", "/api/v1/me", "profile:write", "Change your display name: {\"display_name\": \"…\"}"),
     ("GET", "/api/v1/sessions", "sessions:read", "Your active sessions"),
@@ -15,7 +15,8 @@ const ROUTES: [(&str, &str, &str, &str); 8] = [
     ("GET", "/api/v1/audit?before=&limit=", "audit:read", "Your security activity, newest first, by pages"),
     ("GET", "/api/v1/tokens", "tokens:read", "Your tokens (never their secrets)"),
     ("POST", "/api/v1/tokens", "tokens:write", "Create a token: {\"name\", \"scopes\", \"expires_in_days\"}"),
-    ("DELETE", "/api/v1/tokens/{id}", "tokens:write", "Revoke a token"),
+    ("DELETE", "/api/v1/tokens/{id}", "tokens:write", "Revoke a token, and the tokens it created"),
+    ("DELETE", "/api/v1/tokens", "tokens:write", "Revoke all your tokens"),
 ];
 
 #[component]

@@ -420,7 +420,15 @@ fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
         },
         "token_created" => format!("Created API token \u{201c}{}\u{201d}", text("name")),
         "token_used" => format!("API token \u{201c}{}\u{201d} used from a new address", text("name")),
-        "token_revoked" => format!("Revoked API token \u{201c}{}\u{201d}", text("name")),
+        "token_revoked" => match detail["minted_tokens_revoked"].as_u64() {
+            Some(n) if n > 0 => format!("Revoked API token \u{201c}{}\u{201d} and {n} it created", text("name")),
+            _ => format!("Revoked API token \u{201c}{}\u{201d}", text("name")),
+        },
+        "all_tokens_revoked" => match detail["count"].as_u64() {
+            Some(1) => "Revoked your API token".into(),
+            Some(n) => format!("Revoked all {n} API tokens"),
+            None => "Revoked all API tokens".into(),
+        },
         "password_set" => "Added a password".into(),
         "password_changed" => "Changed password".into(),
         "password_reset" => "Reset password by email".into(),

@@ -40,6 +40,7 @@ pub enum Event {
     AppAuthorized,
     AppRevoked,
     AppTokenReused,
+    AllTokensRevoked,
 }
 
 impl Event {
@@ -74,6 +75,7 @@ impl Event {
             Event::AppAuthorized => "app_authorized",
             Event::AppRevoked => "app_revoked",
             Event::AppTokenReused => "app_token_reused",
+            Event::AllTokensRevoked => "all_tokens_revoked",
         }
     }
 }

@@ -116,6 +116,8 @@ impl fmt::Debug for MailSettings {
 pub struct TokenSettings {
     /// Whether people may create tokens that never expire (`ALLOW_NON_EXPIRING_TOKENS`, default false).
     pub allow_non_expiring: bool,
+    /// How many unexpired tokens one person may hold (`TOKENS_PER_PERSON`, default 50, 1–10000).
+    pub per_person: u32,
 }
 
 /// The JSON API.
@@ -534,6 +536,12 @@ impl Config {
                         "must be \"true\" or \"false\", got {other:?}"
                     )));
                 }
+            },
+            per_person: match get("TOKENS_PER_PERSON")? {
+                None => 50,
+                Some(raw) => raw.parse().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
+                    invalid("TOKENS_PER_PERSON")(format!("must be a whole number from 1 to 10000, got {raw:?}"))
+                })?,
             },
         };
         let api = ApiSettings {

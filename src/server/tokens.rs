@@ -96,20 +96,68 @@ fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-/// Creates a token for `user_id` and returns its secret, once.
-pub async fn create(db: &Db, user_id: &str, request: NewToken, client: &ClientInfo) -> Result<CreatedToken, AppError> {
+/// Where a new token comes from: a browser session, or another token (`tokens:write`), which the new one may never
+/// outlive.
+#[derive(Clone, Copy, Debug)]
+pub enum MintedBy<'a> {
+    Session,
+    Token(&'a str),
+}
+
+/// Creates a token for `user_id` and returns its secret, once. A token minted by another token expires no later than
+/// it and is revoked with it. Refused when the person already holds `limit` tokens that still work.
+pub async fn create(
+    db: &Db,
+    user_id: &str,
+    request: NewToken,
+    client: &ClientInfo,
+    minted_by: MintedBy<'_>,
+    limit: u32,
+) -> Result<CreatedToken, AppError> {
     let secret = generate();
     let now = clock::now();
-    let expires_at = match request.lifetime {
+    let mut expires_at = match request.lifetime {
         TokenLifetime::Days(days) => Some(now + i64::from(days) * 86_400),
         TokenLifetime::Never => None,
     };
     let id = clock::new_id();
     let scopes = join(&request.scopes);
     let mut tx = db.begin_write().await?;
+    // Two creations at once must not both pass the count.
+    super::db::claim(tx.as_exec(), &format!("tokens of {user_id}")).await?;
+    let held: i64 = on!(tx.as_exec(), conn => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_one(conn)
+    .await)?;
+    if held >= i64::from(limit) {
+        return Err(AppError::Conflict(format!(
+            "You already have {held} tokens, the most one person may hold. Revoke some you no longer use first."
+        )));
+    }
+    let parent = match minted_by {
+        MintedBy::Session => None,
+        MintedBy::Token(parent) => {
+            let parent_expiry: Option<Option<i64>> = on!(tx.as_exec(), conn => sqlx::query_scalar(
+                "SELECT expires_at FROM api_tokens WHERE id = $1 AND user_id = $2",
+            )
+            .bind(parent)
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await)?;
+            // Revoked a moment ago: it can mint nothing.
+            let parent_expiry = parent_expiry.ok_or(AppError::Unauthorized)?;
+            if let Some(cap) = parent_expiry {
+                expires_at = Some(expires_at.map_or(cap, |at| at.min(cap)));
+            }
+            Some(parent)
+        }
+    };
     on!(tx.as_exec(), conn => sqlx::query(
-        "INSERT INTO api_tokens (id, user_id, name, scopes, secret_hash, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO api_tokens (id, user_id, name, scopes, secret_hash, created_at, expires_at, parent_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&id)
     .bind(user_id)
@@ -118,10 +166,13 @@ pub async fn create(db: &Db, user_id: &str, request: NewToken, client: &ClientIn
     .bind(hash(&secret))
     .bind(now)
     .bind(expires_at)
+    .bind(parent)
     .execute(conn)
     .await
     .map(drop))?;
-    let detail = json!({ "token": id, "name": request.name.as_str(), "scopes": scopes, "expires_at": expires_at });
+    let detail = json!({
+        "token": id, "name": request.name.as_str(), "scopes": scopes, "expires_at": expires_at, "parent": parent,
+    });
     audit::record(tx.as_exec(), Event::TokenCreated, Some(user_id), client, detail).await?;
     tx.commit().await?;
     let token = TokenInfo {
@@ -164,6 +215,17 @@ pub async fn revoke(
     client: &ClientInfo,
 ) -> Result<(), AppError> {
     let mut tx = db.begin_write().await?;
+    // The tokens it minted, and theirs, go with it (the cascade); their cache entries too.
+    let family: Vec<String> = on!(tx.as_exec(), conn => sqlx::query_scalar(
+        "WITH RECURSIVE family (id) AS (
+             SELECT id FROM api_tokens WHERE id = $1 AND user_id = $2
+             UNION ALL SELECT t.id FROM api_tokens t JOIN family f ON t.parent_id = f.id
+         ) SELECT id FROM family",
+    )
+    .bind(token_id)
+    .bind(user_id)
+    .fetch_all(conn)
+    .await)?;
     let name: Option<String> = on!(tx.as_exec(), conn => {
         sqlx::query_scalar("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 RETURNING name")
             .bind(token_id)
@@ -172,11 +234,34 @@ pub async fn revoke(
             .await
     })?;
     let name = name.ok_or(AppError::NotFound)?;
-    audit::record(tx.as_exec(), Event::TokenRevoked, Some(user_id), client, json!({ "token": token_id, "name": name }))
-        .await?;
+    let minted = family.len().saturating_sub(1);
+    let detail = json!({ "token": token_id, "name": name, "minted_tokens_revoked": minted });
+    audit::record(tx.as_exec(), Event::TokenRevoked, Some(user_id), client, detail).await?;
     tx.commit().await?;
-    cache.forget_token(token_id);
+    for id in &family {
+        cache.forget_token(id);
+    }
     Ok(())
+}
+
+/// Revokes every token the person holds ("revoke all tokens"); returns how many there were.
+pub async fn revoke_all(db: &Db, cache: &AuthCache, user_id: &str, client: &ClientInfo) -> Result<u32, AppError> {
+    let mut tx = db.begin_write().await?;
+    let ended: Vec<String> = on!(tx.as_exec(), conn => sqlx::query_scalar(
+        "DELETE FROM api_tokens WHERE user_id = $1 RETURNING id",
+    )
+    .bind(user_id)
+    .fetch_all(conn)
+    .await)?;
+    let count = u32::try_from(ended.len()).unwrap_or(u32::MAX);
+    if count > 0 {
+        audit::record(tx.as_exec(), Event::AllTokensRevoked, Some(user_id), client, json!({ "count": count })).await?;
+    }
+    tx.commit().await?;
+    for id in &ended {
+        cache.forget_token(id);
+    }
+    Ok(count)
 }
 
 /// A token that checked out, and the person it acts for.

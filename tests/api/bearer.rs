@@ -487,3 +487,102 @@ async fn the_openapi_document_describes_every_route() {
     let scopes = &doc["components"]["schemas"]["Scope"]["enum"];
     assert_eq!(scopes.as_array().expect("scope names").len(), 7, "{scopes}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_minted_by_a_token_never_outlives_it() {
+    let world = world().await;
+    let ada = world.ada().await;
+    // A parent that expires in 3 days mints a child asking for 30: the child gets the parent's expiry.
+    let response = ada
+        .api(Method::POST, "/tokens")
+        .json(&json!({ "name": "parent", "scopes": ["tokens:write", "profile:read"], "expires_in_days": 3 }))
+        .send()
+        .await
+        .expect("parent");
+    let parent = json(response).await;
+    let parent_secret = parent["secret"].as_str().expect("secret");
+    let minted = program(&world, Method::POST, "/tokens")
+        .bearer_auth(parent_secret)
+        .json(&json!({ "name": "child", "scopes": ["profile:read"], "expires_in_days": 30 }))
+        .send()
+        .await
+        .expect("child");
+    assert_eq!(minted.status(), 201);
+    let child = json(minted).await;
+    assert_eq!(child["token"]["expires_at"], parent["token"]["expires_at"], "capped at the parent's expiry");
+    let child_secret = child["secret"].as_str().expect("secret").to_owned();
+    let grandchild = program(&world, Method::POST, "/tokens")
+        .bearer_auth(parent_secret)
+        .json(&json!({ "name": "second child", "scopes": ["profile:read"] }))
+        .send()
+        .await
+        .expect("second child");
+    let grandchild_secret = json(grandchild).await["secret"].as_str().expect("secret").to_owned();
+    for secret in [&child_secret, &grandchild_secret] {
+        let me = program(&world, Method::GET, "/me").bearer_auth(secret).send().await.expect("me");
+        assert_eq!(me.status(), 200);
+    }
+
+    // Revoking the parent revokes what it minted, from the next request.
+    let parent_id = parent["token"]["id"].as_str().expect("id");
+    let revoked = ada.api(Method::DELETE, &format!("/tokens/{parent_id}")).send().await.expect("revoke");
+    assert_eq!(revoked.status(), 204);
+    for secret in [&child_secret, &grandchild_secret] {
+        let me = program(&world, Method::GET, "/me").bearer_auth(secret).send().await.expect("me");
+        assert_eq!(me.status(), 401, "a minted token goes with its parent");
+    }
+    assert_eq!(world.app.count("api_tokens").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_per_person_are_capped_and_all_can_be_revoked_at_once() {
+    let (_provider, app) = crate::sessions::signed_in(&[("TOKENS_PER_PERSON", "3")]).await;
+    let browser = app.main_browser();
+    let mut secrets = Vec::new();
+    for _ in 0..3 {
+        secrets.push(token(&browser, &["profile:read", "tokens:write"]).await.1);
+    }
+    let fourth = browser
+        .api(Method::POST, "/tokens")
+        .json(&json!({ "name": "one too many", "scopes": ["profile:read"] }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(fourth.status(), 409);
+    assert!(json(fourth).await["message"].as_str().expect("message").contains("Revoke some"));
+
+    // "Revoke all", with one of the tokens itself: every one is refused from the next request, that one too.
+    let all = reqwest::Client::new()
+        .delete(format!("{}/api/v1/tokens", app.address))
+        .bearer_auth(&secrets[0])
+        .send()
+        .await
+        .expect("revoke all");
+    assert_eq!(all.status(), 200);
+    assert_eq!(json(all).await["revoked"], 3);
+    for secret in &secrets {
+        let me = reqwest::Client::new()
+            .get(format!("{}/api/v1/me", app.address))
+            .bearer_auth(secret)
+            .send()
+            .await
+            .expect("me");
+        assert_eq!(me.status(), 401);
+    }
+    // The dashboard's button (a plain form, no JavaScript needed) does the same.
+    token(&browser, &["profile:read"]).await;
+    let posted = browser
+        .client
+        .post(format!("{}/api/tokens/revoke-all", app.address))
+        .header("origin", &app.address)
+        .header("accept", "text/html")
+        .header("referer", format!("{}/dashboard", app.address))
+        .send()
+        .await
+        .expect("form post");
+    assert!(posted.status().is_redirection(), "{}", posted.status());
+    assert_eq!(app.count("api_tokens").await, 0);
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id").fetch_all(&app.sql).await.expect("audit");
+    assert_eq!(kinds.iter().filter(|k| *k == "all_tokens_revoked").count(), 2);
+}

@@ -37,7 +37,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/sessions", get(list_sessions))
         .route("/sessions/{id}", axum::routing::delete(revoke_session))
         .route("/audit", get(audit))
-        .route("/tokens", get(list_tokens).post(create_token))
+        .route("/tokens", get(list_tokens).post(create_token).delete(revoke_all_tokens))
         .route("/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::not_found() })
@@ -241,11 +241,39 @@ async fn create_token(
             crate::server::session::AuthSession { user_id: principal.user_id.clone(), session_id: session_id.clone() };
         crate::server::mfa::require_confirmed(&state, &auth).await?;
     }
-    let created: CreatedToken = tokens::create(&state.db, &principal.user_id, request, &client).await?;
+    let minted_by = match &principal.credential {
+        Credential::Session(_) => tokens::MintedBy::Session,
+        Credential::PersonalToken(parent) => tokens::MintedBy::Token(parent),
+        // Apps are never given `tokens:write`; should one hold it, it still mints nothing.
+        Credential::AppToken { .. } => return Err(ApiError::insufficient_scope(Scope::TokensWrite)),
+    };
+    let limit = state.config.tokens.per_person;
+    let created: CreatedToken =
+        tokens::create(&state.db, &principal.user_id, request, &client, minted_by, limit).await?;
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(created)).into_response())
 }
 
-/// Revokes a token: it is refused from its next request.
+#[derive(Serialize, ToSchema)]
+struct RevokedTokens {
+    /// How many tokens were revoked.
+    revoked: u32,
+}
+
+/// Revokes every token the person holds, this one too: each is refused from its next request.
+#[utoipa::path(delete, path = "/api/v1/tokens", tag = "tokens",
+    responses((status = 200, body = RevokedTokens), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = ["tokens:write"]), ("session" = [])))]
+async fn revoke_all_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+) -> Result<Json<RevokedTokens>, ApiError> {
+    principal.require(Scope::TokensWrite)?;
+    let revoked = tokens::revoke_all(&state.db, &state.cache, &principal.user_id, &client).await?;
+    Ok(Json(RevokedTokens { revoked }))
+}
+
+/// Revokes a token (and the tokens it created): each is refused from its next request.
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
     params(("id" = String, Path, description = "The token's id, from the list")),
     responses((status = 204, description = "Revoked"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

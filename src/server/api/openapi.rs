@@ -22,6 +22,7 @@ use utoipa::{
         super::audit,
         super::list_tokens,
         super::create_token,
+        super::revoke_all_tokens,
         super::revoke_token
     ),
     modifiers(&Security),
