@@ -456,6 +456,15 @@ impl Config {
             Some("dev") | Some("development") => Env::DEV,
             Some(other) => return Err(invalid("LEPTOS_ENV")(format!("must be PROD or DEV, got {other:?}"))),
         };
+        // Cookies, codes and tokens would cross the network in the clear: a deployment says so on purpose, or not at all.
+        let insecure_allowed = flag(&get, "ALLOW_INSECURE_APP_URL")?;
+        if !app_url.is_https() && !is_loopback(&app_url.0) && env == Env::PROD && !insecure_allowed {
+            return Err(invalid("APP_URL")(format!(
+                "is http on a host other than this machine ({}): session cookies, codes and tokens would cross the \
+                 network unencrypted. Use https, or set ALLOW_INSECURE_APP_URL=true for a closed test network",
+                app_url.origin()
+            )));
+        }
         let reload_port = match get("LEPTOS_RELOAD_PORT")? {
             None => 3001,
             Some(port) => port
@@ -528,15 +537,7 @@ impl Config {
         provider_origins.sort();
         provider_origins.dedup();
         let tokens = TokenSettings {
-            allow_non_expiring: match get("ALLOW_NON_EXPIRING_TOKENS")?.as_deref() {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(other) => {
-                    return Err(invalid("ALLOW_NON_EXPIRING_TOKENS")(format!(
-                        "must be \"true\" or \"false\", got {other:?}"
-                    )));
-                }
-            },
+            allow_non_expiring: flag(&get, "ALLOW_NON_EXPIRING_TOKENS")?,
             per_person: match get("TOKENS_PER_PERSON")? {
                 None => 50,
                 Some(raw) => raw.parse().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
@@ -622,6 +623,15 @@ impl Config {
 
 type Lookup<'a> = dyn Fn(&'static str) -> Result<Option<String>, ConfigError> + 'a;
 
+/// A `true`/`false` setting that defaults to false.
+fn flag(get: &Lookup<'_>, key: &'static str) -> Result<bool, ConfigError> {
+    match get(key)?.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ConfigError::new(key, format!("must be \"true\" or \"false\", got {other:?}"))),
+    }
+}
+
 /// Reads the provider sections. A provider is configured when its client id is set; then its secret is required.
 fn providers(get: &Lookup<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSettings>, ConfigError> {
     let url = |key: &'static str, default: Option<&str>| -> Result<Option<Url>, ConfigError> {
@@ -660,8 +670,22 @@ fn providers(get: &Lookup<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSettings>
             client_secret,
         });
     }
+    // Google's and GitHub's addresses are fixed; overriding them is for tests, which run their stand-ins on this
+    // machine. Anywhere else it would send sign-ins to whoever controls the variable, so it takes a second setting.
+    let overrides_allowed = flag(get, "ALLOW_PROVIDER_URL_OVERRIDES")?;
+    let overridable = |key: &'static str, default: &str| -> Result<Url, ConfigError> {
+        let chosen = url(key, Some(default))?.expect("a default is given");
+        if get(key)?.is_some() && !is_loopback(&chosen) && !overrides_allowed {
+            return Err(ConfigError::new(
+                key,
+                "overrides a provider's address, which is for tests on this machine (a loopback URL); set \
+                 ALLOW_PROVIDER_URL_OVERRIDES=true to point it elsewhere on purpose",
+            ));
+        }
+        Ok(chosen)
+    };
     if let Some((client_id, client_secret)) = credentials("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET")? {
-        let issuer = url("GOOGLE_ISSUER_URL", Some("https://accounts.google.com"))?.expect("a default is given");
+        let issuer = overridable("GOOGLE_ISSUER_URL", "https://accounts.google.com")?;
         providers.push(ProviderSettings {
             id: "google",
             label: "Google".into(),
@@ -671,8 +695,8 @@ fn providers(get: &Lookup<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSettings>
         });
     }
     if let Some((client_id, client_secret)) = credentials("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")? {
-        let web_url = url("GITHUB_URL", Some("https://github.com"))?.expect("a default is given");
-        let api_url = url("GITHUB_API_URL", Some("https://api.github.com"))?.expect("a default is given");
+        let web_url = overridable("GITHUB_URL", "https://github.com")?;
+        let api_url = overridable("GITHUB_API_URL", "https://api.github.com")?;
         providers.push(ProviderSettings {
             id: "github",
             label: "GitHub".into(),
@@ -924,6 +948,40 @@ mod tests {
         assert_eq!(error_var(&[("SESSION_IDLE_TIMEOUT", "31d")]), "SESSION_IDLE_TIMEOUT", "longer than the lifetime");
         assert_eq!(error_var(&[("LOGIN_ATTEMPT_LIFETIME", "1h")]), "LOGIN_ATTEMPT_LIFETIME");
         assert_eq!(error_var(&[("PROVIDER_TIMEOUT", "30s")]), "PROVIDER_TIMEOUT");
+    }
+
+    #[test]
+    fn an_http_app_url_off_this_machine_needs_saying_so_in_production() {
+        let refused = config(&[("APP_URL", "http://login.example.com")]).expect_err("refused");
+        assert_eq!(refused.var, "APP_URL");
+        assert!(refused.problem.contains("ALLOW_INSECURE_APP_URL"), "{}", refused.problem);
+        assert!(config(&[("APP_URL", "http://login.example.com"), ("ALLOW_INSECURE_APP_URL", "true")]).is_ok());
+        assert!(config(&[("APP_URL", "http://login.example.com"), ("LEPTOS_ENV", "DEV")]).is_ok(), "developing");
+        for local in ["http://127.0.0.1:3000", "http://localhost:3000", "http://[::1]:3000"] {
+            assert!(config(&[("APP_URL", local)]).is_ok(), "{local}");
+        }
+        assert_eq!(error_var(&[("ALLOW_INSECURE_APP_URL", "yes")]), "ALLOW_INSECURE_APP_URL");
+    }
+
+    #[test]
+    fn googles_and_githubs_addresses_are_overridden_only_on_this_machine_or_on_purpose() {
+        let google = |issuer: &str, allowed: &str| {
+            config(&[
+                ("GOOGLE_CLIENT_ID", "a"),
+                ("GOOGLE_CLIENT_SECRET", "b"),
+                ("GOOGLE_ISSUER_URL", issuer),
+                ("ALLOW_PROVIDER_URL_OVERRIDES", allowed),
+            ])
+        };
+        assert!(google("http://127.0.0.1:3900", "").is_ok(), "a stand-in on loopback");
+        assert_eq!(google("https://accounts.evil.example", "").expect_err("refused").var, "GOOGLE_ISSUER_URL");
+        assert!(google("https://accounts.evil.example", "true").is_ok(), "on purpose");
+        let github = |key: &'static str| {
+            config(&[("GITHUB_CLIENT_ID", "a"), ("GITHUB_CLIENT_SECRET", "b"), (key, "https://gh.evil.example")])
+        };
+        assert_eq!(github("GITHUB_URL").expect_err("refused").var, "GITHUB_URL");
+        assert_eq!(github("GITHUB_API_URL").expect_err("refused").var, "GITHUB_API_URL");
+        assert!(config(&[("GITHUB_CLIENT_ID", "a"), ("GITHUB_CLIENT_SECRET", "b")]).is_ok(), "the defaults");
     }
 
     #[test]
