@@ -36,6 +36,8 @@ pub struct Config {
     pub secret_key: SecretKeySetting,
     /// Gatehouse as an OAuth 2.1 / OpenID Connect provider to other apps.
     pub oauth: OAuthSettings,
+    /// `TRUSTED_PROXIES`: the reverse proxies whose forwarded headers say who the client is (none by default).
+    pub trusted_proxies: super::client_addr::TrustedProxies,
 }
 
 /// The tokens Gatehouse issues to apps (`/oauth/*`).
@@ -522,6 +524,10 @@ impl Config {
             return Err(invalid("SIGNING_KEY_ROTATION")("must be at least 1h".into()));
         }
 
+        let trusted_proxies =
+            super::client_addr::TrustedProxies::parse(get("TRUSTED_PROXIES")?.as_deref().unwrap_or(""))
+                .map_err(invalid("TRUSTED_PROXIES"))?;
+
         let provider_timeout = duration("PROVIDER_TIMEOUT", "10s")?;
         if provider_timeout > Duration::from_secs(10) {
             return Err(invalid("PROVIDER_TIMEOUT")("must be at most 10s".into()));
@@ -617,6 +623,7 @@ impl Config {
             mail,
             secret_key,
             oauth,
+            trusted_proxies,
         })
     }
 }

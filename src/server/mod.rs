@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bus;
 pub mod cache;
 pub mod cli;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod context;

@@ -140,7 +140,13 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip().to_string());
+        // The address as `client_addr::identify` worked it out (the peer, or behind a trusted proxy the client).
+        let ip = parts
+            .extensions
+            .get::<super::client_addr::ClientAddr>()
+            .map(|addr| addr.0)
+            .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip()))
+            .map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -20,6 +20,7 @@ use super::{
     auth::providers::Providers,
     bus::Bus,
     cache::AuthCache,
+    client_addr,
     config::{Config, SecretKeySetting},
     csrf,
     db::{DatabaseError, Db},
@@ -280,6 +281,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), guard::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(state.clone(), client_addr::identify))
         .with_state(state.clone());
 
     for header in security::baseline_headers(&state.config.app_url) {
@@ -292,6 +294,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(telemetry::request_tracing())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::from_fn_with_state(state, client_addr::untrusted_request_ids))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -15,6 +15,7 @@ mod oidc;
 mod pages;
 mod passwords;
 mod provider;
+mod proxies;
 mod render_hang;
 mod sessions;
 mod startup;
