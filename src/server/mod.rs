@@ -17,6 +17,7 @@ pub mod db;
 pub mod error_page;
 pub mod guard;
 pub mod health;
+pub mod limits;
 pub mod local_accounts;
 pub mod mail;
 pub mod mfa;

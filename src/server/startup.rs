@@ -5,7 +5,7 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use axum::{Router, middleware, serve::ListenerExt};
+use axum::{Router, middleware};
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_http::{
@@ -24,7 +24,7 @@ use super::{
     config::{Config, SecretKeySetting},
     csrf,
     db::{DatabaseError, Db},
-    guard, health,
+    guard, health, limits,
     mail::Mailer,
     oauth::{self, keys::KeyRing},
     page_cache::{self, PageCache},
@@ -187,19 +187,77 @@ impl Application {
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        // Leptos streams a page in several writes; without TCP_NODELAY each response stalls on Nagle + delayed ACK.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::trace!(%error, "could not set TCP_NODELAY");
-            }
-        });
         let background = spawn_background_tasks(self.state.clone(), self.store.clone(), self.bus);
-        let served = axum::serve(listener, self.router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let header_read_timeout = self.state.config.transport.header_read_timeout;
+        let served = serve(self.listener, self.router, header_read_timeout, shutdown).await;
         background.abort();
         served
     }
+}
+
+/// Longest a shutdown waits for the requests in progress.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The connection loop: what `axum::serve` does, plus a header-read timeout (a client that trickles its headers in,
+/// the slow-loris attack, is cut off) and `TCP_NODELAY` (Leptos streams a page in several writes; without it each
+/// response stalls on Nagle + delayed ACK).
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    header_read_timeout: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto::Builder, graceful::GracefulShutdown},
+        service::TowerToHyperService,
+    };
+    use tower::{Service, ServiceExt};
+
+    let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // The client gave up before we took the connection: nothing to do.
+                Err(error) if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                ) => continue,
+                // Out of file descriptors, say: wait a little rather than spin.
+                Err(error) => {
+                    tracing::error!(%error, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::trace!(%error, "could not set TCP_NODELAY");
+        }
+        let service = make_service.call(remote).await.unwrap_or_else(|never| match never {});
+        let service = TowerToHyperService::new(
+            service
+                .map_request(|request: axum::http::Request<hyper::body::Incoming>| request.map(axum::body::Body::new)),
+        );
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::trace!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still in progress after {SHUTDOWN_GRACE:?}; stopping anyway");
+    }
+    Ok(())
 }
 
 /// Sets providers up, purges expired sessions every few minutes, and runs the bus to the other instances.
@@ -282,15 +340,23 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), client_addr::identify))
+        .layer(middleware::from_fn(limits::limit_bodies))
         .with_state(state.clone());
 
     for header in security::baseline_headers(&state.config.app_url) {
         router = router.layer(header);
     }
-    // Listed innermost first: a request passes the request id, tracing, panic catching, then compression.
+    // Listed innermost first: a request passes the request id, tracing, the concurrency and time limits, panic
+    // catching, then compression.
+    let limits = tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(limits::overloaded_or_slow))
+        .load_shed()
+        .concurrency_limit(state.config.transport.max_concurrent_requests)
+        .timeout(state.config.transport.request_timeout);
     router
         .layer(CompressionLayer::new())
         .layer(CatchPanicLayer::new())
+        .layer(limits)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(telemetry::request_tracing())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

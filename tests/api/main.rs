@@ -10,6 +10,7 @@ mod database;
 mod github;
 mod health;
 mod instances;
+mod limits;
 mod mail;
 mod oidc;
 mod pages;

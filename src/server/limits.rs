@@ -1,0 +1,54 @@
+//! Transport limits, so no single request can hold the server: how large a request body may be, how long a request
+//! may take (`REQUEST_TIMEOUT`), and how many may be in progress at once (`MAX_CONCURRENT_REQUESTS`). How long a
+//! client may take to send its headers (`HEADER_READ_TIMEOUT`) is set on the connection, in `startup::serve`.
+
+use axum::{
+    Json,
+    body::Body,
+    extract::Request,
+    http::{StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+/// The largest body a page form, server function or OAuth endpoint takes: they carry a few fields. The JSON API
+/// (`/api/v1`) has its own, smaller limit, with its own error shape.
+pub const MAX_FORM_BODY: usize = 64 * 1024;
+
+/// Refuses a body over [`MAX_FORM_BODY`] with 413 — at once when `Content-Length` says so, else when the body
+/// grows past it while being read.
+pub async fn limit_bodies(request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/api/v1/") {
+        return next.run(request).await;
+    }
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_FORM_BODY as u64) {
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    let limited = Body::new(http_body_util::Limited::new(body, MAX_FORM_BODY));
+    next.run(Request::from_parts(parts, limited)).await
+}
+
+fn too_large() -> Response {
+    let message = format!("The request is larger than {} KB.", MAX_FORM_BODY / 1024);
+    (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": "body_too_large", "message": message }))).into_response()
+}
+
+/// What a request that ran out of time, or found the server full, is answered with.
+pub async fn overloaded_or_slow(error: tower::BoxError) -> Response {
+    if error.is::<tower::timeout::error::Elapsed>() {
+        tracing::warn!("a request took longer than REQUEST_TIMEOUT and was cut off");
+        let body = json!({ "error": "timeout", "message": "The request took too long. Please try again." });
+        return (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response();
+    }
+    if error.is::<tower::load_shed::error::Overloaded>() {
+        let body = json!({ "error": "overloaded", "message": "Gatehouse is busy. Please try again in a moment." });
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], Json(body)).into_response();
+    }
+    tracing::error!(%error, "request failed in the transport layers");
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": "internal", "message": "Something went wrong." })))
+        .into_response()
+}
