@@ -119,3 +119,43 @@ async fn transport_settings_are_checked() {
         assert_eq!(refused.var, key);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_that_answers_megabytes_is_refused_not_read() {
+    // A valid discovery document, padded to 3 MB: read whole, it would work; it is refused instead.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let issuer = format!("http://{}", listener.local_addr().expect("address"));
+    let document = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "padding": "x".repeat(3 * 1024 * 1024),
+    })
+    .to_string();
+    let giant = axum::Router::new()
+        .route("/.well-known/openid-configuration", axum::routing::get(move || async move { document }))
+        .route("/jwks", axum::routing::get(|| async { r#"{"keys":[]}"# }));
+    tokio::spawn(async move { axum::serve(listener, giant).await });
+    let app = spawn_app_with(&[
+        ("OIDC_ISSUER_URL", &issuer),
+        ("OIDC_CLIENT_ID", crate::provider::CLIENT_ID),
+        ("OIDC_CLIENT_SECRET", crate::provider::CLIENT_SECRET),
+    ])
+    .await;
+    let response = app.get("/auth/login/oidc").await;
+    assert_eq!(response.status(), 503, "the provider counts as unavailable");
+
+    // A provider whose token response and UserInfo carry a name of 2 MB: the sign-in fails cleanly.
+    let (provider, app) = crate::sessions::with_provider(&[]).await;
+    provider.set(|b| b.name = "n".repeat(2 * 1024 * 1024));
+    let login = app.get("/auth/login/oidc").await;
+    let query = provider.approve(&crate::helpers::location(&login), "user-1");
+    let callback = app.get(&format!("/auth/callback/oidc?{query}")).await;
+    assert!(callback.status().is_client_error() || callback.status().is_server_error(), "{}", callback.status());
+    assert_ne!(callback.status(), 500, "a clear refusal, not a crash");
+    app.assert_signed_out_with_nothing_created().await;
+}

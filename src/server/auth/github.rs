@@ -91,7 +91,7 @@ impl GitHubProvider {
     }
 
     pub async fn finish(&self, code: &str, pkce_verifier: &str) -> Result<Identity, CallbackError> {
-        let token: TokenResponse = self
+        let token = self
             .http
             .post(format!("{}/login/oauth/access_token", self.web_url))
             .header(reqwest::header::ACCEPT, "application/json")
@@ -104,9 +104,9 @@ impl GitHubProvider {
             ])
             .send()
             .await
-            .map_err(|e| CallbackError::from_transport("token endpoint", &e))?
-            .json()
-            .await
+            .map_err(|e| CallbackError::from_transport("token endpoint", &e))?;
+        let token = super::capped::body(token).await.map_err(|e| CallbackError::TokenEndpoint(e.to_string()))?;
+        let token: TokenResponse = serde_json::from_slice(&token)
             .map_err(|_| CallbackError::TokenEndpoint("the token response is not JSON".into()))?;
         let access_token = match token {
             TokenResponse { access_token: Some(token), error: None, .. } => token,
@@ -147,6 +147,10 @@ impl GitHubProvider {
         if !response.status().is_success() {
             return Err(CallbackError::UserInfo(format!("GitHub API {path} answered HTTP {}", response.status())));
         }
-        response.json().await.map_err(|_| CallbackError::UserInfo(format!("GitHub API {path} sent unreadable JSON")))
+        let body = super::capped::body(response)
+            .await
+            .map_err(|e| CallbackError::UserInfo(format!("GitHub API {path}: {e}")))?;
+        serde_json::from_slice(&body)
+            .map_err(|_| CallbackError::UserInfo(format!("GitHub API {path} sent unreadable JSON")))
     }
 }

@@ -3,6 +3,7 @@
 //! wrong, and logs why (never a code or a token).
 
 pub mod attempt;
+pub mod capped;
 pub mod github;
 pub mod oidc;
 pub mod providers;
@@ -223,22 +224,20 @@ impl CallbackError {
     }
 }
 
-/// The token endpoint's failures, as `openidconnect` reports them over `reqwest`.
+/// The token endpoint's failures, as `openidconnect` reports them over our capped `reqwest` client.
 type TokenRequestError = openidconnect::RequestTokenError<
-    openidconnect::HttpClientError<reqwest::Error>,
+    capped::CappedError,
     openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
 >;
 
 /// Maps the token endpoint's failures (an error answer, a timeout, an unreadable body).
 fn token_error(error: TokenRequestError) -> CallbackError {
-    use openidconnect::{HttpClientError, RequestTokenError};
+    use openidconnect::RequestTokenError;
     match error {
         RequestTokenError::ServerResponse(response) => {
             CallbackError::TokenEndpoint(format!("error {:?}", response.error().as_ref()))
         }
-        RequestTokenError::Request(HttpClientError::Reqwest(error)) if error.is_timeout() => {
-            CallbackError::Timeout("token endpoint".into())
-        }
+        RequestTokenError::Request(capped::CappedError::Timeout) => CallbackError::Timeout("token endpoint".into()),
         RequestTokenError::Request(error) => CallbackError::TokenEndpoint(format!("request failed: {error}")),
         // An ID token without a required claim (`sub`, `iat`, `aud`, …) fails here, inside the token response.
         // serde's "missing field" names only the field; other messages may quote values (token material), so

@@ -101,7 +101,7 @@ impl OidcProvider {
         if !response.status().is_success() {
             return Err(fetch_error(format!("HTTP {}", response.status())));
         }
-        let body = response.bytes().await.map_err(|e| fetch_error(describe_reqwest(&e)))?;
+        let body = super::capped::body(response).await.map_err(|e| fetch_error(e.to_string()))?;
         let metadata: CoreProviderMetadata =
             serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
         let rfc9207: Rfc9207 = serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
@@ -185,7 +185,7 @@ impl OidcProvider {
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|_| CallbackError::Misconfigured("the provider has no token endpoint".into()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
-            .request_async(&self.http)
+            .request_async(&super::capped::Capped(&self.http))
             .await
             .map_err(super::token_error)?;
 
@@ -221,7 +221,8 @@ impl OidcProvider {
         let userinfo: Option<CoreUserInfoClaims> =
             match client.user_info(response.access_token().clone(), Some(claims.subject().clone())) {
                 Ok(request) => {
-                    Some(request.request_async(&self.http).await.map_err(|e| CallbackError::UserInfo(e.to_string()))?)
+                    let capped = super::capped::Capped(&self.http);
+                    Some(request.request_async(&capped).await.map_err(|e| CallbackError::UserInfo(e.to_string()))?)
                 }
                 Err(_) => None, // The provider has no UserInfo endpoint: the ID token is all there is.
             };
@@ -283,7 +284,8 @@ async fn fetch_jwks(http: &reqwest::Client, url: &JsonWebKeySetUrl) -> Result<Co
     if !response.status().is_success() {
         return Err(fetch_error(format!("HTTP {}", response.status())));
     }
-    response.json().await.map_err(|e| DiscoveryError::Invalid(format!("JWKS: {e}")))
+    let body = super::capped::body(response).await.map_err(|e| fetch_error(e.to_string()))?;
+    serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(format!("JWKS: {e}")))
 }
 
 fn identity(
