@@ -209,11 +209,12 @@ fn nullable<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D
     Option::<u32>::deserialize(deserializer)
 }
 
-/// Creates a token. The secret is in this response and nowhere else, ever.
+/// Creates a token. The secret is in this response and nowhere else, ever. 409 when the person already holds as many
+/// tokens as one may (`TOKENS_PER_PERSON`).
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody)),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = ["tokens:write"]), ("session" = [])))]
 async fn create_token(
     State(state): State<AppState>,
