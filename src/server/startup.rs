@@ -21,9 +21,9 @@ use super::{
     bus::Bus,
     cache::AuthCache,
     client_addr,
-    config::{Config, SecretKeySetting},
+    config::{Config, Protocol, ProviderSettings, SecretKeySetting},
     csrf,
-    db::{DatabaseError, Db},
+    db::{DatabaseError, Db, on},
     guard, health, limits,
     mail::Mailer,
     oauth::{self, keys::KeyRing},
@@ -51,6 +51,9 @@ pub enum StartupError {
     /// Already names its variable.
     #[error("{0}")]
     Mail(String),
+    /// Already names its variable, what changed, and how to move on deliberately.
+    #[error("{0}")]
+    Identities(String),
     #[error("cannot prepare the token-signing keys: {0}")]
     Keys(#[from] oauth::keys::KeyError),
     #[error("SECRET_KEY is not set, and the development key in {path} cannot be used: {problem}")]
@@ -81,6 +84,45 @@ fn sealer(config: &Config) -> Result<Sealer, StartupError> {
         }
     };
     Ok(Sealer::new(current, previous))
+}
+
+/// Refuses to start when a configured provider now names another issuer than the one its stored identities came
+/// from: that issuer's subjects are not these people, and signing in with it would find none of them (identities are
+/// keyed on issuer and subject), so their owners would seem to lose their accounts. Moving them is a deliberate
+/// act, and the message says how.
+async fn check_issuers(db: &Db, providers: &[ProviderSettings]) -> Result<(), StartupError> {
+    for provider in providers {
+        let (variable, configured) = match &provider.protocol {
+            Protocol::OpenIdConnect { issuer, .. } => (issuer_variable(provider.id), issuer.as_str()),
+            Protocol::GitHub { web_url, .. } => ("GITHUB_URL", web_url.as_str()),
+        };
+        let configured = configured.trim_end_matches('/');
+        let stored: Vec<(String, i64)> = on!(db, pool => sqlx::query_as(
+            "SELECT issuer, COUNT(*) FROM identities WHERE provider = $1 GROUP BY issuer ORDER BY issuer",
+        )
+        .bind(provider.id)
+        .fetch_all(pool)
+        .await)
+        .map_err(|e| StartupError::Identities(format!("DATABASE_URL: cannot read the stored identities: {e}")))?;
+        if let Some((old, count)) = stored.iter().find(|(issuer, _)| issuer.trim_end_matches('/') != configured) {
+            return Err(StartupError::Identities(format!(
+                "{variable}: provider `{id}` is now {configured}, but {count} stored identities came from {old}. They \
+                 are not the same people: keep {variable} at {old}, or, to move those sign-ins to the new issuer on \
+                 purpose (the same subjects, say after a domain move), run: UPDATE identities SET issuer = \
+                 '{configured}' WHERE provider = '{id}' AND issuer = '{old}';",
+                id = provider.id,
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn issuer_variable(provider: &str) -> &'static str {
+    match provider {
+        "google" => "GOOGLE_ISSUER_URL",
+        "dev" => "DEV_IDP_URL",
+        _ => "OIDC_ISSUER_URL",
+    }
 }
 
 /// The database and the sealer, for a command (`gatehouse clients …`, `gatehouse keys rotate`) run beside the server
@@ -140,6 +182,7 @@ impl Application {
     /// which `APP_URL` must name).
     pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<Self, StartupError> {
         let db = Db::connect(&config.database).await?;
+        check_issuers(&db, &config.providers).await?;
         let store = session::Store::open(&db).await.map_err(StartupError::SessionStore)?;
         let http = reqwest::Client::builder()
             // A provider's endpoints never need redirects; following them would let a response send us anywhere.

@@ -72,7 +72,7 @@ pub enum SignIn {
     EmailInUse { owner: String },
 }
 
-/// Finds the person by (provider, subject), or creates them, in the caller's write transaction (which also records
+/// Finds the person by (provider, issuer, subject), or creates them, in the caller's write transaction (which also records
 /// the session and the audit events, so a sign-in is written whole or not at all).
 pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sqlx::Error> {
     let now = clock::now();
@@ -83,9 +83,10 @@ pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sq
     let existing = owner_of(tx.reborrow(), identity).await?;
     if let Some(user_id) = existing {
         on!(tx.reborrow(), conn => {
-            sqlx::query("UPDATE identities SET email = $1 WHERE provider = $2 AND subject = $3")
+            sqlx::query("UPDATE identities SET email = $1 WHERE provider = $2 AND issuer = $3 AND subject = $4")
                 .bind(&identity.email)
                 .bind(&identity.provider)
+                .bind(&identity.issuer)
                 .bind(&identity.subject)
                 .execute(&mut *conn)
                 .await?;
@@ -218,8 +219,11 @@ pub async fn owner(db: &Db, identity: &Identity) -> Result<Option<String>, sqlx:
 
 async fn owner_of(tx: Exec<'_>, identity: &Identity) -> Result<Option<String>, sqlx::Error> {
     on!(tx, conn => {
-        sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = $1 AND subject = $2")
+        // A subject means something only together with its issuer: keyed on both (and on the sign-in method), a
+        // provider pointed at another issuer can never map that issuer's subjects onto these accounts.
+        sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = $1 AND issuer = $2 AND subject = $3")
             .bind(&identity.provider)
+            .bind(&identity.issuer)
             .bind(&identity.subject)
             .fetch_optional(conn)
             .await
@@ -228,7 +232,7 @@ async fn owner_of(tx: Exec<'_>, identity: &Identity) -> Result<Option<String>, s
 
 /// What [`db::claim`] serialises the sign-ins and links of one identity on.
 fn identity_key(identity: &Identity) -> String {
-    format!("identity {} {}", identity.provider, identity.subject)
+    format!("identity {} {} {}", identity.provider, identity.issuer, identity.subject)
 }
 
 async fn find_in(tx: Exec<'_>, user_id: &str) -> Result<User, sqlx::Error> {

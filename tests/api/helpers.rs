@@ -26,6 +26,8 @@ pub struct TestApp {
     pub state: AppState,
     /// The SQLite file, when the suite runs on SQLite.
     pub db_path: PathBuf,
+    /// The app's `DATABASE_URL`, for a second app (or a command) on the same database.
+    pub database_url: String,
     /// A pool of the test's own on the app's database, for checking and changing rows behind the app's back. The
     /// Any driver runs the same SQL on both databases (`$1` placeholders).
     pub sql: AnyPool,
@@ -84,7 +86,7 @@ pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
         .await
         .expect("the test's own connection to the app's database");
     let client = browser_client();
-    TestApp { address, client, state, db_path, sql, stop: Some(stop), _dir: dir }
+    TestApp { address, client, state, db_path, database_url, sql, stop: Some(stop), _dir: dir }
 }
 
 /// The PostgreSQL server to run on (`TEST_POSTGRES_URL`, an administrator's URL such as

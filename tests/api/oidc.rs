@@ -527,3 +527,29 @@ async fn google_is_an_openid_provider_at_its_own_urls() {
     assert_eq!(app.get(&format!("/auth/callback/oidc?{query}")).await.status(), 404, "no such provider here");
     assert_eq!(app.get(&format!("/auth/callback/google?{query}")).await.status(), 303);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pointing_a_provider_at_another_issuer_is_refused_at_start_up_with_the_way_to_move_on_purpose() {
+    let (provider, app) = crate::sessions::signed_in(&[]).await;
+    let other = TestProvider::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    let vars: std::collections::HashMap<&str, String> = [
+        ("APP_URL", address),
+        ("DATABASE_URL", app.database_url.clone()),
+        ("OIDC_ISSUER_URL", other.issuer.clone()),
+        ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let config = gatehouse::server::config::Config::from_lookup(|k| Ok(vars.get(k).cloned())).expect("config");
+    let refused = gatehouse::server::startup::Application::build_with_listener(config, listener)
+        .await
+        .err()
+        .expect("start-up is refused")
+        .to_string();
+    assert!(refused.starts_with("OIDC_ISSUER_URL: "), "{refused}");
+    assert!(refused.contains(&provider.issuer) && refused.contains(&other.issuer), "{refused}");
+    assert!(refused.contains("UPDATE identities SET issuer"), "says how to move them deliberately: {refused}");
+}
