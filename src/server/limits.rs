@@ -24,12 +24,27 @@ pub async fn limit_bodies(request: Request, next: Next) -> Response {
     }
     let declared =
         request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_FORM_BODY as u64) {
+    if let Some(length) = declared.filter(|length| *length > MAX_FORM_BODY as u64) {
+        // Closing a connection with unread data resets it, and the client may lose the answer with it. A body that
+        // is only somewhat too large is read and thrown away first (as nginx's lingering close does), so the 413
+        // arrives; a huge one is not worth reading.
+        if length <= DRAIN_AT_MOST as u64 {
+            drain(request.into_body()).await;
+        }
         return too_large();
     }
     let (parts, body) = request.into_parts();
     let limited = Body::new(http_body_util::Limited::new(body, MAX_FORM_BODY));
     next.run(Request::from_parts(parts, limited)).await
+}
+
+/// How much of a declared-too-large body is read (and dropped) before the 413, so the client gets it.
+const DRAIN_AT_MOST: usize = 1024 * 1024;
+
+async fn drain(body: Body) {
+    use http_body_util::BodyExt;
+    let mut body = http_body_util::Limited::new(body, DRAIN_AT_MOST);
+    while let Some(Ok(_)) = body.frame().await {}
 }
 
 fn too_large() -> Response {
