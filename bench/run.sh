@@ -98,6 +98,20 @@ rows=(
   "\`GET /api/v1/me\` with a personal access token, PostgreSQL|$pgapp/api/v1/me|Authorization: Bearer $pg_token"
 )
 
+# For a row that failed: wrk again, counting the answers by status, so the failure says which statuses it got. (Not
+# used for the measured runs: a Lua callback per response would slow the load generator.)
+cat >"$work/status.lua" <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) codes = {} end
+function response(status, headers, body) codes[status] = (codes[status] or 0) + 1 end
+function done(summary, latency, requests)
+  for _, t in ipairs(threads) do
+    for status, count in pairs(t:get("codes")) do io.write(string.format("status %s: %d\n", status, count)) end
+  end
+end
+LUA
+
 # measure URL HEADER -> "rps p99_ms"; refuses a run with any non-2xx/3xx answer or socket error.
 measure() {
   local url=$1 header=$2 out
@@ -109,6 +123,8 @@ measure() {
   if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
     echo "bench: $url answered with errors:" >&2
     echo "$out" >&2
+    echo "bench: the same again, counting the statuses:" >&2
+    taskset -c 1 wrk -t1 -c$connections -d"$duration" -s "$work/status.lua" ${header:+-H "$header"} "$url" >&2 || true
     exit 1
   fi
   awk '
