@@ -996,3 +996,40 @@ async fn the_apps_page_lists_allowed_apps_and_revokes_one() {
     let response = anonymous.get(format!("{}/apps", app.address)).send().await.expect("page");
     assert!(location(&response).starts_with("/login?next="));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_account_refuses_its_app_tokens_from_the_next_request() {
+    let (_provider, app, client) = setup().await;
+    let pkce = pkce();
+    // offline_access: not tied to the session, so only the deletion itself can end it.
+    let code = code(&app, &client, &pkce, &[("scope", "openid offline_access profile:read")]).await;
+    let issued = json(exchange(&app, &client, &code, &pkce).await).await;
+    let access = issued["access_token"].as_str().expect("at");
+    assert_eq!(me(&app, access).await.0, StatusCode::OK);
+    let (user_id, email): (String, String) =
+        sqlx::query_as("SELECT id, email FROM users").fetch_one(&app.sql).await.expect("user");
+    gatehouse::server::accounts::delete(&app.state, &user_id, &email).await.expect("deleted");
+    assert_eq!(me(&app, access).await.0, StatusCode::UNAUTHORIZED, "refused from the next request");
+    let (_, refreshed) = token_owned(
+        &app,
+        &client,
+        vec![("grant_type", "refresh_token"), ("refresh_token", issued["refresh_token"].as_str().expect("rt"))],
+    )
+    .await;
+    assert_eq!(refreshed["error"], "invalid_grant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_rotates_a_key_that_has_signed_long_enough() {
+    let (_provider, app) = with_provider(&[]).await;
+    let first = app.state.keys.current().kid.clone();
+    let keep = keys::keep_retired(&app.state.config.oauth);
+    // Not due yet: nothing changes.
+    app.state.keys.housekeeping(&app.state.db, std::time::Duration::from_secs(3600), keep).await.expect("runs");
+    assert_eq!(app.state.keys.current().kid, first);
+    // Due (the key is older than the rotation interval): a new key signs, the old one stays published.
+    sqlx::query("UPDATE oauth_signing_keys SET created_at = created_at - 7200").execute(&app.sql).await.expect("age");
+    app.state.keys.housekeeping(&app.state.db, std::time::Duration::from_secs(3600), keep).await.expect("runs");
+    assert_ne!(app.state.keys.current().kid, first, "rotated on schedule");
+    assert_eq!(jwks(&app).await.keys.len(), 2);
+}
