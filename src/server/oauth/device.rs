@@ -188,15 +188,8 @@ pub(super) async fn redeem(state: &AppState, client: &Client, device_code: Optio
     let scopes = Scopes::from_stored(&row.scopes);
     let amr: Vec<String> = row.amr.as_deref().unwrap_or_default().split_whitespace().map(str::to_owned).collect();
     let mut tx = state.db.begin_write().await?;
-    let claimed = on!(tx.as_exec(), conn => sqlx::query(
-        "UPDATE oauth_device_codes SET used_at = $1 WHERE device_code_hash = $2 AND used_at IS NULL",
-    )
-    .bind(now)
-    .bind(&code_hash)
-    .execute(conn)
-    .await
-    .map(|done| done.rows_affected()))?;
-    if claimed == 0 {
+    let sql = "UPDATE oauth_device_codes SET used_at = $1 WHERE device_code_hash = $2 AND used_at IS NULL";
+    if !grants::use_once(tx.as_exec(), sql, &code_hash, now).await? {
         return Err(TokenError::invalid_grant("The device code was already used."));
     }
     let new = NewAuthorization {

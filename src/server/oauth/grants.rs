@@ -58,6 +58,19 @@ pub async fn create(tx: Exec<'_>, state: &AppState, new: &NewAuthorization<'_>) 
     Ok(id)
 }
 
+/// Marks a single-use credential (a code, a refresh token, a device code) used, in the caller's transaction, with
+/// `sql` — an `UPDATE … SET used_at = $1 WHERE <hash> = $2 AND used_at IS NULL`. False when another request used it
+/// a moment before: the conditional update, not the earlier read, decides who wins.
+pub async fn use_once(tx: Exec<'_>, sql: &'static str, key: &[u8], now: i64) -> Result<bool, sqlx::Error> {
+    let claimed = on!(tx, conn => sqlx::query(sql)
+        .bind(now)
+        .bind(key)
+        .execute(conn)
+        .await
+        .map(|done| done.rows_affected()))?;
+    Ok(claimed > 0)
+}
+
 /// Ends an authorization because something issued from it came back after it was used (a code, or a rotated
 /// refresh token): whoever holds the rest may be a thief. Recorded in the person's security activity.
 pub async fn end_after_reuse(

@@ -274,15 +274,8 @@ async fn authorization_code(
     let scopes = Scopes::from_stored(&row.scopes);
     let amr: Vec<String> = row.amr.split_whitespace().map(str::to_owned).collect();
     let mut tx = state.db.begin_write().await?;
-    let claimed = on!(tx.as_exec(), conn => sqlx::query(
-        "UPDATE oauth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL",
-    )
-    .bind(clock::now())
-    .bind(&code_hash)
-    .execute(conn)
-    .await
-    .map(|done| done.rows_affected()))?;
-    if claimed == 0 {
+    let sql = "UPDATE oauth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL";
+    if !grants::use_once(tx.as_exec(), sql, &code_hash, clock::now()).await? {
         // Another request redeemed it a moment ago.
         return Err(TokenError::invalid_grant("The code was already used."));
     }
@@ -428,15 +421,8 @@ async fn refresh(
     };
     let now = clock::now();
     let mut tx = state.db.begin_write().await?;
-    let claimed = on!(tx.as_exec(), conn => sqlx::query(
-        "UPDATE oauth_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-    )
-    .bind(now)
-    .bind(&token_hash)
-    .execute(conn)
-    .await
-    .map(|done| done.rows_affected()))?;
-    if claimed == 0 {
+    let sql = "UPDATE oauth_refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL";
+    if !grants::use_once(tx.as_exec(), sql, &token_hash, now).await? {
         drop(tx);
         grants::end_after_reuse(state, &row.authorization_id, "refresh_token", who).await?;
         return Err(TokenError::invalid_grant(
