@@ -54,9 +54,9 @@ lint: ## rustfmt, and clippy for the server (ssr) and the browser (hydrate) with
 
 # In parallel: the render hang that once made this serial was leptos' process-wide route-list flag (see the
 # README's "Known issues" and tests/api/render_hang.rs); the route list is now generated once per process.
-test-rust: servers ## Rust unit and integration tests: on SQLite files, then again on PostgreSQL (started if none answers)
-	cargo test --features ssr --locked
-	TEST_POSTGRES_URL=$$(.ci/postgres) cargo test --features ssr --locked --test api
+test-rust: servers ## Rust unit and integration tests: on SQLite files, then again on PostgreSQL (PostgreSQL and Redis started if none answers)
+	TEST_REDIS_URL=$$(.ci/redis) cargo test --features ssr --locked
+	TEST_REDIS_URL=$$(.ci/redis) TEST_POSTGRES_URL=$$(.ci/postgres) cargo test --features ssr --locked --test api
 
 test-e2e: build browser ## Playwright in Chromium against the release build and the Dev IdP
 	cd end2end && npx playwright test

@@ -41,6 +41,7 @@ pub enum Event {
     AppRevoked,
     AppTokenReused,
     AllTokensRevoked,
+    AddressBlocked,
 }
 
 impl Event {
@@ -76,6 +77,7 @@ impl Event {
             Event::AppRevoked => "app_revoked",
             Event::AppTokenReused => "app_token_reused",
             Event::AllTokensRevoked => "all_tokens_revoked",
+            Event::AddressBlocked => "address_blocked",
         }
     }
 }

@@ -8,7 +8,7 @@ use sqlx::{postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
 use tracing_subscriber::EnvFilter;
 use url::Url;
 
-use super::secret_key::SecretKey;
+use super::{rate_limit::Rate, secret_key::SecretKey};
 
 /// Everything the server needs to start, parsed and validated.
 #[derive(Clone)]
@@ -39,6 +39,25 @@ pub struct Config {
     /// `TRUSTED_PROXIES`: the reverse proxies whose forwarded headers say who the client is (none by default).
     pub trusted_proxies: super::client_addr::TrustedProxies,
     pub transport: TransportSettings,
+    pub rate_limits: RateLimitSettings,
+}
+
+/// Request rate limits and address blocks (see `rate_limit`).
+#[derive(Clone, Debug)]
+pub struct RateLimitSettings {
+    /// Per client address, on starting and finishing sign-ins (`RATE_LIMIT_SIGN_IN`, default 30/1m).
+    pub sign_in: Option<Rate>,
+    /// Per client address, on `/oauth/…` and `/device` (`RATE_LIMIT_OAUTH`, default 300/1m).
+    pub oauth: Option<Rate>,
+    /// Per credential, on the JSON API (`RATE_LIMIT_API`, default 600/1m).
+    pub api: Option<Rate>,
+    /// Failures from one address within 15 minutes that block it (`BLOCK_AFTER_FAILURES`, default 50; 0: never).
+    pub block_after: u32,
+    /// How long the first block lasts (`BLOCK_DURATION`, default 15m); each further one within a day, twice as long.
+    pub block_for: Duration,
+    /// Where several instances keep their counts together (`REDIS_URL`; in process without it). A secret: it may
+    /// carry a password.
+    pub redis_url: Option<SecretString>,
 }
 
 /// How long and how many: what keeps one client from holding the server.
@@ -553,6 +572,39 @@ impl Config {
         if transport.request_timeout > Duration::from_secs(300) {
             return Err(invalid("REQUEST_TIMEOUT")("must be at most 5m".into()));
         }
+        let rate = |key: &'static str, default: &str| -> Result<Option<Rate>, ConfigError> {
+            Rate::parse(get(key)?.as_deref().unwrap_or(default)).map_err(invalid(key))
+        };
+        let rate_limits = RateLimitSettings {
+            sign_in: rate("RATE_LIMIT_SIGN_IN", "30/1m")?,
+            oauth: rate("RATE_LIMIT_OAUTH", "300/1m")?,
+            api: rate("RATE_LIMIT_API", "600/1m")?,
+            block_after: match get("BLOCK_AFTER_FAILURES")? {
+                None => 50,
+                Some(raw) => raw.parse().ok().filter(|n| *n <= 100_000).ok_or_else(|| {
+                    invalid("BLOCK_AFTER_FAILURES")(format!(
+                        "must be a whole number from 0 (never block) to 100000, got {raw:?}"
+                    ))
+                })?,
+            },
+            block_for: duration("BLOCK_DURATION", "15m")?,
+            redis_url: match get("REDIS_URL")? {
+                None => None,
+                Some(url) => {
+                    if redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_err() {
+                        // Only the shape is described: the URL may hold a password.
+                        return Err(invalid("REDIS_URL")(
+                            "must be a URL such as redis://127.0.0.1:6379/0 or rediss://:password@redis.example.com"
+                                .into(),
+                        ));
+                    }
+                    Some(SecretString::from(url))
+                }
+            },
+        };
+        if rate_limits.block_for > crate::server::rate_limit::LONGEST_BLOCK {
+            return Err(invalid("BLOCK_DURATION")("must be at most 24h".into()));
+        }
         let trusted_proxies =
             super::client_addr::TrustedProxies::parse(get("TRUSTED_PROXIES")?.as_deref().unwrap_or(""))
                 .map_err(invalid("TRUSTED_PROXIES"))?;
@@ -654,6 +706,7 @@ impl Config {
             oauth,
             trusted_proxies,
             transport,
+            rate_limits,
         })
     }
 }
@@ -885,6 +938,32 @@ mod tests {
         }
         let from = config(&[("SMTP_URL", "smtp://127.0.0.1:1025"), ("MAIL_FROM", "not an address")]).expect_err("from");
         assert_eq!(from.var, "MAIL_FROM");
+    }
+
+    #[test]
+    fn rate_limits_default_to_on_and_bad_values_name_their_setting() {
+        let defaults = config(&[]).expect("defaults");
+        let limits = &defaults.rate_limits;
+        assert_eq!(limits.sign_in.map(|r| (r.requests, r.per.as_secs())), Some((30, 60)));
+        assert_eq!(limits.api.map(|r| r.requests), Some(600));
+        assert_eq!((limits.block_after, limits.block_for.as_secs()), (50, 900));
+        assert!(limits.redis_url.is_none());
+        let off = config(&[("RATE_LIMIT_OAUTH", "off"), ("BLOCK_AFTER_FAILURES", "0")]).expect("off");
+        assert!(off.rate_limits.oauth.is_none() && off.rate_limits.block_after == 0);
+
+        for (var, value) in [
+            ("RATE_LIMIT_SIGN_IN", "lots"),
+            ("RATE_LIMIT_API", "0/1m"),
+            ("BLOCK_AFTER_FAILURES", "-1"),
+            ("BLOCK_DURATION", "2d"),
+            ("REDIS_URL", "http://127.0.0.1:6379"),
+        ] {
+            assert_eq!(config(&[(var, value)]).expect_err(value).var, var);
+        }
+        let secret = config(&[("REDIS_URL", "mysql://:hunter2@cache")]).expect_err("not redis");
+        assert!(!secret.to_string().contains("hunter2"), "{secret}");
+        let given = config(&[("REDIS_URL", "redis://:hunter2@cache:6379/2")]).expect("redis");
+        assert!(!format!("{:?}", given.rate_limits).contains("hunter2"), "Debug never shows the password");
     }
 
     #[test]

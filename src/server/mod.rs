@@ -24,6 +24,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod page_cache;
 pub mod passwords;
+pub mod rate_limit;
 pub mod rpc;
 pub mod secret_key;
 pub mod security;

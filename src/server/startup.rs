@@ -29,6 +29,7 @@ use super::{
     oauth::{self, keys::KeyRing},
     page_cache::{self, PageCache},
     passwords::Hasher,
+    rate_limit::{self, Limiter},
     rpc,
     secret_key::{Sealer, SecretKey},
     security, session,
@@ -54,6 +55,9 @@ pub enum StartupError {
     /// Already names its variable, what changed, and how to move on deliberately.
     #[error("{0}")]
     Identities(String),
+    /// Already names its variable.
+    #[error("{0}")]
+    RateLimits(String),
     #[error("cannot prepare the token-signing keys: {0}")]
     Keys(#[from] oauth::keys::KeyError),
     #[error("SECRET_KEY is not set, and the development key in {path} cannot be used: {problem}")]
@@ -203,6 +207,7 @@ impl Application {
         let hasher = Arc::new(Hasher::new());
         let sealer = Arc::new(sealer(&config)?);
         let keys = Arc::new(KeyRing::open(&db, sealer.clone(), config.oauth.signing_key_rotation).await?);
+        let limiter = Arc::new(Limiter::new(&config.rate_limits).await.map_err(StartupError::RateLimits)?);
         let state = AppState {
             leptos_options,
             db,
@@ -214,6 +219,7 @@ impl Application {
             mailer,
             sealer,
             keys,
+            limiter,
         };
         Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store, bus })
     }
@@ -332,6 +338,10 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                 if let Err(error) = oauth::grants::purge_expired(&state.db).await {
                     tracing::warn!(%error, "purging expired authorization codes and app authorizations failed");
                 }
+                state.limiter.housekeeping();
+                if let Err(error) = rate_limit::purge_blocks(&state.db).await {
+                    tracing::warn!(%error, "purging ended address blocks failed");
+                }
             }
         };
         let keys = async {
@@ -382,6 +392,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), guard::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_by_address))
         .layer(middleware::from_fn_with_state(state.clone(), client_addr::identify))
         .layer(middleware::from_fn(limits::limit_bodies))
         .with_state(state.clone());

@@ -8,7 +8,7 @@ use leptos::config::LeptosOptions;
 
 use super::{
     auth::providers::Providers, cache::AuthCache, config::Config, db::Db, mail::Mailer, oauth::keys::KeyRing,
-    page_cache::PageCache, passwords::Hasher, secret_key::Sealer,
+    page_cache::PageCache, passwords::Hasher, rate_limit::Limiter, secret_key::Sealer,
 };
 
 #[derive(Clone, FromRef)]
@@ -29,4 +29,6 @@ pub struct AppState {
     pub sealer: Arc<Sealer>,
     /// The keys that sign the access and ID tokens Gatehouse issues to apps.
     pub keys: Arc<KeyRing>,
+    /// Request rate limits and address blocks, counted here or in Redis.
+    pub limiter: Arc<Limiter>,
 }

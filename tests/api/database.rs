@@ -189,7 +189,8 @@ async fn count_where(app: &TestApp, sql: &str, value: &str) -> i64 {
 /// first created instead of failing on the unique identity.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_first_sign_ins_of_one_person_make_one_account() {
-    let (provider, app) = with_provider(&[]).await;
+    // Ten rounds of two starts and two callbacks from one address: more than a minute's sign-in allowance.
+    let (provider, app) = with_provider(&[("RATE_LIMIT_SIGN_IN", "off")]).await;
     for round in 0..10 {
         let subject = format!("twin-{round}");
         let email = format!("twin-{round}@example.test");
@@ -207,7 +208,8 @@ async fn simultaneous_first_sign_ins_of_one_person_make_one_account() {
 /// sign-in is refused as an email already in use — never two accounts claiming one verified address.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_first_sign_ins_with_one_verified_email_make_one_account() {
-    let (provider, app) = with_provider(&[]).await;
+    // Ten rounds of two starts and two callbacks from one address: more than a minute's sign-in allowance.
+    let (provider, app) = with_provider(&[("RATE_LIMIT_SIGN_IN", "off")]).await;
     for round in 0..10 {
         let email = format!("shared-{round}@example.test");
         provider.set(|b| b.email = Some(email.clone()));

@@ -17,6 +17,7 @@ mod pages;
 mod passwords;
 mod provider;
 mod proxies;
+mod rate_limits;
 mod render_hang;
 mod sessions;
 mod startup;

@@ -65,6 +65,16 @@ fn an_unreachable_postgres_is_a_clear_startup_error_without_the_password() {
 }
 
 #[test]
+fn an_unreachable_redis_is_a_clear_startup_error_without_the_password() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("g.db").display());
+    // Nothing listens on port 1.
+    let output = run_server(dir.path(), &[("DATABASE_URL", &url), ("REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")]);
+    assert_clear_refusal(&output, 1, &["REDIS_URL", "cannot connect"]);
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"), "the password is never printed");
+}
+
+#[test]
 fn postgres_refusing_the_credentials_is_a_clear_startup_error_without_the_password() {
     let Some(server) = postgres_server() else { return };
     let mut url = url::Url::parse(&server).expect("URL");

@@ -15,6 +15,7 @@ use crate::{
     server::{
         guard::Caller,
         oauth::{Scopes, grants, jwt},
+        rate_limit::Limit,
         session::ClientInfo,
         state::AppState,
         tokens::{self, TokenError, VerifyFailure},
@@ -69,22 +70,41 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let client = ClientInfo::from_request_parts(parts, state).await.unwrap_or_default();
-        // A token in the query string (`?access_token=`) is never read: URLs end up in logs and histories.
-        if let Some(token) = bearer(&parts.headers)? {
-            return verify_bearer(state, token, &client).await;
-        }
-        // The session cookie was checked once already, by the layer in front of every route.
-        let Caller(signed_in) = Caller::from_request_parts(parts, state).await.unwrap_or_default();
-        let signed_in =
-            signed_in.ok_or_else(|| ApiError::unauthorized("Send Authorization: Bearer <token>, or sign in."))?;
-        Ok(Principal {
-            user_id: signed_in.session.user_id.clone(),
-            credential: Credential::Session(signed_in.session.session_id.clone()),
-            scopes: Scope::ALL.to_vec(),
-            user: signed_in.user.clone(),
-        })
+        let principal = authenticate(parts, state).await?;
+        // Each credential has its own allowance (`RATE_LIMIT_API`), wherever its calls come from.
+        let key = principal.credential.limit_key();
+        state.limiter.check(None, Some((Limit::Api, &key))).await.map_err(ApiError::refused)?;
+        Ok(principal)
     }
+}
+
+impl Credential {
+    /// What the API's rate limit counts this credential as.
+    fn limit_key(&self) -> String {
+        match self {
+            Self::Session(id) => format!("session:{id}"),
+            Self::PersonalToken(id) => format!("token:{id}"),
+            Self::AppToken { authorization, .. } => format!("app:{authorization}"),
+        }
+    }
+}
+
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let client = ClientInfo::from_request_parts(parts, state).await.unwrap_or_default();
+    // A token in the query string (`?access_token=`) is never read: URLs end up in logs and histories.
+    if let Some(token) = bearer(&parts.headers)? {
+        return verify_bearer(state, token, &client).await;
+    }
+    // The session cookie was checked once already, by the layer in front of every route.
+    let Caller(signed_in) = Caller::from_request_parts(parts, state).await.unwrap_or_default();
+    let signed_in =
+        signed_in.ok_or_else(|| ApiError::unauthorized("Send Authorization: Bearer <token>, or sign in."))?;
+    Ok(Principal {
+        user_id: signed_in.session.user_id.clone(),
+        credential: Credential::Session(signed_in.session.session_id.clone()),
+        scopes: Scope::ALL.to_vec(),
+        user: signed_in.user.clone(),
+    })
 }
 
 /// The token from `Authorization: Bearer <token>`; `None` without the header; 401 for any other shape.

@@ -27,13 +27,15 @@ pub struct ApiError {
     error: &'static str,
     message: String,
     challenge: Option<String>,
+    /// Seconds, for `Retry-After` (429).
+    retry_after: Option<u64>,
 }
 
 const REALM: &str = "Bearer realm=\"gatehouse\"";
 
 impl ApiError {
     pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Self {
-        Self { status, error, message: message.into(), challenge: None }
+        Self { status, error, message: message.into(), challenge: None, retry_after: None }
     }
 
     /// No credentials, or an `Authorization` header that is not `Bearer <token>`.
@@ -67,6 +69,14 @@ impl ApiError {
                 "insufficient_scope",
                 format!("This token does not have the \u{201c}{scope}\u{201d} scope this request needs."),
             )
+        }
+    }
+
+    /// 429: this credential (or address) is over its rate limit, or the address is blocked.
+    pub fn refused(refusal: crate::server::rate_limit::Refusal) -> Self {
+        Self {
+            retry_after: Some(refusal.retry_after()),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, refusal.code(), refusal.message())
         }
     }
 
@@ -131,6 +141,9 @@ impl IntoResponse for ApiError {
             (self.status, Json(ErrorBody { error: self.error.to_owned(), message: self.message })).into_response();
         if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

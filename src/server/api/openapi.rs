@@ -25,7 +25,7 @@ use utoipa::{
         super::revoke_all_tokens,
         super::revoke_token
     ),
-    modifiers(&Security),
+    modifiers(&Security, &RateLimited),
     tags(
         (name = "profile", description = "Who you are"),
         (name = "sessions", description = "Where you are signed in"),
@@ -57,6 +57,38 @@ impl Modify for Security {
                 "The browser session (`__Host-gatehouse_session` on https). Carries every scope.",
             ))),
         );
+    }
+}
+
+/// Every operation may answer 429: the credential is over `RATE_LIMIT_API`, or the address is blocked after repeated
+/// failures. `Retry-After` says when to come back.
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            ContentBuilder, Ref, ResponseBuilder,
+            header::HeaderBuilder,
+            schema::{ObjectBuilder, Type},
+        };
+        let response = ResponseBuilder::new()
+            .description("Too many requests from this credential (`rate_limited`), or this address is blocked after repeated failures (`address_blocked`)")
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+            .header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+                    .description(Some("Seconds to wait before trying again"))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for operation in
+                [&mut item.get, &mut item.post, &mut item.patch, &mut item.put, &mut item.delete].into_iter().flatten()
+            {
+                operation.responses.responses.insert("429".into(), response.clone().into());
+            }
+        }
     }
 }
 

@@ -29,7 +29,7 @@ use super::{
     audit::{self, Event},
     clock, error_page,
     guard::Caller,
-    mfa, session,
+    mfa, rate_limit, session,
     session::ClientInfo,
     state::AppState,
     users::{self, SignIn},
@@ -128,6 +128,22 @@ impl CallbackError {
             Self::Misconfigured(_) => "misconfigured",
             Self::Internal(_) => "internal",
         }
+    }
+
+    /// Whether the request itself was at fault (a forged, replayed or stale callback), rather than the provider,
+    /// this server, or the account's situation: these count towards blocking the address.
+    fn is_callers(&self) -> bool {
+        matches!(
+            self,
+            Self::MissingState
+                | Self::Attempt(_)
+                | Self::Provider { .. }
+                | Self::IssuerMismatch { .. }
+                | Self::IssuerMissing
+                | Self::MissingCode
+                | Self::IdToken(_)
+                | Self::NotYours
+        )
     }
 
     fn status(&self) -> StatusCode {
@@ -378,10 +394,23 @@ async fn callback(
         Ok(next) => Redirect::to(next.as_str()).into_response(),
         Err(Failed { error, user_id, linking }) => {
             tracing::warn!(provider, reason = %error, linking, "sign-in failed");
-            let detail = json!({ "provider": provider, "reason": error.kind() });
-            let event = if linking { Event::LinkFailed } else { Event::SignInFailed };
-            if let Err(error) = audit::record_on(&state.db, event, user_id.as_deref(), &client, detail).await {
-                tracing::error!(%error, "could not record a failed sign-in");
+            // A failure the caller caused counts against their address (enough of them block it). One nobody's
+            // account is involved in is recorded only as the 1st, 2nd, 4th, 8th… from that address in the window,
+            // with its number: a flood of forged callbacks adds a handful of rows, and still shows how many.
+            let ip = client.ip.as_deref().and_then(|ip| ip.parse().ok());
+            let failures = match ip {
+                Some(ip) if error.is_callers() => rate_limit::failed(&state, ip, &client).await,
+                _ => 0,
+            };
+            if user_id.is_some() || failures <= 1 || failures.is_power_of_two() {
+                let mut detail = json!({ "provider": provider, "reason": error.kind() });
+                if failures > 1 {
+                    detail["repeated"] = json!(failures);
+                }
+                let event = if linking { Event::LinkFailed } else { Event::SignInFailed };
+                if let Err(error) = audit::record_on(&state.db, event, user_id.as_deref(), &client, detail).await {
+                    tracing::error!(%error, "could not record a failed sign-in");
+                }
             }
             failure_page(&error, &label)
         }
