@@ -31,10 +31,12 @@ hello_bin=target/bench-hello/release/hello
 . end2end/lib.sh
 hello_port=$(free_port)
 app_port=$(free_port)
+off_port=$(free_port)
 pg_app_port=$(free_port)
 idp_port=$(free_port)
 hello="http://127.0.0.1:$hello_port"
 app="http://127.0.0.1:$app_port"
+off="http://127.0.0.1:$off_port"
 pgapp="http://127.0.0.1:$pg_app_port"
 idp="http://127.0.0.1:$idp_port"
 
@@ -47,19 +49,31 @@ IDP_PORT=$idp_port IDP_REDIRECT_URIS="$app/auth/callback/dev,$pgapp/auth/callbac
 pids+=($!)
 wait_for "$idp/.well-known/openid-configuration" "the Dev IdP" "$work/idp.log"
 
-APP_URL=$app DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.0.1:$app_port" \
+# The rate limits stay on, set out of reach: every request pays for its check, none is refused (the sign-in rows
+# alone start thousands of sign-ins from this one address).
+limits_on="RATE_LIMIT_SIGN_IN=1000000/1s RATE_LIMIT_OAUTH=1000000/1s RATE_LIMIT_API=1000000/1s"
+env $limits_on APP_URL=$app DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.0.1:$app_port" \
   LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD RUST_LOG=warn LOG_FORMAT=json DEV_IDP_URL=$idp \
   TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/gatehouse >"$work/app.log" 2>&1 &
 app_pid=$!
 pids+=("$app_pid")
 wait_for "$app/readyz" "Gatehouse" "$work/app.log"
 
+# What the limits cost: a second instance on the same SQLite file with the API's limit off (the same token works on
+# both), whose sign-in limit is one an hour, so that row measures how fast a refusal (429) is answered.
+APP_URL=$off DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.0.1:$off_port" \
+  LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD RUST_LOG=warn LOG_FORMAT=json DEV_IDP_URL=$idp \
+  RATE_LIMIT_API=off RATE_LIMIT_SIGN_IN=1/1h \
+  TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/gatehouse >"$work/offapp.log" 2>&1 &
+pids+=($!)
+wait_for "$off/readyz" "Gatehouse without API limits" "$work/offapp.log"
+
 # The same release on PostgreSQL (a fresh database `gatehouse_bench` on the server .ci/postgres finds or starts),
 # beside the SQLite one, pinned the same way. PostgreSQL's own processes serving it are pinned to CPU 0 too, after a
 # warm-up opened the pool's connections, so the database's work counts on the server's side, as SQLite's does.
 pg_admin=$(.ci/postgres)
 psql "$pg_admin" -qc "DROP DATABASE IF EXISTS gatehouse_bench WITH (FORCE)" -c "CREATE DATABASE gatehouse_bench"
-APP_URL=$pgapp DATABASE_URL="${pg_admin%/*}/gatehouse_bench" LEPTOS_SITE_ADDR="127.0.0.1:$pg_app_port" \
+env $limits_on APP_URL=$pgapp DATABASE_URL="${pg_admin%/*}/gatehouse_bench" LEPTOS_SITE_ADDR="127.0.0.1:$pg_app_port" \
   LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD RUST_LOG=warn LOG_FORMAT=json DEV_IDP_URL=$idp \
   TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/gatehouse >"$work/pgapp.log" 2>&1 &
 pg_app_pid=$!
@@ -84,7 +98,7 @@ for pid in $(psql "${pg_admin%/*}/gatehouse_bench" -tAc \
   taskset -pc 0 "$pid" >/dev/null
 done
 
-# name|url|header (empty: none)
+# name|url|header (empty: none)|expected answer (empty: 2xx/3xx; 429: every answer a refusal)
 rows=(
   "bare axum hello (baseline)|$hello/|"
   "\`GET /healthz\`|$app/healthz|"
@@ -94,6 +108,8 @@ rows=(
   "signed-in \`GET /profile\`|$app/profile|Cookie: $cookie"
   "\`GET /api/v1/me\` with a personal access token|$app/api/v1/me|Authorization: Bearer $token"
   "\`GET /api/v1/me\` with a session cookie|$app/api/v1/me|Cookie: $cookie"
+  "\`GET /api/v1/me\` with a personal access token, API rate limit off|$off/api/v1/me|Authorization: Bearer $token"
+  "\`GET /auth/login/dev\` over the sign-in rate limit (429)|$off/auth/login/dev||429"
   "signed-in \`GET /dashboard\`, PostgreSQL|$pgapp/dashboard|Cookie: $pg_cookie"
   "\`GET /api/v1/me\` with a personal access token, PostgreSQL|$pgapp/api/v1/me|Authorization: Bearer $pg_token"
 )
@@ -112,15 +128,23 @@ function done(summary, latency, requests)
 end
 LUA
 
-# measure URL HEADER -> "rps p99_ms"; refuses a run with any non-2xx/3xx answer or socket error.
+# measure URL HEADER [429] -> "rps p99_ms"; refuses a run with any non-2xx/3xx answer or socket error (with 429: a run
+# in which any answer was not a refusal).
 measure() {
-  local url=$1 header=$2 out
+  local url=$1 header=$2 expect=${3:-} out
   if [ -n "$header" ]; then
     out=$(taskset -c 1 wrk -t1 -c$connections -d"$duration" --latency -H "$header" "$url")
   else
     out=$(taskset -c 1 wrk -t1 -c$connections -d"$duration" --latency "$url")
   fi
-  if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+  local bad
+  if [ "$expect" = 429 ]; then
+    # Every answer must be a refusal: as many non-2xx/3xx answers as requests, and no socket errors.
+    bad=$(awk '/requests in/ { n = $1 } /Non-2xx/ { r = $NF } /Socket errors/ { e = 1 } END { print (e || r != n) ? 1 : 0 }' <<<"$out")
+  else
+    bad=$(grep -qE 'Non-2xx|Socket errors' <<<"$out" && echo 1 || echo 0)
+  fi
+  if [ "$bad" = 1 ]; then
     echo "bench: $url answered with errors:" >&2
     echo "$out" >&2
     echo "bench: the same again, counting the statuses:" >&2
@@ -138,9 +162,9 @@ measure() {
 
 for round in $(seq "$rounds"); do
   for i in "${!rows[@]}"; do
-    IFS='|' read -r name url header <<<"${rows[$i]}"
+    IFS='|' read -r name url header expect <<<"${rows[$i]}"
     echo "bench: round $round/$rounds: $name" >&2
-    read -r rps p99 < <(measure "$url" "$header")
+    read -r rps p99 < <(measure "$url" "$header" "$expect")
     echo "$i $round $rps $p99" >>"$work/samples"
   done
 done
@@ -186,7 +210,7 @@ sizes() { echo "$(stat -c %s "$1") $(gzip -9 -c "$1" | wc -c) $( [ -f "$1.br" ] 
 read -r wasm_raw wasm_gz wasm_br < <(sizes "$wasm")
 read -r js_raw js_gz js_br < <(sizes "$js")
 
-for log in "$work/app.log" "$work/pgapp.log"; do
+for log in "$work/app.log" "$work/offapp.log" "$work/pgapp.log"; do
   if grep -q '"level":"ERROR"' "$log"; then
     echo "bench: the server logged errors ($log):" >&2
     grep '"level":"ERROR"' "$log" >&2

@@ -4,8 +4,15 @@
 work=$(mktemp -d)
 pids=()
 cleanup() {
+  local status=$?
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # A failed run keeps the servers' logs, which say why.
+  if [ "$status" != 0 ] && compgen -G "$work/*.log" >/dev/null; then
+    local kept="${TMPDIR:-/tmp}/${0##*/}-logs"
+    rm -rf "$kept" && mkdir -p "$kept" && cp "$work"/*.log "$kept"/
+    echo "${0##*/}: the servers' logs are kept in $kept" >&2
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT

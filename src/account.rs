@@ -146,6 +146,9 @@ pub struct ActivityEvent {
     pub browser: Option<String>,
     #[cfg_attr(feature = "ssr", schema(value_type = Object))]
     pub detail: serde_json::Value,
+    /// The event is unchanged since it was recorded, and still where it was recorded in the hash chain of the whole
+    /// security activity.
+    pub verified: bool,
 }
 
 /// A page of activity, newest first. `next` is the cursor for the following (older) page.

@@ -51,9 +51,13 @@ async fn main() -> ExitCode {
                 println!("{output}");
                 ExitCode::SUCCESS
             }
-            Err(message) => {
+            Err(cli::Failure::Usage(message)) => {
                 eprintln!("gatehouse: {message}");
                 ExitCode::from(EXIT_BAD_CONFIG)
+            }
+            Err(cli::Failure::Found(message)) => {
+                eprintln!("gatehouse: {message}");
+                ExitCode::FAILURE
             }
         };
     }

@@ -267,14 +267,24 @@ fn ActivityList(page: ActivityPage, first: bool) -> impl IntoView {
 #[component]
 fn ActivityRow(event: ActivityEvent, now: i64) -> impl IntoView {
     let failed = event.kind.ends_with("_failed");
+    let (mark, explanation) = if event.verified {
+        (
+            "✓ verified",
+            "Unchanged since it was recorded: its place in the hash chain of the security activity checks out.",
+        )
+    } else {
+        ("⚠ not verified", "This entry was changed, or something around it removed, after it was recorded.")
+    };
     view! {
-        <li class="row" data-kind=event.kind.clone()>
+        <li class="row" data-kind=event.kind.clone() data-verified=event.verified.to_string()>
             <div class="row-main">
                 <strong class:problem=failed>{event.summary}</strong>
                 <span class="muted small">
                     <Ago at=event.at now/>
                     {event.ip.map(|ip| format!(" · {ip}"))}
                     {event.browser.map(|b| format!(" · {b}"))}
+                    " · "
+                    <span class="verified" class:problem=!event.verified title=explanation>{mark}</span>
                 </span>
             </div>
         </li>

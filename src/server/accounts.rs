@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{
-    audit::{self, Event},
+    audit::{self, Event, chain},
     clock,
     db::{Exec, on},
     session::{AuthSession, ClientInfo, SignedIn},
@@ -54,10 +54,9 @@ struct AccountRow {
     recovery_codes_left: i64,
 }
 
-/// An `audit_events` row.
+/// An `audit_events` row, as the export shows it.
 #[derive(sqlx::FromRow)]
 struct EventRow {
-    id: i64,
     at: i64,
     kind: String,
     ip: Option<String>,
@@ -189,7 +188,9 @@ pub async fn delete(state: &AppState, user_id: &str, confirm: &str) -> Result<()
             None => "Type your display name exactly as shown to confirm.".into(),
         }));
     }
-    let removed = on!(tx.as_exec(), conn => {
+    // Before the person's row goes (its foreign key would clear `user_id` without keeping the chain verifiable).
+    let anonymised = audit::chain::anonymise(tx.as_exec(), user_id).await?;
+    let mut removed = on!(tx.as_exec(), conn => {
         let mut removed = serde_json::Map::new();
         for table in ["identities", "user_sessions", "api_tokens"] {
             let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1"))
@@ -198,10 +199,6 @@ pub async fn delete(state: &AppState, user_id: &str, confirm: &str) -> Result<()
                 .await?;
             removed.insert(table.into(), n.into());
         }
-        sqlx::query("UPDATE audit_events SET user_id = NULL, ip = NULL, user_agent = NULL WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
         // Identities, sessions and tokens go with the user (ON DELETE CASCADE); deleted explicitly all the same, so
         // the transaction does not depend on the connection's foreign-key setting.
         for table in ["api_tokens", "user_sessions", "identities", "users"] {
@@ -210,6 +207,7 @@ pub async fn delete(state: &AppState, user_id: &str, confirm: &str) -> Result<()
         }
         Ok::<_, sqlx::Error>(removed)
     })?;
+    removed.insert("anonymised".into(), anonymised.into());
     audit::record(tx.as_exec(), Event::AccountDeleted, None, &ClientInfo::default(), Value::Object(removed)).await?;
     tx.commit().await?;
     state.cache.forget_user(user_id);
@@ -354,25 +352,29 @@ pub async fn revoke_other_sessions(state: &AppState, auth: &AuthSession, client:
 /// A page of the person's security activity, newest first. `before` is an event id from a previous page's `next`.
 pub async fn activity(
     state: &AppState,
-    conn: Exec<'_>,
+    mut conn: Exec<'_>,
     user_id: &str,
     before: Option<i64>,
     limit: u32,
 ) -> Result<ActivityPage, AppError> {
-    let rows: Vec<EventRow> = on!(conn, conn => sqlx::query_as(
-        "SELECT id, at, kind, ip, user_agent, detail FROM audit_events
-         WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-    )
+    let rows: Vec<chain::LinkedRow> = on!(conn.reborrow(), conn => sqlx::query_as(&format!(
+        "SELECT {} FROM audit_events e WHERE e.user_id = $1 AND e.id < $2 ORDER BY e.id DESC LIMIT $3",
+        chain::LINKED_COLUMNS
+    ))
     .bind(user_id)
     .bind(before.unwrap_or(i64::MAX))
     .bind(i64::from(limit) + 1)
     .fetch_all(conn)
     .await)?;
+    let start = chain::start(conn).await?;
     let more = rows.len() > limit as usize;
     let events: Vec<ActivityEvent> = rows
         .into_iter()
         .take(limit as usize)
-        .map(|EventRow { id, at, kind, ip, user_agent, detail }| {
+        .map(|row| {
+            let linked = chain::Linked::from(row);
+            let verified = linked.verified(&start);
+            let chain::Stored { id, at, kind, ip, user_agent, detail, .. } = linked.event;
             let detail: Value = serde_json::from_str(&detail).unwrap_or_else(|_| json!({}));
             ActivityEvent {
                 id,
@@ -385,6 +387,7 @@ pub async fn activity(
                     format!("{} on {}", device.browser, device.os)
                 }),
                 detail,
+                verified,
             }
         })
         .collect();
@@ -480,7 +483,7 @@ pub async fn export(state: &AppState, user_id: &str) -> Result<Value, AppError> 
         .fetch_all(&mut *conn)
         .await?;
         let events: Vec<EventRow> = sqlx::query_as(
-            "SELECT id, at, kind, ip, user_agent, detail FROM audit_events WHERE user_id = $1 ORDER BY id",
+            "SELECT at, kind, ip, user_agent, detail FROM audit_events WHERE user_id = $1 ORDER BY id",
         )
         .bind(user_id)
         .fetch_all(&mut *conn)

@@ -3,6 +3,7 @@
 //! RFC 7591's field names) or one line, so scripts can read it.
 
 use super::{
+    audit,
     config::Config,
     oauth::{clients, keys},
     session::ClientInfo,
@@ -10,12 +11,12 @@ use super::{
 };
 
 /// One line, for refusals.
-pub const SHORT_USAGE: &str =
-    "usage: gatehouse [secret | clients add|list|remove | keys rotate | help] (`gatehouse help` explains each)";
+pub const SHORT_USAGE: &str = "usage: gatehouse [secret | clients add|list|remove | keys rotate | audit verify | help] \
+     (`gatehouse help` explains each)";
 
 /// Whether `word` starts one of these commands (checked before the configuration is read).
 pub fn is_command(word: &str) -> bool {
-    matches!(word, "clients" | "keys")
+    matches!(word, "clients" | "keys" | "audit")
 }
 
 pub const USAGE: &str = "usage:
@@ -25,13 +26,30 @@ pub const USAGE: &str = "usage:
                         [--public] [--scope \"SCOPE …\"]
   gatehouse clients list
   gatehouse clients remove CLIENT_ID
-  gatehouse keys rotate";
+  gatehouse keys rotate
+  gatehouse audit verify         check the security activity's hash chain; exit 1 naming the first event
+                                 changed, removed or inserted";
 
-/// Runs a command; `Err` carries the message for standard error.
-pub async fn run(config: &Config, args: &[String]) -> Result<String, String> {
+/// A command that did not succeed: the message for standard error, and the exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// A wrong command, option or setting, or a database that cannot be opened: exit 2.
+    Usage(String),
+    /// The command ran and found a problem (a broken audit chain): exit 1.
+    Found(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self::Usage(message)
+    }
+}
+
+/// Runs a command.
+pub async fn run(config: &Config, args: &[String]) -> Result<String, Failure> {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
-        ["clients", "add", options @ ..] => add_client(config, options).await,
+        ["clients", "add", options @ ..] => add_client(config, options).await.map_err(Failure::from),
         ["clients", "list"] => {
             let (db, _) = open_for_command(config).await.map_err(|e| e.to_string())?;
             let list = clients::list(&db, None).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
@@ -42,7 +60,7 @@ pub async fn run(config: &Config, args: &[String]) -> Result<String, String> {
             let (db, _) = open_for_command(config).await.map_err(|e| e.to_string())?;
             match clients::remove(&db, client_id, None).await.map_err(|e| format!("DATABASE_URL: {e}"))? {
                 true => Ok(format!("removed {client_id}: its codes, tokens and consents are gone")),
-                false => Err(format!("no client {client_id:?}")),
+                false => Err(format!("no client {client_id:?}").into()),
             }
         }
         ["keys", "rotate"] => {
@@ -50,8 +68,30 @@ pub async fn run(config: &Config, args: &[String]) -> Result<String, String> {
             let kid = keys::rotate(&db, &sealer, keys::keep_retired(&config.oauth)).await.map_err(|e| e.to_string())?;
             Ok(format!("new signing key {kid}; the previous one stays published until its tokens expire"))
         }
-        _ => Err(format!("unknown command {:?}; {SHORT_USAGE}", args.join(" "))),
+        ["audit", "verify"] => verify_audit(config).await,
+        _ => Err(format!("unknown command {:?}; {SHORT_USAGE}", args.join(" ")).into()),
     }
+}
+
+async fn verify_audit(config: &Config) -> Result<String, Failure> {
+    let (db, _) = open_for_command(config).await.map_err(|e| e.to_string())?;
+    // What the server seals at start-up, in case it has not run on this release yet.
+    audit::chain::seal_legacy(&db).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
+    let report = audit::chain::verify(&db).await.map_err(|e| format!("DATABASE_URL: {e}"))?;
+    if let Some(problem) = report.problem {
+        return Err(Failure::Found(format!("the security activity does not verify: {problem}")));
+    }
+    let start = match report.starts_after {
+        0 => String::new(),
+        after => format!(", continuing after purged event #{after}"),
+    };
+    Ok(match report.head {
+        None => format!("the security activity verifies: no events yet{start}"),
+        Some((seq, hash)) => format!(
+            "the security activity verifies: {} events up to #{seq}{start}, {} of them anonymised; newest hash {hash}",
+            report.events, report.anonymised
+        ),
+    })
 }
 
 async fn add_client(config: &Config, options: &[&str]) -> Result<String, String> {

@@ -40,6 +40,9 @@ pub struct Config {
     pub trusted_proxies: super::client_addr::TrustedProxies,
     pub transport: TransportSettings,
     pub rate_limits: RateLimitSettings,
+    /// How long security activity is kept (`AUDIT_RETENTION`, default 365d; `off` keeps it for ever). Older events
+    /// are purged, leaving a checkpoint the hash chain continues from.
+    pub audit_retention: Option<Duration>,
 }
 
 /// Request rate limits and address blocks (see `rate_limit`).
@@ -605,6 +608,16 @@ impl Config {
         if rate_limits.block_for > crate::server::rate_limit::LONGEST_BLOCK {
             return Err(invalid("BLOCK_DURATION")("must be at most 24h".into()));
         }
+        let audit_retention = match get("AUDIT_RETENTION")?.as_deref() {
+            Some("off") => None,
+            raw => {
+                let keep = parse_duration(raw.unwrap_or("365d")).map_err(invalid("AUDIT_RETENTION"))?;
+                if keep < Duration::from_secs(86_400) {
+                    return Err(invalid("AUDIT_RETENTION")("must be at least 1d, or off".into()));
+                }
+                Some(keep)
+            }
+        };
         let trusted_proxies =
             super::client_addr::TrustedProxies::parse(get("TRUSTED_PROXIES")?.as_deref().unwrap_or(""))
                 .map_err(invalid("TRUSTED_PROXIES"))?;
@@ -707,6 +720,7 @@ impl Config {
             trusted_proxies,
             transport,
             rate_limits,
+            audit_retention,
         })
     }
 }

@@ -16,7 +16,7 @@ use tower_http::{
 use tower_sessions::session_store::ExpiredDeletion;
 
 use super::{
-    accounts, api, apps, auth,
+    accounts, api, apps, audit, auth,
     auth::providers::Providers,
     bus::Bus,
     cache::AuthCache,
@@ -58,6 +58,8 @@ pub enum StartupError {
     /// Already names its variable.
     #[error("{0}")]
     RateLimits(String),
+    #[error("DATABASE_URL: cannot seal the earlier security activity into the hash chain: {0}")]
+    AuditChain(sqlx::Error),
     #[error("cannot prepare the token-signing keys: {0}")]
     Keys(#[from] oauth::keys::KeyError),
     #[error("SECRET_KEY is not set, and the development key in {path} cannot be used: {problem}")]
@@ -187,6 +189,10 @@ impl Application {
     pub async fn build_with_listener(config: Config, listener: TcpListener) -> Result<Self, StartupError> {
         let db = Db::connect(&config.database).await?;
         check_issuers(&db, &config.providers).await?;
+        let sealed = audit::chain::seal_legacy(&db).await.map_err(StartupError::AuditChain)?;
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed the security activity written before the hash chain into it");
+        }
         let store = session::Store::open(&db).await.map_err(StartupError::SessionStore)?;
         let http = reqwest::Client::builder()
             // A provider's endpoints never need redirects; following them would let a response send us anywhere.
@@ -339,6 +345,13 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                     tracing::warn!(%error, "purging expired authorization codes and app authorizations failed");
                 }
                 state.limiter.housekeeping();
+                if let Some(keep) = state.config.audit_retention {
+                    match audit::chain::purge(&state.db, keep).await {
+                        Ok(0) => {}
+                        Ok(purged) => tracing::info!(purged, "purged security activity past AUDIT_RETENTION"),
+                        Err(error) => tracing::warn!(%error, "purging old security activity failed"),
+                    }
+                }
                 if let Err(error) = rate_limit::purge_blocks(&state.db).await {
                     tracing::warn!(%error, "purging ended address blocks failed");
                 }

@@ -1,10 +1,13 @@
-//! The security activity log: every authentication event, with time, person, address, browser and details.
+//! The security activity log: every authentication event, with time, person, address, browser and details, each
+//! linked to the one before by a hash chain ([`chain`]).
 
 use serde_json::Value;
 
+pub mod chain;
+
 use super::{
     clock,
-    db::{Db, Exec, on},
+    db::{Db, Exec},
     session::ClientInfo,
 };
 
@@ -42,6 +45,7 @@ pub enum Event {
     AppTokenReused,
     AllTokensRevoked,
     AddressBlocked,
+    AuditPurged,
 }
 
 impl Event {
@@ -78,6 +82,7 @@ impl Event {
             Event::AppTokenReused => "app_token_reused",
             Event::AllTokensRevoked => "all_tokens_revoked",
             Event::AddressBlocked => "address_blocked",
+            Event::AuditPurged => "audit_purged",
         }
     }
 }
@@ -90,19 +95,16 @@ pub async fn record(
     client: &ClientInfo,
     detail: Value,
 ) -> Result<(), sqlx::Error> {
-    on!(db, conn => sqlx::query(
-        "INSERT INTO audit_events (at, user_id, kind, ip, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(clock::now())
-    .bind(user_id)
-    .bind(event.as_str())
-    .bind(&client.ip)
-    .bind(&client.user_agent)
-    .bind(bounded(&detail))
-    .execute(conn)
-    .await
-    .map(drop))?;
-    Ok(())
+    let detail = bounded(&detail);
+    let event = chain::NewEvent {
+        at: clock::now(),
+        user_id,
+        kind: event.as_str(),
+        ip: client.ip.as_deref(),
+        user_agent: client.user_agent.as_deref(),
+        detail: &detail,
+    };
+    chain::append(db, event).await
 }
 
 /// The longest a detail may be, as stored.
@@ -127,7 +129,8 @@ fn bounded(detail: &Value) -> String {
     if text.len() <= MAX_DETAIL_BYTES { text } else { serde_json::json!({ "truncated": true }).to_string() }
 }
 
-/// [`record`] on a connection of its own, for an event that is not part of a transaction.
+/// [`record`] in a transaction of its own, for an event that is not part of another: the chain is extended by one
+/// writer at a time, under a lock held to the end of a transaction.
 pub async fn record_on(
     db: &Db,
     event: Event,
@@ -135,7 +138,9 @@ pub async fn record_on(
     client: &ClientInfo,
     detail: Value,
 ) -> Result<(), sqlx::Error> {
-    record(db.acquire().await?.as_exec(), event, user_id, client, detail).await
+    let mut tx = db.begin_write().await?;
+    record(tx.as_exec(), event, user_id, client, detail).await?;
+    tx.commit().await
 }
 
 #[cfg(test)]
