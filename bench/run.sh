@@ -67,6 +67,7 @@ APP_URL=$off DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.
   TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/gatehouse >"$work/offapp.log" 2>&1 &
 pids+=($!)
 wait_for "$off/readyz" "Gatehouse without API limits" "$work/offapp.log"
+curl -sS -o /dev/null "$off/auth/login/dev" # uses up its one sign-in start: from here on every start is refused
 
 # The same release on PostgreSQL (a fresh database `gatehouse_bench` on the server .ci/postgres finds or starts),
 # beside the SQLite one, pinned the same way. PostgreSQL's own processes serving it are pinned to CPU 0 too, after a

@@ -43,10 +43,19 @@ pub async fn pass_challenge(code: String) -> Result<(), AppError> {
             AppError::Invalid("This sign-in has expired or was already finished. Please sign in again.".into())
         })?;
         let passed = mfa::verify(&state, &challenge.user_id, &code, &client).await?;
-        let auth =
-            local_accounts::record_sign_in(&state, &challenge.user_id, &challenge.provider, Some(passed), &client)
-                .await?;
-        session::start(&browser, &state.cache, &state.config.sessions, &auth).await.map_err(AppError::internal)?;
+        let keep = challenge.keep;
+        let auth = local_accounts::record_sign_in(
+            &state,
+            &challenge.user_id,
+            &challenge.provider,
+            Some(passed),
+            &client,
+            keep,
+        )
+        .await?;
+        session::start(&browser, &state.cache, &state.config.sessions, &auth, keep)
+            .await
+            .map_err(AppError::internal)?;
         leptos_axum::redirect(&challenge.next);
         Ok(())
     })

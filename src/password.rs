@@ -100,9 +100,15 @@ pub async fn verify_email(token: String) -> Result<(), AppError> {
     .await
 }
 
-/// Signs in with an email address and a password, then goes to `next` (a path on this site).
+/// Signs in with an email address and a password, then goes to `next` (a path on this site). `remember` is the "Keep
+/// me signed in" checkbox: present when ticked.
 #[server(endpoint = "auth/password/sign-in")]
-pub async fn password_sign_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+pub async fn password_sign_in(
+    email: String,
+    password: String,
+    next: Option<String>,
+    remember: Option<String>,
+) -> Result<(), AppError> {
     use crate::server::{
         auth::redirect::RedirectTarget,
         clock, context,
@@ -115,9 +121,10 @@ pub async fn password_sign_in(email: String, password: String, next: Option<Stri
         let client = context::client_info().await;
         let next = RedirectTarget::parse_or_default(next.as_deref());
         let session = context::session().await?;
-        match local_accounts::sign_in(&state, &email, &Password::new(password), &client).await? {
+        let keep = session::Keep::chosen(remember.as_deref());
+        match local_accounts::sign_in(&state, &email, &Password::new(password), &client, keep).await? {
             SignedIn::Session(auth) => {
-                session::start(&session, &state.cache, &state.config.sessions, &auth)
+                session::start(&session, &state.cache, &state.config.sessions, &auth, keep)
                     .await
                     .map_err(AppError::internal)?;
                 leptos_axum::redirect(next.as_str());
@@ -129,6 +136,7 @@ pub async fn password_sign_in(email: String, password: String, next: Option<Stri
                     provider: METHOD.to_owned(),
                     next: next.as_str().to_owned(),
                     expires_at: clock::now() + lifetime,
+                    keep,
                 };
                 session::begin_challenge(&session, &state.cache, challenge).await.map_err(AppError::internal)?;
                 leptos_axum::redirect("/login/mfa");

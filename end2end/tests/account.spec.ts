@@ -14,7 +14,7 @@ function person() {
 async function signInAs(page: Page, name: string, { hydrate = true } = {}) {
   await page.request.get(`${IDP_URL}/__test/as/${name}`);
   await page.goto('/login');
-  await page.getByRole('link', { name: 'Continue with Dev IdP (local testing only)' }).click();
+  await page.getByRole('button', { name: 'Continue with Dev IdP (local testing only)' }).click();
   await expect(page).toHaveURL(`${APP_URL}/dashboard`);
   if (hydrate) await waitForHydration(page);
 }
@@ -337,7 +337,7 @@ test('every page is complete without JavaScript', async ({ browser }) => {
   await visitor.goto('/');
   await expect(visitor.getByTestId('step-detail')).not.toBeEmpty();
   await visitor.goto('/login');
-  await expect(visitor.getByRole('link', { name: 'Continue with Dev IdP (local testing only)' })).toBeVisible();
+  await expect(visitor.getByRole('button', { name: 'Continue with Dev IdP (local testing only)' })).toBeVisible();
   await anonymous.close();
 
   const noJs = await device(browser, person(), { javaScriptEnabled: false });

@@ -7,7 +7,7 @@ const SESSION_COOKIE = 'gatehouse_session';
 
 async function signIn(page: Page, start = '/login') {
   await page.goto(start);
-  await page.getByRole('link', { name: 'Continue with Dev IdP (local testing only)' }).click();
+  await page.getByRole('button', { name: 'Continue with Dev IdP (local testing only)' }).click();
 }
 
 async function sessionCookie(context: BrowserContext) {
@@ -93,7 +93,7 @@ test('signing in again finds the same person', async ({ page }) => {
 test('next is honoured for a page on this site and ignored when absolute', async ({ page }) => {
   await page.goto('/profile');
   await expect(page).toHaveURL(`${APP_URL}/login?next=%2Fprofile`);
-  await page.getByRole('link', { name: 'Continue with Dev IdP (local testing only)' }).click();
+  await page.getByRole('button', { name: 'Continue with Dev IdP (local testing only)' }).click();
   await expect(page).toHaveURL(`${APP_URL}/profile`);
   await expect(page.getByTestId('profile-email')).toContainText('ada@example.test');
 
@@ -117,4 +117,25 @@ test('a second test account is a different person', async ({ page }) => {
   await page.request.get(`${IDP_URL}/__test/as/grace`);
   await signIn(page);
   await expect(page.getByTestId('welcome')).toHaveText('Welcome, Grace Hopper');
+});
+
+test('without "Keep me signed in" the cookie ends with the browser; with it, it outlives the browser', async ({ browser }) => {
+  for (const keep of [false, true]) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto('/login');
+    if (keep) {
+      await page.getByTestId('provider-form').getByLabel('Keep me signed in on this device').check();
+    }
+    await page.getByRole('button', { name: 'Continue with Dev IdP (local testing only)' }).click();
+    await expect(page).toHaveURL(`${APP_URL}/dashboard`);
+    const cookie = await sessionCookie(context);
+    if (keep) {
+      // SESSION_MAX_LIFETIME, 30 days by default.
+      expect(cookie!.expires).toBeGreaterThan(Date.now() / 1000 + 29 * 86400);
+    } else {
+      expect(cookie!.expires).toBe(-1);
+    }
+    await context.close();
+  }
 });

@@ -42,7 +42,7 @@ function person() {
 async function signInAs(page: Page, name: string) {
   await page.request.get(`${IDP_URL}/__test/as/${name}`);
   await page.goto('/login');
-  await page.getByRole('link', { name: 'Continue with Dev IdP (local testing only)' }).click();
+  await page.getByRole('button', { name: 'Continue with Dev IdP (local testing only)' }).click();
   await expect(page).toHaveURL(`${APP_URL}/dashboard`);
 }
 

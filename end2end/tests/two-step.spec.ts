@@ -143,7 +143,7 @@ test('an account that signs in with a provider confirms there, asked to sign in 
   const name = `e2e-${Math.random().toString(36).slice(2, 10)}`;
   await page.request.get(`${IDP_URL}/__test/as/${name}`);
   await page.goto('/login');
-  await page.getByRole('link', { name: 'Continue with Dev IdP (local testing only)' }).click();
+  await page.getByRole('button', { name: 'Continue with Dev IdP (local testing only)' }).click();
   await expect(page).toHaveURL(`${APP_URL}/dashboard`);
   ageConfirmations(`${name}@example.test`);
 

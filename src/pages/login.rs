@@ -1,6 +1,6 @@
-//! `/login`: the password form (when the site offers passwords) above one button per configured provider. The form
-//! posts to its server function and each button is a plain link to the server's login route, so all of it works
-//! without JavaScript.
+//! `/login`: the password form (when the site offers passwords) above one button per configured provider. The
+//! password form posts to its server function; the providers' buttons submit a GET form to the server's login route
+//! (`/auth/login/{provider}?remember=1&next=…`), so all of it works without JavaScript.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -12,10 +12,6 @@ use crate::{auth::login_providers, pages::password::PasswordSignInForm, password
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     let providers = Resource::new(|| (), |_| login_providers());
-    let href = move |provider: &str| match query.read().get("next") {
-        Some(next) => format!("/auth/login/{provider}?next={}", encode_query_value(&next)),
-        None => format!("/auth/login/{provider}"),
-    };
 
     let with_password = password_login();
     let flag = |name: &str| query.with_untracked(|q| q.get(name).is_some());
@@ -63,21 +59,29 @@ pub fn LoginPage() -> impl IntoView {
                                 .into_any()
                         }
                         Ok(list) => {
+                            let next = query.with_untracked(|q| q.get("next"));
+                            // One form, one button per provider (each its own `formaction`): a plain GET that
+                            // carries `next` and the "Keep me signed in" choice, with or without JavaScript.
                             view! {
-                                <ul class="providers">
-                                    {list
-                                        .into_iter()
-                                        .map(|provider| {
-                                            view! {
-                                                <li>
-                                                    <a class="button provider" rel="external" href=href(&provider.id) data-provider=provider.id.clone()>
-                                                        {format!("Continue with {}", provider.label)}
-                                                    </a>
-                                                </li>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </ul>
+                                <form method="get" action="/auth/login" class="provider-form" data-testid="provider-form">
+                                    {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
+                                    <ul class="providers">
+                                        {list
+                                            .into_iter()
+                                            .map(|provider| {
+                                                let action = format!("/auth/login/{}", provider.id);
+                                                view! {
+                                                    <li>
+                                                        <button type="submit" class="button provider" formaction=action data-provider=provider.id.clone()>
+                                                            {format!("Continue with {}", provider.label)}
+                                                        </button>
+                                                    </li>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </ul>
+                                    <KeepSignedIn id="remember-provider"/>
+                                </form>
                             }
                                 .into_any()
                         }
@@ -89,24 +93,14 @@ pub fn LoginPage() -> impl IntoView {
     }
 }
 
-/// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
-fn encode_query_value(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::encode_query_value;
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(encode_query_value("/profile?a=b&c"), "%2Fprofile%3Fa%3Db%26c");
-        assert_eq!(encode_query_value("plain-text_1.~"), "plain-text_1.~");
+/// "Keep me signed in" (unticked by default): without it the session ends with the browser, and after 12 hours at
+/// most; with it, it lasts as long as the site allows (`SESSION_MAX_LIFETIME`).
+#[component]
+pub fn KeepSignedIn(id: &'static str) -> impl IntoView {
+    view! {
+        <label class="check" for=id>
+            <input id=id type="checkbox" name="remember" value="1"/>
+            " Keep me signed in on this device"
+        </label>
     }
 }

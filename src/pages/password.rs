@@ -36,6 +36,7 @@ pub fn PasswordSignInForm(next: Option<String>, #[prop(optional)] email: Option<
             <label for="password">"Password"</label>
             <input id="password" name="password" type="password" required autocomplete="current-password"
                 maxlength=crate::password::MAX_PASSWORD_CHARS aria-describedby="sign-in-error"/>
+            <crate::pages::login::KeepSignedIn id="remember-password"/>
             <button type="submit" class="button">"Sign in"</button>
             <FormError id="sign-in-error" error/>
         </form>

@@ -355,6 +355,7 @@ pub async fn sign_in(
     email: &str,
     password: &Password,
     client: &ClientInfo,
+    keep: session::Keep,
 ) -> Result<SignedIn, AppError> {
     mailer(state)?;
     let email = EmailAddress::parse(email).ok();
@@ -402,7 +403,7 @@ pub async fn sign_in(
         return Ok(SignedIn::SecondStep { user_id });
     }
     drop(conn);
-    let auth = record_sign_in(state, &user_id, METHOD, None, client).await?;
+    let auth = record_sign_in(state, &user_id, METHOD, None, client, keep).await?;
     tracing::info!(%user_id, "signed in with a password");
     Ok(SignedIn::Session(auth))
 }
@@ -415,6 +416,7 @@ pub async fn record_sign_in(
     provider: &str,
     second_factor: Option<super::mfa::Passed>,
     client: &ClientInfo,
+    keep: session::Keep,
 ) -> Result<AuthSession, AppError> {
     let mut tx = state.db.begin_write().await?;
     on!(tx.as_exec(), conn => sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
@@ -423,7 +425,7 @@ pub async fn record_sign_in(
         .execute(conn)
         .await
         .map(drop))?;
-    let auth = session::record(tx.as_exec(), &state.config.sessions, user_id, provider, client).await?;
+    let auth = session::record(tx.as_exec(), &state.config.sessions, user_id, provider, client, keep).await?;
     let detail = match second_factor {
         Some(passed) => json!({ "provider": provider, "second_factor": passed.as_str() }),
         None => json!({ "provider": provider }),

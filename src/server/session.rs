@@ -126,6 +126,45 @@ pub struct AuthSession {
     pub session_id: String,
 }
 
+/// How long a new session may last, as chosen at sign-in ("Keep me signed in").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Keep {
+    /// Not chosen: the cookie ends when the browser closes, and the session at most [`BROWSER_SESSION_LIMIT`] after
+    /// sign-in (or `SESSION_MAX_LIFETIME`, if that is shorter).
+    #[default]
+    BrowserSession,
+    /// Chosen: the cookie outlives the browser, and the session lasts `SESSION_MAX_LIFETIME`.
+    Remembered,
+}
+
+/// The longest a session lasts without "Keep me signed in".
+pub const BROWSER_SESSION_LIMIT: std::time::Duration = std::time::Duration::from_secs(12 * 3600);
+
+impl Keep {
+    /// From a sign-in form's checkbox or a `remember` query parameter: chosen when present and not `0`/`false`.
+    pub fn chosen(value: Option<&str>) -> Self {
+        match value.map(str::trim) {
+            Some("" | "0" | "false" | "off") | None => Self::BrowserSession,
+            Some(_) => Self::Remembered,
+        }
+    }
+
+    /// The session's absolute lifetime.
+    pub fn lifetime(self, settings: &SessionSettings) -> std::time::Duration {
+        match self {
+            Self::BrowserSession => settings.max_lifetime.min(BROWSER_SESSION_LIMIT),
+            Self::Remembered => settings.max_lifetime,
+        }
+    }
+
+    fn expiry(self, settings: &SessionSettings) -> Expiry {
+        match self {
+            Self::BrowserSession => Expiry::OnSessionEnd,
+            Self::Remembered => Expiry::OnInactivity(seconds(settings.max_lifetime.as_secs())),
+        }
+    }
+}
+
 /// Where a request came from, for the sessions list and the audit trail.
 #[derive(Clone, Debug, Default)]
 pub struct ClientInfo {
@@ -173,9 +212,10 @@ pub async fn record(
     user_id: &str,
     provider: &str,
     client: &ClientInfo,
+    keep: Keep,
 ) -> Result<AuthSession, sqlx::Error> {
     let now = clock::now();
-    let expires_at = now + settings.max_lifetime.as_secs() as i64;
+    let expires_at = now + keep.lifetime(settings).as_secs() as i64;
     let session_id = clock::new_id();
     // Signing in confirms who is at the keyboard: sensitive actions need no second confirmation for ten minutes.
     on!(tx, conn => sqlx::query(
@@ -204,13 +244,14 @@ pub async fn start(
     cache: &AuthCache,
     settings: &SessionSettings,
     auth: &AuthSession,
+    keep: Keep,
 ) -> Result<(), SessionError> {
     if let Some(previous) = session.id() {
         cache.forget_cookie(&previous.to_string());
     }
     session.cycle_id().await?;
     session.remove::<Challenge>(CHALLENGE_KEY).await?;
-    session.set_expiry(Some(Expiry::OnInactivity(seconds(settings.max_lifetime.as_secs()))));
+    session.set_expiry(Some(keep.expiry(settings)));
     let stored = SessionAuth { user_id: auth.user_id.clone(), session_id: auth.session_id.clone() };
     session.insert(AUTH_KEY, stored).await?;
     Ok(())
@@ -227,6 +268,9 @@ pub struct Challenge {
     /// Where to go once signed in.
     pub next: String,
     pub expires_at: i64,
+    /// Whether "Keep me signed in" was chosen at the first step.
+    #[serde(default)]
+    pub keep: Keep,
 }
 
 /// Puts a challenge in the browser's session, under a new id, in place of anything signed in there.

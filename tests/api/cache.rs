@@ -126,9 +126,11 @@ async fn a_signed_in_person_never_gets_the_anonymous_copy_of_a_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_page_with_a_query_is_rendered_for_that_request() {
     let world = world().await;
-    assert!(!world.app.get("/login").await.text().await.expect("page").contains("next="), "kept without next");
+    let carries_next = r#"name="next" value="/profile""#;
+    assert!(!world.app.get("/login").await.text().await.expect("page").contains(carries_next), "kept without next");
     let page = world.app.get("/login?next=%2Fprofile").await.text().await.expect("page");
-    assert!(page.contains("/auth/login/oidc?next=%2Fprofile"), "the sign-in links carry next");
+    assert!(page.contains(carries_next), "the sign-in form carries next");
+    assert!(page.contains(r#"formaction="/auth/login/oidc""#), "to the provider's sign-in start");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

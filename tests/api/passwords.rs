@@ -556,3 +556,23 @@ async fn an_apps_login_hint_fills_in_the_address_and_nothing_else_does() {
     let page = app.get("/login?login_hint=someone").await.text().await.expect("page");
     assert!(!page.contains(r#"value="someone""#), "a hint that is not an address fills in nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_forms_keep_me_signed_in_sets_how_long_the_session_lasts() {
+    let (mail, app) = app_with_mail(&[]).await;
+    signed_up_and_verified(&app, &mail).await;
+    for (remember, lifetime) in [(None, 12 * 3600), (Some("1"), 30 * 86_400)] {
+        let browser = app.browser();
+        let mut form = vec![("email", EMAIL), ("password", PASSWORD)];
+        form.extend(remember.map(|value| ("remember", value)));
+        let signed_in = browser.call("auth/password/sign-in", &form).await;
+        assert!(signed_in.status().is_success() || signed_in.status().is_redirection(), "{}", signed_in.status());
+        let (created, expires): (i64, i64) =
+            sqlx::query_as("SELECT created_at, expires_at FROM user_sessions ORDER BY created_at DESC, id LIMIT 1")
+                .fetch_one(&app.sql)
+                .await
+                .expect("session");
+        assert_eq!(expires - created, lifetime, "{remember:?}");
+        sqlx::query("DELETE FROM user_sessions").execute(&app.sql).await.expect("clean");
+    }
+}

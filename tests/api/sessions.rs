@@ -270,3 +270,34 @@ async fn a_sign_in_that_cannot_be_written_whole_leaves_nothing_behind() {
     assert!(callback.text().await.expect("page").contains("Something went wrong on our side"));
     app.assert_signed_out_with_nothing_created().await;
 }
+
+/// "Keep me signed in": without it, a browser-session cookie (no `Max-Age`) and at most 12 hours; with it, a cookie
+/// and a session that last `SESSION_MAX_LIFETIME`. The choice survives the trip through the provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_me_signed_in_decides_how_long_the_cookie_and_the_session_last() {
+    let (provider, app) = with_provider(&[("SESSION_MAX_LIFETIME", "30d")]).await;
+    for (remember, lifetime) in [("", 12 * 3600), ("?remember=1", 30 * 86_400)] {
+        let browser = app.browser();
+        let login = browser.get(&format!("/auth/login/oidc{remember}")).await;
+        let query = provider.approve(&location(&login), "keeper");
+        let done = browser.get(&format!("/auth/callback/oidc?{query}")).await;
+        assert_eq!(done.status(), 303);
+        let cookie = done
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("gatehouse_session="))
+            .expect("a session cookie")
+            .to_ascii_lowercase();
+        let persistent = cookie.contains("max-age=") || cookie.contains("expires=");
+        assert_eq!(persistent, !remember.is_empty(), "{remember:?}: {cookie}");
+        let (created, expires): (i64, i64) =
+            sqlx::query_as("SELECT created_at, expires_at FROM user_sessions ORDER BY created_at DESC, id LIMIT 1")
+                .fetch_one(&app.sql)
+                .await
+                .expect("session");
+        assert_eq!(expires - created, lifetime, "{remember:?}");
+        sqlx::query("DELETE FROM user_sessions").execute(&app.sql).await.expect("clean");
+    }
+}

@@ -35,6 +35,9 @@ pub struct LoginAttempt {
     /// When the attempt started: in confirm mode, the provider's sign-in must be no older.
     #[serde(default)]
     pub started_at: i64,
+    /// Whether "Keep me signed in" was chosen.
+    #[serde(default)]
+    pub keep: crate::server::session::Keep,
 }
 
 impl fmt::Debug for LoginAttempt {

@@ -270,6 +270,8 @@ fn token_error(error: TokenRequestError) -> CallbackError {
 #[derive(Deserialize)]
 struct LoginQuery {
     next: Option<String>,
+    /// "Keep me signed in" (the login page's checkbox).
+    remember: Option<String>,
 }
 
 /// Starts a sign-in: a fresh attempt in this browser's session, then 303 to the provider.
@@ -280,12 +282,13 @@ async fn login(
     session: Session,
 ) -> Response {
     let next = RedirectTarget::parse_or_default(query.next.as_deref());
-    start(&state, provider, next, Mode::SignIn, &session).await
+    start(&state, provider, next, Mode::SignIn(session::Keep::chosen(query.remember.as_deref())), &session).await
 }
 
 /// What a started attempt is for.
 enum Mode {
-    SignIn,
+    /// Sign in, for as long as chosen.
+    SignIn(session::Keep),
     /// Attach the identity to this signed-in person.
     Link(String),
     /// This signed-in person confirms it is them by signing in at the provider again.
@@ -345,10 +348,10 @@ async fn start(state: &AppState, provider: String, next: RedirectTarget, mode: M
         Err(ProviderError::Unknown) => return failure_page(&CallbackError::UnknownProvider, &label),
         Err(ProviderError::Unavailable) => return failure_page(&CallbackError::ProviderUnavailable, &label),
     };
-    let (link_to, confirm_for) = match mode {
-        Mode::SignIn => (None, None),
-        Mode::Link(user_id) => (Some(user_id), None),
-        Mode::Confirm(user_id) => (None, Some(user_id)),
+    let (link_to, confirm_for, keep) = match mode {
+        Mode::SignIn(keep) => (None, None, keep),
+        Mode::Link(user_id) => (Some(user_id), None, session::Keep::default()),
+        Mode::Confirm(user_id) => (None, Some(user_id), session::Keep::default()),
     };
     let request = client.authorization_request(confirm_for.is_some());
     let attempt = LoginAttempt {
@@ -362,6 +365,7 @@ async fn start(state: &AppState, provider: String, next: RedirectTarget, mode: M
         link_to,
         confirm_for,
         started_at: clock::now(),
+        keep,
     };
     if let Err(error) = attempt::store(session, attempt).await {
         return failure_page(&CallbackError::Internal(error.to_string()), &label);
@@ -526,12 +530,13 @@ async fn finish(
             provider: provider.to_owned(),
             next: attempt.next.as_str().to_owned(),
             expires_at: clock::now() + state.config.sessions.login_attempt_lifetime.as_secs() as i64,
+            keep: attempt.keep,
         };
         session::begin_challenge(session, &state.cache, challenge).await.map_err(|e| internal(&e))?;
         tracing::info!(provider, user_id = %user.id, "first step passed; asking for the second");
         return Ok(RedirectTarget::parse_or_default(Some("/login/mfa")));
     }
-    let auth = session::record(tx.as_exec(), &state.config.sessions, &user.id, provider, client_info)
+    let auth = session::record(tx.as_exec(), &state.config.sessions, &user.id, provider, client_info, attempt.keep)
         .await
         .map_err(|e| internal(&e))?;
     if created {
@@ -549,7 +554,9 @@ async fn finish(
         .await
         .map_err(|e| internal(&e))?;
     tx.commit().await.map_err(|e| internal(&e))?;
-    session::start(session, &state.cache, &state.config.sessions, &auth).await.map_err(|e| internal(&e))?;
+    session::start(session, &state.cache, &state.config.sessions, &auth, attempt.keep)
+        .await
+        .map_err(|e| internal(&e))?;
     tracing::info!(provider, user_id = %user.id, created, "signed in");
     Ok(attempt.next)
 }
