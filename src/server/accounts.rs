@@ -357,7 +357,7 @@ pub async fn activity(
     before: Option<i64>,
     limit: u32,
 ) -> Result<ActivityPage, AppError> {
-    let rows: Vec<chain::LinkedRow> = on!(conn.reborrow(), conn => sqlx::query_as(&format!(
+    let rows: Vec<chain::Linked> = on!(conn.reborrow(), conn => sqlx::query_as(&format!(
         "SELECT {} FROM audit_events e WHERE e.user_id = $1 AND e.id < $2 ORDER BY e.id DESC LIMIT $3",
         chain::LINKED_COLUMNS
     ))
@@ -371,8 +371,7 @@ pub async fn activity(
     let events: Vec<ActivityEvent> = rows
         .into_iter()
         .take(limit as usize)
-        .map(|row| {
-            let linked = chain::Linked::from(row);
+        .map(|linked| {
             let verified = linked.verified(&start);
             let chain::Stored { id, at, kind, ip, user_agent, detail, .. } = linked.event;
             let detail: Value = serde_json::from_str(&detail).unwrap_or_else(|_| json!({}));

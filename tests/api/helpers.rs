@@ -162,6 +162,16 @@ impl TestApp {
         sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(&self.sql).await.expect("count")
     }
 
+    /// How long the newest session lasts from its sign-in to its absolute end, in seconds.
+    pub async fn newest_session_lifetime(&self) -> i64 {
+        let (created, expires): (i64, i64) =
+            sqlx::query_as("SELECT created_at, expires_at FROM user_sessions ORDER BY created_at DESC, id LIMIT 1")
+                .fetch_one(&self.sql)
+                .await
+                .expect("a session");
+        expires - created
+    }
+
     /// The status `GET /api/v1/me` answers with this client's cookies.
     pub async fn me_status(&self) -> u16 {
         self.get("/api/v1/me").await.status().as_u16()

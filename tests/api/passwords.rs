@@ -567,12 +567,7 @@ async fn the_password_forms_keep_me_signed_in_sets_how_long_the_session_lasts() 
         form.extend(remember.map(|value| ("remember", value)));
         let signed_in = browser.call("auth/password/sign-in", &form).await;
         assert!(signed_in.status().is_success() || signed_in.status().is_redirection(), "{}", signed_in.status());
-        let (created, expires): (i64, i64) =
-            sqlx::query_as("SELECT created_at, expires_at FROM user_sessions ORDER BY created_at DESC, id LIMIT 1")
-                .fetch_one(&app.sql)
-                .await
-                .expect("session");
-        assert_eq!(expires - created, lifetime, "{remember:?}");
+        assert_eq!(app.newest_session_lifetime().await, lifetime, "{remember:?}");
         sqlx::query("DELETE FROM user_sessions").execute(&app.sql).await.expect("clean");
     }
 }

@@ -292,12 +292,7 @@ async fn keep_me_signed_in_decides_how_long_the_cookie_and_the_session_last() {
             .to_ascii_lowercase();
         let persistent = cookie.contains("max-age=") || cookie.contains("expires=");
         assert_eq!(persistent, !remember.is_empty(), "{remember:?}: {cookie}");
-        let (created, expires): (i64, i64) =
-            sqlx::query_as("SELECT created_at, expires_at FROM user_sessions ORDER BY created_at DESC, id LIMIT 1")
-                .fetch_one(&app.sql)
-                .await
-                .expect("session");
-        assert_eq!(expires - created, lifetime, "{remember:?}");
+        assert_eq!(app.newest_session_lifetime().await, lifetime, "{remember:?}");
         sqlx::query("DELETE FROM user_sessions").execute(&app.sql).await.expect("clean");
     }
 }

@@ -131,23 +131,8 @@ pub async fn append(mut db: Exec<'_>, event: NewEvent<'_>) -> Result<(), sqlx::E
 /// The columns [`Stored`] is read from, in its order.
 pub const STORED_COLUMNS: &str = "id, seq, at, kind, detail, user_id, ip, user_agent, salt, sealed, prev_hash, hash";
 
-type StoredRow = (
-    i64,
-    Option<i64>,
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
 /// An event as stored, with what its place in the chain needs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Stored {
     pub id: i64,
     pub seq: Option<i64>,
@@ -161,13 +146,6 @@ pub struct Stored {
     sealed: Option<String>,
     pub prev_hash: Option<String>,
     pub hash: Option<String>,
-}
-
-impl From<StoredRow> for Stored {
-    fn from(row: StoredRow) -> Self {
-        let (id, seq, at, kind, detail, user_id, ip, user_agent, salt, sealed, prev_hash, hash) = row;
-        Self { id, seq, at, kind, detail, user_id, ip, user_agent, salt, sealed, prev_hash, hash }
-    }
 }
 
 impl Stored {
@@ -259,7 +237,7 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     let (mut expected_seq, mut expected_prev) = (starts_after + 1, start_hash);
     let mut first_problem: Option<(i64, Problem)> = None;
     'pages: loop {
-        let rows: Vec<StoredRow> = on!(conn.as_exec(), c => sqlx::query_as(&format!(
+        let rows: Vec<Stored> = on!(conn.as_exec(), c => sqlx::query_as(&format!(
             "SELECT {STORED_COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2"
         ))
         .bind(expected_seq)
@@ -267,7 +245,7 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
         .fetch_all(c)
         .await)?;
         let done = (rows.len() as i64) < PAGE;
-        for row in rows.into_iter().map(Stored::from) {
+        for row in rows.into_iter() {
             let seq = row.seq.unwrap_or_default();
             report.events += 1;
             report.anonymised += u64::from(row.anonymised());
@@ -307,14 +285,14 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
 /// personal fields and their salt are cleared, their commitments kept, so each event still verifies. Returns how
 /// many events were anonymised.
 pub async fn anonymise(mut db: Exec<'_>, user_id: &str) -> Result<u64, sqlx::Error> {
-    let rows: Vec<StoredRow> = on!(db.reborrow(), conn => sqlx::query_as(&format!(
+    let rows: Vec<Stored> = on!(db.reborrow(), conn => sqlx::query_as(&format!(
         "SELECT {STORED_COLUMNS} FROM audit_events WHERE user_id = $1 ORDER BY id"
     ))
     .bind(user_id)
     .fetch_all(conn)
     .await)?;
     let mut anonymised = 0;
-    for row in rows.into_iter().map(Stored::from) {
+    for row in rows.into_iter() {
         let sealed = match &row.salt {
             Some(salt) => Sealed::of(salt, row.user_id.as_deref(), row.ip.as_deref(), row.user_agent.as_deref()),
             // Never in the chain (written around Gatehouse): nothing to keep verifiable.
@@ -343,7 +321,7 @@ pub async fn seal_legacy(db: &Db) -> Result<u64, sqlx::Error> {
     loop {
         let mut tx = db.begin_write().await?;
         db::claim(tx.as_exec(), CHAIN_LOCK).await?;
-        let rows: Vec<StoredRow> = on!(tx.as_exec(), conn => sqlx::query_as(&format!(
+        let rows: Vec<Stored> = on!(tx.as_exec(), conn => sqlx::query_as(&format!(
             "SELECT {STORED_COLUMNS} FROM audit_events
              WHERE seq IS NULL AND id <= (SELECT legacy_through FROM audit_chain_start) ORDER BY id LIMIT $1"
         ))
@@ -354,7 +332,7 @@ pub async fn seal_legacy(db: &Db) -> Result<u64, sqlx::Error> {
             return Ok(sealed);
         }
         let (mut last, mut prev_hash) = head(tx.as_exec()).await?;
-        for row in rows.into_iter().map(Stored::from) {
+        for row in rows.into_iter() {
             let seq = last + 1;
             let salt = new_salt();
             let commitments = Sealed::of(&salt, row.user_id.as_deref(), row.ip.as_deref(), row.user_agent.as_deref());
@@ -418,35 +396,12 @@ pub async fn purge(db: &Db, keep: std::time::Duration) -> Result<u64, sqlx::Erro
 pub const LINKED_COLUMNS: &str = "e.id, e.seq, e.at, e.kind, e.detail, e.user_id, e.ip, e.user_agent, e.salt, \
      e.sealed, e.prev_hash, e.hash, (SELECT p.hash FROM audit_events p WHERE p.seq = e.seq - 1) AS before_hash";
 
-pub type LinkedRow = (
-    i64,
-    Option<i64>,
-    i64,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
 /// An event with the hash of its predecessor: enough to tell, on its own, whether it is verified.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Linked {
+    #[sqlx(flatten)]
     pub event: Stored,
     before_hash: Option<String>,
-}
-
-impl From<LinkedRow> for Linked {
-    fn from(row: LinkedRow) -> Self {
-        let (id, seq, at, kind, detail, user_id, ip, user_agent, salt, sealed, prev_hash, hash, before_hash) = row;
-        let event = Stored { id, seq, at, kind, detail, user_id, ip, user_agent, salt, sealed, prev_hash, hash };
-        Self { event, before_hash }
-    }
 }
 
 impl Linked {
