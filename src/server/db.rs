@@ -99,7 +99,7 @@ impl Db {
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Postgres(pool) => Tx::Postgres(begin_to_completion(pool, "BEGIN").await?),
         })
     }
 
@@ -108,7 +108,7 @@ impl Db {
         Ok(match self {
             Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
             Db::Postgres(pool) => {
-                Tx::Postgres(pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?)
+                Tx::Postgres(begin_to_completion(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?)
             }
         })
     }
@@ -269,6 +269,21 @@ pub async fn claim(tx: Exec<'_>, key: &str) -> Result<(), sqlx::Error> {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))").bind(key).execute(conn).await.map(drop)
         }
     }
+}
+
+/// Begins a PostgreSQL transaction in a task of its own, so that it completes even when the request awaiting it is
+/// dropped (a client that hangs up). sqlx 0.8 counts a transaction as open only once the server has answered its
+/// `BEGIN`: dropped in between, the connection went back to the pool inside a transaction the next borrower did not
+/// know of — under `make bench` the next request's UPDATE failed with "cannot execute UPDATE in a read-only
+/// transaction" (500). A transaction begun here and no longer wanted is dropped inside the task, which rolls it back.
+pub async fn begin_to_completion(
+    pool: &PgPool,
+    statement: &'static str,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin_with(statement).await })
+        .await
+        .unwrap_or_else(|error| Err(sqlx::Error::Io(std::io::Error::other(format!("BEGIN did not finish: {error}")))))
 }
 
 /// Whether `error` means the database could not be reached or did not answer in time, rather than that a query was

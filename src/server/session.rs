@@ -88,7 +88,20 @@ fn configuration(reason: impl Into<String>) -> sqlx::Error {
 #[async_trait::async_trait]
 impl SessionStore for Store {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        on!(self, store => store.create(record).await)
+        match self {
+            Store::Sqlite(store) => store.create(record).await,
+            // PostgreSQL's store creates in a transaction: begun in a task of its own, so a client hanging up cannot
+            // leave the pooled connection inside it (see `db::begin_to_completion`).
+            Store::Postgres(store) => {
+                let (store, mut owned) = (store.clone(), record.clone());
+                let (created, owned) =
+                    tokio::spawn(async move { (store.create(&mut owned).await, owned) }).await.map_err(|error| {
+                        session_store::Error::Backend(format!("creating a session did not finish: {error}"))
+                    })?;
+                *record = owned;
+                created
+            }
+        }
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {

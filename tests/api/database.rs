@@ -9,7 +9,12 @@ use std::{
     time::Duration,
 };
 
-use gatehouse::server::{config::Config, db::Db, session, startup::Application};
+use gatehouse::server::{
+    config::Config,
+    db::{self, Db},
+    session,
+    startup::Application,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::{
@@ -286,4 +291,25 @@ async fn futures_join<T>(
         results.push(handle.await);
     }
     results
+}
+
+/// A request dropped while its transaction is beginning (the client hung up) must not hand the next request a
+/// connection still inside that transaction. Found under `make bench` on PostgreSQL: sqlx counts a transaction only
+/// once `BEGIN` is answered, so a read-only transaction begun for a dropped request lived on in the pool, and the next
+/// request's UPDATE failed (500). Here one connection serves everything, and each `BEGIN` is dropped at a different
+/// moment; the connection must be outside any transaction every time it comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_dropped_while_it_begins_never_leaks_into_the_next_request() {
+    let Some(server) = postgres_server() else { return };
+    let url = fresh_postgres_schema(&server).await;
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.expect("pool");
+    let db = Db::Postgres(pool.clone());
+    for round in 0..300u64 {
+        type Begin<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<db::Tx, sqlx::Error>> + Send + 'a>>;
+        let dropped: Begin<'_> = if round % 2 == 0 { Box::pin(db.begin_read()) } else { Box::pin(db.begin_write()) };
+        let _ = tokio::time::timeout(Duration::from_micros(round * 3), dropped).await;
+        // A savepoint can only be made inside a transaction block: outside one, PostgreSQL refuses it.
+        let inside = sqlx::query("SAVEPOINT probe").execute(&pool).await.is_ok();
+        assert!(!inside, "round {round}: the connection came back inside a transaction");
+    }
 }
