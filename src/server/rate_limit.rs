@@ -44,6 +44,7 @@ use super::{
     client_addr::ClientAddr,
     clock,
     config::RateLimitSettings,
+    csrf,
     db::{Db, on},
     error_page,
     session::ClientInfo,
@@ -153,7 +154,7 @@ impl Refusal {
     /// Whole seconds to wait (at least one), for `Retry-After`.
     pub fn retry_after(self) -> u64 {
         let (Self::Limited(wait) | Self::Blocked(wait)) = self;
-        wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.is_zero()))
+        (wait.as_secs_f64().ceil() as u64).max(1)
     }
 
     pub fn code(self) -> &'static str {
@@ -534,10 +535,6 @@ async fn redis_failed(
 // ---------------------------------------------------------------------------------------------------------------
 // The layer
 
-/// The OAuth endpoints that answer apps in JSON (and a refusal in OAuth's error shape).
-const OAUTH_JSON: [&str; 5] =
-    ["/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/device_authorization", "/oauth/userinfo"];
-
 /// Which limit a path falls under at the address layer, and whether its 401s count as failures.
 fn limit_for(path: &str) -> Option<(Option<Limit>, bool)> {
     let under = |prefix: &str| path.starts_with(prefix);
@@ -571,10 +568,9 @@ pub async fn limit_by_address(State(state): State<AppState>, request: Request, n
     if !counts_failures {
         return next.run(request).await;
     }
-    let user_agent = request.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let client = ClientInfo::from_headers(Some(ip), request.headers());
     let response = next.run(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {
-        let client = ClientInfo { ip: Some(ip.to_string()), user_agent };
         failed(&state, ip, &client).await;
     }
     response
@@ -677,7 +673,8 @@ pub async fn purge_blocks(db: &Db) -> Result<u64, sqlx::Error> {
 pub fn refused(refusal: Refusal, path: &str, headers: &HeaderMap) -> Response {
     let wants_page =
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
-    let mut response = if OAUTH_JSON.contains(&path) {
+    // The OAuth endpoints apps call answer in OAuth's error shape.
+    let mut response = if csrf::COOKIELESS_ENDPOINTS.contains(&path) {
         let body = json!({ "error": refusal.code(), "error_description": refusal.message() });
         (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
     } else if path.starts_with("/api/v1/") || !wants_page {

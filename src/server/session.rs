@@ -197,14 +197,19 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
             .extensions
             .get::<super::client_addr::ClientAddr>()
             .map(|addr| addr.0)
-            .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip()))
-            .map(|ip| ip.to_string());
-        let user_agent = parts
-            .headers
+            .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip()));
+        Ok(Self::from_headers(ip, &parts.headers))
+    }
+}
+
+impl ClientInfo {
+    /// The client at `ip`, with the user agent its headers name (cut to a few hundred characters).
+    pub fn from_headers(ip: Option<std::net::IpAddr>, headers: &axum::http::HeaderMap) -> Self {
+        let user_agent = headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
-        Ok(Self { ip, user_agent })
+        Self { ip: ip.map(|ip| ip.to_string()), user_agent }
     }
 }
 

@@ -10,7 +10,7 @@ pub mod providers;
 pub mod redirect;
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
@@ -27,6 +27,7 @@ use self::{
 };
 use super::{
     audit::{self, Event},
+    client_addr::ClientAddr,
     clock, error_page,
     guard::Caller,
     mfa, rate_limit, session,
@@ -390,6 +391,7 @@ async fn callback(
     caller: Caller,
     session: Session,
     client: ClientInfo,
+    addr: Option<Extension<ClientAddr>>,
 ) -> Response {
     // A provider that is not configured here is a 404 before anything is written or logged: the path segment is
     // the caller's, of any length, and nothing of it is worth keeping.
@@ -401,9 +403,8 @@ async fn callback(
             // A failure the caller caused counts against their address (enough of them block it). One nobody's
             // account is involved in is recorded only as the 1st, 2nd, 4th, 8th… from that address in the window,
             // with its number: a flood of forged callbacks adds a handful of rows, and still shows how many.
-            let ip = client.ip.as_deref().and_then(|ip| ip.parse().ok());
-            let failures = match ip {
-                Some(ip) if error.is_callers() => rate_limit::failed(&state, ip, &client).await,
+            let failures = match addr {
+                Some(Extension(ClientAddr(ip))) if error.is_callers() => rate_limit::failed(&state, ip, &client).await,
                 _ => 0,
             };
             if user_id.is_some() || failures <= 1 || failures.is_power_of_two() {
