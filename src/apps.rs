@@ -42,6 +42,8 @@ pub struct RegisteredApp {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
+    /// The networks it may call from; empty: anywhere.
+    pub allowed_ips: Vec<String>,
     pub created_at: i64,
 }
 

@@ -137,6 +137,9 @@ pub struct TokenInfo {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
+    /// The networks (CIDR blocks) it may be used from; empty: anywhere.
+    #[serde(default)]
+    pub allowed_ips: Vec<String>,
 }
 
 /// The dashboard's token list.
@@ -176,12 +179,14 @@ pub async fn list_tokens() -> Result<TokenList, AppError> {
     .await
 }
 
-/// Creates a token. `expires_in_days` empty means "never" (refused unless the server allows it).
+/// Creates a token. `expires_in_days` empty means "never" (refused unless the server allows it); `allowed_ips`
+/// empty means "from anywhere".
 #[server(endpoint = "tokens/create")]
 pub async fn create_token(
     name: String,
     scopes: Vec<String>,
     expires_in_days: Option<u32>,
+    allowed_ips: Option<String>,
 ) -> Result<CreatedToken, AppError> {
     use crate::server::{context, tokens};
     context::with_status(async {
@@ -191,6 +196,7 @@ pub async fn create_token(
             scopes.iter().map(String::as_str),
             expires_in_days,
             state.config.tokens.allow_non_expiring,
+            allowed_ips.as_deref().unwrap_or_default(),
         )?;
         // A browser session carries every scope, so any subset is the creator's; one that can change things needs
         // a recent confirmation of identity.
@@ -268,6 +274,7 @@ mod tests {
                 expires_at: None,
                 last_used_at: None,
                 last_used_ip: None,
+                allowed_ips: vec!["203.0.113.0/24".into()],
             },
             secret: "gth_supersecret".into(),
         };

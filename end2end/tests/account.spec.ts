@@ -247,6 +247,8 @@ test('a token created on the dashboard calls the API until it is revoked', async
   await page.getByLabel('Name', { exact: true }).fill('deploy script');
   await page.getByRole('checkbox', { name: /sessions:read/ }).check();
   await page.getByLabel('Expires').selectOption('7');
+  // The program below calls from this machine; the token is good from nowhere else.
+  await page.getByLabel('Allowed addresses').fill('127.0.0.1, ::1');
   await page.getByTestId('create-token').click();
 
   const secretBox = page.getByTestId('new-token-secret');
@@ -259,6 +261,7 @@ test('a token created on the dashboard calls the API until it is revoked', async
   await expect(row).toContainText('profile:read');
   await expect(row).toContainText('sessions:read');
   await expect(row).toContainText('expires in 7 days');
+  await expect(row.getByTestId('token-allowed-ips')).toHaveText('Only from 127.0.0.1/32, ::1/128');
   await expect(page.getByTestId('stat-tokens'), 'the summary follows the list').toHaveText(/^1\s*API token$/);
   await expect(page.getByText('No tokens yet.')).toBeHidden();
   await expect(page.getByLabel('Name', { exact: true }), 'the form is ready for the next token').toHaveValue('');

@@ -52,7 +52,7 @@ pub fn TokensPanel(tokens: TokenList) -> impl IntoView {
 /// One token. Rendered on the server for the list, and in the browser for a token just created.
 #[component]
 pub fn TokenRow(token: TokenInfo, now: i64) -> impl IntoView {
-    let TokenInfo { id, name, scopes, created_at, expires_at, last_used_at, last_used_ip } = token;
+    let TokenInfo { id, name, scopes, created_at, expires_at, last_used_at, last_used_ip, allowed_ips } = token;
     view! {
         <li class="row" data-testid="token">
             <div class="row-main">
@@ -69,6 +69,11 @@ pub fn TokenRow(token: TokenInfo, now: i64) -> impl IntoView {
                         None => Either::Right(view! { <strong>"never expires"</strong> }),
                     }}
                 </span>
+                {(!allowed_ips.is_empty()).then(|| view! {
+                    <span class="muted small" data-testid="token-allowed-ips">
+                        "Only from " {allowed_ips.join(", ")}
+                    </span>
+                })}
             </div>
             <Revoke what=Counted::Tokens id label=name/>
         </li>
@@ -181,6 +186,7 @@ fn CreateForm(post: Post, allow_never: bool, then: Callback<String>) -> impl Int
             if days != "never" {
                 fields.push(("expires_in_days".to_owned(), days));
             }
+            fields.push(("allowed_ips".to_owned(), field("allowed_ips")));
             let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             post.post(crate::tokens::CreateToken::PATH, &fields, move |json| {
                 then.run(json.to_owned());
@@ -215,6 +221,12 @@ fn CreateForm(post: Post, allow_never: bool, then: Callback<String>) -> impl Int
                 <option value="365">"in 365 days"</option>
                 {allow_never.then(|| view! { <option value="never">"never"</option> })}
             </select>
+            <label for="token-allowed-ips">"Allowed addresses " <span class="muted small">"(optional)"</span></label>
+            <input id="token-allowed-ips" name="allowed_ips" type="text" maxlength="2000" autocomplete="off"
+                spellcheck="false" aria-describedby="token-allowed-ips-hint" placeholder="e.g. 203.0.113.0/24, 2001:db8::/32"/>
+            <p class="hint" id="token-allowed-ips-hint">
+                "Addresses or CIDR blocks the token may be used from, separated by commas. Empty: from anywhere."
+            </p>
             <div>
                 <button type="submit" class="button" disabled=move || post.pending() data-testid="create-token">
                     {move || if post.pending() { "Creating…" } else { "Create token" }}

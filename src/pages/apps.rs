@@ -94,8 +94,16 @@ fn AuthorizedRow(app: AuthorizedApp, now: i64) -> impl IntoView {
 
 #[component]
 fn RegisteredRow(app: RegisteredApp, now: i64) -> impl IntoView {
-    let RegisteredApp { client_id, name, confidential, redirect_uris, post_logout_redirect_uris, scopes, created_at } =
-        app;
+    let RegisteredApp {
+        client_id,
+        name,
+        confidential,
+        redirect_uris,
+        post_logout_redirect_uris,
+        scopes,
+        allowed_ips,
+        created_at,
+    } = app;
     view! {
         <li class="row" data-testid="developer-app">
             <div class="row-main">
@@ -108,6 +116,9 @@ fn RegisteredRow(app: RegisteredApp, now: i64) -> impl IntoView {
                         .then(|| format!(" · after sign-out: {}", post_logout_redirect_uris.join(", ")))}
                 </span>
                 <span class="scopes">{scopes.into_iter().map(|s| view! { <code class="badge">{s}</code> }).collect_view()}</span>
+                {(!allowed_ips.is_empty()).then(|| view! {
+                    <span class="muted small" data-testid="app-allowed-ips">"Calls only from " {allowed_ips.join(", ")}</span>
+                })}
                 <span class="muted small">"Registered " <Ago at=created_at now/></span>
             </div>
             <div class="row-action">
@@ -190,6 +201,13 @@ fn RegisterForm(scopes: Vec<(String, String)>) -> impl IntoView {
                         .collect_view()}
                 </div>
             </fieldset>
+            <label for="app-allowed-ips">"Allowed addresses " <span class="muted small">"(optional)"</span></label>
+            <input id="app-allowed-ips" name="allowed_ips" type="text" maxlength="2000" autocomplete="off"
+                spellcheck="false" aria-describedby="app-allowed-ips-hint" placeholder="e.g. 203.0.113.0/24, 2001:db8::/32"/>
+            <p class="hint" id="app-allowed-ips-hint">
+                "Where your app's servers call Gatehouse from (the token endpoint, and its access tokens on the API), "
+                "as addresses or CIDR blocks separated by commas. Empty: from anywhere."
+            </p>
             <button type="submit" class="button" data-testid="register-app-submit">"Register"</button>
         </form>
     }

@@ -421,6 +421,13 @@ fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
             None => "Signed out other sessions".into(),
         },
         "token_created" => format!("Created API token \u{201c}{}\u{201d}", text("name")),
+        "address_not_allowed" => match detail["token"].as_str() {
+            Some(_) => format!(
+                "API token \u{201c}{}\u{201d} refused: used from an address it is not allowed from",
+                text("name")
+            ),
+            None => format!("\u{201c}{}\u{201d} refused: called from an address it is not allowed from", text("name")),
+        },
         "token_used" => format!("API token \u{201c}{}\u{201d} used from a new address", text("name")),
         "token_revoked" => match detail["minted_tokens_revoked"].as_u64() {
             Some(n) if n > 0 => format!("Revoked API token \u{201c}{}\u{201d} and {n} it created", text("name")),

@@ -71,6 +71,7 @@ pub async fn view(state: &AppState, session: &Session, user_id: &str) -> Result<
             redirect_uris: c.redirect_uris,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             scopes: c.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            allowed_ips: c.allowed.entries(),
             created_at: c.created_at,
         })
         .collect();
@@ -140,6 +141,7 @@ async fn register(
             &lines(field(&form, "post_logout_redirect_uris")),
             confidential,
             &scopes.join(" "),
+            field(&form, "allowed_ips"),
         )?;
         if clients::list(&state.db, Some(&user_id)).await?.len() >= MAX_APPS_PER_PERSON {
             return Err(AppError::Conflict(format!("You can register at most {MAX_APPS_PER_PERSON} apps.")));

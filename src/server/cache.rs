@@ -31,6 +31,7 @@ use std::{
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::networks::Networks;
 use crate::{auth::SignedInUser, tokens::Scope};
 
 /// How long an entry is served before its row is read again.
@@ -58,6 +59,8 @@ pub struct CachedToken {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
+    /// Where it may be used from.
+    pub allowed: Networks,
     pub user: Arc<SignedInUser>,
     pub checked: Instant,
 }
@@ -69,6 +72,8 @@ pub struct CachedGrant {
     /// The browser session it lives with, if it does.
     pub session_id: Option<String>,
     pub user: Arc<SignedInUser>,
+    /// Where its app may call from.
+    pub allowed: Networks,
     pub checked: Instant,
 }
 

@@ -14,50 +14,19 @@ use std::{
     str::FromStr,
 };
 
+use super::{
+    networks::{Networks, canonical},
+    state::AppState,
+};
 use axum::{
     extract::{ConnectInfo, Request, State},
     http::{HeaderMap, header},
     middleware::Next,
     response::Response,
 };
-use ipnet::IpNet;
-
-use super::state::AppState;
 
 /// `TRUSTED_PROXIES`: the addresses (CIDR blocks) of the reverse proxies in front of Gatehouse.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
-
-impl TrustedProxies {
-    /// Parses a comma-separated list of CIDR blocks or single addresses (`10.0.0.0/8, 192.168.1.7, ::1`).
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let mut nets = Vec::new();
-        for item in raw.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let net = IpNet::from_str(item)
-                .or_else(|_| IpAddr::from_str(item).map(IpNet::from))
-                .map_err(|_| format!("{item:?} is not an address or CIDR block such as 10.0.0.0/8"))?;
-            nets.push(net.trunc());
-        }
-        Ok(Self(nets))
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        self.0.iter().any(|net| net.contains(&ip))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-/// An IPv4 address mapped into IPv6 (`::ffff:10.0.0.1`) is that IPv4 address.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
+pub type TrustedProxies = Networks;
 
 /// The client's address, as this request's one reading of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

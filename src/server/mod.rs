@@ -21,6 +21,7 @@ pub mod limits;
 pub mod local_accounts;
 pub mod mail;
 pub mod mfa;
+pub mod networks;
 pub mod oauth;
 pub mod page_cache;
 pub mod passwords;

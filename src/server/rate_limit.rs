@@ -595,6 +595,25 @@ pub async fn failed(state: &AppState, ip: IpAddr, client: &ClientInfo) -> u64 {
     strike.failures
 }
 
+/// A good credential used from an address its allow-list does not name: a failure from that address (enough of them
+/// block it), and an `address_not_allowed` event in the owner's activity, written for the 1st, 2nd, 4th, 8th… such
+/// refusal from the address in the window (with its number), so a flood of calls adds a handful of rows.
+pub async fn not_allowed(state: &AppState, client: &ClientInfo, user_id: Option<&str>, mut detail: serde_json::Value) {
+    let failures = match client.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
+        Some(ip) => failed(state, ip, client).await,
+        None => 0,
+    };
+    tracing::info!(address = client.ip.as_deref().unwrap_or("?"), %detail, "call refused by an allow-list");
+    if failures <= 1 || failures.is_power_of_two() {
+        if failures > 1 {
+            detail["repeated"] = serde_json::json!(failures);
+        }
+        if let Err(error) = audit::record_on(&state.db, Event::AddressNotAllowed, user_id, client, detail).await {
+            tracing::error!(%error, "could not record a call refused by an allow-list");
+        }
+    }
+}
+
 async fn record_block(
     db: &Db,
     subject: &Subject,

@@ -15,6 +15,7 @@ use super::{
     cache::{AuthCache, CachedToken},
     clock,
     db::{Db, Exec, on},
+    networks::Networks,
     session::ClientInfo,
     users::PersonColumns,
 };
@@ -37,6 +38,8 @@ pub struct NewToken {
     pub name: TokenName,
     pub scopes: Vec<Scope>,
     pub lifetime: TokenLifetime,
+    /// Where it may be used from; empty: anywhere (or, for a token minted by a token, wherever its parent may).
+    pub allowed: Networks,
 }
 
 impl NewToken {
@@ -45,6 +48,7 @@ impl NewToken {
         scopes: impl IntoIterator<Item = &'a str>,
         expires_in_days: Option<u32>,
         allow_non_expiring: bool,
+        allowed_ips: &str,
     ) -> Result<Self, AppError> {
         let name = TokenName::parse(name)?;
         let mut parsed = scopes.into_iter().map(Scope::parse).collect::<Result<Vec<_>, _>>()?;
@@ -54,7 +58,9 @@ impl NewToken {
             return Err(AppError::Invalid("Choose at least one scope.".into()));
         }
         let lifetime = TokenLifetime::parse(expires_in_days, allow_non_expiring)?;
-        Ok(Self { name, scopes: parsed, lifetime })
+        let allowed = Networks::parse_allow_list(allowed_ips)
+            .map_err(|e| AppError::Invalid(format!("Allowed addresses: {e}.")))?;
+        Ok(Self { name, scopes: parsed, lifetime, allowed })
     }
 }
 
@@ -105,7 +111,7 @@ pub enum MintedBy<'a> {
 }
 
 /// Creates a token for `user_id` and returns its secret, once. A token minted by another token expires no later than
-/// it and is revoked with it. Refused when the person already holds `limit` tokens that still work.
+/// it, is revoked with it, and may be used only from where its parent may. Refused when the person already holds `limit` tokens that still work.
 pub async fn create(
     db: &Db,
     user_id: &str,
@@ -137,27 +143,38 @@ pub async fn create(
             "You already have {held} tokens, the most one person may hold. Revoke some you no longer use first."
         )));
     }
+    let mut allowed = request.allowed;
     let parent = match minted_by {
         MintedBy::Session => None,
         MintedBy::Token(parent) => {
-            let parent_expiry: Option<Option<i64>> = on!(tx.as_exec(), conn => sqlx::query_scalar(
-                "SELECT expires_at FROM api_tokens WHERE id = $1 AND user_id = $2",
+            let found: Option<(Option<i64>, Option<String>)> = on!(tx.as_exec(), conn => sqlx::query_as(
+                "SELECT expires_at, allowed_networks FROM api_tokens WHERE id = $1 AND user_id = $2",
             )
             .bind(parent)
             .bind(user_id)
             .fetch_optional(conn)
             .await)?;
             // Revoked a moment ago: it can mint nothing.
-            let parent_expiry = parent_expiry.ok_or(AppError::Unauthorized)?;
+            let (parent_expiry, parent_networks) = found.ok_or(AppError::Unauthorized)?;
             if let Some(cap) = parent_expiry {
                 expires_at = Some(expires_at.map_or(cap, |at| at.min(cap)));
+            }
+            let parent_allowed = Networks::from_stored(parent_networks.as_deref());
+            if allowed.is_empty() {
+                allowed = parent_allowed;
+            } else if !allowed.is_within(&parent_allowed) {
+                return Err(AppError::Invalid(format!(
+                    "Allowed addresses: this token may be used only from {parent_allowed}, so a token it creates \
+                     cannot be used from anywhere else."
+                )));
             }
             Some(parent)
         }
     };
     on!(tx.as_exec(), conn => sqlx::query(
-        "INSERT INTO api_tokens (id, user_id, name, scopes, secret_hash, created_at, expires_at, parent_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO api_tokens (id, user_id, name, scopes, secret_hash, created_at, expires_at, parent_id,
+                                 allowed_networks)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&id)
     .bind(user_id)
@@ -167,11 +184,13 @@ pub async fn create(
     .bind(now)
     .bind(expires_at)
     .bind(parent)
+    .bind(allowed.to_stored())
     .execute(conn)
     .await
     .map(drop))?;
     let detail = json!({
         "token": id, "name": request.name.as_str(), "scopes": scopes, "expires_at": expires_at, "parent": parent,
+        "allowed_ips": allowed.entries(),
     });
     audit::record(tx.as_exec(), Event::TokenCreated, Some(user_id), client, detail).await?;
     tx.commit().await?;
@@ -183,21 +202,23 @@ pub async fn create(
         expires_at,
         last_used_at: None,
         last_used_ip: None,
+        allowed_ips: allowed.entries(),
     };
     Ok(CreatedToken { token, secret })
 }
 
-type TokenRow = (String, String, String, i64, Option<i64>, Option<i64>, Option<String>);
+type TokenRow = (String, String, String, i64, Option<i64>, Option<i64>, Option<String>, Option<String>);
 
-fn token_info((id, name, scopes, created_at, expires_at, last_used_at, last_used_ip): TokenRow) -> TokenInfo {
-    TokenInfo { id, name, scopes: split(&scopes), created_at, expires_at, last_used_at, last_used_ip }
+fn token_info((id, name, scopes, created_at, expires_at, last_used_at, last_used_ip, allowed): TokenRow) -> TokenInfo {
+    let allowed_ips = Networks::from_stored(allowed.as_deref()).entries();
+    TokenInfo { id, name, scopes: split(&scopes), created_at, expires_at, last_used_at, last_used_ip, allowed_ips }
 }
 
 /// The person's tokens that still work, newest first.
 pub async fn list(conn: Exec<'_>, user_id: &str) -> Result<Vec<TokenInfo>, AppError> {
     let rows: Vec<TokenRow> = on!(conn, conn => sqlx::query_as(
-        "SELECT id, name, scopes, created_at, expires_at, last_used_at, last_used_ip FROM api_tokens
-         WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC, id",
+        "SELECT id, name, scopes, created_at, expires_at, last_used_at, last_used_ip, allowed_networks
+         FROM api_tokens WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC, id",
     )
     .bind(user_id)
     .bind(clock::now())
@@ -292,6 +313,7 @@ struct StoredToken {
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
     last_used_ip: Option<String>,
+    allowed_networks: Option<String>,
     #[sqlx(flatten)]
     person: PersonColumns,
 }
@@ -321,6 +343,13 @@ pub async fn verify(
     let now = clock::now();
     if token.expires_at.is_some_and(|at| at <= now) {
         return Err(VerifyFailure::Refused(TokenError::Expired));
+    }
+    if !token.allowed.permits(client.ip.as_deref()) {
+        return Err(VerifyFailure::NotAllowedFrom {
+            token: token.id,
+            name: token.name,
+            user_id: token.user.id.clone(),
+        });
     }
     let new_ip = client.ip.is_some() && client.ip != token.last_used_ip;
     if new_ip || token.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_SECS) {
@@ -352,7 +381,7 @@ pub async fn verify(
 /// The token with this hash and its person, read from the database.
 async fn load(db: &Db, hash: &[u8]) -> Result<Option<CachedToken>, sqlx::Error> {
     let query = format!(
-        "SELECT t.id, t.name, t.scopes, t.expires_at, t.last_used_at, t.last_used_ip, {}
+        "SELECT t.id, t.name, t.scopes, t.expires_at, t.last_used_at, t.last_used_ip, t.allowed_networks, {}
          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = $1",
         PersonColumns::SELECT
     );
@@ -366,6 +395,7 @@ async fn load(db: &Db, hash: &[u8]) -> Result<Option<CachedToken>, sqlx::Error> 
         expires_at: row.expires_at,
         last_used_at: row.last_used_at,
         last_used_ip: row.last_used_ip,
+        allowed: Networks::from_stored(row.allowed_networks.as_deref()),
         user: Arc::new(user),
         checked: Instant::now(),
     }))
@@ -375,6 +405,9 @@ async fn load(db: &Db, hash: &[u8]) -> Result<Option<CachedToken>, sqlx::Error> 
 pub enum VerifyFailure {
     #[error("{0}")]
     Refused(TokenError),
+    /// A good token, from an address its allow-list does not name: the person's activity shows it.
+    #[error("token {token} used from an address it is not allowed from")]
+    NotAllowedFrom { token: String, name: String, user_id: String },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -420,14 +453,14 @@ mod tests {
 
     #[test]
     fn new_tokens_need_a_name_a_known_scope_and_a_lifetime() {
-        let ok = NewToken::parse("ci", ["tokens:read", "profile:read", "tokens:read"], Some(7), false).unwrap();
+        let ok = NewToken::parse("ci", ["tokens:read", "profile:read", "tokens:read"], Some(7), false, "").unwrap();
         assert_eq!(ok.scopes, [Scope::ProfileRead, Scope::TokensRead]);
         assert_eq!(ok.lifetime, TokenLifetime::Days(7));
-        assert!(NewToken::parse("ci", [], Some(7), false).is_err());
-        assert!(NewToken::parse("ci", ["admin"], Some(7), false).is_err());
-        assert!(NewToken::parse("", ["profile:read"], Some(7), false).is_err());
-        assert!(NewToken::parse("ci", ["profile:read"], None, false).is_err());
-        assert!(NewToken::parse("ci", ["profile:read"], None, true).is_ok());
+        assert!(NewToken::parse("ci", [], Some(7), false, "").is_err());
+        assert!(NewToken::parse("ci", ["admin"], Some(7), false, "").is_err());
+        assert!(NewToken::parse("", ["profile:read"], Some(7), false, "").is_err());
+        assert!(NewToken::parse("ci", ["profile:read"], None, false, "").is_err());
+        assert!(NewToken::parse("ci", ["profile:read"], None, true, "").is_ok());
     }
 
     #[test]

@@ -29,12 +29,18 @@ struct App {
 }
 
 async fn register(app: &TestApp, confidential: bool, scopes: &str) -> App {
+    register_allowed(app, confidential, scopes, "").await
+}
+
+/// An app that may call only from `allowed_ips` (empty: anywhere).
+async fn register_allowed(app: &TestApp, confidential: bool, scopes: &str, allowed_ips: &str) -> App {
     let new = clients::NewClient::parse(
         "Sample app",
         &[REDIRECT.to_owned(), "http://127.0.0.1/cli".to_owned()],
         &["https://app.example/signed-out".to_owned()],
         confidential,
         scopes,
+        allowed_ips,
     )
     .expect("a valid client");
     let created = clients::create(&app.state.db, None, new, &ClientInfo::default()).await.expect("registered");
@@ -677,6 +683,10 @@ async fn operators_add_list_and_remove_clients_and_rotate_keys_from_the_command_
         "https://ci.example/cb",
         "--scope",
         "openid profile:read",
+        "--allowed-ip",
+        "10.1.2.3/16",
+        "--allowed-ip",
+        "2001:db8::/32",
     ]);
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
     let client: Value = serde_json::from_slice(&added.stdout).expect("JSON on stdout");
@@ -685,6 +695,11 @@ async fn operators_add_list_and_remove_clients_and_rotate_keys_from_the_command_
     assert_eq!(client["token_endpoint_auth_method"], "client_secret_basic");
     assert!(client["client_secret"].as_str().expect("the secret, once").starts_with("gcs_"));
     assert_eq!(client["scope"], "openid profile:read");
+    assert_eq!(client["allowed_ips"], json!(["10.1.0.0/16", "2001:db8::/32"]), "in canonical form");
+    let bad =
+        run(&["clients", "add", "--name", "X", "--redirect-uri", "https://x.example/cb", "--allowed-ip", "x.example"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("\"x.example\" is not an address"));
 
     let public = run(&["clients", "add", "--name", "SPA", "--redirect-uri", "http://127.0.0.1/cb", "--public"]);
     let public: Value = serde_json::from_slice(&public.stdout).expect("JSON");
@@ -723,6 +738,79 @@ async fn post_form(app: &TestApp, path: &str, client: &App, form: &[(&str, &str)
     let response = request.form(&form).send().await.expect("request");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A client whose connections come from `ip`.
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder().local_address(ip.parse::<std::net::IpAddr>().expect("address")).build().expect("client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_with_an_allow_list_is_refused_elsewhere_at_every_endpoint_and_with_its_tokens() {
+    let (_provider, app) = signed_in(&[]).await;
+    let client = register_allowed(&app, true, "openid profile email offline_access profile:read", "127.0.0.2").await;
+    let secret = client.secret.clone().expect("confidential");
+    let pkce = pkce();
+    let code = code(&app, &client, &pkce, &[]).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    let post = |from: &str, path: &str, form: &[(&str, &str)]| {
+        client_from(from).post(format!("{}{path}", app.address)).basic_auth(&client.id, Some(&secret)).form(form).send()
+    };
+
+    // From elsewhere the app proves who it is, and is still refused, without using up the code.
+    let refused = post("127.0.0.3", "/oauth/token", &form).await.expect("token");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(refused.headers()["cache-control"], "no-store");
+    let body = json(refused).await;
+    assert_eq!(body["error"], "unauthorized_client");
+    assert!(body["error_description"].as_str().expect("description").contains("allow-list"), "{body}");
+    let issued = post("127.0.0.2", "/oauth/token", &form).await.expect("token");
+    assert_eq!(issued.status(), StatusCode::OK);
+    let issued = json(issued).await;
+    let access = issued["access_token"].as_str().expect("access token");
+    let refresh = issued["refresh_token"].as_str().expect("refresh token");
+    for (path, form) in [
+        ("/oauth/token", vec![("grant_type", "refresh_token"), ("refresh_token", refresh)]),
+        ("/oauth/introspect", vec![("token", access)]),
+        ("/oauth/revoke", vec![("token", refresh)]),
+        ("/oauth/device_authorization", vec![("scope", "profile:read")]),
+    ] {
+        let response = post("127.0.0.3", path, &form).await.expect("request");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+
+    // Its access tokens work only from there too, on the API and at UserInfo.
+    let api =
+        |from: &str, path: &str| client_from(from).get(format!("{}{path}", app.address)).bearer_auth(access).send();
+    assert_eq!(api("127.0.0.2", "/api/v1/me").await.expect("me").status(), StatusCode::OK);
+    assert_eq!(api("127.0.0.2", "/oauth/userinfo").await.expect("userinfo").status(), StatusCode::OK);
+    let refused = api("127.0.0.4", "/api/v1/me").await.expect("me");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(json(refused).await["error"], "address_not_allowed");
+    let refused = api("127.0.0.4", "/oauth/userinfo").await.expect("userinfo");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // The refresh token still works from the allowed address: the refusals above ended nothing.
+    let refreshed = post("127.0.0.2", "/oauth/token", &[("grant_type", "refresh_token"), ("refresh_token", refresh)]);
+    assert_eq!(refreshed.await.expect("refresh").status(), StatusCode::OK);
+    // The activity names the app and the address: the 1st, 2nd and 4th of the five refusals from the app's calls
+    // (an operator's app: nobody's activity but the admins'), and both uses of the person's token, in theirs.
+    let rows: Vec<(Option<String>, Option<String>, String)> =
+        sqlx::query_as("SELECT user_id, ip, detail FROM audit_events WHERE kind = 'address_not_allowed' ORDER BY seq")
+            .fetch_all(&app.sql)
+            .await
+            .expect("audit");
+    assert!(rows.iter().all(|(_, _, detail)| detail.contains(&client.id)), "{rows:?}");
+    let from = |ip: &str| rows.iter().filter(|(_, at, _)| at.as_deref() == Some(ip)).collect::<Vec<_>>();
+    assert_eq!(from("127.0.0.3").len(), 3, "{rows:?}");
+    assert!(from("127.0.0.3").iter().all(|(user, _, _)| user.is_none()));
+    assert_eq!(from("127.0.0.4").len(), 2, "{rows:?}");
+    assert!(from("127.0.0.4").iter().all(|(user, _, _)| user.is_some()), "the token's uses concern the person");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -927,6 +1015,7 @@ async fn a_person_registers_an_app_on_the_apps_page_and_sees_its_secret_once() {
             ("kind", "confidential"),
             ("scope", "openid"),
             ("scope", "profile:read"),
+            ("allowed_ips", "127.0.0.0/8, 2001:db8::/32"),
         ],
     )
     .await;
@@ -934,6 +1023,11 @@ async fn a_person_registers_an_app_on_the_apps_page_and_sees_its_secret_once() {
     assert_eq!(location(&registered), "/apps#developer-apps");
     let page = app.get("/apps").await.text().await.expect("page");
     assert!(page.contains("My web app") && page.contains("data-testid=\"client-secret\""), "{page}");
+    let shown = page.split("data-testid=\"app-allowed-ips\"").nth(1).and_then(|rest| rest.split("</span>").next());
+    assert!(
+        shown.is_some_and(|text| text.contains("127.0.0.0/8, 2001:db8::/32")),
+        "the allow-list is shown: {shown:?}"
+    );
     let secret = page
         .split("data-testid=\"client-secret\">")
         .nth(1)

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod account;
+mod allow_lists;
 mod audit_chain;
 mod authorization_server;
 mod bearer;

@@ -15,7 +15,7 @@ use crate::{
     server::{
         guard::Caller,
         oauth::{Scopes, grants, jwt},
-        rate_limit::Limit,
+        rate_limit::{self, Limit},
         session::ClientInfo,
         state::AppState,
         tokens::{self, TokenError, VerifyFailure},
@@ -132,6 +132,11 @@ async fn verify_bearer(state: &AppState, token: &str, client: &ClientInfo) -> Re
                 user: verified.user,
             }),
             Err(VerifyFailure::Refused(TokenError::Expired)) => Err(ApiError::expired_token()),
+            Err(VerifyFailure::NotAllowedFrom { token, name, user_id }) => {
+                let detail = serde_json::json!({ "token": token, "name": name });
+                rate_limit::not_allowed(state, client, Some(&user_id), detail).await;
+                Err(ApiError::address_not_allowed("token"))
+            }
             Err(VerifyFailure::Refused(reason)) => {
                 tracing::info!(%reason, "bearer token refused");
                 Err(ApiError::invalid_token())
@@ -140,7 +145,7 @@ async fn verify_bearer(state: &AppState, token: &str, client: &ClientInfo) -> Re
         };
     }
     if token.split('.').count() == 3 {
-        return verify_app_token(state, token).await;
+        return verify_app_token(state, token, client).await;
     }
     tracing::info!("bearer token refused: not a Gatehouse token");
     Err(ApiError::invalid_token())
@@ -148,7 +153,7 @@ async fn verify_bearer(state: &AppState, token: &str, client: &ClientInfo) -> Re
 
 /// An access token issued to an app (a JWT): checked by its signature and claims, without a database read, then
 /// its authorization, which the cache answers for until it is revoked (or for a second).
-async fn verify_app_token(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+async fn verify_app_token(state: &AppState, token: &str, client: &ClientInfo) -> Result<Principal, ApiError> {
     let claims = match jwt::verify_access_token(state, token).await {
         Ok(claims) => claims,
         Err(jwt::AccessTokenError::Expired) => return Err(ApiError::expired_token()),
@@ -165,21 +170,35 @@ async fn verify_app_token(state: &AppState, token: &str) -> Result<Principal, Ap
             "This token acts for an app, not a person; these routes act for a person.",
         ));
     };
-    let user = match grants::check(state, &authorization).await {
-        Ok(user) => user,
+    let grant = match grants::check(state, &authorization).await {
+        Ok(grant) => grant,
         Err(grants::GrantError::Ended) => {
             tracing::info!(%authorization, "app access token refused: its authorization has ended");
             return Err(ApiError::invalid_token());
         }
         Err(grants::GrantError::Database(error)) => return Err(ApiError::internal(error)),
     };
-    if user.id != claims.sub {
+    if grant.user.id != claims.sub {
         return Err(ApiError::invalid_token());
+    }
+    if !grant.allowed.permits(client.ip.as_deref()) {
+        app_not_allowed(state, client, &claims.client_id, &grant.user.id).await;
+        return Err(ApiError::address_not_allowed("app's token"));
     }
     Ok(Principal {
         user_id: claims.sub,
         credential: Credential::AppToken { client_id: claims.client_id, authorization },
         scopes: Scopes::from_stored(&claims.scope).api(),
-        user,
+        user: grant.user,
     })
+}
+
+/// An app's access token used from an address outside the app's allow-list: recorded in the person's activity.
+pub async fn app_not_allowed(state: &AppState, client: &ClientInfo, client_id: &str, user_id: &str) {
+    let name = match crate::server::oauth::clients::find(&state.db, client_id).await {
+        Ok(Some(app)) => app.name,
+        _ => client_id.to_owned(),
+    };
+    let detail = serde_json::json!({ "client": client_id, "name": name });
+    rate_limit::not_allowed(state, client, Some(user_id), detail).await;
 }

@@ -13,7 +13,8 @@ use crate::{error::AppError, tokens::Scope};
 /// The body of every API error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// A stable code: `unauthorized`, `invalid_token`, `insufficient_scope`, `not_found`, `invalid_body`, …
+    /// A stable code: `unauthorized`, `invalid_token`, `insufficient_scope`, `address_not_allowed`, `not_found`,
+    /// `invalid_body`, …
     pub error: String,
     /// A sentence for people.
     pub message: String,
@@ -78,6 +79,15 @@ impl ApiError {
             retry_after: Some(refusal.retry_after()),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, refusal.code(), refusal.message())
         }
+    }
+
+    /// 403: a good credential, from an address its allow-list does not name.
+    pub fn address_not_allowed(what: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "address_not_allowed",
+            format!("This {what} may not be used from your address; its allow-list does not include it."),
+        )
     }
 
     pub fn not_found() -> Self {

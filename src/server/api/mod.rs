@@ -21,7 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use self::extract::{ApiJson, ApiPath, ApiQuery, MAX_BODY_BYTES};
 pub use self::{
-    auth::{Credential, Principal, bearer},
+    auth::{Credential, Principal, app_not_allowed, bearer},
     error::{ApiError, ErrorBody},
 };
 use super::{accounts, session::ClientInfo, state::AppState, tokens};
@@ -199,6 +199,11 @@ struct CreateToken {
     #[serde(default = "default_lifetime", deserialize_with = "nullable")]
     #[schema(minimum = 1, maximum = 365, default = 30, nullable)]
     expires_in_days: Option<u32>,
+    /// The networks it may be used from (CIDR blocks or single addresses, at most 32); empty or absent: anywhere,
+    /// or for a token created by a token, wherever that token may be used from.
+    #[serde(default)]
+    #[schema(example = json!(["203.0.113.0/24", "2001:db8::/32"]))]
+    allowed_ips: Vec<String>,
 }
 
 fn default_lifetime() -> Option<u32> {
@@ -233,6 +238,7 @@ async fn create_token(
         body.scopes.iter().map(|s| s.as_str()),
         body.expires_in_days,
         state.config.tokens.allow_non_expiring,
+        &body.allowed_ips.join(","),
     )?;
     // A browser session minting a token that can change things must have confirmed who it is recently.
     if let Credential::Session(session_id) = &principal.credential

@@ -45,6 +45,7 @@ pub enum Event {
     AppTokenReused,
     AllTokensRevoked,
     AddressBlocked,
+    AddressNotAllowed,
     AuditPurged,
 }
 
@@ -82,6 +83,7 @@ impl Event {
             Event::AppTokenReused => "app_token_reused",
             Event::AllTokensRevoked => "all_tokens_revoked",
             Event::AddressBlocked => "address_blocked",
+            Event::AddressNotAllowed => "address_not_allowed",
             Event::AuditPurged => "audit_purged",
         }
     }

@@ -13,6 +13,7 @@ use crate::{
         audit::{self, Event},
         clock,
         db::{Db, on},
+        networks::Networks,
         session::ClientInfo,
     },
 };
@@ -120,6 +121,8 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<RedirectUri>,
     pub confidential: bool,
     pub scopes: Scopes,
+    /// Where the app may call from (its back-channel requests and its access tokens); empty: anywhere.
+    pub allowed: Networks,
 }
 
 impl NewClient {
@@ -129,6 +132,7 @@ impl NewClient {
         post_logout_redirect_uris: &[String],
         confidential: bool,
         scopes: &str,
+        allowed_ips: &str,
     ) -> Result<Self, AppError> {
         let name = ClientName::parse(name)?;
         let uris = |list: &[String]| -> Result<Vec<RedirectUri>, AppError> {
@@ -154,7 +158,9 @@ impl NewClient {
         } else {
             Scopes::parse(scopes).map_err(|e| AppError::Invalid(format!("Scopes: {e}.")))?
         };
-        Ok(Self { name, redirect_uris, post_logout_redirect_uris, confidential, scopes })
+        let allowed = Networks::parse_allow_list(allowed_ips)
+            .map_err(|e| AppError::Invalid(format!("Allowed addresses: {e}.")))?;
+        Ok(Self { name, redirect_uris, post_logout_redirect_uris, confidential, scopes, allowed })
     }
 }
 
@@ -167,6 +173,8 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub scopes: Scopes,
+    /// Where it may call from; empty: anywhere.
+    pub allowed: Networks,
     secret_hash: Option<Vec<u8>>,
     pub created_at: i64,
 }
@@ -198,6 +206,7 @@ impl Client {
             token_endpoint_auth_method: if self.is_confidential() { "client_secret_basic" } else { "none" },
             scope: self.scopes.to_string(),
             client_id_issued_at: self.created_at,
+            allowed_ips: self.allowed.entries(),
             client_secret: None,
             client_secret_expires_at: self.is_confidential().then_some(0),
         }
@@ -216,6 +225,9 @@ pub struct ClientMetadata {
     pub token_endpoint_auth_method: &'static str,
     pub scope: String,
     pub client_id_issued_at: i64,
+    /// Gatehouse's own field: the networks the app may call from (absent: anywhere).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_ips: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     /// 0: the secret does not expire (it is rotated by hand).
@@ -240,14 +252,15 @@ pub async fn create(
         redirect_uris: new.redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
         post_logout_redirect_uris: new.post_logout_redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
         scopes: new.scopes,
+        allowed: new.allowed,
         secret_hash: secret.as_deref().map(hash),
         created_at: now,
     };
     let mut tx = db.begin_write().await?;
     on!(tx.as_exec(), conn => sqlx::query(
         "INSERT INTO oauth_clients (id, owner_id, name, redirect_uris, post_logout_redirect_uris, scopes, secret_hash,
-                                    secret_created_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                    secret_created_at, created_at, allowed_networks)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&client.id)
     .bind(&client.owner_id)
@@ -258,23 +271,26 @@ pub async fn create(
     .bind(&client.secret_hash)
     .bind(secret.is_some().then_some(now))
     .bind(now)
+    .bind(client.allowed.to_stored())
     .execute(conn)
     .await
     .map(drop))?;
     if let Some(owner) = owner_id {
-        let detail = json!({ "client": client.id, "name": client.name });
+        let detail = json!({ "client": client.id, "name": client.name, "allowed_ips": client.allowed.entries() });
         audit::record(tx.as_exec(), Event::AppRegistered, Some(owner), who, detail).await?;
     }
     tx.commit().await?;
     Ok(ClientMetadata { client_secret: secret, ..client.metadata() })
 }
 
-type ClientRow = (String, Option<String>, String, String, String, String, Option<Vec<u8>>, i64);
+type ClientRow = (String, Option<String>, String, String, String, String, Option<Vec<u8>>, i64, Option<String>);
 
 const CLIENT_COLUMNS: &str =
-    "id, owner_id, name, redirect_uris, post_logout_redirect_uris, scopes, secret_hash, created_at";
+    "id, owner_id, name, redirect_uris, post_logout_redirect_uris, scopes, secret_hash, created_at, allowed_networks";
 
-fn client((id, owner_id, name, redirect_uris, post_logout, scopes, secret_hash, created_at): ClientRow) -> Client {
+fn client(
+    (id, owner_id, name, redirect_uris, post_logout, scopes, secret_hash, created_at, allowed): ClientRow,
+) -> Client {
     let list = |raw: &str| serde_json::from_str::<Vec<String>>(raw).unwrap_or_default();
     Client {
         id,
@@ -283,6 +299,7 @@ fn client((id, owner_id, name, redirect_uris, post_logout, scopes, secret_hash, 
         redirect_uris: list(&redirect_uris),
         post_logout_redirect_uris: list(&post_logout),
         scopes: Scopes::from_stored(&scopes),
+        allowed: Networks::from_stored(allowed.as_deref()),
         secret_hash,
         created_at,
     }

@@ -63,9 +63,14 @@ fn normalize(typed: &str) -> Option<String> {
 }
 
 /// `POST /oauth/device_authorization`: a device code for the tool, a user code for the person.
-pub async fn device_authorization(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
+pub async fn device_authorization(
+    State(state): State<AppState>,
+    who: ClientInfo,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let result = async {
-        let (params, client) = client_request(&state, &headers, &body).await?;
+        let (params, client) = client_request(&state, &who, &headers, &body).await?;
         let get = |name: &str| params.get(name).map(String::as_str);
         let scopes =
             Scopes::parse(get("scope").unwrap_or_default()).map_err(|e| TokenError::new("invalid_scope", e))?;

@@ -7,17 +7,15 @@ use std::{sync::Arc, time::Instant};
 use serde_json::json;
 
 use super::Scopes;
-use crate::{
-    auth::SignedInUser,
-    server::{
-        audit::{self, Event},
-        cache::CachedGrant,
-        clock,
-        db::{Db, Exec, on},
-        session::ClientInfo,
-        state::AppState,
-        users::PersonColumns,
-    },
+use crate::server::{
+    audit::{self, Event},
+    cache::CachedGrant,
+    clock,
+    db::{Db, Exec, on},
+    networks::Networks,
+    session::ClientInfo,
+    state::AppState,
+    users::PersonColumns,
 };
 
 /// A new authorization, as a code or a device approval describes it.
@@ -122,30 +120,37 @@ pub enum GrantError {
 struct GrantRow {
     id: String,
     session_id: Option<String>,
+    allowed_networks: Option<String>,
     #[sqlx(flatten)]
     person: PersonColumns,
 }
 
-/// The person an authorization acts for, if it still stands: served from the cache for a second after it was read,
-/// and dropped from it at once when the authorization, its session or its person ends.
-pub async fn check(state: &AppState, authorization_id: &str) -> Result<Arc<SignedInUser>, GrantError> {
+/// The authorization, if it still stands: the person it acts for and where its app may call from. Served from the
+/// cache for a second after it was read, and dropped from it at once when the authorization, its session or its
+/// person ends.
+pub async fn check(state: &AppState, authorization_id: &str) -> Result<CachedGrant, GrantError> {
     if let Some(entry) = state.cache.grant(authorization_id) {
-        return Ok(entry.user);
+        return Ok(entry);
     }
     let read_at = state.cache.generation();
     let query = format!(
-        "SELECT a.id, a.session_id, {} FROM oauth_authorizations a JOIN users u ON u.id = a.user_id WHERE a.id = $1",
+        "SELECT a.id, a.session_id, c.allowed_networks, {} FROM oauth_authorizations a
+         JOIN users u ON u.id = a.user_id JOIN oauth_clients c ON c.id = a.client_id WHERE a.id = $1",
         PersonColumns::SELECT
     );
     let row: Option<GrantRow> =
         on!(&state.db, pool => sqlx::query_as(&query).bind(authorization_id).fetch_optional(pool).await)?;
     let row = row.ok_or(GrantError::Ended)?;
     let user = Arc::new(row.person.into_person(&state.db).await?);
-    state.cache.put_grant(
-        CachedGrant { id: row.id, session_id: row.session_id, user: user.clone(), checked: Instant::now() },
-        read_at,
-    );
-    Ok(user)
+    let entry = CachedGrant {
+        id: row.id,
+        session_id: row.session_id,
+        user,
+        allowed: Networks::from_stored(row.allowed_networks.as_deref()),
+        checked: Instant::now(),
+    };
+    state.cache.put_grant(entry.clone(), read_at);
+    Ok(entry)
 }
 
 /// An app a person has let in, as their "Authorized apps" list shows it.

@@ -13,7 +13,7 @@ use super::{
     Scopes, grants, hash, jwt, no_store,
     token::{TokenError, client_request},
 };
-use crate::server::{clock, db::on, state::AppState};
+use crate::server::{clock, db::on, session::ClientInfo, state::AppState};
 
 /// What a presented token turned out to be, if it is one of ours for this client.
 enum Found {
@@ -49,9 +49,9 @@ async fn find(state: &AppState, client_id: &str, token: &str) -> Result<Option<F
 
 /// `POST /oauth/revoke`: ends the authorization the token belongs to — its refresh tokens at once, its access tokens
 /// from their next request. An unknown or someone else's token is answered 200 all the same (RFC 7009 §2.2).
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
+pub async fn revoke(State(state): State<AppState>, who: ClientInfo, headers: HeaderMap, body: String) -> Response {
     let result = async {
-        let (params, client) = client_request(&state, &headers, &body).await?;
+        let (params, client) = client_request(&state, &who, &headers, &body).await?;
         let token = params.get("token").ok_or_else(|| TokenError::invalid_request("token is missing."))?;
         let authorization = match find(&state, &client.id, token).await? {
             Some(Found::Access(claims)) => claims.sid,
@@ -72,9 +72,9 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Str
 
 /// `POST /oauth/introspect`, for confidential apps: whether a token of theirs is active, and what it carries. An
 /// inactive, unknown or someone else's token answers only `{"active": false}`.
-pub async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
+pub async fn introspect(State(state): State<AppState>, who: ClientInfo, headers: HeaderMap, body: String) -> Response {
     let result = async {
-        let (params, client) = client_request(&state, &headers, &body).await?;
+        let (params, client) = client_request(&state, &who, &headers, &body).await?;
         if !client.is_confidential() {
             return Err(TokenError::new("unauthorized_client", "Only a confidential client may introspect tokens."));
         }

@@ -115,7 +115,7 @@ pub async fn token(State(state): State<AppState>, who: ClientInfo, headers: Head
 }
 
 async fn exchange(state: &AppState, who: &ClientInfo, headers: &HeaderMap, body: &str) -> Result<Tokens, TokenError> {
-    let (params, client) = client_request(state, headers, body).await?;
+    let (params, client) = client_request(state, who, headers, body).await?;
     let get = |name: &str| params.get(name).map(String::as_str);
     match get("grant_type") {
         Some("authorization_code") => {
@@ -147,15 +147,28 @@ pub(super) fn form_parameters(
     parameters(body).map_err(TokenError::invalid_request)
 }
 
-/// A form request from a client to an endpoint it authenticates at: its parameters, and the client.
+/// A form request from a client to an endpoint it authenticates at: its parameters, and the client. A client with an
+/// allow-list is refused (403 `unauthorized_client`) from any other address, after it proved who it is.
 pub(super) async fn client_request(
     state: &AppState,
+    who: &ClientInfo,
     headers: &HeaderMap,
     body: &str,
 ) -> Result<(std::collections::BTreeMap<String, String>, Client), TokenError> {
     let params = form_parameters(headers, body)?;
     let get = |name: &str| params.get(name).map(String::as_str);
     let client = authenticate(state, headers, get("client_id"), get("client_secret")).await?;
+    if !client.allowed.permits(who.ip.as_deref()) {
+        let detail = json!({ "client": client.id, "name": client.name });
+        crate::server::rate_limit::not_allowed(state, who, client.owner_id.as_deref(), detail).await;
+        return Err(TokenError {
+            status: StatusCode::FORBIDDEN,
+            ..TokenError::new(
+                "unauthorized_client",
+                "This app may not call Gatehouse from this address: its allow-list does not include it.",
+            )
+        });
+    }
     Ok((params, client))
 }
 

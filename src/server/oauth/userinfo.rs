@@ -11,18 +11,19 @@ use serde_json::json;
 
 use super::{OAuthScope, Scopes, grants, jwt, no_store};
 use crate::server::{
-    api::{ApiError, bearer},
+    api::{ApiError, app_not_allowed, bearer},
+    session::ClientInfo,
     state::AppState,
 };
 
-pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match claims(&state, &headers).await {
+pub async fn userinfo(State(state): State<AppState>, who: ClientInfo, headers: HeaderMap) -> Response {
+    match claims(&state, &who, &headers).await {
         Ok(body) => (StatusCode::OK, no_store(), Json(body)).into_response(),
         Err(error) => error.into_response(),
     }
 }
 
-async fn claims(state: &AppState, headers: &HeaderMap) -> Result<serde_json::Value, ApiError> {
+async fn claims(state: &AppState, who: &ClientInfo, headers: &HeaderMap) -> Result<serde_json::Value, ApiError> {
     let token = bearer(headers)?.ok_or_else(|| ApiError::unauthorized("Send Authorization: Bearer <access token>."))?;
     let claims = match jwt::verify_access_token(state, token).await {
         Ok(claims) => claims,
@@ -41,7 +42,11 @@ async fn claims(state: &AppState, headers: &HeaderMap) -> Result<serde_json::Val
         ));
     };
     let person = match grants::check(state, authorization).await {
-        Ok(person) => person,
+        Ok(grant) if !grant.allowed.permits(who.ip.as_deref()) => {
+            app_not_allowed(state, who, &claims.client_id, &grant.user.id).await;
+            return Err(ApiError::address_not_allowed("app's token"));
+        }
+        Ok(grant) => grant.user,
         Err(grants::GrantError::Ended) => return Err(ApiError::invalid_token()),
         Err(grants::GrantError::Database(error)) => return Err(ApiError::internal(error)),
     };
