@@ -205,7 +205,10 @@ pub async fn create_token(
         }
         let client = context::client_info().await;
         let limit = state.config.tokens.per_person;
-        tokens::create(&state.db, &auth.user_id, request, &client, tokens::MintedBy::Session, limit).await
+        let created =
+            tokens::create(&state.db, &auth.user_id, request, &client, tokens::MintedBy::Session, limit).await?;
+        state.metrics.issued(crate::server::metrics::Issued::PersonalAccessToken);
+        Ok(created)
     })
     .await
 }

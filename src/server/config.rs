@@ -43,6 +43,46 @@ pub struct Config {
     /// How long security activity is kept (`AUDIT_RETENTION`, default 365d; `off` keeps it for ever). Older events
     /// are purged, leaving a checkpoint the hash chain continues from.
     pub audit_retention: Option<Duration>,
+    /// Who runs this Gatehouse: the admin area and `/metrics`.
+    pub operators: OperatorSettings,
+}
+
+/// The operators: who may use the admin area, and from where; who may read `/metrics`.
+#[derive(Clone, Default)]
+pub struct OperatorSettings {
+    /// `ADMIN_EMAILS`: the people (by verified email address, in lower case) who may use `/admin`.
+    pub admin_emails: Vec<String>,
+    /// `ADMIN_ALLOWED_IPS`: where `/admin` and `/metrics` may be reached from (empty: `/admin` from anywhere,
+    /// `/metrics` from loopback only).
+    pub allowed_ips: super::networks::Networks,
+    /// `METRICS_TOKEN`: a bearer token that reads `/metrics` from anywhere (at least 32 characters).
+    pub metrics_token: Option<SecretString>,
+}
+
+impl OperatorSettings {
+    /// Whether `/admin` may be reached from `ip`.
+    pub fn admin_reachable_from(&self, ip: std::net::IpAddr) -> bool {
+        self.allowed_ips.is_empty() || self.allowed_ips.contains(ip)
+    }
+
+    /// Whether `/metrics` may be read from `ip` without the metrics token.
+    pub fn metrics_readable_from(&self, ip: std::net::IpAddr) -> bool {
+        if self.allowed_ips.is_empty() {
+            super::networks::canonical(ip).is_loopback()
+        } else {
+            self.allowed_ips.contains(ip)
+        }
+    }
+}
+
+impl fmt::Debug for OperatorSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OperatorSettings")
+            .field("admin_emails", &self.admin_emails)
+            .field("allowed_ips", &self.allowed_ips)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 /// Request rate limits and address blocks (see `rate_limit`).
@@ -621,6 +661,40 @@ impl Config {
         let trusted_proxies =
             super::client_addr::TrustedProxies::parse(get("TRUSTED_PROXIES")?.as_deref().unwrap_or(""))
                 .map_err(invalid("TRUSTED_PROXIES"))?;
+        let operators = OperatorSettings {
+            admin_emails: match get("ADMIN_EMAILS")? {
+                None => Vec::new(),
+                Some(raw) => raw
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(|e| {
+                        let (local, domain) = e.split_once('@').unwrap_or_default();
+                        if local.is_empty() || domain.is_empty() || e.chars().any(char::is_whitespace) {
+                            Err(format!("{e:?} is not an email address; list them separated by commas"))
+                        } else {
+                            Ok(e.to_lowercase())
+                        }
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(invalid("ADMIN_EMAILS"))?,
+            },
+            allowed_ips: super::networks::Networks::parse(get("ADMIN_ALLOWED_IPS")?.as_deref().unwrap_or(""))
+                .map_err(invalid("ADMIN_ALLOWED_IPS"))?,
+            metrics_token: match get("METRICS_TOKEN")? {
+                None => None,
+                Some(token) if token.len() >= 32 && token.bytes().all(|b| b.is_ascii_graphic()) => {
+                    Some(SecretString::from(token))
+                }
+                Some(_) => {
+                    // Never echoed: it is a secret.
+                    return Err(invalid("METRICS_TOKEN")(
+                        "must be at least 32 printable characters without spaces (`gatehouse secret` prints one)"
+                            .into(),
+                    ));
+                }
+            },
+        };
 
         let provider_timeout = duration("PROVIDER_TIMEOUT", "10s")?;
         if provider_timeout > Duration::from_secs(10) {
@@ -721,6 +795,7 @@ impl Config {
             transport,
             rate_limits,
             audit_retention,
+            operators,
         })
     }
 }
@@ -848,6 +923,7 @@ impl fmt::Debug for Config {
             .field("site_root", &self.leptos.site_root)
             .field("sessions", &self.sessions)
             .field("providers", &self.providers)
+            .field("operators", &self.operators)
             .finish()
     }
 }
@@ -888,6 +964,34 @@ mod tests {
 
     fn error_var(vars: &[(&'static str, &str)]) -> &'static str {
         config(vars).expect_err("configuration should be refused").var
+    }
+
+    #[test]
+    fn operator_settings_are_checked_and_the_metrics_token_never_echoed() {
+        let none = config(&[]).expect("defaults");
+        assert!(none.operators.admin_emails.is_empty() && none.operators.metrics_token.is_none());
+        assert!(none.operators.metrics_readable_from("127.0.0.5".parse().unwrap()));
+        assert!(none.operators.metrics_readable_from("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!none.operators.metrics_readable_from("192.0.2.1".parse().unwrap()));
+        assert!(none.operators.admin_reachable_from("192.0.2.1".parse().unwrap()));
+        let set = config(&[
+            ("ADMIN_EMAILS", " Ada@Example.com, grace@example.com "),
+            ("ADMIN_ALLOWED_IPS", "10.0.0.0/8"),
+            ("METRICS_TOKEN", "s3cret-metrics-token-of-enough-length"),
+        ])
+        .expect("valid");
+        assert_eq!(set.operators.admin_emails, ["ada@example.com", "grace@example.com"]);
+        assert!(!set.operators.metrics_readable_from("127.0.0.1".parse().unwrap()));
+        assert!(!set.operators.admin_reachable_from("192.0.2.1".parse().unwrap()));
+        assert!(set.operators.admin_reachable_from("10.1.2.3".parse().unwrap()));
+        assert!(!format!("{set:?}").contains("s3cret"), "never printed");
+        let bad = config(&[("ADMIN_EMAILS", "ada@example.com, grace")]).expect_err("not an address");
+        assert_eq!(bad.var, "ADMIN_EMAILS");
+        assert!(bad.problem.contains("\"grace\""), "{}", bad.problem);
+        assert_eq!(config(&[("ADMIN_ALLOWED_IPS", "office")]).expect_err("bad").var, "ADMIN_ALLOWED_IPS");
+        let short = config(&[("METRICS_TOKEN", "short-s3cret")]).expect_err("too short");
+        assert_eq!(short.var, "METRICS_TOKEN");
+        assert!(!short.problem.contains("s3cret"), "{}", short.problem);
     }
 
     #[test]

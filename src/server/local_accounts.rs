@@ -11,6 +11,7 @@ use super::{
     clock,
     db::{self, Exec, on},
     mail::{Mail, Mailer},
+    metrics::Outcome,
     passwords::{Checked, NewPassword, Password},
     session::{self, AuthSession, ClientInfo},
     state::AppState,
@@ -400,6 +401,7 @@ pub async fn sign_in(
     }
     let mut conn = state.db.begin_read().await?;
     if super::mfa::is_enabled(conn.as_exec(), &user_id).await? {
+        state.metrics.sign_in(METHOD, Outcome::SecondStep);
         return Ok(SignedIn::SecondStep { user_id });
     }
     drop(conn);
@@ -432,6 +434,7 @@ pub async fn record_sign_in(
     };
     audit::record(tx.as_exec(), Event::SignIn, Some(user_id), client, detail).await?;
     tx.commit().await?;
+    state.metrics.sign_in(provider, Outcome::Success);
     Ok(auth)
 }
 
@@ -444,6 +447,7 @@ async fn failed(
     email: Option<&EmailAddress>,
     client: &ClientInfo,
 ) -> AppError {
+    state.metrics.sign_in_failed(METHOD, "wrong_password");
     let mut lock = None;
     for key in keys {
         match throttle::failed(&state.db, key).await {

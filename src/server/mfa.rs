@@ -287,6 +287,7 @@ pub async fn verify(state: &AppState, user_id: &str, code: &str, client: &Client
         return Ok(passed);
     }
     audit::record_on(&state.db, Event::MfaFailed, Some(user_id), client, json!({})).await?;
+    state.metrics.failure("wrong_code");
     if let Some(locked) = throttle::failed(&state.db, &key).await? {
         audit::record_on(
             &state.db,

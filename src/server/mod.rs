@@ -20,6 +20,7 @@ pub mod health;
 pub mod limits;
 pub mod local_accounts;
 pub mod mail;
+pub mod metrics;
 pub mod mfa;
 pub mod networks;
 pub mod oauth;

@@ -78,7 +78,10 @@ pub async fn serve_anonymous_pages(State(state): State<AppState>, request: Reque
         return whole(&state, next.run(request).await).await;
     };
     if let Some(page) = state.pages.pages.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(path) {
-        return page.respond();
+        let mut response = page.respond();
+        // Answered before routing: the route is the page's path (one of a few).
+        response.extensions_mut().insert(super::metrics::Route(path.to_owned()));
+        return response;
     }
     let response = whole(&state, next.run(request).await).await;
     keep(&state.pages, path, response).await

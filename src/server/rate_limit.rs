@@ -103,7 +103,7 @@ pub enum Limit {
 }
 
 impl Limit {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Self::SignIn => "sign_in",
             Self::OAuth => "oauth",
@@ -563,6 +563,7 @@ pub async fn limit_by_address(State(state): State<AppState>, request: Request, n
     let subject = Subject::of(ip);
     if let Err(refusal) = state.limiter.check(Some(&subject), limit.map(|l| (l, subject.as_str()))).await {
         tracing::info!(address = subject.as_str(), path, code = refusal.code(), "request refused by the rate limits");
+        state.metrics.refused(limit.map_or("block", Limit::name), refusal.code());
         return refused(refusal, path, request.headers());
     }
     if !counts_failures {

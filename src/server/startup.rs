@@ -26,6 +26,7 @@ use super::{
     db::{DatabaseError, Db, on},
     guard, health, limits,
     mail::Mailer,
+    metrics::{self, Metrics},
     oauth::{self, keys::KeyRing},
     page_cache::{self, PageCache},
     passwords::Hasher,
@@ -226,6 +227,7 @@ impl Application {
             sealer,
             keys,
             limiter,
+            metrics: Arc::new(Metrics::new()),
         };
         Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store, bus })
     }
@@ -399,6 +401,8 @@ pub fn router(state: AppState, store: session::Store) -> Router {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        .route_layer(middleware::from_fn(metrics::name_route))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(rpc::undecodable_arguments_are_bad_requests))
         .layer(middleware::from_fn_with_state(state.clone(), page_cache::serve_anonymous_pages))
@@ -426,6 +430,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .layer(limits)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(telemetry::request_tracing())
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(middleware::from_fn_with_state(state, client_addr::untrusted_request_ids))
 }

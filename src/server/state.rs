@@ -31,4 +31,6 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     /// Request rate limits and address blocks, counted here or in Redis.
     pub limiter: Arc<Limiter>,
+    /// What `/metrics` reports.
+    pub metrics: Arc<super::metrics::Metrics>,
 }

@@ -14,6 +14,7 @@ mod health;
 mod instances;
 mod limits;
 mod mail;
+mod metrics;
 mod oidc;
 mod pages;
 mod passwords;

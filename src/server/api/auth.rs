@@ -73,7 +73,10 @@ impl FromRequestParts<AppState> for Principal {
         let principal = authenticate(parts, state).await?;
         // Each credential has its own allowance (`RATE_LIMIT_API`), wherever its calls come from.
         let key = principal.credential.limit_key();
-        state.limiter.check(None, Some((Limit::Api, &key))).await.map_err(ApiError::refused)?;
+        if let Err(refusal) = state.limiter.check(None, Some((Limit::Api, &key))).await {
+            state.metrics.refused("api", refusal.code());
+            return Err(ApiError::refused(refusal));
+        }
         Ok(principal)
     }
 }

@@ -257,6 +257,7 @@ async fn create_token(
     let limit = state.config.tokens.per_person;
     let created: CreatedToken =
         tokens::create(&state.db, &principal.user_id, request, &client, minted_by, limit).await?;
+    state.metrics.issued(crate::server::metrics::Issued::PersonalAccessToken);
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(created)).into_response())
 }
 

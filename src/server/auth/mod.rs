@@ -30,6 +30,7 @@ use super::{
     client_addr::ClientAddr,
     clock, error_page,
     guard::Caller,
+    metrics::Outcome,
     mfa, rate_limit, session,
     session::ClientInfo,
     state::AppState,
@@ -400,6 +401,9 @@ async fn callback(
         Ok(next) => Redirect::to(next.as_str()).into_response(),
         Err(Failed { error, user_id, linking }) => {
             tracing::warn!(provider, reason = %error, linking, "sign-in failed");
+            if !linking {
+                state.metrics.sign_in_failed(&provider, error.kind());
+            }
             // A failure the caller caused counts against their address (enough of them block it). One nobody's
             // account is involved in is recorded only as the 1st, 2nd, 4th, 8th… from that address in the window,
             // with its number: a flood of forged callbacks adds a handful of rows, and still shows how many.
@@ -535,6 +539,7 @@ async fn finish(
         };
         session::begin_challenge(session, &state.cache, challenge).await.map_err(|e| internal(&e))?;
         tracing::info!(provider, user_id = %user.id, "first step passed; asking for the second");
+        state.metrics.sign_in(provider, Outcome::SecondStep);
         return Ok(RedirectTarget::parse_or_default(Some("/login/mfa")));
     }
     let auth = session::record(tx.as_exec(), &state.config.sessions, &user.id, provider, client_info, attempt.keep)
@@ -555,6 +560,7 @@ async fn finish(
         .await
         .map_err(|e| internal(&e))?;
     tx.commit().await.map_err(|e| internal(&e))?;
+    state.metrics.sign_in(provider, Outcome::Success);
     session::start(session, &state.cache, &state.config.sessions, &auth, attempt.keep)
         .await
         .map_err(|e| internal(&e))?;

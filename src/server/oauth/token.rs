@@ -25,6 +25,7 @@ use super::{
 use crate::server::{
     clock,
     db::{Exec, Tx, on},
+    metrics::Issued,
     session::ClientInfo,
     state::AppState,
     users::PersonColumns,
@@ -109,7 +110,16 @@ pub struct Tokens {
 
 pub async fn token(State(state): State<AppState>, who: ClientInfo, headers: HeaderMap, body: String) -> Response {
     match exchange(&state, &who, &headers, &body).await {
-        Ok(tokens) => (StatusCode::OK, no_store(), Json(tokens)).into_response(),
+        Ok(tokens) => {
+            state.metrics.issued(Issued::AccessToken);
+            if tokens.refresh_token.is_some() {
+                state.metrics.issued(Issued::RefreshToken);
+            }
+            if tokens.id_token.is_some() {
+                state.metrics.issued(Issued::IdToken);
+            }
+            (StatusCode::OK, no_store(), Json(tokens)).into_response()
+        }
         Err(error) => error.into_response(),
     }
 }

@@ -1,0 +1,231 @@
+//! `/metrics`: what an operator graphs and alerts on, in the Prometheus text format.
+//!
+//! Each server holds its own recorder (not the process-wide one the `metrics` macros use), so two servers in one
+//! process (the tests run many) count apart, and every metric's name and labels are written down here, once:
+//! - `gatehouse_http_requests_total{route, method, status}` and `gatehouse_http_request_duration_seconds{route,
+//!   method}`: every request, by the route pattern it matched (`/api/v1/sessions/{id}`, never the id itself);
+//!   `unmatched` for anything no route answered (static files, 404s, refusals in front of the routes);
+//! - `gatehouse_sign_ins_total{provider, outcome}`: `success`, `second_step` (the first step passed; a code is
+//!   asked for) or `failure`; `gatehouse_sign_in_failures_total{reason}`: why sign-ins and second steps failed;
+//! - `gatehouse_active_sessions`: signed-in sessions that have not ended, read when scraped;
+//! - `gatehouse_tokens_issued_total{kind}`: personal access tokens, and the access, refresh and ID tokens apps get;
+//! - `gatehouse_rate_limit_refusals_total{limit, reason}`: requests the rate limits or an address block refused.
+//!
+//! Who may read it: a request with `Authorization: Bearer <METRICS_TOKEN>`, or one from `ADMIN_ALLOWED_IPS` (from
+//! loopback only, when that is not set). Anyone else gets 404, as if there were nothing here.
+
+use std::time::Instant;
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use metrics::{Key, Label, Metadata, Recorder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+use super::{client_addr::ClientAddr, clock, db::on, state::AppState};
+
+const REQUESTS: &str = "gatehouse_http_requests_total";
+const DURATION: &str = "gatehouse_http_request_duration_seconds";
+const SIGN_INS: &str = "gatehouse_sign_ins_total";
+const FAILURES: &str = "gatehouse_sign_in_failures_total";
+const ACTIVE_SESSIONS: &str = "gatehouse_active_sessions";
+const TOKENS: &str = "gatehouse_tokens_issued_total";
+const REFUSALS: &str = "gatehouse_rate_limit_refusals_total";
+
+/// Request durations, in seconds: from a cached page (well under a millisecond) to a slow provider.
+const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// The route a request matched, carried out on its response for [`track`].
+#[derive(Clone, Debug)]
+pub struct Route(pub String);
+
+/// How a sign-in went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    SecondStep,
+    Failure,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::SecondStep => "second_step",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// A token Gatehouse handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Issued {
+    PersonalAccessToken,
+    AccessToken,
+    RefreshToken,
+    IdToken,
+}
+
+impl Issued {
+    fn as_str(self) -> &'static str {
+        match self {
+            Issued::PersonalAccessToken => "personal_access_token",
+            Issued::AccessToken => "access_token",
+            Issued::RefreshToken => "refresh_token",
+            Issued::IdToken => "id_token",
+        }
+    }
+}
+
+/// This server's metrics.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+impl Metrics {
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(DURATION.into()), BUCKETS)
+            .expect("the buckets are not empty")
+            .build_recorder();
+        let describe = |name: &'static str, text: &'static str| {
+            recorder.describe_counter(name.into(), None, text.into());
+        };
+        describe(REQUESTS, "HTTP requests answered, by route pattern, method and status.");
+        describe(DURATION, "How long requests took to answer, by route pattern and method.");
+        describe(SIGN_INS, "Sign-ins by provider and outcome (success, second_step, failure).");
+        describe(FAILURES, "Failed sign-ins and second steps, by reason.");
+        describe(ACTIVE_SESSIONS, "Signed-in sessions that have not ended.");
+        describe(TOKENS, "Tokens issued, by kind.");
+        describe(REFUSALS, "Requests refused by a rate limit or an address block.");
+        Self { recorder }
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> metrics::Counter {
+        self.recorder.register_counter(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    pub fn request(&self, route: &str, method: &str, status: StatusCode, seconds: f64) {
+        let labels = || vec![Label::new("route", route.to_owned()), Label::new("method", method.to_owned())];
+        let mut with_status = labels();
+        with_status.push(Label::new("status", status.as_str().to_owned()));
+        self.counter(REQUESTS, with_status).increment(1);
+        self.recorder.register_histogram(&Key::from_parts(DURATION, labels()), &METADATA).record(seconds);
+    }
+
+    pub fn sign_in(&self, provider: &str, outcome: Outcome) {
+        let labels = vec![Label::new("provider", provider.to_owned()), Label::new("outcome", outcome.as_str())];
+        self.counter(SIGN_INS, labels).increment(1);
+    }
+
+    /// A failed sign-in (or second step), with its reason (`invalid_state`, `wrong_password`, `wrong_code`, …).
+    pub fn sign_in_failed(&self, provider: &str, reason: &'static str) {
+        self.sign_in(provider, Outcome::Failure);
+        self.failure(reason);
+    }
+
+    /// A failure that is not a sign-in's own: a wrong code at the second step.
+    pub fn failure(&self, reason: &'static str) {
+        self.counter(FAILURES, vec![Label::new("reason", reason)]).increment(1);
+    }
+
+    pub fn issued(&self, kind: Issued) {
+        self.counter(TOKENS, vec![Label::new("kind", kind.as_str())]).increment(1);
+    }
+
+    /// `limit`: `sign_in`, `oauth`, `api` or `block` (an address block in front of a route with no rate limit).
+    pub fn refused(&self, limit: &'static str, reason: &'static str) {
+        self.counter(REFUSALS, vec![Label::new("limit", limit), Label::new("reason", reason)]).increment(1);
+    }
+
+    /// The text a scrape gets, with the number of active sessions as of now.
+    async fn render(&self, state: &AppState) -> Result<String, sqlx::Error> {
+        let active: i64 = on!(&state.db, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM user_sessions WHERE expires_at > $1",
+        )
+        .bind(clock::now())
+        .fetch_one(pool)
+        .await)?;
+        self.recorder.register_gauge(&Key::from_name(ACTIVE_SESSIONS), &METADATA).set(active as f64);
+        Ok(self.recorder.handle().render())
+    }
+}
+
+/// Inside the router, on the routes only: notes on the response which route pattern the request matched.
+pub async fn name_route(request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
+    let mut response = next.run(request).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(Route(route));
+    }
+    response
+}
+
+/// Outside everything else: counts and times every request.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    let route = response.extensions().get::<Route>().map_or("unmatched", |route| route.0.as_str());
+    state.metrics.request(route, method.as_str(), response.status(), started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics`.
+pub async fn scrape(State(state): State<AppState>, request: Request) -> Response {
+    if !may_read(&state, &request) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match state.metrics.render(&state).await {
+        Ok(text) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8")),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "metrics: could not count the active sessions");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+/// The metrics token, or an address on the operators' allow-list (loopback, without one).
+fn may_read(state: &AppState, request: &Request) -> bool {
+    let operators = &state.config.operators;
+    if let Some(expected) = &operators.metrics_token {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if let Some(presented) = presented {
+            // Comparing digests: the time taken says nothing about how much of the token was right.
+            return Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.expose_secret().as_bytes());
+        }
+    }
+    let Some(&ClientAddr(ip)) = request.extensions().get::<ClientAddr>() else { return false };
+    operators.metrics_readable_from(ip)
+}
