@@ -3,13 +3,14 @@
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    SsrMode, StaticSegment,
+    ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
 };
 
 use crate::{
     components::layout::Layout,
     pages::{
+        admin::{AdminAuditPage, AdminPage, AdminPersonPage},
         apps::AppsPage,
         dashboard::DashboardPage,
         developers::DevelopersPage,
@@ -65,6 +66,9 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("profile") view=ProfilePage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("developers") view=DevelopersPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("apps") view=AppsPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("admin"), StaticSegment("audit")) view=AdminAuditPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("admin"), StaticSegment("people"), ParamSegment("id")) view=AdminPersonPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("signup") view=SignUpPage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("login"), StaticSegment("mfa")) view=ChallengePage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("profile"), StaticSegment("two-step")) view=EnrolPage ssr=SsrMode::Async/>

@@ -28,6 +28,9 @@ pub enum AppError {
     /// when they have not in the last ten minutes (403).
     #[error("For your security, please confirm it's you first.")]
     ConfirmIdentity,
+    /// Signed in, and still not allowed: a disabled account, an admin page without two-step verification (403).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
     /// The database did not answer (down, unreachable, overloaded): nothing was changed; trying later will do.
@@ -64,7 +67,7 @@ impl AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Credentials(_) => StatusCode::UNAUTHORIZED,
             AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::ConfirmIdentity => StatusCode::FORBIDDEN,
+            AppError::ConfirmIdentity | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -1,6 +1,7 @@
 //! Gatehouse: sign in with OAuth 2.0 / OpenID Connect providers — a Leptos app rendered on the server and hydrated.
 
 pub mod account;
+pub mod admin;
 pub mod app;
 pub mod apps;
 pub mod auth;

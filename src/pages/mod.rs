@@ -1,5 +1,6 @@
 //! One module per page.
 
+pub mod admin;
 pub mod apps;
 pub mod dashboard;
 pub mod developers;

@@ -395,7 +395,7 @@ pub async fn activity(
 }
 
 /// A sentence for an audit event.
-fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
+pub(crate) fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
     let text = |key: &str| detail[key].as_str().unwrap_or("?").to_owned();
     let provider = || {
         let id = text("provider");

@@ -64,6 +64,11 @@ pub fn caller() -> Caller {
     use_context::<Parts>().and_then(|parts| parts.extensions.get::<Caller>().cloned()).unwrap_or_default()
 }
 
+/// The client's address, as [`identify`](super::client_addr::identify) worked it out for this request.
+pub fn client_addr() -> Option<std::net::IpAddr> {
+    use_context::<Parts>().and_then(|parts| parts.extensions.get::<super::client_addr::ClientAddr>().map(|a| a.0))
+}
+
 /// The shared state and the checked session, or `Unauthorized`: how every account server function begins.
 pub fn signed_in() -> Result<(AppState, AuthSession), AppError> {
     let (state, signed_in) = signed_in_person()?;

@@ -400,6 +400,9 @@ pub async fn sign_in(
         throttle::succeeded(&state.db, key).await?;
     }
     let mut conn = state.db.begin_read().await?;
+    if super::users::is_disabled(conn.as_exec(), &user_id).await? {
+        return Err(AppError::Forbidden(super::users::DISABLED.into()));
+    }
     if super::mfa::is_enabled(conn.as_exec(), &user_id).await? {
         state.metrics.sign_in(METHOD, Outcome::SecondStep);
         return Ok(SignedIn::SecondStep { user_id });
@@ -421,6 +424,10 @@ pub async fn record_sign_in(
     keep: session::Keep,
 ) -> Result<AuthSession, AppError> {
     let mut tx = state.db.begin_write().await?;
+    // Disabled between the first step and the second: refused all the same.
+    if super::users::is_disabled(tx.as_exec(), user_id).await? {
+        return Err(AppError::Forbidden(super::users::DISABLED.into()));
+    }
     on!(tx.as_exec(), conn => sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
         .bind(clock::now())
         .bind(user_id)

@@ -1,6 +1,7 @@
 //! Everything that runs only on the server: configuration, database, HTTP wiring, sign-in. Compiled only with `ssr`.
 
 pub mod accounts;
+pub mod admin;
 pub mod api;
 pub mod apps;
 pub mod audit;

@@ -136,6 +136,18 @@ impl Subject {
         }
     }
 
+    /// The subject a blocks list names (`203.0.113.9`, or an IPv6 /64 such as `2001:db8::/64`).
+    pub fn from_listed(address: &str) -> Option<Self> {
+        match address.parse::<IpAddr>() {
+            Ok(ip) => Some(Self::of(ip)),
+            Err(_) => address
+                .parse::<ipnet::Ipv6Net>()
+                .ok()
+                .filter(|net| net.prefix_len() == 64)
+                .map(|net| Self::of(IpAddr::V6(net.addr()))),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -16,7 +16,7 @@ use tower_http::{
 use tower_sessions::session_store::ExpiredDeletion;
 
 use super::{
-    accounts, api, apps, audit, auth,
+    accounts, admin, api, apps, audit, auth,
     auth::providers::Providers,
     bus::Bus,
     cache::AuthCache,
@@ -397,6 +397,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .merge(accounts::router())
         .merge(oauth::router())
         .merge(apps::router())
+        .merge(admin::router())
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

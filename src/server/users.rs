@@ -32,6 +32,21 @@ pub struct User {
     pub last_sign_in_at: Option<i64>,
 }
 
+/// What a person whose account an administrator disabled is told when they try to sign in.
+pub const DISABLED: &str = "An administrator has disabled this Gatehouse account, so you cannot sign in with it. \
+                            If you think this is a mistake, contact the people who run this site.";
+
+/// Whether an administrator has disabled the account.
+pub async fn is_disabled(conn: Exec<'_>, user_id: &str) -> Result<bool, sqlx::Error> {
+    let disabled: Option<Option<i64>> = on!(conn, conn => sqlx::query_scalar(
+        "SELECT disabled_at FROM users WHERE id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await)?;
+    Ok(disabled.flatten().is_some())
+}
+
 /// The columns of `users` that pages and `GET /api/v1/me` show, read in the same query as a session's or a token's
 /// row (`#[sqlx(flatten)]`).
 #[derive(Clone, Debug, sqlx::FromRow)]

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod account;
+mod admin;
 mod allow_lists;
 mod audit_chain;
 mod authorization_server;

@@ -571,3 +571,24 @@ async fn the_password_forms_keep_me_signed_in_sets_how_long_the_session_lasts() 
         sqlx::query("DELETE FROM user_sessions").execute(&app.sql).await.expect("clean");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_account_is_told_so_at_sign_in_only_after_the_right_password() {
+    let (mail, app) = app_with_mail(&[]).await;
+    signed_up_and_verified(&app, &mail).await;
+    sqlx::query("UPDATE users SET disabled_at = 1 WHERE email = $1")
+        .bind(EMAIL)
+        .execute(&app.sql)
+        .await
+        .expect("disable");
+    let browser = app.browser();
+    // A wrong password gets the answer anyone gets: being disabled is told only to who knows the password.
+    let wrong = sign_in(&browser, EMAIL, NEW_PASSWORD).await;
+    assert_eq!(wrong.status(), 401);
+    assert!(!wrong.text().await.expect("body").contains("disabled"));
+    let refused = sign_in(&browser, EMAIL, PASSWORD).await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.expect("body").contains("An administrator has disabled this Gatehouse account"));
+    assert_eq!(me(&browser).await.status(), 401);
+    assert_eq!(app.count("user_sessions").await, 0);
+}

@@ -37,7 +37,7 @@ async fn sign_in(browser: &Browser) -> reqwest::Response {
 }
 
 /// Turns two-step verification on in `browser`'s account: returns the key and the recovery codes.
-async fn enrol(browser: &Browser) -> (String, Vec<String>) {
+pub async fn enrol(browser: &Browser) -> (String, Vec<String>) {
     let started = browser.call("account/mfa/start", &[]).await;
     assert_eq!(location(&started), "/profile/two-step");
     let page = browser.get("/profile/two-step").await.text().await.expect("page");

@@ -119,6 +119,7 @@ impl From<AppError> for ApiError {
             AppError::ConfirmIdentity => {
                 Self::new(StatusCode::FORBIDDEN, "confirm_identity", AppError::ConfirmIdentity.to_string())
             }
+            AppError::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             AppError::Unavailable => Self::unavailable(),
             // Already logged where it happened.
             AppError::Internal | AppError::Transport(_) => {

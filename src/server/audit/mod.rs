@@ -47,9 +47,54 @@ pub enum Event {
     AddressBlocked,
     AddressNotAllowed,
     AuditPurged,
+    AccountDisabled,
+    AccountEnabled,
+    BlockLifted,
+    AuditExported,
 }
 
 impl Event {
+    /// Every kind, for the admin area's filter.
+    pub const ALL: [Event; 37] = [
+        Event::SignIn,
+        Event::SignInFailed,
+        Event::SignOut,
+        Event::AccountCreated,
+        Event::AccountDeleted,
+        Event::IdentityLinked,
+        Event::IdentityUnlinked,
+        Event::LinkFailed,
+        Event::ProfileUpdated,
+        Event::SessionRevoked,
+        Event::OtherSessionsRevoked,
+        Event::TokenCreated,
+        Event::TokenUsed,
+        Event::TokenRevoked,
+        Event::PasswordSet,
+        Event::PasswordChanged,
+        Event::PasswordReset,
+        Event::EmailVerified,
+        Event::AccountLocked,
+        Event::MfaEnabled,
+        Event::MfaDisabled,
+        Event::MfaFailed,
+        Event::RecoveryCodesRegenerated,
+        Event::StepUp,
+        Event::AppRegistered,
+        Event::AppRemoved,
+        Event::AppAuthorized,
+        Event::AppRevoked,
+        Event::AppTokenReused,
+        Event::AllTokensRevoked,
+        Event::AddressBlocked,
+        Event::AddressNotAllowed,
+        Event::AuditPurged,
+        Event::AccountDisabled,
+        Event::AccountEnabled,
+        Event::BlockLifted,
+        Event::AuditExported,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Event::SignIn => "sign_in",
@@ -85,6 +130,10 @@ impl Event {
             Event::AddressBlocked => "address_blocked",
             Event::AddressNotAllowed => "address_not_allowed",
             Event::AuditPurged => "audit_purged",
+            Event::AccountDisabled => "account_disabled",
+            Event::AccountEnabled => "account_enabled",
+            Event::BlockLifted => "block_lifted",
+            Event::AuditExported => "audit_exported",
         }
     }
 }
@@ -150,6 +199,14 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn every_kind_is_listed_once() {
+        let mut kinds: Vec<&str> = Event::ALL.iter().map(|e| e.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert_eq!(kinds.len(), Event::ALL.len());
+    }
 
     #[test]
     fn details_are_kept_small_whatever_they_are_given() {

@@ -60,6 +60,8 @@ pub struct AuthorizationRequest {
 pub enum CallbackError {
     #[error("unknown provider")]
     UnknownProvider,
+    #[error("the account is disabled")]
+    AccountDisabled,
     #[error("provider unavailable")]
     ProviderUnavailable,
     #[error("the callback has no state parameter")]
@@ -111,6 +113,7 @@ impl CallbackError {
     fn kind(&self) -> &'static str {
         match self {
             Self::UnknownProvider => "unknown_provider",
+            Self::AccountDisabled => "account_disabled",
             Self::ProviderUnavailable => "provider_unavailable",
             Self::MissingState | Self::Attempt(AttemptError::Unknown) => "invalid_state",
             Self::Attempt(AttemptError::Expired) => "expired_state",
@@ -154,7 +157,7 @@ impl CallbackError {
             Self::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::EmailInUse | Self::LinkedElsewhere => StatusCode::CONFLICT,
             Self::LinkSessionEnded => StatusCode::UNAUTHORIZED,
-            Self::NotYours => StatusCode::FORBIDDEN,
+            Self::NotYours | Self::AccountDisabled => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -199,6 +202,7 @@ impl CallbackError {
             Self::Timeout(_) => (format!("{label} did not answer in time"), "Please try again in a minute.".into()),
             // Which methods that account uses is not said: anyone holding a provider account with the address
             // would learn how someone else signs in.
+            Self::AccountDisabled => ("This account is disabled".into(), users::DISABLED.into()),
             Self::EmailInUse => (
                 "You already have an account".into(),
                 format!(
@@ -520,6 +524,9 @@ async fn finish(
     // browser's cookie gets a fresh id that carries the session.
     let mut tx = state.db.begin_write().await.map_err(|e| internal(&e))?;
     let (user, created) = match users::sign_in(tx.as_exec(), &identity).await.map_err(|e| internal(&e))? {
+        SignIn::Existing(user) if users::is_disabled(tx.as_exec(), &user.id).await.map_err(|e| internal(&e))? => {
+            return Err(Failed { error: CallbackError::AccountDisabled, user_id: Some(user.id), linking: false });
+        }
         SignIn::Existing(user) => (user, false),
         SignIn::Created(user) => (user, true),
         SignIn::EmailInUse { owner } => {

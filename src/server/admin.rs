@@ -1,0 +1,677 @@
+//! The admin area (`/admin`): who may use it, what it reads, and what it changes.
+//!
+//! An administrator is a signed-in person whose verified email address is in `ADMIN_EMAILS`, calling from
+//! `ADMIN_ALLOWED_IPS` (when set). Anyone else gets 404, as if there were nothing here. When local (password)
+//! accounts exist or may be made, an administrator must also have two-step verification on: a password alone
+//! never opens the admin area. Every change made here, and every export, is an audit event.
+//!
+//! The pages read through server functions (`crate::admin`); the changes are plain form posts to the handlers
+//! below, which answer with a redirect back (`?error=…` when something was wrong), so the area works without
+//! JavaScript.
+
+use std::net::IpAddr;
+
+use axum::{
+    Extension, Router,
+    extract::{Query, State},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{
+    accounts,
+    audit::{self, Event, chain},
+    client_addr::ClientAddr,
+    clock,
+    db::{Exec, on},
+    guard::Caller,
+    oauth::{clients, grants},
+    rate_limit,
+    session::{ClientInfo, SignedIn},
+    state::AppState,
+    tokens, useragent,
+};
+use crate::{
+    account::LinkedIdentity,
+    admin::{
+        AUDIT_PAGE_SIZE, AdminAudit, AdminOverview, AdminPerson, AuditFilter, AuditRow, BlockInForce, ChainStatus,
+        PEOPLE_PAGE_SIZE, PersonSummary,
+    },
+    apps::AuthorizedApp,
+    auth::provider_name,
+    error::AppError,
+};
+
+/// The most events one export holds (the newest that match).
+pub const EXPORT_LIMIT: u32 = 10_000;
+
+/// A checked administrator.
+#[derive(Clone, Debug)]
+pub struct Admin {
+    pub user_id: String,
+    pub email: String,
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/people/disable", post(disable_form))
+        .route("/admin/people/enable", post(enable_form))
+        .route("/admin/blocks/lift", post(lift_form))
+        .route("/admin/audit/export", get(export))
+}
+
+/// The administrator behind this server function call, or `NotFound`.
+pub async fn require_from_context() -> Result<(AppState, Admin), AppError> {
+    let (state, signed_in) = super::context::signed_in_person()?;
+    let ip = super::context::client_addr();
+    let admin = require(&state, &signed_in, ip).await?;
+    Ok((state, admin))
+}
+
+/// Checks that `signed_in`, calling from `ip`, may use the admin area.
+pub async fn require(state: &AppState, signed_in: &SignedIn, ip: Option<IpAddr>) -> Result<Admin, AppError> {
+    let operators = &state.config.operators;
+    let user = &signed_in.user;
+    let email = user.email.as_deref().filter(|_| user.email_verified).map(str::to_lowercase);
+    let listed = email.as_ref().filter(|email| operators.admin_emails.contains(email));
+    let reachable = ip.is_some_and(|ip| operators.admin_reachable_from(ip));
+    let (Some(email), true) = (listed, reachable) else { return Err(AppError::NotFound) };
+    if two_step_required(state).await? && !two_step_on(state, &user.id).await? {
+        return Err(AppError::Forbidden(
+            "The admin area needs two-step verification: turn it on from your profile, then come back.".into(),
+        ));
+    }
+    Ok(Admin { user_id: user.id.clone(), email: email.clone() })
+}
+
+/// Local accounts exist, or may be made: then an administrator needs a second factor.
+async fn two_step_required(state: &AppState) -> Result<bool, sqlx::Error> {
+    if state.config.password_login {
+        return Ok(true);
+    }
+    on!(&state.db, pool => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM passwords)").fetch_one(pool).await)
+}
+
+async fn two_step_on(state: &AppState, user_id: &str) -> Result<bool, sqlx::Error> {
+    let mut conn = state.db.acquire().await?;
+    super::mfa::is_enabled(conn.as_exec(), user_id).await
+}
+
+#[derive(sqlx::FromRow)]
+struct PersonRow {
+    id: String,
+    display_name: String,
+    email: Option<String>,
+    created_at: i64,
+    last_sign_in_at: Option<i64>,
+    disabled_at: Option<i64>,
+    sessions: i64,
+}
+
+impl From<PersonRow> for PersonSummary {
+    fn from(row: PersonRow) -> Self {
+        let PersonRow { id, display_name, email, created_at, last_sign_in_at, disabled_at, sessions } = row;
+        Self { id, display_name, email, created_at, last_sign_in_at, disabled_at, sessions }
+    }
+}
+
+const PERSON_COLUMNS: &str = "u.id, u.display_name, u.email, u.created_at, u.last_sign_in_at, u.disabled_at,
+    (SELECT COUNT(*) FROM user_sessions s WHERE s.user_id = u.id AND s.expires_at > $1) AS sessions";
+
+/// `text` as a `LIKE` pattern that matches it anywhere, in lower case, its own `%` and `_` taken literally.
+fn contains_pattern(text: &str) -> String {
+    let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// People whose name, email (or a provider identity's email) contains `query`, or whose id it is; newest first.
+pub async fn overview(state: &AppState, query: &str) -> Result<AdminOverview, AppError> {
+    let query: String = query.trim().chars().take(200).collect();
+    let now = clock::now();
+    let sql = format!(
+        "SELECT {PERSON_COLUMNS} FROM users u
+         WHERE $2 = '' OR u.id = $2 OR LOWER(u.display_name) LIKE $3 ESCAPE '\\'
+            OR LOWER(COALESCE(u.email, '')) LIKE $3 ESCAPE '\\'
+            OR EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id
+                       AND LOWER(COALESCE(i.email, '')) LIKE $3 ESCAPE '\\')
+         ORDER BY u.created_at DESC, u.id LIMIT $4"
+    );
+    let rows: Vec<PersonRow> = on!(&state.db, pool => sqlx::query_as(&sql)
+        .bind(now)
+        .bind(&query)
+        .bind(contains_pattern(&query))
+        .bind(i64::from(PEOPLE_PAGE_SIZE) + 1)
+        .fetch_all(pool)
+        .await)?;
+    let more = rows.len() > PEOPLE_PAGE_SIZE as usize;
+    let people = rows.into_iter().take(PEOPLE_PAGE_SIZE as usize).map(PersonSummary::from).collect();
+    let blocks = rate_limit::blocks_in_force(&state.db)
+        .await?
+        .into_iter()
+        .map(|b| BlockInForce {
+            address: b.address,
+            blocked_at: b.blocked_at,
+            ends_at: b.ends_at,
+            failures: b.failures,
+            times: b.times,
+        })
+        .collect();
+    Ok(AdminOverview { now, query, people, more, blocks })
+}
+
+async fn summary(conn: Exec<'_>, user_id: &str) -> Result<Option<PersonSummary>, sqlx::Error> {
+    let sql = format!("SELECT {PERSON_COLUMNS} FROM users u WHERE u.id = $2");
+    let row: Option<PersonRow> =
+        on!(conn, conn => sqlx::query_as(&sql).bind(clock::now()).bind(user_id).fetch_optional(conn).await)?;
+    Ok(row.map(PersonSummary::from))
+}
+
+/// An identity: id, provider, email, linked at.
+type IdentityRow = (String, String, Option<String>, i64);
+
+/// One person in full: sign-in methods, sessions, tokens, apps and recent activity.
+pub async fn person(state: &AppState, admin: &Admin, user_id: &str) -> Result<AdminPerson, AppError> {
+    let mut conn = state.db.begin_read().await?;
+    let person = summary(conn.as_exec(), user_id).await?.ok_or(AppError::NotFound)?;
+    let (identities, password_email): (Vec<IdentityRow>, Option<String>) = on!(conn.as_exec(), conn => {
+        let identities = sqlx::query_as(
+            "SELECT id, provider, email, created_at FROM identities WHERE user_id = $1 ORDER BY created_at",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let password = sqlx::query_scalar("SELECT email FROM passwords WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok::<_, sqlx::Error>((identities, password))
+    })?;
+    let two_step = super::mfa::is_enabled(conn.as_exec(), user_id).await?;
+    let sessions = accounts::sessions(conn.as_exec(), user_id, None).await?.sessions;
+    let tokens = tokens::list(conn.as_exec(), user_id).await?;
+    let activity = accounts::activity(state, conn.as_exec(), user_id, None, 50).await?.events;
+    drop(conn);
+    let label = |id: &str| state.providers.label(id).unwrap_or(provider_name(id)).to_owned();
+    let identities = identities
+        .into_iter()
+        .map(|(id, provider, email, linked_at)| LinkedIdentity {
+            id,
+            provider_label: label(&provider),
+            provider,
+            email,
+            linked_at,
+        })
+        .collect();
+    let apps = grants::authorized_apps(&state.db, user_id)
+        .await?
+        .into_iter()
+        .map(|a| AuthorizedApp {
+            client_id: a.client_id,
+            name: a.name,
+            scopes: a.scopes.split_whitespace().map(str::to_owned).collect(),
+            authorized_at: a.authorized_at,
+            last_used_at: a.last_used_at,
+        })
+        .collect();
+    let registered_apps = clients::list(&state.db, Some(user_id)).await?.into_iter().map(|c| (c.id, c.name)).collect();
+    Ok(AdminPerson {
+        now: clock::now(),
+        is_self: person.id == admin.user_id,
+        person,
+        two_step,
+        password_email,
+        identities,
+        sessions,
+        tokens,
+        apps,
+        registered_apps,
+        activity,
+    })
+}
+
+/// Disables an account: at once, in one transaction, its sessions end, its tokens are revoked and its apps'
+/// authorizations end (with their refresh tokens and unused codes); from then on it cannot sign in, and is told so.
+pub async fn disable(state: &AppState, admin: &Admin, user_id: &str, who: &ClientInfo) -> Result<(), AppError> {
+    if user_id == admin.user_id {
+        return Err(AppError::Conflict("You cannot disable your own account here.".into()));
+    }
+    let mut tx = state.db.begin_write().await?;
+    let user = super::users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::NotFound)?;
+    if super::users::is_disabled(tx.as_exec(), user_id).await? {
+        return Ok(());
+    }
+    let now = clock::now();
+    let (sessions, tokens, apps) = on!(tx.as_exec(), conn => {
+        sqlx::query("UPDATE users SET disabled_at = $1, disabled_by = $2 WHERE id = $3")
+            .bind(now)
+            .bind(&admin.user_id)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        let authorizations = sqlx::query("DELETE FROM oauth_authorizations WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM oauth_codes WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM oauth_device_codes WHERE approved_by = $1 AND used_at IS NULL")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("DELETE FROM oauth_consents WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
+        let tokens = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        let sessions = sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        Ok::<_, sqlx::Error>((sessions, tokens, authorizations))
+    })?;
+    let detail = json!({
+        "admin": admin.user_id, "admin_email": admin.email, "name": user.display_name,
+        "sessions_ended": sessions, "tokens_revoked": tokens, "app_authorizations_ended": apps,
+    });
+    audit::record(tx.as_exec(), Event::AccountDisabled, Some(user_id), who, detail).await?;
+    tx.commit().await?;
+    state.cache.forget_user(user_id);
+    tracing::warn!(%user_id, admin = %admin.user_id, "account disabled");
+    Ok(())
+}
+
+/// Lets a disabled account sign in again (what disabling ended stays ended).
+pub async fn enable(state: &AppState, admin: &Admin, user_id: &str, who: &ClientInfo) -> Result<(), AppError> {
+    let mut tx = state.db.begin_write().await?;
+    let user = super::users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::NotFound)?;
+    let changed = on!(tx.as_exec(), conn => sqlx::query(
+        "UPDATE users SET disabled_at = NULL, disabled_by = NULL WHERE id = $1 AND disabled_at IS NOT NULL",
+    )
+    .bind(user_id)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    if changed > 0 {
+        let detail = json!({ "admin": admin.user_id, "admin_email": admin.email, "name": user.display_name });
+        audit::record(tx.as_exec(), Event::AccountEnabled, Some(user_id), who, detail).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Lifts a block in force on `address` (as the blocks list names it).
+pub async fn lift(state: &AppState, admin: &Admin, address: &str, who: &ClientInfo) -> Result<(), AppError> {
+    let subject = rate_limit::Subject::from_listed(address).ok_or(AppError::NotFound)?;
+    let mut tx = state.db.begin_write().await?;
+    let now = clock::now();
+    let ended = on!(tx.as_exec(), conn => sqlx::query(
+        "UPDATE address_blocks SET ends_at = $1 WHERE address = $2 AND ends_at > $1",
+    )
+    .bind(now)
+    .bind(subject.as_str())
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    if ended == 0 {
+        return Err(AppError::NotFound);
+    }
+    let detail = json!({ "address": subject.as_str(), "admin_email": admin.email });
+    audit::record(tx.as_exec(), Event::BlockLifted, Some(&admin.user_id), who, detail).await?;
+    tx.commit().await?;
+    state.limiter.lift(&subject).await.map_err(AppError::internal)?;
+    Ok(())
+}
+
+/// The filters, parsed: what the SQL binds.
+struct Parsed {
+    kind: String,
+    user_id: String,
+    address: String,
+    from: i64,
+    to: i64,
+    before: i64,
+}
+
+async fn parse_filter(state: &AppState, filter: &AuditFilter) -> Result<Parsed, AppError> {
+    let kind = filter.kind.trim();
+    if !kind.is_empty() && !Event::ALL.iter().any(|e| e.as_str() == kind) {
+        return Err(AppError::Invalid(format!("\u{201c}{kind}\u{201d} is not a kind of event.")));
+    }
+    let person = filter.person.trim();
+    let user_id = if person.is_empty() {
+        String::new()
+    } else {
+        let found: Option<String> = on!(&state.db, pool => sqlx::query_scalar(
+            "SELECT id FROM users WHERE id = $1 OR LOWER(email) = $2
+             UNION SELECT user_id FROM identities WHERE LOWER(email) = $2 LIMIT 1",
+        )
+        .bind(person)
+        .bind(person.to_lowercase())
+        .fetch_optional(pool)
+        .await)?;
+        // Nobody by that name: nothing matches (an id no row has).
+        found.unwrap_or_else(|| "-".into())
+    };
+    let address = filter.address.trim();
+    if !address.is_empty() && address.parse::<IpAddr>().is_err() {
+        return Err(AppError::Invalid(format!("\u{201c}{address}\u{201d} is not an IP address.")));
+    }
+    let time = |raw: &str, end: bool| -> Result<Option<i64>, AppError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        parse_time(raw, end)
+            .map(Some)
+            .ok_or_else(|| AppError::Invalid(format!("\u{201c}{raw}\u{201d} is not a date (YYYY-MM-DD) or a time.")))
+    };
+    Ok(Parsed {
+        kind: kind.to_owned(),
+        user_id,
+        address: address.to_owned(),
+        from: time(&filter.from, false)?.unwrap_or(0),
+        to: time(&filter.to, true)?.unwrap_or(i64::MAX),
+        before: filter.before.unwrap_or(i64::MAX),
+    })
+}
+
+/// `YYYY-MM-DD` (the whole day: its start, or with `end` its last second) or `YYYY-MM-DDTHH:MM[:SS]`, in UTC.
+fn parse_time(raw: &str, end: bool) -> Option<i64> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    if let Ok(date) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        let time = if end { date.and_hms_opt(23, 59, 59)? } else { date.and_hms_opt(0, 0, 0)? };
+        return Some(time.and_utc().timestamp());
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(raw, format).ok())
+        .map(|time| time.and_utc().timestamp())
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditEventRow {
+    #[sqlx(flatten)]
+    linked: chain::Linked,
+    person: Option<String>,
+}
+
+/// The events that match, newest first, at most `limit`.
+async fn events(state: &AppState, parsed: &Parsed, limit: u32) -> Result<Vec<AuditRow>, AppError> {
+    let sql = format!(
+        "SELECT {}, u.display_name AS person FROM audit_events e LEFT JOIN users u ON u.id = e.user_id
+         WHERE ($1 = '' OR e.kind = $1) AND ($2 = '' OR e.user_id = $2) AND ($3 = '' OR e.ip = $3)
+           AND e.at >= $4 AND e.at <= $5 AND e.id < $6
+         ORDER BY e.id DESC LIMIT $7",
+        chain::LINKED_COLUMNS
+    );
+    let rows: Vec<AuditEventRow> = on!(&state.db, pool => sqlx::query_as(&sql)
+        .bind(&parsed.kind)
+        .bind(&parsed.user_id)
+        .bind(&parsed.address)
+        .bind(parsed.from)
+        .bind(parsed.to)
+        .bind(parsed.before)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await)?;
+    Ok(rows
+        .into_iter()
+        .map(|AuditEventRow { linked, person }| {
+            let chain::Stored { id, seq, at, kind, detail, user_id, ip, user_agent, .. } = linked.event;
+            let detail: Value = serde_json::from_str(&detail).unwrap_or_else(|_| json!({}));
+            AuditRow {
+                id,
+                seq,
+                at,
+                summary: accounts::describe(state, &kind, &detail),
+                kind,
+                user_id,
+                person,
+                ip,
+                browser: user_agent.as_deref().map(|ua| {
+                    let device = useragent::parse(Some(ua));
+                    format!("{} on {}", device.browser, device.os)
+                }),
+                detail,
+            }
+        })
+        .collect())
+}
+
+/// The audit viewer: a page of events that match, and whether the whole chain verifies.
+pub async fn audit_page(state: &AppState, filter: AuditFilter) -> Result<AdminAudit, AppError> {
+    let parsed = parse_filter(state, &filter).await?;
+    let mut events = events(state, &parsed, AUDIT_PAGE_SIZE + 1).await?;
+    let next = if events.len() > AUDIT_PAGE_SIZE as usize {
+        events.truncate(AUDIT_PAGE_SIZE as usize);
+        events.last().map(|e| e.id)
+    } else {
+        None
+    };
+    let report = chain::verify(&state.db).await?;
+    let chain = ChainStatus {
+        verifies: report.problem.is_none(),
+        events: report.events,
+        anonymised: report.anonymised,
+        problem: report.problem.map(|p| p.to_string()),
+    };
+    let kinds = Event::ALL.iter().map(|e| e.as_str().to_owned()).collect();
+    Ok(AdminAudit { now: clock::now(), filter, kinds, events, next, chain })
+}
+
+/// The administrator for a form post or a download, or the response that refuses them.
+async fn admin_for(state: &AppState, caller: &Caller, addr: Option<Extension<ClientAddr>>) -> Result<Admin, Response> {
+    let Some(signed_in) = caller.signed_in() else { return Err(Redirect::to("/login?next=/admin").into_response()) };
+    let ip = addr.map(|Extension(ClientAddr(ip))| ip);
+    require(state, signed_in, ip).await.map_err(|error| {
+        let status = error.status();
+        let message = match error {
+            AppError::NotFound => "There is nothing here.".to_owned(),
+            other => other.to_string(),
+        };
+        (status, super::error_page::render("Admin", &message, ("Home", "/"))).into_response()
+    })
+}
+
+#[derive(Deserialize)]
+struct PersonForm {
+    user_id: String,
+}
+
+#[derive(Deserialize)]
+struct BlockForm {
+    address: String,
+}
+
+/// Back to `to`, with the error in the URL (text only, shown, never interpreted).
+fn back(to: &str, result: Result<(), AppError>) -> Response {
+    match result {
+        Ok(()) => Redirect::to(to).into_response(),
+        Err(error) => {
+            if matches!(error, AppError::Internal | AppError::Unavailable) {
+                tracing::error!(%error, "admin action failed");
+            }
+            let message: String = url::form_urlencoded::byte_serialize(error.to_string().as_bytes()).collect();
+            let glue = if to.contains('?') { '&' } else { '?' };
+            Redirect::to(&format!("{to}{glue}error={message}")).into_response()
+        }
+    }
+}
+
+fn person_page(user_id: &str) -> String {
+    let id: String = url::form_urlencoded::byte_serialize(user_id.as_bytes()).collect();
+    format!("/admin/people/{id}")
+}
+
+async fn disable_form(
+    State(state): State<AppState>,
+    caller: Caller,
+    addr: Option<Extension<ClientAddr>>,
+    who: ClientInfo,
+    axum::Form(form): axum::Form<PersonForm>,
+) -> Response {
+    let admin = match admin_for(&state, &caller, addr).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused,
+    };
+    back(&person_page(&form.user_id), disable(&state, &admin, &form.user_id, &who).await)
+}
+
+async fn enable_form(
+    State(state): State<AppState>,
+    caller: Caller,
+    addr: Option<Extension<ClientAddr>>,
+    who: ClientInfo,
+    axum::Form(form): axum::Form<PersonForm>,
+) -> Response {
+    let admin = match admin_for(&state, &caller, addr).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused,
+    };
+    back(&person_page(&form.user_id), enable(&state, &admin, &form.user_id, &who).await)
+}
+
+async fn lift_form(
+    State(state): State<AppState>,
+    caller: Caller,
+    addr: Option<Extension<ClientAddr>>,
+    who: ClientInfo,
+    axum::Form(form): axum::Form<BlockForm>,
+) -> Response {
+    let admin = match admin_for(&state, &caller, addr).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused,
+    };
+    back("/admin#blocks", lift(&state, &admin, &form.address, &who).await)
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    format: String,
+    #[serde(flatten)]
+    filter: AuditFilter,
+}
+
+/// `GET /admin/audit/export?format=csv|json&kind=…`: the newest [`EXPORT_LIMIT`] events that match, as a download.
+async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    addr: Option<Extension<ClientAddr>>,
+    who: ClientInfo,
+    Query(query): Query<ExportQuery>,
+) -> Response {
+    let admin = match admin_for(&state, &caller, addr).await {
+        Ok(admin) => admin,
+        Err(refused) => return refused,
+    };
+    let result = async {
+        let format = match query.format.as_str() {
+            "csv" | "" => "csv",
+            "json" => "json",
+            other => return Err(AppError::Invalid(format!("\u{201c}{other}\u{201d}: choose csv or json."))),
+        };
+        let parsed = parse_filter(&state, &query.filter).await?;
+        let events = events(&state, &parsed, EXPORT_LIMIT).await?;
+        let detail = json!({
+            "format": format, "events": events.len(), "kind": parsed.kind, "person": parsed.user_id,
+            "address": parsed.address, "admin_email": admin.email,
+        });
+        audit::record_on(&state.db, Event::AuditExported, Some(&admin.user_id), &who, detail).await?;
+        Ok((format, events))
+    }
+    .await;
+    let (format, events) = match result {
+        Ok(done) => done,
+        Err(error) => return back("/admin/audit", Err(error)),
+    };
+    let stamp = chrono::DateTime::from_timestamp(clock::now(), 0).map(|t| t.format("%Y%m%d-%H%M%S").to_string());
+    let name = format!("gatehouse-audit-{}.{format}", stamp.unwrap_or_default());
+    let (body, content_type) = match format {
+        "json" => (serde_json::to_string_pretty(&json!({ "events": events })).unwrap_or_default(), "application/json"),
+        _ => (to_csv(&events), "text/csv; charset=utf-8"),
+    };
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// RFC 4180 CSV. A field a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading `'`:
+/// the events hold text people and programs chose (names, user agents).
+fn to_csv(events: &[AuditRow]) -> String {
+    fn field(text: &str) -> String {
+        let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.into() };
+        if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
+    }
+    let mut out = String::from("id,seq,time,kind,summary,user_id,person,ip,browser,detail\r\n");
+    for e in events {
+        let time = chrono::DateTime::from_timestamp(e.at, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
+        let row = [
+            e.id.to_string(),
+            e.seq.map(|s| s.to_string()).unwrap_or_default(),
+            time,
+            e.kind.clone(),
+            e.summary.clone(),
+            e.user_id.clone().unwrap_or_default(),
+            e.person.clone().unwrap_or_default(),
+            e.ip.clone().unwrap_or_default(),
+            e.browser.clone().unwrap_or_default(),
+            e.detail.to_string(),
+        ];
+        out.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_days_or_minutes_in_utc() {
+        assert_eq!(parse_time("2026-12-03", false), Some(1_764_720_000));
+        assert_eq!(parse_time("2026-12-03", true), Some(1_764_720_000 + 86_399));
+        assert_eq!(parse_time("2026-12-03T10:30", false), Some(1_764_720_000 + 37_800));
+        assert_eq!(parse_time("yesterday", false), None);
+    }
+
+    #[test]
+    fn csv_quotes_what_it_must_and_defuses_formulas() {
+        let row = AuditRow {
+            id: 7,
+            seq: Some(7),
+            at: 0,
+            kind: "profile_updated".into(),
+            summary: "Changed display name".into(),
+            user_id: Some("u1".into()),
+            person: Some("=HYPERLINK(\"x\")".into()),
+            ip: Some("127.0.0.1".into()),
+            browser: Some("Firefox, on Linux".into()),
+            detail: json!({ "a": 1 }),
+        };
+        let csv = to_csv(&[row]);
+        let line = csv.lines().nth(1).expect("a row");
+        assert!(line.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{line}");
+        assert!(line.contains("\"Firefox, on Linux\""), "{line}");
+        assert!(line.contains("\"{\"\"a\"\":1}\""), "{line}");
+    }
+
+    #[test]
+    fn search_text_is_taken_literally() {
+        assert_eq!(contains_pattern("A_b%"), "%a\\_b\\%%");
+    }
+}
