@@ -149,6 +149,10 @@ pub struct ActivityEvent {
     /// The event is unchanged since it was recorded, and still where it was recorded in the hash chain of the whole
     /// security activity.
     pub verified: bool,
+    /// On the dashboard, for a sign-in from a new browser and network whose notice is unused: its "this wasn't me"
+    /// link. Never in the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_me: Option<String>,
 }
 
 /// A page of activity, newest first. `next` is the cursor for the following (older) page.

@@ -285,6 +285,9 @@ fn ActivityRow(event: ActivityEvent, now: i64) -> impl IntoView {
                     {event.browser.map(|b| format!(" · {b}"))}
                     " · "
                     <span class="verified" class:problem=!event.verified title=explanation>{mark}</span>
+                    {event.not_me.map(|href| view! {
+                        " · " <a href=href rel="external" data-testid="not-me-link">"This wasn't me"</a>
+                    })}
                 </span>
             </div>
         </li>

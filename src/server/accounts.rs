@@ -224,8 +224,21 @@ pub async fn dashboard(state: &AppState, signed_in: &SignedIn, before: Option<i6
     let sessions = sessions(tx.as_exec(), &auth.user_id, Some(&auth.session_id)).await?;
     let tokens = tokens::list(tx.as_exec(), &auth.user_id).await?;
     let last_sign_in = previous_sign_in(tx.as_exec(), auth).await?;
-    let activity = activity(state, tx.as_exec(), &auth.user_id, before, ACTIVITY_PAGE_SIZE).await?;
+    let mut activity = activity(state, tx.as_exec(), &auth.user_id, before, ACTIVITY_PAGE_SIZE).await?;
+    let open_notices: Vec<(String, i64)> = on!(tx.as_exec(), conn => sqlx::query_as(
+        "SELECT id, expires_at FROM sign_in_notices WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(&auth.user_id)
+    .bind(clock::now())
+    .fetch_all(conn)
+    .await)?;
     tx.commit().await?;
+    for event in activity.events.iter_mut().filter(|e| e.kind == "new_sign_in") {
+        let notice = event.detail["notice"].as_str();
+        if let Some((id, expires_at)) = open_notices.iter().find(|(id, _)| Some(id.as_str()) == notice) {
+            event.not_me = Some(super::notices::link(state, id, *expires_at));
+        }
+    }
     let summary = DashboardSummary {
         now: sessions.now,
         active_sessions: count(sessions.sessions.len()),
@@ -387,6 +400,7 @@ pub async fn activity(
                 }),
                 detail,
                 verified,
+                not_me: None,
             }
         })
         .collect();
@@ -428,6 +442,12 @@ pub(crate) fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
             ),
             None => format!("\u{201c}{}\u{201d} refused: called from an address it is not allowed from", text("name")),
         },
+        "new_sign_in" => format!("Signed in from a new browser or network: {} ({})", text("browser"), text("network")),
+        "sign_in_disowned" => "Signed out a sign-in you did not recognise, and revoked its tokens".into(),
+        "account_disabled" => "Account disabled by an administrator".into(),
+        "account_enabled" => "Account enabled again by an administrator".into(),
+        "block_lifted" => format!("Lifted the block on {}", text("address")),
+        "audit_exported" => format!("Exported {} events of security activity", detail["events"].as_u64().unwrap_or(0)),
         "token_used" => format!("API token \u{201c}{}\u{201d} used from a new address", text("name")),
         "token_revoked" => match detail["minted_tokens_revoked"].as_u64() {
             Some(n) if n > 0 => format!("Revoked API token \u{201c}{}\u{201d} and {n} it created", text("name")),

@@ -643,9 +643,9 @@ mod tests {
 
     #[test]
     fn times_are_days_or_minutes_in_utc() {
-        assert_eq!(parse_time("2026-12-03", false), Some(1_764_720_000));
-        assert_eq!(parse_time("2026-12-03", true), Some(1_764_720_000 + 86_399));
-        assert_eq!(parse_time("2026-12-03T10:30", false), Some(1_764_720_000 + 37_800));
+        assert_eq!(parse_time("2026-12-03", false), Some(1_796_256_000));
+        assert_eq!(parse_time("2026-12-03", true), Some(1_796_256_000 + 86_399));
+        assert_eq!(parse_time("2026-12-03T10:30", false), Some(1_796_256_000 + 37_800));
         assert_eq!(parse_time("yesterday", false), None);
     }
 

@@ -442,6 +442,7 @@ pub async fn record_sign_in(
     audit::record(tx.as_exec(), Event::SignIn, Some(user_id), client, detail).await?;
     tx.commit().await?;
     state.metrics.sign_in(provider, Outcome::Success);
+    super::notices::after_sign_in(state, user_id, &auth.session_id, client).await;
     Ok(auth)
 }
 

@@ -24,6 +24,7 @@ pub mod mail;
 pub mod metrics;
 pub mod mfa;
 pub mod networks;
+pub mod notices;
 pub mod oauth;
 pub mod page_cache;
 pub mod passwords;

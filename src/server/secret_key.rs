@@ -70,6 +70,8 @@ pub enum Purpose {
     SigningKey,
     /// An app's client secret just made, kept in the browser's session until the page has shown it.
     FreshClientSecret,
+    /// A new-sign-in notice's "this wasn't me" link (the notice's id and expiry, sealed so it cannot be forged).
+    SignInNotice,
 }
 
 impl Purpose {
@@ -79,6 +81,7 @@ impl Purpose {
             Purpose::FreshRecoveryCodes => b"gatehouse fresh recovery codes v1",
             Purpose::SigningKey => b"gatehouse token signing key v1",
             Purpose::FreshClientSecret => b"gatehouse fresh client secret v1",
+            Purpose::SignInNotice => b"gatehouse sign-in notice v1",
         }
     }
 }

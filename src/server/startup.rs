@@ -27,6 +27,7 @@ use super::{
     guard, health, limits,
     mail::Mailer,
     metrics::{self, Metrics},
+    notices,
     oauth::{self, keys::KeyRing},
     page_cache::{self, PageCache},
     passwords::Hasher,
@@ -354,6 +355,9 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                         Err(error) => tracing::warn!(%error, "purging old security activity failed"),
                     }
                 }
+                if let Err(error) = notices::purge_expired(&state.db).await {
+                    tracing::warn!(%error, "purging expired sign-in notices failed");
+                }
                 if let Err(error) = rate_limit::purge_blocks(&state.db).await {
                     tracing::warn!(%error, "purging ended address blocks failed");
                 }
@@ -398,6 +402,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .merge(oauth::router())
         .merge(apps::router())
         .merge(admin::router())
+        .merge(notices::router())
         .leptos_routes(&state, routes, {
             let options = state.leptos_options.clone();
             move || shell(options.clone())

@@ -102,11 +102,11 @@ fn hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
-/// Where a new token comes from: a browser session, or another token (`tokens:write`), which the new one may never
-/// outlive.
+/// Where a new token comes from: a browser session (its `user_sessions` id: "this wasn't me" revokes what a
+/// session made), or another token (`tokens:write`), which the new one may never outlive.
 #[derive(Clone, Copy, Debug)]
 pub enum MintedBy<'a> {
-    Session,
+    Session(&'a str),
     Token(&'a str),
 }
 
@@ -145,7 +145,7 @@ pub async fn create(
     }
     let mut allowed = request.allowed;
     let parent = match minted_by {
-        MintedBy::Session => None,
+        MintedBy::Session(_) => None,
         MintedBy::Token(parent) => {
             let found: Option<(Option<i64>, Option<String>)> = on!(tx.as_exec(), conn => sqlx::query_as(
                 "SELECT expires_at, allowed_networks FROM api_tokens WHERE id = $1 AND user_id = $2",
@@ -173,8 +173,8 @@ pub async fn create(
     };
     on!(tx.as_exec(), conn => sqlx::query(
         "INSERT INTO api_tokens (id, user_id, name, scopes, secret_hash, created_at, expires_at, parent_id,
-                                 allowed_networks)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                 allowed_networks, session_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&id)
     .bind(user_id)
@@ -185,6 +185,10 @@ pub async fn create(
     .bind(expires_at)
     .bind(parent)
     .bind(allowed.to_stored())
+    .bind(match minted_by {
+        MintedBy::Session(session_id) => Some(session_id),
+        MintedBy::Token(_) => None,
+    })
     .execute(conn)
     .await
     .map(drop))?;

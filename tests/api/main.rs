@@ -16,6 +16,7 @@ mod instances;
 mod limits;
 mod mail;
 mod metrics;
+mod notices;
 mod oidc;
 mod pages;
 mod passwords;

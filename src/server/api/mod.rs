@@ -249,7 +249,7 @@ async fn create_token(
         crate::server::mfa::require_confirmed(&state, &auth).await?;
     }
     let minted_by = match &principal.credential {
-        Credential::Session(_) => tokens::MintedBy::Session,
+        Credential::Session(session_id) => tokens::MintedBy::Session(session_id),
         Credential::PersonalToken(parent) => tokens::MintedBy::Token(parent),
         // Apps are never given `tokens:write`; should one hold it, it still mints nothing.
         Credential::AppToken { .. } => return Err(ApiError::insufficient_scope(Scope::TokensWrite)),

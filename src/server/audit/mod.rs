@@ -51,11 +51,13 @@ pub enum Event {
     AccountEnabled,
     BlockLifted,
     AuditExported,
+    NewSignIn,
+    SignInDisowned,
 }
 
 impl Event {
     /// Every kind, for the admin area's filter.
-    pub const ALL: [Event; 37] = [
+    pub const ALL: [Event; 39] = [
         Event::SignIn,
         Event::SignInFailed,
         Event::SignOut,
@@ -93,6 +95,8 @@ impl Event {
         Event::AccountEnabled,
         Event::BlockLifted,
         Event::AuditExported,
+        Event::NewSignIn,
+        Event::SignInDisowned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +138,8 @@ impl Event {
             Event::AccountEnabled => "account_enabled",
             Event::BlockLifted => "block_lifted",
             Event::AuditExported => "audit_exported",
+            Event::NewSignIn => "new_sign_in",
+            Event::SignInDisowned => "sign_in_disowned",
         }
     }
 }

@@ -31,7 +31,7 @@ use super::{
     clock, error_page,
     guard::Caller,
     metrics::Outcome,
-    mfa, rate_limit, session,
+    mfa, notices, rate_limit, session,
     session::ClientInfo,
     state::AppState,
     users::{self, SignIn},
@@ -568,6 +568,7 @@ async fn finish(
         .map_err(|e| internal(&e))?;
     tx.commit().await.map_err(|e| internal(&e))?;
     state.metrics.sign_in(provider, Outcome::Success);
+    notices::after_sign_in(state, &user.id, &auth.session_id, client_info).await;
     session::start(session, &state.cache, &state.config.sessions, &auth, attempt.keep)
         .await
         .map_err(|e| internal(&e))?;
