@@ -219,6 +219,14 @@ for log in "$work/app.log" "$work/offapp.log" "$work/pgapp.log"; do
   fi
 done
 
+# What the audit hash chain costs each event (benches/audit_chain.rs): a chained append beside a plain INSERT of the
+# same row, each in a write transaction of its own, on a SQLite file and on PostgreSQL, pinned to CPU 0.
+echo "bench: the audit chain's cost per event" >&2
+cargo bench --features ssr --locked --quiet --bench audit_chain --no-run
+psql "$pg_admin" -qc "DROP DATABASE IF EXISTS gatehouse_bench_audit WITH (FORCE)" -c "CREATE DATABASE gatehouse_bench_audit"
+audit_cost=$(BENCH_POSTGRES_URL="${pg_admin%/*}/gatehouse_bench_audit" taskset -c 0 \
+  cargo bench --features ssr --locked --quiet --bench audit_chain -- 1000 2>/dev/null | grep '^audit append')
+
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 {
   echo "# Gatehouse benchmark"
@@ -244,6 +252,10 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
   echo "| full OIDC sign-ins of a returning person through the Dev IdP (4 at a time, $done_count in all) | $signin_rate per second |"
   echo "| Gatehouse CPU per sign-in (from /proc, the Dev IdP not counted) | $signin_cpu ms |"
   echo "| RSS with $live live sessions, each used once | $rss MB |"
+  echo
+  echo "| the audit hash chain (\`cargo bench --bench audit_chain\`, 1,000 events × 5 rounds, medians) |"
+  echo "|---|"
+  sed 's/^/| /; s/$/ |/' <<<"$audit_cost"
   echo
   kb() { awk -v b="$1" 'BEGIN { printf "%.1f KB", b / 1024 }'; }
   echo "| browser download | raw | gzip -9 | brotli, as served |"

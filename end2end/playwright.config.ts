@@ -91,6 +91,8 @@ export default defineConfig({
         // Every test signs in from 127.0.0.1, several at once: far more starts a minute than one person makes.
         // The limits themselves are tested in tests/api/rate_limits.rs.
         RATE_LIMIT_SIGN_IN: '1000/1m',
+        // The operator of tests/admin.spec.ts (a Dev IdP account made on first use).
+        ADMIN_EMAILS: 'e2e-admin@example.test',
       },
     },
   ],

@@ -2,30 +2,16 @@
 // a phone app would, RFC 6238 with Node's crypto), signs in again with password and code, uses a recovery code once,
 // and confirms it is them before deleting the account.
 import { execFileSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
 import type { Page } from '@playwright/test';
 import { test, expect, waitForHydration } from './fixtures';
 import { APP_URL, IDP_URL } from '../playwright.config';
 import { linkIn, mailTo } from './mail';
+import { enrol, totp } from './totp';
 
 // Wrong codes answer 401, and the confirmation refusal 403; Chromium logs those statuses.
 test.use({ expectedConsole: [/status of 40[13]/] });
 
 const PASSWORD = 'tramway lagoon pistachio';
-
-/** The 6-digit code for a base32 `key`, `steps` 30-second steps from now. */
-function totp(key: string, steps = 0): string {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const c of key.replace(/\s/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
-  const secret = Buffer.from(bits.match(/.{8}/g)!.map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 1000 / 30) + steps));
-  const mac = createHmac('sha1', secret).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0xf;
-  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
-  return value.toString().padStart(6, '0');
-}
 
 function freshEmail() {
   return `twostep.${Date.now()}.${Math.floor(Math.random() * 1e6)}@example.test`;
@@ -51,26 +37,6 @@ async function signInWithPassword(page: Page, email: string) {
   await page.getByLabel('Email address').fill(email);
   await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-}
-
-/** Turns two-step verification on from the profile; returns the key and the recovery codes. */
-async function enrol(page: Page): Promise<{ key: string; codes: string[] }> {
-  await page.goto('/profile');
-  await page.getByTestId('two-step-start').click();
-  await expect(page).toHaveURL(`${APP_URL}/profile/two-step`);
-  await expect(page.locator('.qr svg')).toBeVisible();
-  const key = (await page.getByTestId('totp-key').textContent())!.trim();
-  await page.getByLabel('Code from the app').fill('000000');
-  await page.getByRole('button', { name: 'Turn on two-step verification' }).click();
-  await expect(page.getByTestId('enrol-error')).toContainText('not right');
-  await page.getByLabel('Code from the app').fill(totp(key));
-  await page.getByRole('button', { name: 'Turn on two-step verification' }).click();
-  await expect(page).toHaveURL(`${APP_URL}/profile/recovery-codes`);
-  const codes = (await page.getByTestId('recovery-codes').inputValue()).split('\n');
-  expect(codes).toHaveLength(10);
-  await page.getByRole('button', { name: 'I have saved them' }).click();
-  await expect(page.getByTestId('two-step-on')).toBeVisible();
-  return { key, codes };
 }
 
 async function signOut(page: Page) {

@@ -33,6 +33,35 @@ fn refused(error: AppError) -> AnyView {
     }
 }
 
+/// An admin page: its data from `load`, shown by `show` with the error an action sent back in the URL; a refusal as
+/// the site's 404 (or why not, for an administrator without two-step verification).
+fn admin_page<T, Fut, V>(
+    title: &'static str,
+    load: impl Fn() -> Fut + Send + Sync + 'static,
+    show: impl Fn(T, Option<String>) -> V + Send + Sync + Clone + 'static,
+) -> impl IntoView
+where
+    T: Send + 'static,
+    Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+    V: IntoView + 'static,
+{
+    let error = returned_error();
+    view! {
+        <Title text=title/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {
+                let (data, error, show) = (load(), error.clone(), show.clone());
+                Suspend::new(async move {
+                    match data.await {
+                        Ok(data) => Either::Left(show(data, error)),
+                        Err(error) => Either::Right(refused(error)),
+                    }
+                })
+            }
+        </Suspense>
+    }
+}
+
 fn admin_nav(current: &'static str) -> impl IntoView {
     let link = move |href: &'static str, text: &'static str| {
         view! { <a href=href aria-current=(current == href).then_some("page")>{text}</a> }
@@ -47,21 +76,7 @@ fn admin_nav(current: &'static str) -> impl IntoView {
 #[component]
 pub fn AdminPage() -> impl IntoView {
     let query = use_query_map().with_untracked(|q| q.get("q").unwrap_or_default());
-    let error = returned_error();
-    view! {
-        <Title text="Admin"/>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {
-                let (query, error) = (query.clone(), error.clone());
-                Suspend::new(async move {
-                    match get_admin_overview(Some(query)).await {
-                        Ok(view) => Either::Left(view! { <Overview view error/> }),
-                        Err(error) => Either::Right(refused(error)),
-                    }
-                })
-            }
-        </Suspense>
-    }
+    admin_page("Admin", move || get_admin_overview(Some(query.clone())), |view, error| view! { <Overview view error/> })
 }
 
 #[component]
@@ -142,21 +157,7 @@ fn BlockRow(block: BlockInForce, now: i64) -> impl IntoView {
 #[component]
 pub fn AdminPersonPage() -> impl IntoView {
     let id = use_params_map().with_untracked(|p| p.get("id").unwrap_or_default());
-    let error = returned_error();
-    view! {
-        <Title text="Admin: person"/>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {
-                let (id, error) = (id.clone(), error.clone());
-                Suspend::new(async move {
-                    match get_admin_person(id).await {
-                        Ok(view) => Either::Left(view! { <Person view error/> }),
-                        Err(error) => Either::Right(refused(error)),
-                    }
-                })
-            }
-        </Suspense>
-    }
+    admin_page("Admin: person", move || get_admin_person(id.clone()), |view, error| view! { <Person view error/> })
 }
 
 #[component]
@@ -305,24 +306,19 @@ pub fn AdminAuditPage() -> impl IntoView {
         to: q.get("to").unwrap_or_default(),
         before: q.get("before").and_then(|b| b.parse().ok()),
     });
-    let error = returned_error();
-    view! {
-        <Title text="Admin: security activity"/>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {
-                let (filter, error) = (filter.clone(), error.clone());
-                Suspend::new(async move {
-                    match get_admin_audit(filter.clone()).await {
-                        Ok(view) => Either::Left(view! { <Audit view error/> }),
-                        Err(AppError::Invalid(problem)) => Either::Left(view! {
-                            <Audit view=AdminAudit::empty(filter) error=Some(problem)/>
-                        }),
-                        Err(error) => Either::Right(refused(error)),
-                    }
-                })
+    // Filters that do not parse leave the form as it was typed, with the reason.
+    let load = move || {
+        let filter = filter.clone();
+        async move {
+            match get_admin_audit(filter.clone()).await {
+                Err(AppError::Invalid(problem)) => Ok((AdminAudit::empty(filter), Some(problem))),
+                other => other.map(|view| (view, None)),
             }
-        </Suspense>
-    }
+        }
+    };
+    admin_page("Admin: security activity", load, |(view, problem), error| {
+        view! { <Audit view error=problem.or(error)/> }
+    })
 }
 
 impl AdminAudit {

@@ -36,11 +36,24 @@ struct SessionRow {
 
 /// An `identities` row, with its account's dates.
 #[derive(sqlx::FromRow)]
-struct IdentityRow {
+pub(crate) struct IdentityRow {
     id: String,
     provider: String,
     email: Option<String>,
     linked_at: i64,
+}
+
+impl IdentityRow {
+    /// Its columns, for `identities`.
+    pub(crate) const SELECT: &str = "SELECT id, provider, email, created_at AS linked_at FROM identities
+                                      WHERE user_id = $1 ORDER BY created_at, provider";
+
+    /// As the pages show it: with the provider's name.
+    pub(crate) fn linked(self, state: &AppState) -> LinkedIdentity {
+        let IdentityRow { id, provider, email, linked_at } = self;
+        let provider_label = state.providers.label(&provider).unwrap_or(provider_name(&provider)).to_owned();
+        LinkedIdentity { id, provider_label, provider, email, linked_at }
+    }
 }
 
 /// The account's own row for the profile, with its password and two-step state.
@@ -81,10 +94,7 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
         .bind(user_id)
         .fetch_optional(pool)
         .await?;
-        let rows: Vec<IdentityRow> = sqlx::query_as(
-            "SELECT id, provider, email, created_at AS linked_at FROM identities WHERE user_id = $1
-             ORDER BY created_at, provider",
-        )
+        let rows: Vec<IdentityRow> = sqlx::query_as(IdentityRow::SELECT)
         .bind(user_id)
         .fetch_all(pool)
         .await?;
@@ -92,17 +102,7 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
     })?;
     let account = account.ok_or(AppError::Unauthorized)?;
     let (member_since, last_sign_in_at) = (account.created_at, account.last_sign_in_at);
-    let label = |id: &str| state.providers.label(id).unwrap_or(provider_name(id)).to_owned();
-    let identities: Vec<LinkedIdentity> = rows
-        .into_iter()
-        .map(|IdentityRow { id, provider, email, linked_at }| LinkedIdentity {
-            id,
-            provider_label: label(&provider),
-            provider,
-            email,
-            linked_at,
-        })
-        .collect();
+    let identities: Vec<LinkedIdentity> = rows.into_iter().map(|row| row.linked(state)).collect();
     let providers = state.providers.summaries();
     let linkable = providers.iter().filter(|p| !identities.iter().any(|i| i.provider == p.id)).cloned().collect();
     let verified = account.password_verified_at.is_some();

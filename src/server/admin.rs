@@ -22,26 +22,23 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{
-    accounts,
+    accounts::{self, IdentityRow},
     audit::{self, Event, chain},
     client_addr::ClientAddr,
     clock,
     db::{Exec, on},
     guard::Caller,
-    oauth::{clients, grants},
+    oauth::clients,
     rate_limit,
     session::{ClientInfo, SignedIn},
     state::AppState,
     tokens, useragent,
 };
 use crate::{
-    account::LinkedIdentity,
     admin::{
         AUDIT_PAGE_SIZE, AdminAudit, AdminOverview, AdminPerson, AuditFilter, AuditRow, BlockInForce, ChainStatus,
         PEOPLE_PAGE_SIZE, PersonSummary,
     },
-    apps::AuthorizedApp,
-    auth::provider_name,
     error::AppError,
 };
 
@@ -57,8 +54,8 @@ pub struct Admin {
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin/people/disable", post(disable_form))
-        .route("/admin/people/enable", post(enable_form))
+        .route("/admin/people/disable", post(|s, c, a, w, f| person_form(PersonAction::Disable, s, c, a, w, f)))
+        .route("/admin/people/enable", post(|s, c, a, w, f| person_form(PersonAction::Enable, s, c, a, w, f)))
         .route("/admin/blocks/lift", post(lift_form))
         .route("/admin/audit/export", get(export))
 }
@@ -169,17 +166,12 @@ async fn summary(conn: Exec<'_>, user_id: &str) -> Result<Option<PersonSummary>,
     Ok(row.map(PersonSummary::from))
 }
 
-/// An identity: id, provider, email, linked at.
-type IdentityRow = (String, String, Option<String>, i64);
-
 /// One person in full: sign-in methods, sessions, tokens, apps and recent activity.
 pub async fn person(state: &AppState, admin: &Admin, user_id: &str) -> Result<AdminPerson, AppError> {
     let mut conn = state.db.begin_read().await?;
     let person = summary(conn.as_exec(), user_id).await?.ok_or(AppError::NotFound)?;
     let (identities, password_email): (Vec<IdentityRow>, Option<String>) = on!(conn.as_exec(), conn => {
-        let identities = sqlx::query_as(
-            "SELECT id, provider, email, created_at FROM identities WHERE user_id = $1 ORDER BY created_at",
-        )
+        let identities = sqlx::query_as(IdentityRow::SELECT)
         .bind(user_id)
         .fetch_all(&mut *conn)
         .await?;
@@ -194,28 +186,8 @@ pub async fn person(state: &AppState, admin: &Admin, user_id: &str) -> Result<Ad
     let tokens = tokens::list(conn.as_exec(), user_id).await?;
     let activity = accounts::activity(state, conn.as_exec(), user_id, None, 50).await?.events;
     drop(conn);
-    let label = |id: &str| state.providers.label(id).unwrap_or(provider_name(id)).to_owned();
-    let identities = identities
-        .into_iter()
-        .map(|(id, provider, email, linked_at)| LinkedIdentity {
-            id,
-            provider_label: label(&provider),
-            provider,
-            email,
-            linked_at,
-        })
-        .collect();
-    let apps = grants::authorized_apps(&state.db, user_id)
-        .await?
-        .into_iter()
-        .map(|a| AuthorizedApp {
-            client_id: a.client_id,
-            name: a.name,
-            scopes: a.scopes.split_whitespace().map(str::to_owned).collect(),
-            authorized_at: a.authorized_at,
-            last_used_at: a.last_used_at,
-        })
-        .collect();
+    let identities = identities.into_iter().map(|row| row.linked(state)).collect();
+    let apps = super::apps::authorized(state, user_id).await?;
     let registered_apps = clients::list(&state.db, Some(user_id)).await?.into_iter().map(|c| (c.id, c.name)).collect();
     Ok(AdminPerson {
         now: clock::now(),
@@ -508,21 +480,15 @@ fn person_page(user_id: &str) -> String {
     format!("/admin/people/{id}")
 }
 
-async fn disable_form(
-    State(state): State<AppState>,
-    caller: Caller,
-    addr: Option<Extension<ClientAddr>>,
-    who: ClientInfo,
-    axum::Form(form): axum::Form<PersonForm>,
-) -> Response {
-    let admin = match admin_for(&state, &caller, addr).await {
-        Ok(admin) => admin,
-        Err(refused) => return refused,
-    };
-    back(&person_page(&form.user_id), disable(&state, &admin, &form.user_id, &who).await)
+/// What a form on a person's page asks for.
+#[derive(Clone, Copy)]
+enum PersonAction {
+    Disable,
+    Enable,
 }
 
-async fn enable_form(
+async fn person_form(
+    action: PersonAction,
     State(state): State<AppState>,
     caller: Caller,
     addr: Option<Extension<ClientAddr>>,
@@ -533,7 +499,11 @@ async fn enable_form(
         Ok(admin) => admin,
         Err(refused) => return refused,
     };
-    back(&person_page(&form.user_id), enable(&state, &admin, &form.user_id, &who).await)
+    let done = match action {
+        PersonAction::Disable => disable(&state, &admin, &form.user_id, &who).await,
+        PersonAction::Enable => enable(&state, &admin, &form.user_id, &who).await,
+    };
+    back(&person_page(&form.user_id), done)
 }
 
 async fn lift_form(
@@ -543,11 +513,10 @@ async fn lift_form(
     who: ClientInfo,
     axum::Form(form): axum::Form<BlockForm>,
 ) -> Response {
-    let admin = match admin_for(&state, &caller, addr).await {
-        Ok(admin) => admin,
-        Err(refused) => return refused,
-    };
-    back("/admin#blocks", lift(&state, &admin, &form.address, &who).await)
+    match admin_for(&state, &caller, addr).await {
+        Ok(admin) => back("/admin#blocks", lift(&state, &admin, &form.address, &who).await),
+        Err(refused) => refused,
+    }
 }
 
 #[derive(Deserialize)]

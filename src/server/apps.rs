@@ -48,9 +48,9 @@ struct Fresh {
     expires_at: i64,
 }
 
-/// Everything the page shows.
-pub async fn view(state: &AppState, session: &Session, user_id: &str) -> Result<AppsView, AppError> {
-    let authorized = grants::authorized_apps(&state.db, user_id)
+/// The apps a person has let in, as the pages show them (theirs, and the admin area's).
+pub async fn authorized(state: &AppState, user_id: &str) -> Result<Vec<AuthorizedApp>, sqlx::Error> {
+    Ok(grants::authorized_apps(&state.db, user_id)
         .await?
         .into_iter()
         .map(|a| AuthorizedApp {
@@ -60,7 +60,12 @@ pub async fn view(state: &AppState, session: &Session, user_id: &str) -> Result<
             authorized_at: a.authorized_at,
             last_used_at: a.last_used_at,
         })
-        .collect();
+        .collect())
+}
+
+/// Everything the page shows.
+pub async fn view(state: &AppState, session: &Session, user_id: &str) -> Result<AppsView, AppError> {
+    let authorized = authorized(state, user_id).await?;
     let registered = clients::list(&state.db, Some(user_id))
         .await?
         .into_iter()

@@ -425,7 +425,7 @@ pub async fn record_sign_in(
 ) -> Result<AuthSession, AppError> {
     let mut tx = state.db.begin_write().await?;
     // Disabled between the first step and the second: refused all the same.
-    if super::users::is_disabled(tx.as_exec(), user_id).await? {
+    if super::users::lock_if_disabled(tx.as_exec(), user_id).await? {
         return Err(AppError::Forbidden(super::users::DISABLED.into()));
     }
     on!(tx.as_exec(), conn => sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")

@@ -36,6 +36,14 @@ pub struct User {
 pub const DISABLED: &str = "An administrator has disabled this Gatehouse account, so you cannot sign in with it. \
                             If you think this is a mistake, contact the people who run this site.";
 
+/// In a write transaction that is about to sign the person in: locks their row (so an administrator disabling the
+/// account at the same moment waits for this sign-in, and then ends its session too, or this waits and sees it),
+/// then says whether the account is disabled.
+pub async fn lock_if_disabled(mut tx: Exec<'_>, user_id: &str) -> Result<bool, sqlx::Error> {
+    lock(tx.reborrow(), user_id).await?;
+    is_disabled(tx, user_id).await
+}
+
 /// Whether an administrator has disabled the account.
 pub async fn is_disabled(conn: Exec<'_>, user_id: &str) -> Result<bool, sqlx::Error> {
     let disabled: Option<Option<i64>> = on!(conn, conn => sqlx::query_scalar(

@@ -3,7 +3,7 @@
 //! its owner is told at sign-in) and enabling it; the audit viewer with filters, exports and the chain's status;
 //! lifting an address block. Every change is an audit event.
 
-use std::{net::IpAddr, time::Duration};
+use std::net::IpAddr;
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -98,21 +98,9 @@ async fn only_listed_operators_from_the_allowed_addresses_see_anything() {
     let outside = app.main_browser();
     assert_eq!(sign_in(&provider, &outside, "ada", ADMIN).await.status(), 303);
     assert_eq!(page(&outside, "/admin").await.0, StatusCode::NOT_FOUND, "127.0.0.1 is not on the list");
-    let inside = browser_from(&app, "127.0.0.2");
+    let inside = app.browser_with(|b| b.local_address("127.0.0.2".parse::<IpAddr>().ok()));
     assert_eq!(sign_in(&provider, &inside, "ada", ADMIN).await.status(), 303);
     assert_eq!(page(&inside, "/admin").await.0, StatusCode::OK);
-}
-
-/// A browser (its own cookies) whose connections come from `ip`.
-fn browser_from(app: &TestApp, ip: &str) -> Browser {
-    let client = reqwest::Client::builder()
-        .local_address(ip.parse::<IpAddr>().expect("address"))
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    Browser { address: app.address.clone(), client }
 }
 
 async fn post(browser: &Browser, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
@@ -257,7 +245,7 @@ async fn the_audit_viewer_filters_exports_and_says_whether_the_chain_verifies() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_block_is_listed_and_lifted_and_the_lift_is_recorded() {
     let area = area(&[("BLOCK_AFTER_FAILURES", "3")]).await;
-    let attacker = browser_from(&area.app, "127.0.0.7");
+    let attacker = area.app.browser_with(|b| b.local_address("127.0.0.7".parse::<IpAddr>().ok()));
     for _ in 0..3 {
         let forged = attacker.get("/auth/callback/oidc?state=forged&code=x").await;
         assert_eq!(forged.status(), StatusCode::BAD_REQUEST);

@@ -2,23 +2,13 @@
 //! `address_not_allowed` and an event in the person's activity), inherited by the tokens a token creates. The
 //! callers bind their sockets to their own loopback addresses (127.0.0.2, 127.0.0.3, …).
 
-use std::{net::IpAddr, time::Duration};
-
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Browser, TestApp, json},
+    helpers::{Browser, TestApp, client_from, json},
     sessions::signed_in,
 };
-
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(ip.parse::<IpAddr>().expect("address"))
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
 
 /// Creates a token through the API with `allowed_ips`; the answer's status and body.
 async fn create(browser: &Browser, allowed_ips: Value) -> (StatusCode, Value) {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    helpers::{TestApp, json, location},
+    helpers::{TestApp, client_from, json, location},
     provider::TestProvider,
     sessions::{signed_in, with_provider},
 };
@@ -738,11 +738,6 @@ async fn post_form(app: &TestApp, path: &str, client: &App, form: &[(&str, &str)
     let response = request.form(&form).send().await.expect("request");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// A client whose connections come from `ip`.
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder().local_address(ip.parse::<std::net::IpAddr>().expect("address")).build().expect("client")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -210,9 +210,22 @@ pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
 /// A client like a browser: its own cookie jar, redirects shown rather than followed. A request that gets no answer
 /// fails after 30 s, so a hang is reported as one instead of stalling the suite.
 pub fn browser_client() -> reqwest::Client {
+    browser_builder().build().expect("HTTP client")
+}
+
+fn browser_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(true)
+        .timeout(std::time::Duration::from_secs(30))
+}
+
+/// A program (no cookies, redirects shown) whose connections come from `ip`: 127.0.0.2, 127.0.0.3, … are other
+/// clients on this machine, for the tests that limit or allow by address.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().expect("an address"))
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .expect("HTTP client")
@@ -227,6 +240,11 @@ pub struct Browser {
 impl TestApp {
     pub fn browser(&self) -> Browser {
         Browser { address: self.address.clone(), client: browser_client() }
+    }
+
+    /// Another browser, set up by `configure` (its address, its user agent, headers it always sends).
+    pub fn browser_with(&self, configure: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder) -> Browser {
+        Browser { address: self.address.clone(), client: configure(browser_builder()).build().expect("HTTP client") }
     }
 
     /// The app's own browser, as a [`Browser`] (same cookie jar as `self.client`).

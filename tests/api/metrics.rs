@@ -1,24 +1,13 @@
 //! `/metrics`: the Prometheus text an operator scrapes, counted from what really happened to this server, and who
 //! may read it (loopback, `ADMIN_ALLOWED_IPS`, or the bearer `METRICS_TOKEN`; anyone else gets 404).
 
-use std::{net::IpAddr, time::Duration};
-
 use reqwest::{Method, StatusCode};
 
 use crate::{
     bearer::token,
-    helpers::{TestApp, spawn_app_with},
+    helpers::{TestApp, client_from, spawn_app_with},
     sessions::{signed_in, with_provider},
 };
-
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(ip.parse::<IpAddr>().expect("address"))
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
 
 async fn scrape(app: &TestApp) -> String {
     let response = app.get("/metrics").await;

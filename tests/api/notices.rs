@@ -2,8 +2,6 @@
 //! their activity, with a "this wasn't me" link that works once, only by a POST from its page, and ends that session
 //! and the tokens made in it.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 
 use crate::{
@@ -18,18 +16,6 @@ const EMAIL: &str = "ada@example.test";
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 const SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) \
                       Version/18.1 Mobile/15E148 Safari/604.1";
-
-/// A browser with its own cookies that says it is `user_agent`.
-fn browser_as(app: &TestApp, user_agent: &str) -> Browser {
-    let client = reqwest::Client::builder()
-        .user_agent(user_agent)
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client");
-    Browser { address: app.address.clone(), client }
-}
 
 async fn sign_in(provider: &TestProvider, browser: &Browser) {
     let login = browser.get("/auth/login/oidc").await;
@@ -49,13 +35,13 @@ async fn count_kind(app: &TestApp, kind: &str) -> i64 {
 async fn a_new_browser_is_mailed_and_its_link_ends_that_session_and_its_tokens_once() {
     let mail = MailCatcher::start().await;
     let (provider, app) = with_provider(&[("SMTP_URL", mail.url.as_str())]).await;
-    let home = browser_as(&app, FIREFOX);
+    let home = app.browser_with(|b| b.user_agent(FIREFOX));
     sign_in(&provider, &home).await;
     sign_in(&provider, &home).await;
     assert_eq!(count_kind(&app, "new_sign_in").await, 0, "the first browser, and the same one again: no notice");
 
     // Someone signs in on an iPhone and makes a token there.
-    let stranger = browser_as(&app, SAFARI);
+    let stranger = app.browser_with(|b| b.user_agent(SAFARI));
     sign_in(&provider, &stranger).await;
     let (_, stolen) = token(&stranger, &["profile:read"]).await;
     let (_, own) = token(&home, &["profile:read"]).await;
@@ -121,19 +107,11 @@ async fn a_new_browser_is_mailed_and_its_link_ends_that_session_and_its_tokens_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_network_counts_and_an_expired_link_does_nothing_without_mail_too() {
     let (provider, app) = with_provider(&[("TRUSTED_PROXIES", "127.0.0.1")]).await;
-    let from = |network: &str| {
-        let client = reqwest::Client::builder()
-            .user_agent(FIREFOX)
-            .default_headers(
-                [(reqwest::header::HeaderName::from_static("x-forwarded-for"), network.parse().expect("value"))]
-                    .into_iter()
-                    .collect(),
-            )
-            .redirect(reqwest::redirect::Policy::none())
-            .cookie_store(true)
-            .build()
-            .expect("client");
-        Browser { address: app.address.clone(), client }
+    // Behind the trusted proxy (this machine), each browser names its own address.
+    let from = |address: &str| {
+        let forwarded =
+            [(reqwest::header::HeaderName::from_static("x-forwarded-for"), address.parse().expect("value"))];
+        app.browser_with(|b| b.user_agent(FIREFOX).default_headers(forwarded.into_iter().collect()))
     };
     sign_in(&provider, &from("203.0.113.5")).await;
     sign_in(&provider, &from("203.0.113.200")).await;

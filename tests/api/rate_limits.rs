@@ -2,7 +2,6 @@
 //! address (127.0.0.2, 127.0.0.3, …), or, behind `TRUSTED_PROXIES`, names its address in `X-Forwarded-For`.
 
 use std::{
-    net::IpAddr,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -16,19 +15,9 @@ use serde_json::Value;
 
 use crate::{
     bearer::token,
-    helpers::{TestApp, json, spawn_app_with},
+    helpers::{TestApp, client_from, json, spawn_app_with},
     sessions::{signed_in, with_provider},
 };
-
-/// A client whose connections come from `ip`, like a browser (redirects shown, not followed).
-fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .local_address(ip.parse::<IpAddr>().expect("address"))
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
 
 fn retry_after(response: &reqwest::Response) -> u64 {
     response.headers()["retry-after"].to_str().expect("ascii").parse().expect("whole seconds")

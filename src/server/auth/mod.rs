@@ -524,7 +524,9 @@ async fn finish(
     // browser's cookie gets a fresh id that carries the session.
     let mut tx = state.db.begin_write().await.map_err(|e| internal(&e))?;
     let (user, created) = match users::sign_in(tx.as_exec(), &identity).await.map_err(|e| internal(&e))? {
-        SignIn::Existing(user) if users::is_disabled(tx.as_exec(), &user.id).await.map_err(|e| internal(&e))? => {
+        SignIn::Existing(user)
+            if users::lock_if_disabled(tx.as_exec(), &user.id).await.map_err(|e| internal(&e))? =>
+        {
             return Err(Failed { error: CallbackError::AccountDisabled, user_id: Some(user.id), linking: false });
         }
         SignIn::Existing(user) => (user, false),
