@@ -3,7 +3,7 @@
 // (`e2e-…` accounts on the Dev IdP), so tests running in parallel never touch each other's sessions.
 import { readFile } from 'node:fs/promises';
 import type { Browser, BrowserContext, Page } from '@playwright/test';
-import { test, expect, waitForHydration } from './fixtures';
+import { test, expect, waitForHydration, SCREENSHOTS } from './fixtures';
 import { APP_URL, IDP_URL } from '../playwright.config';
 
 function person() {
@@ -306,9 +306,6 @@ test('the account pages fit a 360 px screen and do not shift when they hydrate',
   }
   await context.close();
 });
-
-// Written to test-results on every run; `make screenshots` (UPDATE_SCREENSHOTS=1) writes the README's copies.
-const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS ? '../docs/screenshots' : './test-results/screenshots';
 
 test('screenshots of the profile and dashboard for the README', async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, colorScheme: 'light' });

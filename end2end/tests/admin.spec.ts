@@ -3,12 +3,13 @@
 // so at their next sign-in; the audit viewer shows it, and exports it.
 import { readFile } from 'node:fs/promises';
 import type { Page } from '@playwright/test';
-import { test, expect } from './fixtures';
+import { test, expect, SCREENSHOTS } from './fixtures';
 import { APP_URL, IDP_URL } from '../playwright.config';
 import { enrol } from './totp';
 
-// The refusals answer 403, and a signed-out page 401; Chromium logs those statuses.
-test.use({ expectedConsole: [/status of 40[13]/] });
+// The refusals answer 403, a signed-out page 401, and the wrong first code while turning on two-step verification
+// 400; Chromium logs those statuses.
+test.use({ expectedConsole: [/status of 40[013]/] });
 
 /** Starts a sign-in through the Dev IdP as `name`. */
 async function startSignIn(page: Page, name: string) {
@@ -17,7 +18,7 @@ async function startSignIn(page: Page, name: string) {
   await page.getByRole('button', { name: 'Continue with Dev IdP (local testing only)' }).click();
 }
 
-test('an administrator disables an account; its owner is signed out and told at sign-in; the trail shows it', async ({ browser, page }) => {
+test('an administrator disables an account; its owner is signed out and told at sign-in; the trail shows it (and the admin screenshots)', async ({ browser, page }) => {
   const victim = `e2e-${Math.random().toString(36).slice(2, 10)}`;
   const theirs = await (await browser.newContext()).newPage();
   await startSignIn(theirs, victim);
@@ -38,10 +39,12 @@ test('an administrator disables an account; its owner is signed out and told at 
   await page.getByTestId('disable-account').click();
   await expect(page.getByTestId('person-disabled')).toBeVisible();
   await expect(page.getByTestId('person-sessions').getByRole('listitem')).toHaveCount(0);
+  await page.setViewportSize({ width: 1100, height: 900 });
+  await page.screenshot({ path: `${SCREENSHOTS}/admin-person.png`, fullPage: true });
 
   // Its owner is signed out at once, and told why at the next sign-in.
   await theirs.reload();
-  await expect(theirs.getByText('You are signed out')).toBeVisible();
+  await expect(theirs, 'sent to sign in').toHaveURL(/\/login/);
   await startSignIn(theirs, victim);
   await expect(theirs.getByRole('heading', { name: 'This account is disabled' })).toBeVisible();
   await expect(theirs.getByTestId('problem-message')).toContainText('An administrator has disabled');
@@ -50,6 +53,9 @@ test('an administrator disables an account; its owner is signed out and told at 
   await page.goto('/admin/audit?kind=account_disabled');
   await expect(page.getByTestId('chain-status')).toContainText('The hash chain verifies');
   await expect(page.getByTestId('audit-events').locator('tbody tr')).toHaveCount(1);
+  await page.goto('/admin/audit');
+  await page.screenshot({ path: `${SCREENSHOTS}/admin-audit.png` });
+  await page.goto('/admin/audit?kind=account_disabled');
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
   expect(download.suggestedFilename()).toMatch(/^gatehouse-audit-\d{8}-\d{6}\.csv$/);
   const csv = await readFile((await download.path())!, 'utf8');

@@ -24,6 +24,9 @@ export const test = base.extend<{ consoleProblems: string[]; expectedConsole: Re
 
 export { expect };
 
+/** Where screenshots go: test-results on every run; `make screenshots` (UPDATE_SCREENSHOTS=1) writes the README's. */
+export const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS ? '../docs/screenshots' : './test-results/screenshots';
+
 /** Waits until the WebAssembly app has hydrated the server-rendered page. */
 export async function waitForHydration(page: import('@playwright/test').Page) {
   await expect(page.locator('html')).toHaveAttribute('data-hydrated', 'true');

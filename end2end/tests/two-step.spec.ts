@@ -3,7 +3,7 @@
 // and confirms it is them before deleting the account.
 import { execFileSync } from 'node:child_process';
 import type { Page } from '@playwright/test';
-import { test, expect, waitForHydration } from './fixtures';
+import { test, expect, waitForHydration, SCREENSHOTS } from './fixtures';
 import { APP_URL, IDP_URL } from '../playwright.config';
 import { linkIn, mailTo } from './mail';
 import { enrol, totp } from './totp';
@@ -142,8 +142,6 @@ function ageConfirmations(email: string) {
   ]);
 }
 
-// Written to test-results on every run; `make screenshots` (UPDATE_SCREENSHOTS=1) writes the README's copies.
-const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS ? '../docs/screenshots' : './test-results/screenshots';
 
 test('screenshots of the login page and two-step setup for the README', async ({ browser }) => {
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, colorScheme: 'light' });

@@ -202,9 +202,9 @@ fn Person(view: AdminPerson, error: Option<String>) -> impl IntoView {
                     }).collect_view()}
                 </dd>
             </dl>
-            {(!is_self).then(|| match disabled {
+            <div class="admin-actions">{(!is_self).then(|| match disabled {
                 None => Either::Left(view! {
-                    <form method="post" action="/admin/people/disable" class="danger-zone-form">
+                    <form method="post" action="/admin/people/disable">
                         <input type="hidden" name="user_id" value=id.clone()/>
                         <p class="muted small">
                             "Disabling ends every session, revokes every token and ends every app's access at once; "
@@ -219,7 +219,7 @@ fn Person(view: AdminPerson, error: Option<String>) -> impl IntoView {
                         <button type="submit" class="button small" data-testid="enable-account">"Enable account"</button>
                     </form>
                 }),
-            })}
+            })}</div>
         </section>
         <section class="card" aria-labelledby="person-sessions">
             <h2 id="person-sessions">"Sessions"</h2>

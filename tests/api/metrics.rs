@@ -79,6 +79,9 @@ async fn sign_ins_failures_sessions_tokens_and_refusals_are_counted() {
     assert_eq!(statuses, [303, 303, 303, 429]);
 
     let text = scrape(&app).await;
+    if let Some(path) = std::env::var_os("METRICS_SAMPLE") {
+        std::fs::write(path, &text).expect("the sample is written");
+    }
     let success = [("provider", "oidc"), ("outcome", "success")];
     assert_eq!(sample(&text, "gatehouse_sign_ins_total", &success), Some(1.0), "{text}");
     let failure = [("provider", "oidc"), ("outcome", "failure")];
