@@ -37,6 +37,9 @@ const ACTIVE_SESSIONS: &str = "gatehouse_active_sessions";
 const TOKENS: &str = "gatehouse_tokens_issued_total";
 const REFUSALS: &str = "gatehouse_rate_limit_refusals_total";
 
+/// How often the histograms' samples are folded into their buckets (the exporter's own listener does it as often).
+pub const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Request durations, in seconds: from a cached page (well under a millisecond) to a slow provider.
 const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
@@ -155,6 +158,12 @@ impl Metrics {
     /// `limit`: `sign_in`, `oauth`, `api` or `block` (an address block in front of a route with no rate limit).
     pub fn refused(&self, limit: &'static str, reason: &'static str) {
         self.counter(REFUSALS, vec![Label::new("limit", limit), Label::new("reason", reason)]).increment(1);
+    }
+
+    /// Folds the histograms' samples into their buckets. Until then each request's duration is kept as a sample:
+    /// without this, memory would grow with every request between scrapes.
+    pub fn upkeep(&self) {
+        self.recorder.handle().run_upkeep();
     }
 
     /// The text a scrape gets, with the number of active sessions as of now.

@@ -378,7 +378,16 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                 }
             }
         };
-        tokio::join!(bus, housekeeping, keys);
+        // Histograms keep every sample until they are folded into their buckets: every few seconds, whether or not
+        // anyone scrapes /metrics, so memory stays flat under load.
+        let metrics = async {
+            let mut interval = tokio::time::interval(metrics::UPKEEP_INTERVAL);
+            loop {
+                interval.tick().await;
+                state.metrics.upkeep();
+            }
+        };
+        tokio::join!(bus, housekeeping, keys, metrics);
     })
 }
 
