@@ -610,14 +610,21 @@ pub async fn failed(state: &AppState, ip: IpAddr, client: &ClientInfo) -> u64 {
 
 /// A good credential used from an address its allow-list does not name: a failure from that address (enough of them
 /// block it), and an `address_not_allowed` event in the owner's activity, written for the 1st, 2nd, 4th, 8th… such
-/// refusal from the address in the window (with its number), so a flood of calls adds a handful of rows.
-pub async fn not_allowed(state: &AppState, client: &ClientInfo, user_id: Option<&str>, mut detail: serde_json::Value) {
+/// refusal from the address in the window (with its number), so a flood of calls adds a handful of rows. `detail` is
+/// awaited only for a refusal that is recorded: the others cost no read to describe.
+pub async fn not_allowed(
+    state: &AppState,
+    client: &ClientInfo,
+    user_id: Option<&str>,
+    detail: impl std::future::Future<Output = serde_json::Value>,
+) {
     let failures = match client.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
         Some(ip) => failed(state, ip, client).await,
         None => 0,
     };
-    tracing::info!(address = client.ip.as_deref().unwrap_or("?"), %detail, "call refused by an allow-list");
+    tracing::info!(address = client.ip.as_deref().unwrap_or("?"), user_id, failures, "call refused by an allow-list");
     if failures <= 1 || failures.is_power_of_two() {
+        let mut detail = detail.await;
         if failures > 1 {
             detail["repeated"] = serde_json::json!(failures);
         }

@@ -136,7 +136,7 @@ async fn verify_bearer(state: &AppState, token: &str, client: &ClientInfo) -> Re
             }),
             Err(VerifyFailure::Refused(TokenError::Expired)) => Err(ApiError::expired_token()),
             Err(VerifyFailure::NotAllowedFrom { token, name, user_id }) => {
-                let detail = serde_json::json!({ "token": token, "name": name });
+                let detail = async { serde_json::json!({ "token": token, "name": name }) };
                 rate_limit::not_allowed(state, client, Some(&user_id), detail).await;
                 Err(ApiError::address_not_allowed("token"))
             }
@@ -198,10 +198,13 @@ async fn verify_app_token(state: &AppState, token: &str, client: &ClientInfo) ->
 
 /// An app's access token used from an address outside the app's allow-list: recorded in the person's activity.
 pub async fn app_not_allowed(state: &AppState, client: &ClientInfo, client_id: &str, user_id: &str) {
-    let name = match crate::server::oauth::clients::find(&state.db, client_id).await {
-        Ok(Some(app)) => app.name,
-        _ => client_id.to_owned(),
+    // The app's name is read only for a refusal that is recorded.
+    let detail = async {
+        let name = match crate::server::oauth::clients::find(&state.db, client_id).await {
+            Ok(Some(app)) => app.name,
+            _ => client_id.to_owned(),
+        };
+        serde_json::json!({ "client": client_id, "name": name })
     };
-    let detail = serde_json::json!({ "client": client_id, "name": name });
     rate_limit::not_allowed(state, client, Some(user_id), detail).await;
 }

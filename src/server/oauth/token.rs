@@ -169,7 +169,7 @@ pub(super) async fn client_request(
     let get = |name: &str| params.get(name).map(String::as_str);
     let client = authenticate(state, headers, get("client_id"), get("client_secret")).await?;
     if !client.allowed.permits(who.ip.as_deref()) {
-        let detail = json!({ "client": client.id, "name": client.name });
+        let detail = async { json!({ "client": client.id, "name": client.name }) };
         crate::server::rate_limit::not_allowed(state, who, client.owner_id.as_deref(), detail).await;
         return Err(TokenError {
             status: StatusCode::FORBIDDEN,
