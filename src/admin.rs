@@ -12,6 +12,19 @@ use crate::{
     tokens::TokenInfo,
 };
 
+/// Whether this request's signed-in person is an operator on an address the admin area answers (the header's
+/// "Admin" link). Everyone else is not told the area exists.
+pub fn operator_signed_in() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use crate::server::context;
+        let (Ok(state), Some(signed_in)) = (context::state(), context::caller().0) else { return false };
+        crate::server::admin::operator(&state, &signed_in, context::client_addr()).is_some()
+    }
+    #[cfg(not(feature = "ssr"))]
+    false
+}
+
 /// People listed per page.
 pub const PEOPLE_PAGE_SIZE: u32 = 50;
 /// Events per page of the audit viewer.

@@ -125,7 +125,7 @@ test('without "Keep me signed in" the cookie ends with the browser; with it, it 
     const page = await context.newPage();
     await page.goto('/login');
     if (keep) {
-      await page.getByTestId('provider-form').getByLabel('Keep me signed in on this device').check();
+      await page.getByLabel('Keep me signed in on this device').check();
     }
     await page.getByRole('button', { name: 'Continue with Dev IdP (local testing only)' }).click();
     await expect(page).toHaveURL(`${APP_URL}/dashboard`);

@@ -1,6 +1,7 @@
-//! `/login`: the password form (when the site offers passwords) above one button per configured provider. The
-//! password form posts to its server function; the providers' buttons submit a GET form to the server's login route
-//! (`/auth/login/{provider}?remember=1&next=…`), so all of it works without JavaScript.
+//! `/login`: the password form (when the site offers passwords) and one button per configured provider, with one
+//! "Keep me signed in" box for all of them. With passwords, the providers' buttons are part of the password form and
+//! post it to the server's login route (`POST /auth/login/{provider}`); without, they submit a GET form to it
+//! (`/auth/login/{provider}?remember=1&next=…`). Either way all of it works without JavaScript.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -26,6 +27,65 @@ pub fn LoginPage() -> impl IntoView {
     // An app that sent the person here may say whom it expects (`login_hint`): an address fills in the form.
     let email = query.with_untracked(|q| q.get("login_hint")).filter(|h| h.contains('@') && h.len() <= 254);
 
+    // The providers' buttons, once the list is loaded. Inside the password form they post to the login route, so
+    // that form's one "Keep me signed in" box goes with whichever button is pressed (and no typed field reaches a
+    // URL); on their own they are a GET form with a box of their own.
+    let next_for_form = next.clone();
+    let buttons = move || {
+        let next = next.clone();
+        Suspend::new(async move {
+            match providers.await {
+                Ok(list) if list.is_empty() && with_password => ().into_any(),
+                Ok(list) if list.is_empty() => view! {
+                    <p class="problem" role="status">
+                        "No sign-in provider is configured. Set OIDC_*, GOOGLE_* or GITHUB_* (see .env.example), or run "
+                        <code>"make run"</code> " to use the Dev IdP."
+                    </p>
+                }
+                    .into_any(),
+                Ok(list) => {
+                    let buttons = view! {
+                        <ul class="providers">
+                            {list
+                                .into_iter()
+                                .map(|provider| {
+                                    let action = format!("/auth/login/{}", provider.id);
+                                    view! {
+                                        <li>
+                                            <button type="submit" class="button provider" formaction=action
+                                                formmethod=with_password.then_some("post")
+                                                formnovalidate=with_password data-provider=provider.id.clone()>
+                                                {format!("Continue with {}", provider.label)}
+                                            </button>
+                                        </li>
+                                    }
+                                })
+                                .collect_view()}
+                        </ul>
+                    };
+                    if with_password {
+                        view! {
+                            <p class="divider" role="separator"><span>"or continue with"</span></p>
+                            {buttons}
+                        }
+                            .into_any()
+                    } else {
+                        view! {
+                            <form method="get" action="/auth/login" class="provider-form" data-testid="provider-form">
+                                {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
+                                {buttons}
+                                <KeepSignedIn id="remember-provider"/>
+                            </form>
+                        }
+                            .into_any()
+                    }
+                }
+                Err(error) => view! { <p class="problem" role="alert">{error.to_string()}</p> }.into_any(),
+            }
+        })
+    };
+    let options = view! { <Suspense fallback=|| view! { <p class="muted">"Loading sign-in options…"</p> }>{buttons}</Suspense> };
+
     view! {
         <Title text="Sign in"/>
         <section class="card narrow" aria-labelledby="login-title">
@@ -33,8 +93,7 @@ pub fn LoginPage() -> impl IntoView {
             {notice.map(|text| view! { <p class="banner" role="status" data-testid="login-notice">{text}</p> })}
             {if with_password {
                 view! {
-                    <PasswordSignInForm next email=email.unwrap_or_default()/>
-                    <p class="divider" role="separator"><span>"or continue with"</span></p>
+                    <PasswordSignInForm next=next_for_form email=email.unwrap_or_default()>{options}</PasswordSignInForm>
                 }
                     .into_any()
             } else {
@@ -42,53 +101,10 @@ pub fn LoginPage() -> impl IntoView {
                     <p class="muted">
                         "Choose how to sign in. Your provider checks who you are; Gatehouse never sees a password."
                     </p>
+                    {options}
                 }
                     .into_any()
             }}
-            <Suspense fallback=|| view! { <p class="muted">"Loading sign-in options…"</p> }>
-                {move || Suspend::new(async move {
-                    match providers.await {
-                        Ok(list) if list.is_empty() && with_password => ().into_any(),
-                        Ok(list) if list.is_empty() => {
-                            view! {
-                                <p class="problem" role="status">
-                                    "No sign-in provider is configured. Set OIDC_*, GOOGLE_* or GITHUB_* (see .env.example), or run "
-                                    <code>"make run"</code> " to use the Dev IdP."
-                                </p>
-                            }
-                                .into_any()
-                        }
-                        Ok(list) => {
-                            let next = query.with_untracked(|q| q.get("next"));
-                            // One form, one button per provider (each its own `formaction`): a plain GET that
-                            // carries `next` and the "Keep me signed in" choice, with or without JavaScript.
-                            view! {
-                                <form method="get" action="/auth/login" class="provider-form" data-testid="provider-form">
-                                    {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
-                                    <ul class="providers">
-                                        {list
-                                            .into_iter()
-                                            .map(|provider| {
-                                                let action = format!("/auth/login/{}", provider.id);
-                                                view! {
-                                                    <li>
-                                                        <button type="submit" class="button provider" formaction=action data-provider=provider.id.clone()>
-                                                            {format!("Continue with {}", provider.label)}
-                                                        </button>
-                                                    </li>
-                                                }
-                                            })
-                                            .collect_view()}
-                                    </ul>
-                                    <KeepSignedIn id="remember-provider"/>
-                                </form>
-                            }
-                                .into_any()
-                        }
-                        Err(error) => view! { <p class="problem" role="alert">{error.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Suspense>
         </section>
     }
 }

@@ -23,9 +23,14 @@ fn FormError(id: &'static str, error: Option<AppError>) -> impl IntoView {
 }
 
 /// The password form on `/login`, with its links; `next` is where to go after signing in, `email` an address to
-/// fill in (an app's `login_hint`).
+/// fill in (an app's `login_hint`), `children` what else the form holds (the providers' buttons, which share its
+/// "Keep me signed in" box).
 #[component]
-pub fn PasswordSignInForm(next: Option<String>, #[prop(optional)] email: Option<String>) -> impl IntoView {
+pub fn PasswordSignInForm(
+    next: Option<String>,
+    #[prop(optional)] email: Option<String>,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
     let error = page_error(PasswordSignIn::PATH);
     view! {
         <form method="post" action=PasswordSignIn::PATH class="stacked-form" data-testid="password-form">
@@ -39,6 +44,7 @@ pub fn PasswordSignInForm(next: Option<String>, #[prop(optional)] email: Option<
             <crate::pages::login::KeepSignedIn id="remember-password"/>
             <button type="submit" class="button">"Sign in"</button>
             <FormError id="sign-in-error" error/>
+            {children.map(|children| children())}
         </form>
         <p class="form-links">
             <a href="/reset">"Forgot your password?"</a>

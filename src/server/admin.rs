@@ -68,20 +68,26 @@ pub async fn require_from_context() -> Result<(AppState, Admin), AppError> {
     Ok((state, admin))
 }
 
-/// Checks that `signed_in`, calling from `ip`, may use the admin area.
-pub async fn require(state: &AppState, signed_in: &SignedIn, ip: Option<IpAddr>) -> Result<Admin, AppError> {
+/// The operator's address, if `signed_in`, calling from `ip`, is one of `ADMIN_EMAILS` (verified) on an address
+/// of `ADMIN_ALLOWED_IPS`: who is shown the admin area at all. [`require`] adds the second-factor rule.
+pub fn operator(state: &AppState, signed_in: &SignedIn, ip: Option<IpAddr>) -> Option<String> {
     let operators = &state.config.operators;
     let user = &signed_in.user;
-    let email = user.email.as_deref().filter(|_| user.email_verified).map(str::to_lowercase);
-    let listed = email.as_ref().filter(|email| operators.admin_emails.contains(email));
+    let email = user.email.as_deref().filter(|_| user.email_verified).map(str::to_lowercase)?;
     let reachable = ip.is_some_and(|ip| operators.admin_reachable_from(ip));
-    let (Some(email), true) = (listed, reachable) else { return Err(AppError::NotFound) };
+    (reachable && operators.admin_emails.contains(&email)).then_some(email)
+}
+
+/// Checks that `signed_in`, calling from `ip`, may use the admin area.
+pub async fn require(state: &AppState, signed_in: &SignedIn, ip: Option<IpAddr>) -> Result<Admin, AppError> {
+    let user = &signed_in.user;
+    let Some(email) = operator(state, signed_in, ip) else { return Err(AppError::NotFound) };
     if two_step_required(state).await? && !two_step_on(state, &user.id).await? {
         return Err(AppError::Forbidden(
             "The admin area needs two-step verification: turn it on from your profile, then come back.".into(),
         ));
     }
-    Ok(Admin { user_id: user.id.clone(), email: email.clone() })
+    Ok(Admin { user_id: user.id.clone(), email })
 }
 
 /// Local accounts exist, or may be made: then an administrator needs a second factor.

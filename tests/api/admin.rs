@@ -71,6 +71,11 @@ async fn only_listed_operators_from_the_allowed_addresses_see_anything() {
         "{admin_page}"
     );
 
+    // The header links the area for the operator, and for nobody else.
+    let admin_link = r#"href="/admin""#;
+    assert!(page(&area.admin, "/dashboard").await.1.contains(admin_link), "the operator's header links the area");
+    assert!(!page(&area.grace, "/dashboard").await.1.contains(admin_link), "nobody else's does");
+
     // Grace is signed in, and not an operator: the same 404 as an address with nothing at it, for every part.
     for path in ["/admin", "/admin/audit", &format!("/admin/people/{}", area.grace_id), "/admin/audit/export"] {
         let (status, body) = page(&area.grace, path).await;
@@ -98,6 +103,7 @@ async fn only_listed_operators_from_the_allowed_addresses_see_anything() {
     let outside = app.main_browser();
     assert_eq!(sign_in(&provider, &outside, "ada", ADMIN).await.status(), 303);
     assert_eq!(page(&outside, "/admin").await.0, StatusCode::NOT_FOUND, "127.0.0.1 is not on the list");
+    assert!(!page(&outside, "/dashboard").await.1.contains(admin_link), "nor linked from there");
     let inside = app.browser_with(|b| b.local_address("127.0.0.2".parse::<IpAddr>().ok()));
     assert_eq!(sign_in(&provider, &inside, "ada", ADMIN).await.status(), 303);
     assert_eq!(page(&inside, "/admin").await.0, StatusCode::OK);

@@ -592,3 +592,50 @@ async fn a_disabled_account_is_told_so_at_sign_in_only_after_the_right_password(
     assert_eq!(me(&browser).await.status(), 401);
     assert_eq!(app.count("user_sessions").await, 0);
 }
+
+/// With passwords offered, the login page's provider buttons post the password form to `/auth/login/{provider}`: its
+/// one "Keep me signed in" box and `next` go with them, and whatever was typed into the password field is dropped,
+/// never carried into a URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_pages_one_form_starts_a_provider_sign_in_with_its_choice_and_no_password() {
+    let mail = MailCatcher::start().await;
+    let (provider, app) = with_provider(&[("SESSION_MAX_LIFETIME", "30d"), ("SMTP_URL", mail.url.as_str())]).await;
+    let page = app.get("/login").await.text().await.expect("page");
+    assert_eq!(page.matches("Keep me signed in").count(), 1, "one box for every way in");
+    assert!(page.contains(r#"formaction="/auth/login/oidc" formmethod="post""#), "{page}");
+
+    for (remember, lifetime) in [(None, 12 * 3600), (Some("1"), 30 * 86_400)] {
+        let browser = app.browser();
+        let mut form = vec![("next", "/profile"), ("email", "a@example.test"), ("password", "typed by mistake")];
+        form.extend(remember.map(|value| ("remember", value)));
+        let started = browser
+            .client
+            .post(format!("{}/auth/login/oidc", app.address))
+            .header("origin", &app.address)
+            .form(&form)
+            .send()
+            .await
+            .expect("request reaches the app");
+        assert_eq!(started.status(), 303);
+        let authorize = location(&started);
+        assert!(!authorize.contains("typed") && !authorize.contains("a%40example"), "{authorize}");
+        let query = provider.approve(&authorize, "poster");
+        let done = browser.get(&format!("/auth/callback/oidc?{query}")).await;
+        assert_eq!(location(&done), "/profile");
+        assert_eq!(app.newest_session_lifetime().await, lifetime, "{remember:?}");
+        sqlx::query("DELETE FROM user_sessions").execute(&app.sql).await.expect("clean");
+    }
+
+    // From another site, a browser with our cookie is refused, as on every cookie route's POST.
+    let browser = app.browser();
+    assert_eq!(browser.get("/auth/login/oidc").await.status(), 303, "a session cookie, for a started attempt");
+    let forged = browser
+        .client
+        .post(format!("{}/auth/login/oidc", app.address))
+        .header("origin", "https://evil.example")
+        .form(&[("remember", "1")])
+        .send()
+        .await
+        .expect("request reaches the app");
+    assert_eq!(forged.status(), 403);
+}

@@ -1,6 +1,6 @@
-//! Sign-in with external providers: `GET /auth/login/{provider}`, `GET /auth/callback/{provider}` and
-//! `POST /auth/logout`. Every failure creates no session and no user, answers 4xx with a page that says what went
-//! wrong, and logs why (never a code or a token).
+//! Sign-in with external providers: `GET /auth/login/{provider}` (or a `POST` of the login page's password form),
+//! `GET /auth/callback/{provider}` and `POST /auth/logout`. Every failure creates no session and no user, answers 4xx
+//! with a page that says what went wrong, and logs why (never a code or a token).
 
 pub mod attempt;
 pub mod capped;
@@ -11,7 +11,7 @@ pub mod redirect;
 
 use axum::{
     Extension, Router,
-    extract::{Path, Query, State},
+    extract::{Form, Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -39,7 +39,7 @@ use super::{
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/auth/login/{provider}", get(login))
+        .route("/auth/login/{provider}", get(login).post(login_form))
         .route("/auth/callback/{provider}", get(callback))
         .route("/auth/link/{provider}", post(link))
         .route("/auth/confirm/{provider}", get(confirm))
@@ -289,6 +289,18 @@ async fn login(
 ) -> Response {
     let next = RedirectTarget::parse_or_default(query.next.as_deref());
     start(&state, provider, next, Mode::SignIn(session::Keep::chosen(query.remember.as_deref())), &session).await
+}
+
+/// The same from the login page's password form, whose provider buttons post it: the "Keep me signed in" box is
+/// the form's one. Only `next` and `remember` are read; anything typed into the form's other fields is dropped.
+async fn login_form(
+    State(state): State<AppState>,
+    Path(provider): Path<String>,
+    session: Session,
+    Form(form): Form<LoginQuery>,
+) -> Response {
+    let next = RedirectTarget::parse_or_default(form.next.as_deref());
+    start(&state, provider, next, Mode::SignIn(session::Keep::chosen(form.remember.as_deref())), &session).await
 }
 
 /// What a started attempt is for.
