@@ -220,12 +220,13 @@ for log in "$work/app.log" "$work/offapp.log" "$work/pgapp.log"; do
 done
 
 # What the audit hash chain costs each event (benches/audit_chain.rs): a chained append beside a plain INSERT of the
-# same row, each in a write transaction of its own, on a SQLite file and on PostgreSQL, pinned to CPU 0.
+# same row, each in a write transaction of its own, on a SQLite file and on PostgreSQL, pinned to CPU 0; and what
+# checking the whole chain costs each event.
 echo "bench: the audit chain's cost per event" >&2
 cargo bench --features ssr --locked --quiet --bench audit_chain --no-run
 psql "$pg_admin" -qc "DROP DATABASE IF EXISTS gatehouse_bench_audit WITH (FORCE)" -c "CREATE DATABASE gatehouse_bench_audit"
 audit_cost=$(BENCH_POSTGRES_URL="${pg_admin%/*}/gatehouse_bench_audit" taskset -c 0 \
-  cargo bench --features ssr --locked --quiet --bench audit_chain -- 1000 2>/dev/null | grep '^audit append')
+  cargo bench --features ssr --locked --quiet --bench audit_chain -- 1000 2>/dev/null | grep '^audit \(append\|verify\)')
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 {

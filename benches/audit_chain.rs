@@ -1,7 +1,8 @@
 //! What the tamper-evident audit trail costs each event: `audit::record_on` (a write transaction, the chain's lock,
 //! reading the head, a salt, three commitments and the SHA-256 link) beside a plain `INSERT` of the same row in a
 //! transaction of its own, both on one SQLite file (and on PostgreSQL with `BENCH_POSTGRES_URL`), one after the
-//! other, several rounds, medians. `make bench` runs it:
+//! other, several rounds, medians; then what checking the whole chain costs each event (`chain::verify`, what
+//! `gatehouse audit verify` and the admin area's audit viewer run). `make bench` runs it:
 //!
 //! ```text
 //! cargo bench --features ssr --bench audit_chain [-- EVENTS]
@@ -10,7 +11,7 @@
 use std::time::Instant;
 
 use gatehouse::server::{
-    audit::{self, Event},
+    audit::{self, Event, chain},
     config::DatabaseSettings,
     db::{Backend, Db},
     session::ClientInfo,
@@ -81,6 +82,32 @@ fn report(place: &str, (chained, plain): (f64, f64)) {
     );
 }
 
+/// Microseconds per event for checking the whole chain, and how many events it held.
+async fn verify(db: &Db) -> (f64, u64) {
+    // The plain rows stand outside the chain (verify would call them inserted): only the chained ones stay.
+    let mut tx = db.begin_write().await.expect("transaction");
+    either!(tx.as_exec(), conn => sqlx::query("DELETE FROM audit_events WHERE seq IS NULL").execute(conn).await.map(drop))
+        .expect("the plain rows removed");
+    tx.commit().await.expect("commit");
+    let mut samples = Vec::new();
+    let mut events = 0;
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        let report = chain::verify(db).await.expect("verify");
+        assert_eq!(report.problem, None, "the bench's own chain verifies");
+        events = report.events;
+        samples.push(started.elapsed().as_secs_f64() * 1e6 / events as f64);
+    }
+    (median(samples), events)
+}
+
+fn report_verify(place: &str, (per_event, events): (f64, u64)) {
+    println!(
+        "audit verify on {place}: {per_event:.1} µs/event over {events} events ({:.2} s for 100,000)",
+        per_event * 1e5 / 1e6
+    );
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let events: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(1000);
@@ -88,8 +115,10 @@ async fn main() {
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
     let db = Db::connect(&DatabaseSettings::new(&url).expect("a SQLite URL")).await.expect("SQLite");
     report("SQLite", measure(&db, events).await);
+    report_verify("SQLite", verify(&db).await);
     if let Ok(url) = std::env::var("BENCH_POSTGRES_URL") {
         let db = Db::connect(&DatabaseSettings::new(&url).expect("a PostgreSQL URL")).await.expect("PostgreSQL");
         report("PostgreSQL", measure(&db, events).await);
+        report_verify("PostgreSQL", verify(&db).await);
     }
 }

@@ -54,13 +54,17 @@ pub struct BlockInForce {
     pub times: i64,
 }
 
-/// Whether the security activity's hash chain verifies, as the last check found it.
+/// Whether the security activity's hash chain verifies, as the newest full check found it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainStatus {
+    /// When that check finished (Unix seconds); `None` while the first one is still running.
+    pub checked_at: Option<i64>,
+    /// How long it took, in milliseconds.
+    pub took_ms: u64,
     pub verifies: bool,
     pub events: u64,
     pub anonymised: u64,
-    /// The first event that was changed, removed or inserted, in words.
+    /// The first event that was changed, removed or inserted, or why the chain could not be read, in words.
     pub problem: Option<String>,
 }
 
@@ -138,7 +142,8 @@ pub struct AdminAudit {
     pub kinds: Vec<String>,
     pub events: Vec<AuditRow>,
     pub next: Option<i64>,
-    pub chain: ChainStatus,
+    /// `None` when the filters did not parse (the page shows the form again, and nothing else).
+    pub chain: Option<ChainStatus>,
 }
 
 #[server(endpoint = "admin/overview")]

@@ -9,8 +9,8 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
     admin::{
-        AdminAudit, AdminOverview, AdminPerson, AuditFilter, AuditRow, BlockInForce, PersonSummary, get_admin_audit,
-        get_admin_overview, get_admin_person,
+        AdminAudit, AdminOverview, AdminPerson, AuditFilter, AuditRow, BlockInForce, ChainStatus, PersonSummary,
+        get_admin_audit, get_admin_overview, get_admin_person,
     },
     components::{
         account::LoadError,
@@ -324,14 +324,7 @@ pub fn AdminAuditPage() -> impl IntoView {
 impl AdminAudit {
     /// A viewer with nothing in it, for filters that did not parse (the form keeps what was typed).
     fn empty(filter: AuditFilter) -> Self {
-        Self {
-            now: 0,
-            filter,
-            kinds: Vec::new(),
-            events: Vec::new(),
-            next: None,
-            chain: crate::admin::ChainStatus { verifies: true, events: 0, anonymised: 0, problem: None },
-        }
+        Self { now: 0, filter, kinds: Vec::new(), events: Vec::new(), next: None, chain: None }
     }
 }
 
@@ -361,6 +354,40 @@ fn urlencode(text: &str) -> String {
         .collect()
 }
 
+/// Whether the hash chain verified at its newest full check, when that was, and a button to check again now.
+#[component]
+fn ChainBadge(chain: ChainStatus, now: i64) -> impl IntoView {
+    let outcome = match (chain.checked_at, chain.problem) {
+        (None, _) => view! {
+            <p class="muted" data-testid="chain-status">"The hash chain is being checked. Reload in a moment."</p>
+        }
+        .into_any(),
+        (Some(_), Some(problem)) => view! {
+            <p class="problem" role="alert" data-testid="chain-status">"The hash chain does not verify: " {problem}</p>
+        }
+        .into_any(),
+        (Some(_), None) => view! {
+            <p class="badge ok" data-testid="chain-status">
+                {format!("The hash chain verifies: {} events, {} anonymised.", chain.events, chain.anonymised)}
+            </p>
+        }
+        .into_any(),
+    };
+    view! {
+        <div class="chain" id="chain">
+            {outcome}
+            <form method="post" action="/admin/audit/verify" class="inline-form">
+                {chain.checked_at.map(|at| view! {
+                    <span class="muted" data-testid="chain-checked">
+                        "Checked in full " <Ago at now/> {format!(" (in {} ms). ", chain.took_ms)}
+                    </span>
+                })}
+                <button type="submit" class="button secondary small">"Check now"</button>
+            </form>
+        </div>
+    }
+}
+
 #[component]
 fn Audit(view: AdminAudit, error: Option<String>) -> impl IntoView {
     let AdminAudit { now, filter, kinds, events, next, chain } = view;
@@ -375,19 +402,7 @@ fn Audit(view: AdminAudit, error: Option<String>) -> impl IntoView {
         {error.map(|e| view! { <p class="problem" role="alert" data-testid="admin-error">{e}</p> })}
         <section class="card" aria-labelledby="audit-title">
             <h1 id="audit-title">"Security activity"</h1>
-            {if chain.verifies {
-                Either::Left(view! {
-                    <p class="badge ok" data-testid="chain-status">
-                        {format!("The hash chain verifies: {} events, {} anonymised.", chain.events, chain.anonymised)}
-                    </p>
-                })
-            } else {
-                Either::Right(view! {
-                    <p class="problem" role="alert" data-testid="chain-status">
-                        "The hash chain does not verify: " {chain.problem.unwrap_or_default()}
-                    </p>
-                })
-            }}
+            {chain.map(|chain| view! { <ChainBadge chain now/> })}
             <form method="get" action="/admin/audit" class="filters" data-testid="audit-filters">
                 <label>"Kind "
                     <select name="kind">

@@ -84,7 +84,8 @@ pub fn LoginPage() -> impl IntoView {
             }
         })
     };
-    let options = view! { <Suspense fallback=|| view! { <p class="muted">"Loading sign-in options…"</p> }>{buttons}</Suspense> };
+    let options =
+        view! { <Suspense fallback=|| view! { <p class="muted">"Loading sign-in options…"</p> }>{buttons}</Suspense> };
 
     view! {
         <Title text="Sign in"/>

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use super::{
     accounts::{self, IdentityRow},
-    audit::{self, Event, chain},
+    audit::{self, Event, chain, watch::Checked},
     client_addr::ClientAddr,
     clock,
     db::{Exec, on},
@@ -58,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/people/enable", post(|s, c, a, w, f| person_form(PersonAction::Enable, s, c, a, w, f)))
         .route("/admin/blocks/lift", post(lift_form))
         .route("/admin/audit/export", get(export))
+        .route("/admin/audit/verify", post(verify_form))
 }
 
 /// The administrator behind this server function call, or `NotFound`.
@@ -421,7 +422,7 @@ async fn events(state: &AppState, parsed: &Parsed, limit: u32) -> Result<Vec<Aud
         .collect())
 }
 
-/// The audit viewer: a page of events that match, and whether the whole chain verifies.
+/// The audit viewer: a page of events that match, and whether the whole chain verified when last checked.
 pub async fn audit_page(state: &AppState, filter: AuditFilter) -> Result<AdminAudit, AppError> {
     let parsed = parse_filter(state, &filter).await?;
     let mut events = events(state, &parsed, AUDIT_PAGE_SIZE + 1).await?;
@@ -431,15 +432,35 @@ pub async fn audit_page(state: &AppState, filter: AuditFilter) -> Result<AdminAu
     } else {
         None
     };
-    let report = chain::verify(&state.db).await?;
-    let chain = ChainStatus {
-        verifies: report.problem.is_none(),
-        events: report.events,
-        anonymised: report.anonymised,
-        problem: report.problem.map(|p| p.to_string()),
-    };
+    let chain = chain_status(state.chain.status(&state.db).await);
     let kinds = Event::ALL.iter().map(|e| e.as_str().to_owned()).collect();
-    Ok(AdminAudit { now: clock::now(), filter, kinds, events, next, chain })
+    Ok(AdminAudit { now: clock::now(), filter, kinds, events, next, chain: Some(chain) })
+}
+
+/// What the page shows of a full check of the chain (`None`: the first is still running).
+fn chain_status(checked: Option<Checked>) -> ChainStatus {
+    let Some(checked) = checked else {
+        return ChainStatus { checked_at: None, took_ms: 0, verifies: false, events: 0, anonymised: 0, problem: None };
+    };
+    let (checked_at, took_ms) = (Some(checked.at), checked.took.as_millis() as u64);
+    match checked.outcome {
+        Ok(report) => ChainStatus {
+            checked_at,
+            took_ms,
+            verifies: report.problem.is_none(),
+            events: report.events,
+            anonymised: report.anonymised,
+            problem: report.problem.map(|p| p.to_string()),
+        },
+        Err(error) => ChainStatus {
+            checked_at,
+            took_ms,
+            verifies: false,
+            events: 0,
+            anonymised: 0,
+            problem: Some(format!("the security activity could not be read ({error})")),
+        },
+    }
 }
 
 /// The administrator for a form post or a download, or the response that refuses them.
@@ -521,6 +542,17 @@ async fn lift_form(
 ) -> Response {
     match admin_for(&state, &caller, addr).await {
         Ok(admin) => back("/admin#blocks", lift(&state, &admin, &form.address, &who).await),
+        Err(refused) => refused,
+    }
+}
+
+/// "Check now": a full check of the chain that starts after the press, waited for, then back to the viewer.
+async fn verify_form(State(state): State<AppState>, caller: Caller, addr: Option<Extension<ClientAddr>>) -> Response {
+    match admin_for(&state, &caller, addr).await {
+        Ok(_) => {
+            state.chain.check_now(&state.db).await;
+            Redirect::to("/admin/audit#chain").into_response()
+        }
         Err(refused) => refused,
     }
 }

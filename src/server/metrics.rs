@@ -36,6 +36,8 @@ const FAILURES: &str = "gatehouse_sign_in_failures_total";
 const ACTIVE_SESSIONS: &str = "gatehouse_active_sessions";
 const TOKENS: &str = "gatehouse_tokens_issued_total";
 const REFUSALS: &str = "gatehouse_rate_limit_refusals_total";
+const CHAIN_INTACT: &str = "gatehouse_audit_chain_intact";
+const CHAIN_CHECKED: &str = "gatehouse_audit_chain_checked_timestamp_seconds";
 
 /// How often the histograms' samples are folded into their buckets (the exporter's own listener does it as often).
 pub const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -120,6 +122,8 @@ impl Metrics {
         describe(ACTIVE_SESSIONS, "Signed-in sessions that have not ended.");
         describe(TOKENS, "Tokens issued, by kind.");
         describe(REFUSALS, "Requests refused by a rate limit or an address block.");
+        describe(CHAIN_INTACT, "1 if the audit hash chain verified at its newest full check, 0 if it did not.");
+        describe(CHAIN_CHECKED, "When the audit hash chain was last checked in full, in Unix seconds.");
         Self { recorder }
     }
 
@@ -175,6 +179,11 @@ impl Metrics {
         .fetch_one(pool)
         .await)?;
         self.recorder.register_gauge(&Key::from_name(ACTIVE_SESSIONS), &METADATA).set(active as f64);
+        if let Some(checked) = state.chain.latest() {
+            let intact = if checked.intact() { 1.0 } else { 0.0 };
+            self.recorder.register_gauge(&Key::from_name(CHAIN_INTACT), &METADATA).set(intact);
+            self.recorder.register_gauge(&Key::from_name(CHAIN_CHECKED), &METADATA).set(checked.at as f64);
+        }
         Ok(self.recorder.handle().render())
     }
 }

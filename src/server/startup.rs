@@ -229,6 +229,7 @@ impl Application {
             keys,
             limiter,
             metrics: Arc::new(Metrics::new()),
+            chain: Arc::default(),
         };
         Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store, bus })
     }
@@ -387,7 +388,15 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                 state.metrics.upkeep();
             }
         };
-        tokio::join!(bus, housekeeping, keys, metrics);
+        // The hash chain, checked in full now and then: a break is logged as an error and shows in /metrics.
+        let chain = async {
+            let mut interval = tokio::time::interval(audit::watch::CHECK_EVERY);
+            loop {
+                interval.tick().await;
+                state.chain.start(&state.db);
+            }
+        };
+        tokio::join!(bus, housekeeping, keys, metrics, chain);
     })
 }
 

@@ -33,4 +33,6 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// What `/metrics` reports.
     pub metrics: Arc<super::metrics::Metrics>,
+    /// The newest full check of the audit hash chain.
+    pub chain: Arc<super::audit::watch::ChainWatch>,
 }

@@ -239,13 +239,22 @@ async fn the_audit_viewer_filters_exports_and_says_whether_the_chain_verifies() 
     assert!(events.len() >= 2 && events.iter().all(|e| e["user_id"] == area.grace_id.as_str()), "{exported}");
     assert_eq!(kinds(&area.app).await.iter().filter(|k| *k == "audit_exported").count(), 2);
 
-    // Someone edits an event in the database: the viewer says so, and names it.
+    // Someone edits an event in the database. Views show the newest full check, with when it was made, and do not
+    // walk the chain themselves; "Check now" does, and then the viewer says what broke, and names it.
     sqlx::query("UPDATE audit_events SET detail = '{\"provider\":\"github\"}' WHERE kind = 'sign_in'")
         .execute(&area.app.sql)
         .await
         .expect("tamper");
+    let (_, before) = page(&area.admin, "/admin/audit").await;
+    assert!(before.contains("The hash chain verifies") && before.contains("Checked in full"), "{before}");
+    let checked = post(&area.admin, "/admin/audit/verify", &[]).await;
+    assert_eq!((checked.status(), location(&checked)), (StatusCode::SEE_OTHER, "/admin/audit#chain".to_owned()));
     let (_, broken) = page(&area.admin, "/admin/audit").await;
     assert!(broken.contains("The hash chain does not verify") && broken.contains("was changed"), "{broken}");
+    let scrape = area.app.get("/metrics").await.text().await.expect("metrics");
+    assert!(scrape.contains("\ngatehouse_audit_chain_intact 0\n"), "{scrape}");
+    // Only operators may start a check.
+    assert_eq!(post(&area.grace, "/admin/audit/verify", &[]).await.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

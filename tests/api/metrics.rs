@@ -78,7 +78,15 @@ async fn sign_ins_failures_sessions_tokens_and_refusals_are_counted() {
     }
     assert_eq!(statuses, [303, 303, 303, 429]);
 
-    let text = scrape(&app).await;
+    // The hash chain is checked in full at start-up, in the background: wait for its outcome to be reported.
+    let mut text = scrape(&app).await;
+    for _ in 0..50 {
+        if sample(&text, "gatehouse_audit_chain_intact", &[]).is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        text = scrape(&app).await;
+    }
     if let Some(path) = std::env::var_os("METRICS_SAMPLE") {
         std::fs::write(path, &text).expect("the sample is written");
     }
@@ -92,6 +100,9 @@ async fn sign_ins_failures_sessions_tokens_and_refusals_are_counted() {
     assert_eq!(sample(&text, "gatehouse_tokens_issued_total", &pats), Some(1.0), "{text}");
     let refused = [("limit", "sign_in"), ("reason", "rate_limited")];
     assert_eq!(sample(&text, "gatehouse_rate_limit_refusals_total", &refused), Some(1.0), "{text}");
+    // The hash chain verified at its check at start-up (admin.rs shows a break turning this to 0).
+    assert_eq!(sample(&text, "gatehouse_audit_chain_intact", &[]), Some(1.0), "{text}");
+    assert!(sample(&text, "gatehouse_audit_chain_checked_timestamp_seconds", &[]).is_some_and(|at| at > 1.7e9));
 
     // Signing out ends the session the gauge counts.
     assert_eq!(app.post_from_page("/auth/logout").await.status(), StatusCode::SEE_OTHER);

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 pub mod chain;
+pub mod watch;
 
 use super::{
     clock,

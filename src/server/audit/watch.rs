@@ -1,0 +1,136 @@
+//! Keeping an eye on the hash chain while the server runs: a full [`verify`] at start-up and every
+//! [`CHECK_EVERY`], and on demand from the admin area, one at a time; the newest outcome is what the audit viewer
+//! shows (with when it was found) and what `/metrics` reports. A page view never walks the chain itself: checking
+//! costs about 13 µs an event (`make bench`), over a second for 100,000, and the viewer would pay it on every view.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use tokio::sync::watch;
+
+use super::chain::{Report, verify};
+use crate::server::{clock, db::Db};
+
+/// How often the chain is checked in full without anyone asking.
+pub const CHECK_EVERY: Duration = Duration::from_secs(3600);
+/// An outcome older than this is refreshed (in the background) when someone looks at it.
+pub const FRESH_FOR: Duration = Duration::from_secs(300);
+/// How long a view waits for the very first check before it says one is under way.
+const FIRST_WAIT: Duration = Duration::from_secs(3);
+
+/// The outcome of one full check.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    /// When it finished, in Unix seconds.
+    pub at: i64,
+    started: Instant,
+    pub took: Duration,
+    /// What it found, or why the chain could not be read.
+    pub outcome: Result<Report, String>,
+}
+
+impl Checked {
+    pub fn intact(&self) -> bool {
+        self.outcome.as_ref().is_ok_and(|report| report.problem.is_none())
+    }
+}
+
+pub struct ChainWatch {
+    latest: watch::Sender<Option<Checked>>,
+    checking: AtomicBool,
+}
+
+impl Default for ChainWatch {
+    fn default() -> Self {
+        Self { latest: watch::Sender::new(None), checking: AtomicBool::new(false) }
+    }
+}
+
+impl ChainWatch {
+    /// The newest outcome, without waiting unless there has never been one; an outcome older than [`FRESH_FOR`]
+    /// is shown as it is while a fresh check starts. `None`: the first check is still running.
+    pub async fn status(self: &Arc<Self>, db: &Db) -> Option<Checked> {
+        let mut changes = self.latest.subscribe();
+        let current = changes.borrow_and_update().clone();
+        match current {
+            Some(checked) => {
+                if clock::now() - checked.at >= FRESH_FOR.as_secs() as i64 {
+                    self.start(db);
+                }
+                Some(checked)
+            }
+            None => {
+                self.start(db);
+                let _ = tokio::time::timeout(FIRST_WAIT, changes.changed()).await;
+                changes.borrow().clone()
+            }
+        }
+    }
+
+    /// The newest outcome, as it is.
+    pub fn latest(&self) -> Option<Checked> {
+        self.latest.borrow().clone()
+    }
+
+    /// Checks now and waits for the outcome: of a check that started after this call (one already under way may
+    /// have read the chain before a change this call is meant to see).
+    pub async fn check_now(self: &Arc<Self>, db: &Db) -> Checked {
+        let asked = Instant::now();
+        let mut changes = self.latest.subscribe();
+        loop {
+            self.start(db);
+            if changes.changed().await.is_err() {
+                // Only if the watch itself were gone, which `self` prevents.
+                return Checked {
+                    at: clock::now(),
+                    started: asked,
+                    took: Duration::ZERO,
+                    outcome: Err("stopped".into()),
+                };
+            }
+            if let Some(checked) = changes.borrow_and_update().clone()
+                && checked.started >= asked
+            {
+                return checked;
+            }
+        }
+    }
+
+    /// Starts a full check in the background unless one is under way.
+    pub fn start(self: &Arc<Self>, db: &Db) {
+        if self.checking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (this, db) = (self.clone(), db.clone());
+        tokio::spawn(async move {
+            // Cleared however the check ends, so a failed one does not stop every later one.
+            let _running = Running(&this.checking);
+            let started = Instant::now();
+            let outcome = verify(&db).await.map_err(|error| error.to_string());
+            let checked = Checked { at: clock::now(), started, took: started.elapsed(), outcome };
+            match &checked.outcome {
+                Ok(Report { problem: Some(problem), .. }) => {
+                    tracing::error!(%problem, "the security activity's hash chain does not verify");
+                }
+                Ok(report) => tracing::debug!(events = report.events, took = ?checked.took, "the hash chain verifies"),
+                Err(error) => tracing::warn!(%error, "checking the security activity's hash chain failed"),
+            }
+            drop(_running);
+            this.latest.send_replace(Some(checked));
+        });
+    }
+}
+
+/// Marks the check as no longer running when dropped.
+struct Running<'a>(&'a AtomicBool);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
