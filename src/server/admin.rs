@@ -9,7 +9,7 @@
 //! below, which answer with a redirect back (`?error=…` when something was wrong), so the area works without
 //! JavaScript.
 
-use std::net::IpAddr;
+use std::{net::IpAddr, time::Duration};
 
 use axum::{
     Extension, Router,
@@ -546,11 +546,12 @@ async fn lift_form(
     }
 }
 
-/// "Check now": a full check of the chain that starts after the press, waited for, then back to the viewer.
+/// "Check now": a full check of the chain that starts after the press, then back to the viewer. Waited for up to
+/// 10 s (a long chain takes longer: the viewer then shows the previous outcome until this one is in).
 async fn verify_form(State(state): State<AppState>, caller: Caller, addr: Option<Extension<ClientAddr>>) -> Response {
     match admin_for(&state, &caller, addr).await {
         Ok(_) => {
-            state.chain.check_now(&state.db).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), state.chain.check_now(&state.db)).await;
             Redirect::to("/admin/audit#chain").into_response()
         }
         Err(refused) => refused,

@@ -8,8 +8,15 @@ use std::{
     time::Duration,
 };
 
-use gatehouse::server::audit::chain::{self, Problem};
+use gatehouse::server::{
+    audit::{
+        self, Event,
+        chain::{self, Problem},
+    },
+    session::ClientInfo,
+};
 use reqwest::Method;
+use serde_json::json;
 
 use crate::{
     bearer::token,
@@ -216,4 +223,33 @@ async fn events_from_before_the_chain_are_sealed_into_it_once() {
     let report = chain::verify(&app.state.db).await.expect("verify");
     assert_eq!(report.problem, None);
     assert_eq!(report.events, app.count("audit_events").await as u64);
+}
+
+/// The admin area's view of the chain: a full check's outcome is reused while it is fresh and reaches the newest
+/// event (a view does not walk the chain), and checked again once an event was added after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watch_reuses_a_fresh_check_and_checks_again_once_the_chain_grows() {
+    let app = app_with_history().await;
+    let watch = app.state.chain.clone();
+    let first = watch.check_now(&app.state.db).await;
+    assert!(first.intact(), "{first:?}");
+
+    // Changed in place: the newest event is the same, so the fresh outcome stands until someone checks again.
+    sql(&app, "UPDATE audit_events SET kind = 'sign_out' WHERE seq = 1").await;
+    let reused = watch.status(&app.state.db).await.expect("an outcome");
+    assert!(reused.intact() && reused.at == first.at, "{reused:?}");
+
+    // One more event: the outcome no longer reaches the newest event, so a view starts a check and sees the break.
+    audit::record_on(&app.state.db, Event::SignOut, None, &ClientInfo::default(), json!({})).await.expect("event");
+    let mut found = None;
+    for _ in 0..20 {
+        let status = watch.status(&app.state.db).await.expect("an outcome");
+        if !status.intact() {
+            found = Some(status);
+            break;
+        }
+    }
+    let found = found.expect("the break is found");
+    let problem = found.outcome.expect("the chain was read").problem;
+    assert!(matches!(problem, Some(Problem::Changed { seq: 1, .. })), "{problem:?}");
 }
