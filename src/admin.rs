@@ -17,8 +17,10 @@ use crate::{
 pub fn operator_signed_in() -> bool {
     #[cfg(feature = "ssr")]
     {
-        use crate::server::context;
-        let (Ok(state), Some(signed_in)) = (context::state(), context::caller().0) else { return false };
+        use crate::server::{context, state::AppState};
+        // Quietly false where there is no request (the route list is worked out by rendering the app once).
+        let Some(signed_in) = context::caller().0 else { return false };
+        let Some(state) = use_context::<AppState>() else { return false };
         crate::server::admin::operator(&state, &signed_in, context::client_addr()).is_some()
     }
     #[cfg(not(feature = "ssr"))]

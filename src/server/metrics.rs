@@ -4,7 +4,8 @@
 //! process (the tests run many) count apart, and every metric's name and labels are written down here, once:
 //! - `gatehouse_http_requests_total{route, method, status}` and `gatehouse_http_request_duration_seconds{route,
 //!   method}`: every request, by the route pattern it matched (`/api/v1/sessions/{id}`, never the id itself);
-//!   `unmatched` for anything no route answered (static files, 404s, refusals in front of the routes);
+//!   `unmatched` for anything no route answered (static files, 404s, refusals in front of the routes); a method
+//!   other than the seven in use is counted as `other`;
 //! - `gatehouse_sign_ins_total{provider, outcome}`: `success`, `second_step` (the first step passed; a code is
 //!   asked for) or `failure`; `gatehouse_sign_in_failures_total{reason}`: why sign-ins and second steps failed;
 //! - `gatehouse_active_sessions`: signed-in sessions that have not ended, read when scraped;
@@ -14,15 +15,19 @@
 //! Who may read it: a request with `Authorization: Bearer <METRICS_TOKEN>`, or one from `ADMIN_ALLOWED_IPS` (from
 //! loopback only, when that is not set). Anyone else gets 404, as if there were nothing here.
 
-use std::time::Instant;
+use std::{
+    collections::HashMap,
+    sync::{PoisonError, RwLock},
+    time::Instant,
+};
 
 use axum::{
     extract::{MatchedPath, Request, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use metrics::{Key, Label, Metadata, Recorder};
+use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
@@ -87,9 +92,42 @@ impl Issued {
     }
 }
 
+/// The methods requests are counted under; any other is `other` (a client may send any token as a method, and
+/// each would otherwise be a series of its own).
+const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"];
+
+fn method_index(method: &Method) -> usize {
+    match *method {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        Method::PUT => 3,
+        Method::PATCH => 4,
+        Method::DELETE => 5,
+        Method::OPTIONS => 6,
+        _ => 7,
+    }
+}
+
+/// One route's registered handles: a duration histogram per method, a counter per method and status seen. Kept so
+/// that counting a request is a map lookup, not a registration (which builds and hashes the labels every time).
+#[derive(Default)]
+struct RouteHandles {
+    durations: [Option<Histogram>; METHODS.len()],
+    counts: Vec<(usize, u16, Counter)>,
+}
+
+impl RouteHandles {
+    fn count(&self, method: usize, status: u16) -> Option<&Counter> {
+        self.counts.iter().find(|(m, s, _)| *m == method && *s == status).map(|(_, _, counter)| counter)
+    }
+}
+
 /// This server's metrics.
 pub struct Metrics {
     recorder: PrometheusRecorder,
+    /// By route pattern (a bounded set: the router's, and `unmatched`).
+    routes: RwLock<HashMap<String, RouteHandles>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -124,19 +162,45 @@ impl Metrics {
         describe(REFUSALS, "Requests refused by a rate limit or an address block.");
         describe(CHAIN_INTACT, "1 if the audit hash chain verified at its newest full check, 0 if it did not.");
         describe(CHAIN_CHECKED, "When the audit hash chain was last checked in full, in Unix seconds.");
-        Self { recorder }
+        Self { recorder, routes: RwLock::default() }
     }
 
     fn counter(&self, name: &'static str, labels: Vec<Label>) -> metrics::Counter {
         self.recorder.register_counter(&Key::from_parts(name, labels), &METADATA)
     }
 
-    pub fn request(&self, route: &str, method: &str, status: StatusCode, seconds: f64) {
-        let labels = || vec![Label::new("route", route.to_owned()), Label::new("method", method.to_owned())];
-        let mut with_status = labels();
-        with_status.push(Label::new("status", status.as_str().to_owned()));
-        self.counter(REQUESTS, with_status).increment(1);
-        self.recorder.register_histogram(&Key::from_parts(DURATION, labels()), &METADATA).record(seconds);
+    pub fn request(&self, route: &str, method: &Method, status: StatusCode, seconds: f64) {
+        let (method, code) = (method_index(method), status.as_u16());
+        {
+            let routes = self.routes.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(handles) = routes.get(route)
+                && let (Some(duration), Some(count)) = (&handles.durations[method], handles.count(method, code))
+            {
+                count.increment(1);
+                duration.record(seconds);
+                return;
+            }
+        }
+        // First time for this route, method or status: register, then keep the handles.
+        let labels = || vec![Label::new("route", route.to_owned()), Label::new("method", METHODS[method])];
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        let handles = routes.entry(route.to_owned()).or_default();
+        let duration = handles.durations[method]
+            .get_or_insert_with(|| self.recorder.register_histogram(&Key::from_parts(DURATION, labels()), &METADATA))
+            .clone();
+        let count = match handles.count(method, code) {
+            Some(count) => count.clone(),
+            None => {
+                let mut with_status = labels();
+                with_status.push(Label::new("status", status.as_str().to_owned()));
+                let count = self.counter(REQUESTS, with_status);
+                handles.counts.push((method, code, count.clone()));
+                count
+            }
+        };
+        drop(routes);
+        count.increment(1);
+        duration.record(seconds);
     }
 
     pub fn sign_in(&self, provider: &str, outcome: Outcome) {
@@ -204,7 +268,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let method = request.method().clone();
     let response = next.run(request).await;
     let route = response.extensions().get::<Route>().map_or("unmatched", |route| route.0.as_str());
-    state.metrics.request(route, method.as_str(), response.status(), started.elapsed().as_secs_f64());
+    state.metrics.request(route, &method, response.status(), started.elapsed().as_secs_f64());
     response
 }
 

@@ -44,6 +44,12 @@ async fn requests_are_counted_by_route_pattern_status_and_time() {
         .await
         .expect("revoke");
     assert_eq!(revoke.status(), StatusCode::UNAUTHORIZED);
+    // Methods nobody uses here: any token is a method in HTTP, and each must not become a series of its own.
+    for made_up in ["BREW", "WHEN", "PROPFIND"] {
+        let method = reqwest::Method::from_bytes(made_up.as_bytes()).expect("a token");
+        let answered = app.client.request(method, format!("{}/healthz", app.address)).send().await.expect("sent");
+        assert_eq!(answered.status(), StatusCode::METHOD_NOT_ALLOWED, "{made_up}");
+    }
 
     let text = scrape(&app).await;
     let healthz = [("route", "/healthz"), ("method", "GET"), ("status", "200")];
@@ -59,6 +65,9 @@ async fn requests_are_counted_by_route_pattern_status_and_time() {
     let unmatched = [("route", "unmatched"), ("method", "GET"), ("status", "404")];
     assert_eq!(sample(&text, "gatehouse_http_requests_total", &unmatched), Some(1.0), "{text}");
     assert!(!text.contains("no-such-page") && !text.contains("some-session-id"));
+    let other = [("route", "/healthz"), ("method", "other"), ("status", "405")];
+    assert_eq!(sample(&text, "gatehouse_http_requests_total", &other), Some(3.0), "{text}");
+    assert!(!text.contains("BREW") && !text.contains("PROPFIND"), "{text}");
     assert!(text.contains("# HELP gatehouse_http_requests_total HTTP requests answered"), "described: {text}");
 }
 
