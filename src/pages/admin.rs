@@ -226,15 +226,13 @@ fn Person(view: AdminPerson, error: Option<String>) -> impl IntoView {
             {sessions.is_empty().then(|| view! { <p class="muted">"No active sessions."</p> })}
             <ul class="rows" data-testid="person-sessions">
                 {sessions.into_iter().map(|s| view! {
-                    <li class="row">
-                        <div class="row-main">
-                            <strong>{format!("{} on {}", s.browser, s.os)}</strong>
-                            <span class="muted small">
-                                {s.ip.unwrap_or_default()} " · via " {s.provider} " · signed in " <Ago at=s.created_at now/>
-                                " · last seen " <Ago at=s.last_seen_at now/>
-                            </span>
-                        </div>
-                    </li>
+                    <Row>
+                        <strong>{format!("{} on {}", s.browser, s.os)}</strong>
+                        <span class="muted small">
+                            {s.ip.unwrap_or_default()} " · via " {s.provider} " · signed in " <Ago at=s.created_at now/>
+                            " · last seen " <Ago at=s.last_seen_at now/>
+                        </span>
+                    </Row>
                 }).collect_view()}
             </ul>
         </section>
@@ -243,17 +241,15 @@ fn Person(view: AdminPerson, error: Option<String>) -> impl IntoView {
             {tokens.is_empty().then(|| view! { <p class="muted">"No tokens."</p> })}
             <ul class="rows" data-testid="person-tokens">
                 {tokens.into_iter().map(|t| view! {
-                    <li class="row">
-                        <div class="row-main">
-                            <strong>{t.name}</strong>
-                            <span class="scopes">{t.scopes.iter().map(|s| view! { <code class="badge">{s.as_str()}</code> }).collect_view()}</span>
-                            <span class="muted small">
-                                "Created " <Ago at=t.created_at now/> " · last used "
-                                <MaybeAgo at=t.last_used_at now fallback="never"/>
-                                {(!t.allowed_ips.is_empty()).then(|| format!(" · only from {}", t.allowed_ips.join(", ")))}
-                            </span>
-                        </div>
-                    </li>
+                    <Row>
+                        <strong>{t.name}</strong>
+                        <span class="scopes">{t.scopes.iter().map(|s| view! { <code class="badge">{s.as_str()}</code> }).collect_view()}</span>
+                        <span class="muted small">
+                            "Created " <Ago at=t.created_at now/> " · last used "
+                            <MaybeAgo at=t.last_used_at now fallback="never"/>
+                            {(!t.allowed_ips.is_empty()).then(|| format!(" · only from {}", t.allowed_ips.join(", ")))}
+                        </span>
+                    </Row>
                 }).collect_view()}
             </ul>
         </section>
@@ -262,20 +258,16 @@ fn Person(view: AdminPerson, error: Option<String>) -> impl IntoView {
             {(apps.is_empty() && registered_apps.is_empty()).then(|| view! { <p class="muted">"No apps."</p> })}
             <ul class="rows" data-testid="person-apps">
                 {apps.into_iter().map(|a| view! {
-                    <li class="row">
-                        <div class="row-main">
-                            <strong>{a.name}</strong>
-                            <span class="muted small">"Allowed " <Ago at=a.authorized_at now/> " · " {a.scopes.join(" ")}</span>
-                        </div>
-                    </li>
+                    <Row>
+                        <strong>{a.name}</strong>
+                        <span class="muted small">"Allowed " <Ago at=a.authorized_at now/> " · " {a.scopes.join(" ")}</span>
+                    </Row>
                 }).collect_view()}
                 {registered_apps.into_iter().map(|(client_id, name)| view! {
-                    <li class="row">
-                        <div class="row-main">
-                            <strong>{name}</strong>
-                            <span class="muted small">"Registered by this person · " <code>{client_id}</code></span>
-                        </div>
-                    </li>
+                    <Row>
+                        <strong>{name}</strong>
+                        <span class="muted small">"Registered by this person · " <code>{client_id}</code></span>
+                    </Row>
                 }).collect_view()}
             </ul>
         </section>
@@ -284,15 +276,23 @@ fn Person(view: AdminPerson, error: Option<String>) -> impl IntoView {
             <p><a href=audit_href>"All of it, in the audit viewer"</a></p>
             <ul class="rows" data-testid="person-activity">
                 {activity.into_iter().map(|e| view! {
-                    <li class="row">
-                        <div class="row-main">
-                            <span>{e.summary}</span>
-                            <span class="muted small"><Ago at=e.at now/> " · " {e.ip.unwrap_or_default()}</span>
-                        </div>
-                    </li>
+                    <Row>
+                        <span>{e.summary}</span>
+                        <span class="muted small"><Ago at=e.at now/> " · " {e.ip.unwrap_or_default()}</span>
+                    </Row>
                 }).collect_view()}
             </ul>
         </section>
+    }
+}
+
+/// One entry of a list on the person's page.
+#[component]
+fn Row(children: Children) -> impl IntoView {
+    view! {
+        <li class="row">
+            <div class="row-main">{children()}</div>
+        </li>
     }
 }
 
@@ -379,7 +379,10 @@ fn ChainBadge(chain: ChainStatus, now: i64) -> impl IntoView {
             <form method="post" action="/admin/audit/verify" class="inline-form">
                 {chain.checked_at.map(|at| view! {
                     <span class="muted" data-testid="chain-checked">
-                        "Checked in full " <Ago at now/> {format!(" (in {} ms). ", chain.took_ms)}
+                        "Checked in full " <Ago at now/> {match chain.took_ms {
+                            0 => " (in under a millisecond). ".to_owned(),
+                            ms => format!(" (in {ms} ms). "),
+                        }}
                     </span>
                 })}
                 <button type="submit" class="button secondary small">"Check now"</button>
