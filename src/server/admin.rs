@@ -69,8 +69,8 @@ pub async fn require_from_context() -> Result<(AppState, Admin), AppError> {
     Ok((state, admin))
 }
 
-/// The operator's address, if `signed_in`, calling from `ip`, is one of `ADMIN_EMAILS` (verified) on an address
-/// of `ADMIN_ALLOWED_IPS`: who is shown the admin area at all. [`require`] adds the second-factor rule.
+/// The operator's email address, if `signed_in`, calling from `ip`, is one of `ADMIN_EMAILS` (verified) from
+/// an address of `ADMIN_ALLOWED_IPS`: who is shown the admin area at all. [`require`] adds the second-factor rule.
 pub fn operator(state: &AppState, signed_in: &SignedIn, ip: Option<IpAddr>) -> Option<String> {
     let operators = &state.config.operators;
     let user = &signed_in.user;
