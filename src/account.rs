@@ -194,9 +194,8 @@ pub async fn update_display_name(display_name: String) -> Result<String, AppErro
 pub async fn unlink_identity(id: String) -> Result<(), AppError> {
     use crate::server::{accounts, context};
     context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        crate::server::mfa::require_confirmed(&state, &auth).await?;
-        accounts::unlink(&state, &auth.user_id, &id, &context::client_info().await).await
+        let (state, confirmed) = context::confirmed().await?;
+        accounts::unlink(&state, &confirmed, &id, &context::client_info().await).await
     })
     .await
 }
@@ -206,9 +205,8 @@ pub async fn unlink_identity(id: String) -> Result<(), AppError> {
 pub async fn delete_account(confirm: String) -> Result<(), AppError> {
     use crate::server::{accounts, context, session};
     context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        crate::server::mfa::require_confirmed(&state, &auth).await?;
-        accounts::delete(&state, &auth.user_id, &confirm).await?;
+        let (state, confirmed) = context::confirmed().await?;
+        accounts::delete(&state, &confirmed, &confirm).await?;
         session::logout(&context::session().await?, &state.db, &state.cache).await.map_err(AppError::internal)?;
         leptos_axum::redirect("/?deleted=1");
         Ok(())

@@ -71,12 +71,13 @@ pub async fn challenge_pending() -> Result<bool, AppError> {
 }
 
 /// Starts setting up an authenticator app: a new key, shown on `/profile/two-step` until a code from it arrives.
+/// Needs a recent confirmation of identity.
 #[server(endpoint = "account/mfa/start")]
 pub async fn start_two_step() -> Result<(), AppError> {
     use crate::server::{context, mfa};
     context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        mfa::start_enrolment(&state, &auth.user_id).await?;
+        let (state, confirmed) = context::confirmed().await?;
+        mfa::start_enrolment(&state, &confirmed).await?;
         leptos_axum::redirect("/profile/two-step");
         Ok(())
     })
@@ -101,9 +102,9 @@ pub async fn two_step_enrolment() -> Result<Option<EnrolmentView>, AppError> {
 pub async fn confirm_two_step(code: String) -> Result<(), AppError> {
     use crate::server::{context, mfa};
     context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        let codes = mfa::confirm_enrolment(&state, &auth, &code, &context::client_info().await).await?;
-        mfa::keep_fresh_codes(&state, &context::session().await?, &auth.user_id, &codes).await?;
+        let (state, confirmed) = context::confirmed().await?;
+        let codes = mfa::confirm_enrolment(&state, &confirmed, &code, &context::client_info().await).await?;
+        mfa::keep_fresh_codes(&state, &context::session().await?, confirmed.user_id(), &codes).await?;
         leptos_axum::redirect("/profile/recovery-codes");
         Ok(())
     })
@@ -139,10 +140,9 @@ pub async fn dismiss_recovery_codes() -> Result<(), AppError> {
 pub async fn regenerate_recovery_codes() -> Result<(), AppError> {
     use crate::server::{context, mfa};
     context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        mfa::require_confirmed(&state, &auth).await?;
-        let codes = mfa::regenerate_recovery_codes(&state, &auth, &context::client_info().await).await?;
-        mfa::keep_fresh_codes(&state, &context::session().await?, &auth.user_id, &codes).await?;
+        let (state, confirmed) = context::confirmed().await?;
+        let codes = mfa::regenerate_recovery_codes(&state, &confirmed, &context::client_info().await).await?;
+        mfa::keep_fresh_codes(&state, &context::session().await?, confirmed.user_id(), &codes).await?;
         leptos_axum::redirect("/profile/recovery-codes");
         Ok(())
     })
@@ -154,9 +154,8 @@ pub async fn regenerate_recovery_codes() -> Result<(), AppError> {
 pub async fn disable_two_step() -> Result<(), AppError> {
     use crate::server::{context, mfa};
     context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        mfa::require_confirmed(&state, &auth).await?;
-        mfa::disable(&state, &auth, &context::client_info().await).await?;
+        let (state, confirmed) = context::confirmed().await?;
+        mfa::disable(&state, &confirmed, &context::client_info().await).await?;
         leptos_axum::redirect("/profile?two_step=off");
         Ok(())
     })
@@ -187,19 +186,21 @@ pub async fn confirm_identity(
     code: Option<String>,
     next: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{auth::redirect::RedirectTarget, context, local_accounts, mfa, passwords::Password};
+    use crate::server::{
+        auth::redirect::RedirectTarget, context, local_accounts, mfa, passwords::Password, step_up, step_up::Proof,
+    };
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         let client = context::client_info().await;
-        let method = match (password.filter(|p| !p.is_empty()), code.filter(|c| !c.trim().is_empty())) {
-            (_, Some(code)) => mfa::verify(&state, &auth.user_id, &code, &client).await?.as_str(),
+        let proof = match (password.filter(|p| !p.is_empty()), code.filter(|c| !c.trim().is_empty())) {
+            (_, Some(code)) => Proof::Code(mfa::verify(&state, &auth.user_id, &code, &client).await?),
             (Some(password), None) => {
                 local_accounts::confirm_with_password(&state, &auth.user_id, &Password::new(password)).await?;
-                "password"
+                Proof::Password
             }
             (None, None) => return Err(AppError::Invalid("Enter your password or a code.".into())),
         };
-        mfa::record_confirmation(&state, &auth, method, &client).await?;
+        step_up::record(&state, &auth, proof, &client).await?;
         leptos_axum::redirect(RedirectTarget::parse_or_default(next.as_deref().or(Some("/profile"))).as_str());
         Ok(())
     })

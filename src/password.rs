@@ -194,9 +194,8 @@ pub async fn change_password(current: String, password: String) -> Result<u64, A
 pub async fn add_password(password: String) -> Result<(), AppError> {
     use crate::server::{context, local_accounts};
     context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        crate::server::mfa::require_confirmed(&state, &auth).await?;
-        local_accounts::add(&state, &auth, password, &context::client_info().await).await?;
+        let (state, confirmed) = context::confirmed().await?;
+        local_accounts::add(&state, &confirmed, password, &context::client_info().await).await?;
         leptos_axum::redirect("/profile?password=added");
         Ok(())
     })

@@ -51,6 +51,11 @@ impl Scope {
         }
     }
 
+    /// Whether a holder of this scope can change things (what needs a recent confirmation to hand out).
+    pub fn writes(self) -> bool {
+        matches!(self, Scope::ProfileWrite | Scope::SessionsWrite | Scope::TokensWrite)
+    }
+
     pub fn parse(raw: &str) -> Result<Self, AppError> {
         Self::ALL
             .into_iter()
@@ -198,11 +203,6 @@ pub async fn create_token(
             state.config.tokens.allow_non_expiring,
             allowed_ips.as_deref().unwrap_or_default(),
         )?;
-        // A browser session carries every scope, so any subset is the creator's; one that can change things needs
-        // a recent confirmation of identity.
-        if scopes.iter().any(|s| s.ends_with(":write")) {
-            crate::server::mfa::require_confirmed(&state, &auth).await?;
-        }
         let client = context::client_info().await;
         let limit = state.config.tokens.per_person;
         let created = tokens::create(
@@ -210,7 +210,7 @@ pub async fn create_token(
             &auth.user_id,
             request,
             &client,
-            tokens::MintedBy::Session(&auth.session_id),
+            tokens::MintedBy::Session(&auth),
             limit,
         )
         .await?;

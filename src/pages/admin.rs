@@ -29,6 +29,18 @@ fn returned_error() -> Option<String> {
 fn refused(error: AppError) -> AnyView {
     match error {
         AppError::NotFound => view! { <NotFound/> }.into_any(),
+        // The session did not pass a second factor (it signed in with one, or before two-step was on).
+        AppError::ConfirmIdentity => view! {
+            <section class="notice" data-testid="admin-confirm">
+                <h1>"Please confirm it's you"</h1>
+                <p>
+                    "The admin area needs a session that passed two-step verification. This one has not yet: "
+                    "confirm it with a code from your authenticator app."
+                </p>
+                <a class="button" href="/confirm?next=%2Fadmin">"Confirm with a code"</a>
+            </section>
+        }
+        .into_any(),
         error => view! { <LoadError error/> }.into_any(),
     }
 }

@@ -19,7 +19,10 @@ pub fn LoginPage() -> impl IntoView {
     let notice = if flag("verified") {
         Some("Your email address is confirmed. Sign in to continue.")
     } else if flag("reset") {
-        Some("Your new password is set, and every session was signed out. Sign in with the new password.")
+        Some(
+            "Your new password is set. Every session was signed out, and every API token and app authorization was \
+             ended. Sign in with the new password.",
+        )
     } else {
         None
     };

@@ -10,6 +10,7 @@ use super::{
     db::{Exec, on},
     session::{AuthSession, ClientInfo, SignedIn},
     state::AppState,
+    step_up::Confirmed,
     tokens, useragent, users,
 };
 use crate::{
@@ -144,7 +145,13 @@ pub async fn rename(state: &AppState, user_id: &str, name: &DisplayName, client:
 
 /// Removes one of the person's sign-in methods, unless it is their last. The person's row is locked first, so two
 /// removals at once (on two instances, say) cannot each see the other's method and leave none.
-pub async fn unlink(state: &AppState, user_id: &str, identity_id: &str, client: &ClientInfo) -> Result<(), AppError> {
+pub async fn unlink(
+    state: &AppState,
+    confirmed: &Confirmed,
+    identity_id: &str,
+    client: &ClientInfo,
+) -> Result<(), AppError> {
+    let user_id = confirmed.user_id();
     let mut tx = state.db.begin_write().await?;
     users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::Unauthorized)?;
     let (provider, count): (Option<String>, i64) = on!(tx.as_exec(), conn => {
@@ -175,7 +182,8 @@ pub async fn unlink(state: &AppState, user_id: &str, identity_id: &str, client: 
 /// Deletes the account and everything attached to it, in one transaction, once `confirm` matches the email on file
 /// (or the display name, for an account without one). The person's earlier audit events lose their link, address
 /// and browser; one anonymous `account_deleted` event remains.
-pub async fn delete(state: &AppState, user_id: &str, confirm: &str) -> Result<(), AppError> {
+pub async fn delete(state: &AppState, confirmed: &Confirmed, confirm: &str) -> Result<(), AppError> {
+    let user_id = confirmed.user_id();
     let mut tx = state.db.begin_write().await?;
     let user = users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::Unauthorized)?;
     let confirmed = match &user.email {

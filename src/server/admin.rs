@@ -83,10 +83,18 @@ pub fn operator(state: &AppState, signed_in: &SignedIn, ip: Option<IpAddr>) -> O
 pub async fn require(state: &AppState, signed_in: &SignedIn, ip: Option<IpAddr>) -> Result<Admin, AppError> {
     let user = &signed_in.user;
     let Some(email) = operator(state, signed_in, ip) else { return Err(AppError::NotFound) };
-    if two_step_required(state).await? && !two_step_on(state, &user.id).await? {
-        return Err(AppError::Forbidden(
-            "The admin area needs two-step verification: turn it on from your profile, then come back.".into(),
-        ));
+    if two_step_required(state).await? {
+        if !two_step_on(state, &user.id).await? {
+            return Err(AppError::Forbidden(
+                "The admin area needs two-step verification: turn it on from your profile, then come back.".into(),
+            ));
+        }
+        // What counts is what this session did, not what the account has: a session that signed in with one
+        // factor (or before two-step was turned on) confirms with a code first.
+        let assurance = super::session::Assurance::of(&state.db, &signed_in.session.session_id).await?;
+        if !assurance.is_some_and(|a| a.passed_second_factor()) {
+            return Err(AppError::ConfirmIdentity);
+        }
     }
     Ok(Admin { user_id: user.id.clone(), email })
 }
@@ -223,43 +231,22 @@ pub async fn disable(state: &AppState, admin: &Admin, user_id: &str, who: &Clien
         return Ok(());
     }
     let now = clock::now();
-    let (sessions, tokens, apps) = on!(tx.as_exec(), conn => {
-        sqlx::query("UPDATE users SET disabled_at = $1, disabled_by = $2 WHERE id = $3")
-            .bind(now)
-            .bind(&admin.user_id)
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
-        let authorizations = sqlx::query("DELETE FROM oauth_authorizations WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        sqlx::query("DELETE FROM oauth_codes WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
-        sqlx::query("DELETE FROM oauth_device_codes WHERE approved_by = $1 AND used_at IS NULL")
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("DELETE FROM oauth_consents WHERE user_id = $1").bind(user_id).execute(&mut *conn).await?;
-        let tokens = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        let sessions = sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        Ok::<_, sqlx::Error>((sessions, tokens, authorizations))
-    })?;
+    on!(tx.as_exec(), conn => sqlx::query("UPDATE users SET disabled_at = $1, disabled_by = $2 WHERE id = $3")
+        .bind(now)
+        .bind(&admin.user_id)
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(drop))?;
+    let ended = super::revocation::end(tx.as_exec(), user_id, super::revocation::Which::Everything).await?;
+    let (sessions, tokens, apps) = (ended.sessions, ended.tokens.len(), ended.app_authorizations);
     let detail = json!({
         "admin": admin.user_id, "admin_email": admin.email, "name": user.display_name,
         "sessions_ended": sessions, "tokens_revoked": tokens, "app_authorizations_ended": apps,
     });
     audit::record(tx.as_exec(), Event::AccountDisabled, Some(user_id), who, detail).await?;
     tx.commit().await?;
-    state.cache.forget_user(user_id);
+    ended.forget(&state.cache, user_id);
     tracing::warn!(%user_id, admin = %admin.user_id, "account disabled");
     Ok(())
 }

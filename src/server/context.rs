@@ -75,6 +75,14 @@ pub fn signed_in() -> Result<(AppState, AuthSession), AppError> {
     Ok((state, signed_in.session.clone()))
 }
 
+/// The shared state and this session's proof of a recent confirmation of identity: how every server function that
+/// makes a sensitive change begins. `ConfirmIdentity` sends a form to `/confirm` (see [`with_status`]).
+pub async fn confirmed() -> Result<(AppState, super::step_up::Confirmed), AppError> {
+    let (state, auth) = signed_in()?;
+    let confirmed = super::step_up::require(&state.db, &auth).await?;
+    Ok((state, confirmed))
+}
+
 /// Like [`signed_in`], with the person as the session check read them (for pages that show them).
 pub fn signed_in_person() -> Result<(AppState, Arc<SignedIn>), AppError> {
     Ok((state()?, caller().0.ok_or(AppError::Unauthorized)?))

@@ -13,8 +13,10 @@ use super::{
     mail::{Mail, Mailer},
     metrics::Outcome,
     passwords::{Checked, NewPassword, Password},
+    security_mail::{self, Change},
     session::{self, AuthSession, ClientInfo},
     state::AppState,
+    step_up::Confirmed,
     throttle::{self, Key},
 };
 use crate::{account::DisplayName, error::AppError, password::EmailAddress};
@@ -36,12 +38,17 @@ pub fn wrong_credentials() -> AppError {
 /// mail pauses for that address (the form answers the same either way).
 async fn may_mail(state: &AppState, email: &EmailAddress) -> Result<bool, AppError> {
     let key = Key::Mail(email.lowercase());
-    if throttle::check(&state.db, std::slice::from_ref(&key)).await?.is_some() {
-        tracing::warn!("mail to an address paused: too many asked for by forms");
-        return Ok(false);
+    match throttle::admit(&state.db, std::slice::from_ref(&key)).await? {
+        // Counted: every mail asked for is one of the five.
+        Ok(counted) => {
+            let _ = counted.failed();
+            Ok(true)
+        }
+        Err(_) => {
+            tracing::warn!("mail to an address paused: too many asked for by forms");
+            Ok(false)
+        }
     }
-    throttle::failed(&state.db, &key).await?;
-    Ok(true)
 }
 
 fn mailer(state: &AppState) -> Result<Mailer, AppError> {
@@ -363,9 +370,9 @@ pub async fn sign_in(
     let account_key = email.as_ref().map(|e| Key::account(e.as_str()));
     let client_key = client.ip.clone().map(Key::Client);
     let keys: Vec<Key> = account_key.iter().chain(client_key.iter()).cloned().collect();
-    if let Some(locked) = throttle::check(&state.db, &keys).await? {
-        return Err(AppError::Throttled { retry_after: locked.retry_after });
-    }
+    let guess = throttle::admit(&state.db, &keys)
+        .await?
+        .map_err(|locked| AppError::Throttled { retry_after: locked.retry_after })?;
 
     let stored: Option<(String, String)> = match &email {
         Some(email) => on!(&state.db, pool => sqlx::query_as(
@@ -383,7 +390,7 @@ pub async fn sign_in(
         (Checked::Right { rehash }, Some((user_id, _))) => (user_id, rehash),
         (_, stored) => {
             let user_id = stored.map(|(user_id, _)| user_id);
-            return Err(failed(state, &keys, user_id.as_deref(), email.as_ref(), client).await);
+            return Err(failed(state, guess, user_id.as_deref(), email.as_ref(), client).await);
         }
     };
 
@@ -396,9 +403,7 @@ pub async fn sign_in(
             .await
             .map(drop))?;
     }
-    if let Some(key) = &account_key {
-        throttle::succeeded(&state.db, key).await?;
-    }
+    guess.succeeded(&state.db).await?;
     let mut conn = state.db.begin_read().await?;
     if super::users::is_disabled(conn.as_exec(), &user_id).await? {
         return Err(AppError::Forbidden(super::users::DISABLED.into()));
@@ -419,7 +424,7 @@ pub async fn record_sign_in(
     state: &AppState,
     user_id: &str,
     provider: &str,
-    second_factor: Option<super::mfa::Passed>,
+    second_factor: Option<session::SecondFactor>,
     client: &ClientInfo,
     keep: session::Keep,
 ) -> Result<AuthSession, AppError> {
@@ -434,7 +439,8 @@ pub async fn record_sign_in(
         .execute(conn)
         .await
         .map(drop))?;
-    let auth = session::record(tx.as_exec(), &state.config.sessions, user_id, provider, client, keep).await?;
+    let auth =
+        session::record(tx.as_exec(), &state.config.sessions, user_id, provider, second_factor, client, keep).await?;
     let detail = match second_factor {
         Some(passed) => json!({ "provider": provider, "second_factor": passed.as_str() }),
         None => json!({ "provider": provider }),
@@ -450,20 +456,13 @@ pub async fn record_sign_in(
 /// when there is one, and its owner told by email when this locked it.
 async fn failed(
     state: &AppState,
-    keys: &[Key],
+    guess: throttle::Guess,
     user_id: Option<&str>,
     email: Option<&EmailAddress>,
     client: &ClientInfo,
 ) -> AppError {
     state.metrics.sign_in_failed(METHOD, "wrong_password");
-    let mut lock = None;
-    for key in keys {
-        match throttle::failed(&state.db, key).await {
-            Ok(Some(locked)) => lock = Some((key.clone(), locked)),
-            Ok(None) => {}
-            Err(error) => return error.into(),
-        }
-    }
+    let lock = guess.failed();
     if let Some(user_id) = user_id {
         let detail = json!({ "provider": METHOD, "reason": "wrong_password" });
         if let Err(error) = audit::record_on(&state.db, Event::SignInFailed, Some(user_id), client, detail).await {
@@ -577,17 +576,18 @@ pub async fn reset(state: &AppState, token: &str, password: String, client: &Cli
         .await
         .map(drop))?;
     mark_verified(tx.as_exec(), &user_id, &email).await?;
-    let ended = on!(tx.as_exec(), conn => sqlx::query("DELETE FROM user_sessions WHERE user_id = $1")
-        .bind(&user_id)
-        .execute(conn)
-        .await
-        .map(|done| done.rows_affected()))?;
-    audit::record(tx.as_exec(), Event::PasswordReset, Some(&user_id), client, json!({ "sessions_ended": ended }))
-        .await?;
+    // Whoever knew the old password may have made tokens or let apps in meanwhile: all of it ends.
+    let ended = super::revocation::end(tx.as_exec(), &user_id, super::revocation::Which::Everything).await?;
+    let detail = json!({
+        "sessions_ended": ended.sessions, "tokens_revoked": ended.tokens.len(),
+        "app_authorizations_ended": ended.app_authorizations,
+    });
+    audit::record(tx.as_exec(), Event::PasswordReset, Some(&user_id), client, detail).await?;
     tx.commit().await?;
-    state.cache.forget_user(&user_id);
+    ended.forget(&state.cache, &user_id);
     throttle::succeeded(&state.db, &Key::account(&email)).await?;
-    tracing::info!(%user_id, sessions_ended = ended, "password reset");
+    tracing::info!(%user_id, sessions_ended = ended.sessions, tokens = ended.tokens.len(), "password reset");
+    security_mail::tell_owner(state, &user_id, Change::PasswordReset).await;
     Ok(())
 }
 
@@ -639,21 +639,22 @@ pub async fn change(
     tx.commit().await?;
     state.cache.forget_user(&auth.user_id);
     throttle::succeeded(&state.db, &key).await?;
+    security_mail::tell_owner(state, &auth.user_id, Change::PasswordChanged).await;
     Ok(ended)
 }
 
 /// Checks the signed-in person's own password (changing it, confirming it is them), throttled like a sign-in.
 async fn check_own_password(state: &AppState, key: &Key, hash: &str, password: &Password) -> Result<(), AppError> {
-    if let Some(locked) = throttle::check(&state.db, std::slice::from_ref(key)).await? {
-        return Err(AppError::Throttled { retry_after: locked.retry_after });
-    }
+    let guess = throttle::admit(&state.db, std::slice::from_ref(key))
+        .await?
+        .map_err(|locked| AppError::Throttled { retry_after: locked.retry_after })?;
     if state.hasher.check(password, Some(hash)).await.map_err(AppError::internal)? == Checked::Wrong {
-        if let Some(locked) = throttle::failed(&state.db, key).await? {
+        if let Some((_, locked)) = guess.failed() {
             return Err(AppError::Throttled { retry_after: locked.retry_after });
         }
         return Err(AppError::Credentials("Your current password is not right.".into()));
     }
-    throttle::succeeded(&state.db, key).await?;
+    guess.succeeded(&state.db).await?;
     Ok(())
 }
 
@@ -670,7 +671,8 @@ pub async fn confirm_with_password(state: &AppState, user_id: &str, password: &P
 }
 
 /// Adds a password to an account that signs in with a provider, for its verified address.
-pub async fn add(state: &AppState, auth: &AuthSession, new: String, client: &ClientInfo) -> Result<(), AppError> {
+pub async fn add(state: &AppState, confirmed: &Confirmed, new: String, client: &ClientInfo) -> Result<(), AppError> {
+    let auth = confirmed.session();
     mailer(state)?;
     let user = super::users::find(&state.db, &auth.user_id).await?.ok_or(AppError::Unauthorized)?;
     let email = match (&user.email, user.email_verified) {
@@ -703,6 +705,7 @@ pub async fn add(state: &AppState, auth: &AuthSession, new: String, client: &Cli
     audit::record(tx.as_exec(), Event::PasswordSet, Some(&auth.user_id), client, json!({})).await?;
     tx.commit().await?;
     state.cache.forget_user(&auth.user_id);
+    security_mail::tell_owner(state, &auth.user_id, Change::PasswordAdded).await;
     Ok(())
 }
 

@@ -14,8 +14,10 @@ use super::{
     clock,
     db::{Db, Exec, on},
     secret_key::{Purpose, Sealer},
-    session::{AuthSession, ClientInfo},
+    security_mail::{self, Change},
+    session::{ClientInfo, SecondFactor},
     state::AppState,
+    step_up::Confirmed,
     throttle::{self, Key},
 };
 use crate::error::AppError;
@@ -101,8 +103,10 @@ pub async fn is_enabled(mut conn: Exec<'_>, user_id: &str) -> Result<bool, sqlx:
     Ok(enabled.unwrap_or(0) > 0)
 }
 
-/// Starts (or starts again) enrolling an authenticator: a new seed, not yet asked for at sign-in.
-pub async fn start_enrolment(state: &AppState, user_id: &str) -> Result<(), AppError> {
+/// Starts (or starts again) enrolling an authenticator: a new seed, not yet asked for at sign-in. It changes how
+/// the person signs in, so it needs a recent confirmation of identity.
+pub async fn start_enrolment(state: &AppState, confirmed: &Confirmed) -> Result<(), AppError> {
+    let user_id = confirmed.user_id();
     let mut seed = [0u8; SEED_BYTES];
     getrandom::fill(&mut seed).map_err(AppError::internal)?;
     let sealed = state.sealer.seal(Purpose::TotpSeed, user_id, &seed);
@@ -169,14 +173,17 @@ async fn seed(db: &Db, sealer: &Sealer, user_id: &str, enabled: bool) -> Result<
     Ok(Some(seed))
 }
 
-/// Switches the authenticator on with a first code from it, and returns the recovery codes (shown once).
+/// Switches the authenticator on with a first code from it, and returns the recovery codes (shown once). A code
+/// from an authenticator being enrolled proves only that the app was set up: it never counts as a confirmation of
+/// identity, and the owner is mailed.
 pub async fn confirm_enrolment(
     state: &AppState,
-    auth: &AuthSession,
+    confirmed: &Confirmed,
     code: &str,
     client: &ClientInfo,
 ) -> Result<Vec<String>, AppError> {
-    let seed = seed(&state.db, &state.sealer, &auth.user_id, false)
+    let user_id = confirmed.user_id();
+    let seed = seed(&state.db, &state.sealer, user_id, false)
         .await?
         .ok_or_else(|| AppError::Conflict("Start setting up an authenticator first.".into()))?;
     let Some(step) = check_code(&seed, code, clock::now() as u64) else {
@@ -192,18 +199,18 @@ pub async fn confirm_enrolment(
     )
     .bind(now)
     .bind(step as i64)
-    .bind(&auth.user_id)
+    .bind(user_id)
     .execute(conn)
     .await
     .map(|done| done.rows_affected()))?;
     if switched == 0 {
         return Err(AppError::Conflict("Two-step verification is already on.".into()));
     }
-    store_recovery_codes(tx.as_exec(), &auth.user_id, &codes).await?;
-    confirm_session(tx.as_exec(), &auth.session_id).await?;
-    audit::record(tx.as_exec(), Event::MfaEnabled, Some(&auth.user_id), client, json!({ "method": "totp" })).await?;
+    store_recovery_codes(tx.as_exec(), user_id, &codes).await?;
+    audit::record(tx.as_exec(), Event::MfaEnabled, Some(user_id), client, json!({ "method": "totp" })).await?;
     tx.commit().await?;
-    state.cache.forget_user(&auth.user_id);
+    state.cache.forget_user(user_id);
+    security_mail::tell_owner(state, user_id, Change::TwoStepOn).await;
     Ok(codes)
 }
 
@@ -249,46 +256,21 @@ async fn store_recovery_codes(mut tx: Exec<'_>, user_id: &str, codes: &[String])
     Ok(())
 }
 
-/// Marks the session as having confirmed who is at the keyboard just now (step-up).
-pub async fn confirm_session(tx: Exec<'_>, session_id: &str) -> Result<(), sqlx::Error> {
-    on!(tx, conn => sqlx::query("UPDATE user_sessions SET confirmed_at = $1 WHERE id = $2")
-        .bind(clock::now())
-        .bind(session_id)
-        .execute(conn)
-        .await
-        .map(drop))
-}
-
-/// Which second factor passed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Passed {
-    Totp,
-    RecoveryCode,
-}
-
-impl Passed {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Passed::Totp => "totp",
-            Passed::RecoveryCode => "recovery_code",
-        }
-    }
-}
-
 /// Checks a code from the person's authenticator, or one of their recovery codes (used up), counting failures
 /// against the account: five within fifteen minutes lock it. A failure is audited as `mfa_failed`.
-pub async fn verify(state: &AppState, user_id: &str, code: &str, client: &ClientInfo) -> Result<Passed, AppError> {
+pub async fn verify(state: &AppState, user_id: &str, code: &str, client: &ClientInfo) -> Result<SecondFactor, AppError> {
     let key = Key::User(user_id.to_owned());
-    if let Some(locked) = throttle::check(&state.db, std::slice::from_ref(&key)).await? {
-        return Err(AppError::Throttled { retry_after: locked.retry_after });
-    }
+    let guess = throttle::admit(&state.db, std::slice::from_ref(&key))
+        .await?
+        .map_err(|locked| AppError::Throttled { retry_after: locked.retry_after })?;
     if let Some(passed) = try_code(state, user_id, code).await? {
-        throttle::succeeded(&state.db, &key).await?;
+        guess.succeeded(&state.db).await?;
         return Ok(passed);
     }
+    let lock = guess.failed();
     audit::record_on(&state.db, Event::MfaFailed, Some(user_id), client, json!({})).await?;
     state.metrics.failure("wrong_code");
-    if let Some(locked) = throttle::failed(&state.db, &key).await? {
+    if let Some((_, locked)) = lock {
         audit::record_on(
             &state.db,
             Event::AccountLocked,
@@ -309,15 +291,7 @@ pub async fn verify(state: &AppState, user_id: &str, code: &str, client: &Client
 /// provider account).
 async fn tell_owner_of_lock(state: &AppState, user_id: &str) -> Result<(), AppError> {
     let Some(mailer) = &state.mailer else { return Ok(()) };
-    let address: Option<String> = on!(&state.db, pool => sqlx::query_scalar(
-        "SELECT COALESCE(
-             (SELECT email FROM passwords WHERE user_id = $1 AND verified_at IS NOT NULL),
-             (SELECT email FROM users WHERE id = $1 AND email_verified))",
-    )
-    .bind(user_id)
-    .fetch_one(pool)
-    .await)?;
-    if let Some(to) = address {
+    if let Some(to) = security_mail::owner_address(&state.db, user_id).await? {
         mailer.send_later(
             "locked",
             super::mail::Mail {
@@ -339,7 +313,7 @@ async fn tell_owner_of_lock(state: &AppState, user_id: &str) -> Result<(), AppEr
     Ok(())
 }
 
-async fn try_code(state: &AppState, user_id: &str, code: &str) -> Result<Option<Passed>, AppError> {
+async fn try_code(state: &AppState, user_id: &str, code: &str) -> Result<Option<SecondFactor>, AppError> {
     let digits: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     if digits.len() == 6 && digits.chars().all(|c| c.is_ascii_digit()) {
         let Some(seed) = seed(&state.db, &state.sealer, user_id, true).await? else { return Ok(None) };
@@ -354,7 +328,7 @@ async fn try_code(state: &AppState, user_id: &str, code: &str) -> Result<Option<
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))?;
-        return Ok((accepted > 0).then_some(Passed::Totp));
+        return Ok((accepted > 0).then_some(SecondFactor::Totp));
     }
     let normalised = normalise_recovery_code(code);
     if normalised.len() != 16 {
@@ -369,28 +343,31 @@ async fn try_code(state: &AppState, user_id: &str, code: &str) -> Result<Option<
     .execute(pool)
     .await
     .map(|done| done.rows_affected()))?;
-    Ok((used > 0).then_some(Passed::RecoveryCode))
+    Ok((used > 0).then_some(SecondFactor::RecoveryCode))
 }
 
 /// New recovery codes in place of the old ones (which stop working), shown once.
 pub async fn regenerate_recovery_codes(
     state: &AppState,
-    auth: &AuthSession,
+    confirmed: &Confirmed,
     client: &ClientInfo,
 ) -> Result<Vec<String>, AppError> {
+    let user_id = confirmed.user_id();
     let codes = new_recovery_codes();
     let mut tx = state.db.begin_write().await?;
-    if !is_enabled(tx.as_exec(), &auth.user_id).await? {
+    if !is_enabled(tx.as_exec(), user_id).await? {
         return Err(AppError::Conflict("Two-step verification is off.".into()));
     }
-    store_recovery_codes(tx.as_exec(), &auth.user_id, &codes).await?;
-    audit::record(tx.as_exec(), Event::RecoveryCodesRegenerated, Some(&auth.user_id), client, json!({})).await?;
+    store_recovery_codes(tx.as_exec(), user_id, &codes).await?;
+    audit::record(tx.as_exec(), Event::RecoveryCodesRegenerated, Some(user_id), client, json!({})).await?;
     tx.commit().await?;
+    security_mail::tell_owner(state, user_id, Change::RecoveryCodesRegenerated).await;
     Ok(codes)
 }
 
 /// Turns two-step verification off: the seed and the recovery codes are deleted.
-pub async fn disable(state: &AppState, auth: &AuthSession, client: &ClientInfo) -> Result<(), AppError> {
+pub async fn disable(state: &AppState, confirmed: &Confirmed, client: &ClientInfo) -> Result<(), AppError> {
+    let auth = confirmed.session();
     let mut tx = state.db.begin_write().await?;
     let removed = on!(tx.as_exec(), conn => sqlx::query("DELETE FROM totp WHERE user_id = $1")
         .bind(&auth.user_id)
@@ -407,39 +384,9 @@ pub async fn disable(state: &AppState, auth: &AuthSession, client: &ClientInfo) 
     }
     tx.commit().await?;
     state.cache.forget_user(&auth.user_id);
-    Ok(())
-}
-
-/// How long a confirmation of identity lets a session make sensitive changes.
-pub const CONFIRMATION_SECS: i64 = 600;
-
-/// Refuses a sensitive change unless this session confirmed who is at the keyboard in the last ten minutes (signing
-/// in counts, as does a password, a code, or a fresh sign-in at the person's provider on `/confirm`).
-pub async fn require_confirmed(state: &AppState, auth: &AuthSession) -> Result<(), AppError> {
-    let confirmed_at: Option<Option<i64>> = on!(&state.db, pool => sqlx::query_scalar(
-        "SELECT confirmed_at FROM user_sessions WHERE id = $1",
-    )
-    .bind(&auth.session_id)
-    .fetch_optional(pool)
-    .await)?;
-    match confirmed_at {
-        None => Err(AppError::Unauthorized),
-        Some(Some(at)) if at > clock::now() - CONFIRMATION_SECS => Ok(()),
-        Some(_) => Err(AppError::ConfirmIdentity),
+    if removed > 0 {
+        security_mail::tell_owner(state, &auth.user_id, Change::TwoStepOff).await;
     }
-}
-
-/// Records a confirmation of identity on this session: it may make sensitive changes for ten minutes.
-pub async fn record_confirmation(
-    state: &AppState,
-    auth: &AuthSession,
-    method: &str,
-    client: &ClientInfo,
-) -> Result<(), AppError> {
-    let mut tx = state.db.begin_write().await?;
-    confirm_session(tx.as_exec(), &auth.session_id).await?;
-    audit::record(tx.as_exec(), Event::StepUp, Some(&auth.user_id), client, json!({ "method": method })).await?;
-    tx.commit().await?;
     Ok(())
 }
 

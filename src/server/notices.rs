@@ -29,6 +29,7 @@ use super::{
     error_page::{self, escape},
     mail::Mail,
     networks::canonical,
+    revocation::{self, Which},
     secret_key::Purpose,
     session::ClientInfo,
     state::AppState,
@@ -225,12 +226,12 @@ your account.</p>
 async fn disown(State(state): State<AppState>, who: ClientInfo, Form(link): Form<Link>) -> Response {
     let Some(notice_id) = open(&state, &link.n) else { return unusable() };
     match end(&state, &notice_id, &who).await {
-        Ok(Some((sessions, tokens))) => {
-            let ended = match (sessions, tokens) {
-                (0, 0) => "That browser had already signed out, and it had created no API tokens.".to_owned(),
-                (0, n) => format!("That browser had already signed out; {n} API token(s) it created are revoked."),
-                (_, n) => format!("That browser is signed out, and {n} API token(s) it created are revoked."),
-            };
+        Ok(Some(Disowned { sessions, tokens, apps })) => {
+            let signed_out = if sessions == 0 { "That browser had already signed out" } else { "That browser is signed out" };
+            let ended = format!(
+                "{signed_out}. Ended with it: {tokens} API token(s) it created, and {apps} app authorization(s) \
+                 granted in it."
+            );
             let body = format!(
                 r#"<section class="notice" aria-labelledby="secured-title" data-testid="not-me-done">
 <h1 id="secured-title">Done</h1>
@@ -253,9 +254,17 @@ provider such as Google or GitHub, secure that account too.</p>
     }
 }
 
-/// Uses the notice: ends its session and revokes the tokens made in it. `None` when it was already used (or is
-/// gone); otherwise how many sessions (0 or 1) and tokens ended.
-async fn end(state: &AppState, notice_id: &str, who: &ClientInfo) -> Result<Option<(u64, u64)>, AppError> {
+/// What "this wasn't me" ended.
+struct Disowned {
+    /// 0 or 1.
+    sessions: u64,
+    tokens: u64,
+    apps: u64,
+}
+
+/// Uses the notice: ends its session and everything made in it (see [`Which::Session`]). `None` when it was already
+/// used (or is gone).
+async fn end(state: &AppState, notice_id: &str, who: &ClientInfo) -> Result<Option<Disowned>, AppError> {
     let now = clock::now();
     let mut tx = state.db.begin_write().await?;
     let claimed: Option<(String, String)> = on!(tx.as_exec(), conn => sqlx::query_as(
@@ -267,41 +276,18 @@ async fn end(state: &AppState, notice_id: &str, who: &ClientInfo) -> Result<Opti
     .fetch_optional(conn)
     .await)?;
     let Some((user_id, session_id)) = claimed else { return Ok(None) };
-    let (sessions, tokens) = on!(tx.as_exec(), conn => {
-        let tokens: Vec<String> = sqlx::query_scalar(
-            "WITH RECURSIVE family (id) AS (
-                 SELECT id FROM api_tokens WHERE session_id = $1 AND user_id = $2
-                 UNION ALL SELECT t.id FROM api_tokens t JOIN family f ON t.parent_id = f.id
-             ) SELECT id FROM family",
-        )
-        .bind(&session_id)
-        .bind(&user_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        sqlx::query("DELETE FROM api_tokens WHERE session_id = $1 AND user_id = $2")
-            .bind(&session_id)
-            .bind(&user_id)
-            .execute(&mut *conn)
-            .await?;
-        let sessions = sqlx::query("DELETE FROM user_sessions WHERE id = $1 AND user_id = $2")
-            .bind(&session_id)
-            .bind(&user_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        Ok::<_, sqlx::Error>((sessions, tokens))
-    })?;
+    let ended = revocation::end(tx.as_exec(), &user_id, Which::Session(&session_id)).await?;
     let detail = json!({
-        "notice": notice_id, "session_ended": sessions > 0, "tokens_revoked": tokens.len(),
+        "notice": notice_id, "session_ended": ended.sessions > 0, "tokens_revoked": ended.tokens.len(),
+        "app_authorizations_ended": ended.app_authorizations,
     });
     audit::record(tx.as_exec(), Event::SignInDisowned, Some(&user_id), who, detail).await?;
     tx.commit().await?;
     state.cache.forget_session(&session_id);
-    for id in &tokens {
-        state.cache.forget_token(id);
-    }
-    tracing::warn!(%user_id, sessions, tokens = tokens.len(), "a sign-in was disowned from its notice");
-    Ok(Some((sessions, tokens.len() as u64)))
+    ended.forget(&state.cache, &user_id);
+    let (sessions, tokens) = (ended.sessions, ended.tokens);
+    tracing::warn!(%user_id, sessions, tokens = tokens.len(), apps = ended.app_authorizations, "a sign-in was disowned");
+    Ok(Some(Disowned { sessions, tokens: tokens.len() as u64, apps: ended.app_authorizations }))
 }
 
 /// Removes notices whose links have expired.

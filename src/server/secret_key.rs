@@ -72,6 +72,9 @@ pub enum Purpose {
     FreshClientSecret,
     /// A new-sign-in notice's "this wasn't me" link (the notice's id and expiry, sealed so it cannot be forged).
     SignInNotice,
+    /// An authorization request from a visitor who is not signed in, carried through the sign-in in its URL instead
+    /// of being stored (a stranger's request must not make us keep anything).
+    PendingAuthorization,
 }
 
 impl Purpose {
@@ -82,6 +85,7 @@ impl Purpose {
             Purpose::SigningKey => b"gatehouse token signing key v1",
             Purpose::FreshClientSecret => b"gatehouse fresh client secret v1",
             Purpose::SignInNotice => b"gatehouse sign-in notice v1",
+            Purpose::PendingAuthorization => b"gatehouse pending authorization v1",
         }
     }
 }

@@ -221,25 +221,59 @@ pub enum SessionError {
     Database(#[from] sqlx::Error),
 }
 
-/// Records a new session for `user_id`: its `user_sessions` row, with an absolute expiry, written in the caller's
-/// transaction (sign-in writes the person, the session and the audit trail together). [`start`] then ties it to
-/// the browser, once that transaction has committed.
+/// A second factor that passed: a code from an authenticator app, or a recovery code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecondFactor {
+    Totp,
+    RecoveryCode,
+}
+
+impl SecondFactor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecondFactor::Totp => "totp",
+            SecondFactor::RecoveryCode => "recovery_code",
+        }
+    }
+}
+
+/// RFC 8176 values for a sign-in's first step: `pwd` for a password; a sign-in at another provider is `fed`
+/// (federated, as Entra ID writes it).
+fn first_factor(provider: &str) -> &'static str {
+    if provider == "password" { "pwd" } else { "fed" }
+}
+
+/// What a second factor adds to a session's methods: `otp` for an authenticator's code, and `mfa` for any.
+fn second_factor_methods(factor: SecondFactor) -> &'static [&'static str] {
+    match factor {
+        SecondFactor::Totp => &["otp", "mfa"],
+        SecondFactor::RecoveryCode => &["mfa"],
+    }
+}
+
+/// Records a new session for `user_id`: its `user_sessions` row, with an absolute expiry and how it was
+/// authenticated (its methods, and when a second factor passed), written in the caller's transaction (sign-in writes
+/// the person, the session and the audit trail together). [`start`] then ties it to the browser, once that
+/// transaction has committed.
 pub async fn record(
     tx: Exec<'_>,
     settings: &SessionSettings,
     user_id: &str,
     provider: &str,
+    second_factor: Option<SecondFactor>,
     client: &ClientInfo,
     keep: Keep,
 ) -> Result<AuthSession, sqlx::Error> {
     let now = clock::now();
     let expires_at = now + keep.lifetime(settings).as_secs() as i64;
     let session_id = clock::new_id();
+    let mut amr = vec![first_factor(provider)];
+    amr.extend(second_factor.map(second_factor_methods).unwrap_or_default());
     // Signing in confirms who is at the keyboard: sensitive actions need no second confirmation for ten minutes.
     on!(tx, conn => sqlx::query(
         "INSERT INTO user_sessions (id, user_id, provider, created_at, last_seen_at, expires_at, ip, user_agent,
-                                    confirmed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $4)",
+                                    confirmed_at, amr, second_factor_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $4, $9, $10)",
     )
     .bind(&session_id)
     .bind(user_id)
@@ -249,10 +283,99 @@ pub async fn record(
     .bind(expires_at)
     .bind(&client.ip)
     .bind(&client.user_agent)
+    .bind(amr.join(" "))
+    .bind(second_factor.map(|_| now))
     .execute(conn)
     .await
     .map(|_| ()))?;
     Ok(AuthSession { user_id: user_id.to_owned(), session_id })
+}
+
+/// Records on a session that who is at the keyboard confirmed it just now (step-up): with a second factor, the
+/// session has now passed one, and its methods say so.
+pub async fn confirm(mut tx: Exec<'_>, session_id: &str, second_factor: Option<SecondFactor>) -> Result<(), sqlx::Error> {
+    let now = clock::now();
+    let Some(factor) = second_factor else {
+        return on!(tx, conn => sqlx::query("UPDATE user_sessions SET confirmed_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(session_id)
+            .execute(conn)
+            .await
+            .map(drop));
+    };
+    let amr: Option<String> = on!(tx.reborrow(), conn => sqlx::query_scalar(
+        "SELECT amr FROM user_sessions WHERE id = $1",
+    )
+    .bind(session_id)
+    .fetch_optional(conn)
+    .await)?;
+    let Some(amr) = amr else { return Ok(()) };
+    let mut methods: Vec<&str> = amr.split_whitespace().collect();
+    for method in second_factor_methods(factor) {
+        if !methods.contains(method) {
+            methods.push(method);
+        }
+    }
+    on!(tx, conn => sqlx::query(
+        "UPDATE user_sessions SET confirmed_at = $1, second_factor_at = $1, amr = $2 WHERE id = $3",
+    )
+    .bind(now)
+    .bind(methods.join(" "))
+    .bind(session_id)
+    .execute(conn)
+    .await
+    .map(drop))
+}
+
+/// How a session proved who is at the keyboard, as its row records it: what the ID token's `amr`, `acr` and
+/// `auth_time` say, what the admin area asks for, and what step-up checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assurance {
+    /// RFC 8176 method values, in the order they passed.
+    pub amr: Vec<String>,
+    pub signed_in_at: i64,
+    /// When it last confirmed who is at the keyboard (signing in counts).
+    pub confirmed_at: Option<i64>,
+    /// When a second factor last passed in it.
+    pub second_factor_at: Option<i64>,
+}
+
+/// `acr` for a session that passed only one factor, and for one that passed two.
+pub const ACR_ONE_FACTOR: &str = "urn:gatehouse:acr:1fa";
+pub const ACR_TWO_FACTORS: &str = "urn:gatehouse:acr:2fa";
+
+impl Assurance {
+    /// The session's record; `None` when the session is gone.
+    pub async fn of(db: &Db, session_id: &str) -> Result<Option<Self>, sqlx::Error> {
+        let row: Option<(String, i64, Option<i64>, Option<i64>)> = on!(db, pool => sqlx::query_as(
+            "SELECT amr, created_at, confirmed_at, second_factor_at FROM user_sessions WHERE id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(row.map(|(amr, signed_in_at, confirmed_at, second_factor_at)| Self {
+            amr: amr.split_whitespace().map(str::to_owned).collect(),
+            signed_in_at,
+            confirmed_at,
+            second_factor_at,
+        }))
+    }
+
+    /// Whether a second factor passed in this session (at sign-in, or confirming with a code since).
+    pub fn passed_second_factor(&self) -> bool {
+        self.second_factor_at.is_some()
+    }
+
+    /// When the person last proved who they are in this session: signing in, or confirming it since.
+    pub fn auth_time(&self) -> i64 {
+        self.confirmed_at.unwrap_or(self.signed_in_at).max(self.signed_in_at)
+    }
+
+}
+
+/// The `acr` for a session whose methods are `amr`: two factors once one of them is `mfa`.
+pub fn acr(amr: &[String]) -> &'static str {
+    if amr.iter().any(|m| m == "mfa") { ACR_TWO_FACTORS } else { ACR_ONE_FACTOR }
 }
 
 /// Signs the browser in to a recorded session: a new session id (so a cookie from before sign-in is worthless) that

@@ -61,73 +61,123 @@ pub struct Locked {
     pub retry_after: i64,
 }
 
-/// The first of `keys` that is locked now, if any.
-pub async fn check(db: &Db, keys: &[Key]) -> Result<Option<Locked>, sqlx::Error> {
+/// A guess let past the lock. It was counted as a failure against every key in the same step that found none of
+/// them locked, before any secret is checked — so guesses that arrive together cannot all pass the check before the
+/// first failure is written: the fifth is the last one let through. A right guess is taken back by [`succeeded`].
+///
+/// [`succeeded`]: Guess::succeeded
+#[must_use = "a guess is a failure until it is shown to be right"]
+#[derive(Debug)]
+pub struct Guess {
+    counted: Vec<Counted>,
+}
+
+#[derive(Debug)]
+struct Counted {
+    key: Key,
+    /// The lock this guess's failure set: it was the one too many.
+    locked: Option<Locked>,
+}
+
+/// Lets a guess through unless one of `keys` is locked now, counting it as a failure of each in the same atomic
+/// step. `Err` carries the longest lock in force; nothing is counted then.
+pub async fn admit(db: &Db, keys: &[Key]) -> Result<Result<Guess, Locked>, sqlx::Error> {
     let now = clock::now();
-    let mut longest: Option<i64> = None;
-    for key in keys {
-        let until: Option<Option<i64>> = on!(db, pool => sqlx::query_scalar(
-            "SELECT locked_until FROM throttles WHERE key = $1",
+    let mut keys: Vec<&Key> = keys.iter().collect();
+    // One claim per key, always in the same order, so two guesses at overlapping keys cannot wait on each other.
+    keys.sort_by_key(|k| k.id());
+    keys.dedup();
+    let mut tx = db.begin_write().await?;
+    let mut rows = Vec::with_capacity(keys.len());
+    for key in &keys {
+        db::claim(tx.as_exec(), &format!("throttle {}", key.id())).await?;
+        let row: Option<(i64, i64, i64, Option<i64>)> = on!(tx.as_exec(), conn => sqlx::query_as(
+            "SELECT failures, window_start, lockouts, locked_until FROM throttles WHERE key = $1",
         )
         .bind(key.id())
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await)?;
-        if let Some(until) = until.flatten().filter(|&until| until > now) {
-            longest = Some(longest.map_or(until, |l| l.max(until)));
+        rows.push(row);
+    }
+    let longest = rows.iter().flatten().filter_map(|(_, _, _, until)| *until).filter(|&until| until > now).max();
+    if let Some(until) = longest {
+        return Ok(Err(Locked { retry_after: until - now }));
+    }
+    let mut counted = Vec::with_capacity(keys.len());
+    for (key, row) in keys.into_iter().zip(rows) {
+        let (mut failures, mut window_start, mut lockouts, _) = row.unwrap_or((0, now, 0, None));
+        if now - window_start >= FORGET_AFTER_SECS {
+            lockouts = 0;
         }
+        if now - window_start >= WINDOW_SECS {
+            failures = 0;
+            window_start = now;
+        }
+        failures += 1;
+        let mut locked = None;
+        if failures >= key.limit() {
+            lockouts += 1;
+            let seconds = (FIRST_LOCK_SECS << (lockouts - 1).min(10)).min(LONGEST_LOCK_SECS);
+            locked = Some(Locked { retry_after: seconds });
+            failures = 0;
+            window_start = now;
+        }
+        on!(tx.as_exec(), conn => sqlx::query(
+            "INSERT INTO throttles (key, failures, window_start, lockouts, locked_until) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start,
+                 lockouts = excluded.lockouts, locked_until = COALESCE(excluded.locked_until, throttles.locked_until)",
+        )
+        .bind(key.id())
+        .bind(failures)
+        .bind(window_start)
+        .bind(lockouts)
+        .bind(locked.map(|l| now + l.retry_after))
+        .execute(conn)
+        .await
+        .map(drop))?;
+        counted.push(Counted { key: key.clone(), locked });
     }
-    Ok(longest.map(|until| Locked { retry_after: until - now }))
-}
-
-/// Counts one failure against `key`. Returns the lock when this failure was the one too many.
-pub async fn failed(db: &Db, key: &Key) -> Result<Option<Locked>, sqlx::Error> {
-    let now = clock::now();
-    let id = key.id();
-    let mut tx = db.begin_write().await?;
-    // Failures from several instances at once are counted one at a time.
-    db::claim(tx.as_exec(), &format!("throttle {id}")).await?;
-    let row: Option<(i64, i64, i64, Option<i64>)> = on!(tx.as_exec(), conn => sqlx::query_as(
-        "SELECT failures, window_start, lockouts, locked_until FROM throttles WHERE key = $1",
-    )
-    .bind(&id)
-    .fetch_optional(conn)
-    .await)?;
-    let (mut failures, mut window_start, mut lockouts, _) = row.unwrap_or((0, now, 0, None));
-    if now - window_start >= FORGET_AFTER_SECS {
-        lockouts = 0;
-    }
-    if now - window_start >= WINDOW_SECS {
-        failures = 0;
-        window_start = now;
-    }
-    failures += 1;
-    let mut locked = None;
-    if failures >= key.limit() {
-        lockouts += 1;
-        let seconds = (FIRST_LOCK_SECS << (lockouts - 1).min(10)).min(LONGEST_LOCK_SECS);
-        locked = Some(Locked { retry_after: seconds });
-        failures = 0;
-        window_start = now;
-    }
-    on!(tx.as_exec(), conn => sqlx::query(
-        "INSERT INTO throttles (key, failures, window_start, lockouts, locked_until) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (key) DO UPDATE SET failures = excluded.failures, window_start = excluded.window_start,
-             lockouts = excluded.lockouts, locked_until = COALESCE(excluded.locked_until, throttles.locked_until)",
-    )
-    .bind(&id)
-    .bind(failures)
-    .bind(window_start)
-    .bind(lockouts)
-    .bind(locked.map(|l| now + l.retry_after))
-    .execute(conn)
-    .await
-    .map(drop))?;
     tx.commit().await?;
-    Ok(locked)
+    Ok(Ok(Guess { counted }))
 }
 
-/// A right password for `key`: its count starts again (a client address keeps its count, so one account's right
-/// password does not hide guesses at others).
+impl Guess {
+    /// The guess was wrong: its failure stands. The lock it set, if it was the one too many, with its key.
+    pub fn failed(self) -> Option<(Key, Locked)> {
+        self.counted.into_iter().find_map(|c| c.locked.map(|locked| (c.key, locked)))
+    }
+
+    /// The guess was right: a sign-in address's, a person's or a device's count starts again; a client address's
+    /// takes this guess back (and the lock it set), keeping the rest, so one account's right password does not hide
+    /// guesses at others.
+    pub async fn succeeded(self, db: &Db) -> Result<(), sqlx::Error> {
+        for Counted { key, locked } in self.counted {
+            let id = key.id();
+            match (key, locked) {
+                (Key::Client(_), None) => on!(db, pool => sqlx::query(
+                    "UPDATE throttles SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+                )
+                .bind(&id)
+                .execute(pool)
+                .await
+                .map(drop))?,
+                (Key::Client(_), Some(_)) => on!(db, pool => sqlx::query(
+                    "UPDATE throttles SET failures = $1, lockouts = lockouts - 1, locked_until = NULL
+                     WHERE key = $2 AND lockouts > 0",
+                )
+                .bind(PER_CLIENT - 1)
+                .bind(&id)
+                .execute(pool)
+                .await
+                .map(drop))?,
+                _ => on!(db, pool => sqlx::query("DELETE FROM throttles WHERE key = $1").bind(&id).execute(pool).await.map(drop))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A right password for `key` outside a guess (a reset link proved the address): its count starts again.
 pub async fn succeeded(db: &Db, key: &Key) -> Result<(), sqlx::Error> {
     on!(db, pool => sqlx::query("DELETE FROM throttles WHERE key = $1").bind(key.id()).execute(pool).await.map(drop))
 }

@@ -16,7 +16,7 @@ use super::{
     clock,
     db::{Db, Exec, on},
     networks::Networks,
-    session::ClientInfo,
+    session::{AuthSession, ClientInfo},
     users::PersonColumns,
 };
 use crate::{
@@ -106,7 +106,7 @@ fn hash(secret: &str) -> Vec<u8> {
 /// session made), or another token (`tokens:write`), which the new one may never outlive.
 #[derive(Clone, Copy, Debug)]
 pub enum MintedBy<'a> {
-    Session(&'a str),
+    Session(&'a AuthSession),
     Token(&'a str),
 }
 
@@ -126,6 +126,13 @@ pub async fn create(
         TokenLifetime::Days(days) => Some(now + i64::from(days) * 86_400),
         TokenLifetime::Never => None,
     };
+    // A browser session carries every scope, so any subset is the creator's; one that can change things needs a
+    // recent confirmation of identity, whichever entry point asks.
+    if let MintedBy::Session(session) = minted_by
+        && request.scopes.iter().any(|s| s.writes())
+    {
+        super::step_up::require(db, session).await?;
+    }
     let id = clock::new_id();
     let scopes = join(&request.scopes);
     let mut tx = db.begin_write().await?;
@@ -186,7 +193,7 @@ pub async fn create(
     .bind(parent)
     .bind(allowed.to_stored())
     .bind(match minted_by {
-        MintedBy::Session(session_id) => Some(session_id),
+        MintedBy::Session(session) => Some(&session.session_id),
         MintedBy::Token(_) => None,
     })
     .execute(conn)

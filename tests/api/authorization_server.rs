@@ -1095,9 +1095,9 @@ async fn deleting_the_account_refuses_its_app_tokens_from_the_next_request() {
     let issued = json(exchange(&app, &client, &code, &pkce).await).await;
     let access = issued["access_token"].as_str().expect("at");
     assert_eq!(me(&app, access).await.0, StatusCode::OK);
-    let (user_id, email): (String, String) =
-        sqlx::query_as("SELECT id, email FROM users").fetch_one(&app.sql).await.expect("user");
-    gatehouse::server::accounts::delete(&app.state, &user_id, &email).await.expect("deleted");
+    let email: String = sqlx::query_scalar("SELECT email FROM users").fetch_one(&app.sql).await.expect("user");
+    let deleted = app.main_browser().call("account/delete", &[("confirm", &email)]).await;
+    assert_eq!(location(&deleted), "/?deleted=1", "deleted by its signed-in owner");
     assert_eq!(me(&app, access).await.0, StatusCode::UNAUTHORIZED, "refused from the next request");
     let (_, refreshed) = token_owned(
         &app,

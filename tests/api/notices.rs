@@ -78,7 +78,10 @@ async fn a_new_browser_is_mailed_and_its_link_ends_that_session_and_its_tokens_o
     let done = post(&home, token_value.to_owned()).await;
     assert_eq!(done.status(), StatusCode::OK);
     let page = done.text().await.expect("page");
-    assert!(page.contains("That browser is signed out, and 1 API token(s) it created are revoked."), "{page}");
+    assert!(
+        page.contains("That browser is signed out. Ended with it: 1 API token(s) it created, and 0 app authorization(s)"),
+        "{page}"
+    );
     assert!(page.contains("href=\"/login?next=/profile\""), "then to securing the account");
     assert_eq!(stranger.get("/api/v1/me").await.status(), StatusCode::UNAUTHORIZED, "that session ended");
     let me = |secret: String| {

@@ -12,7 +12,7 @@ const EMAIL: &str = "grace@example.test";
 const PASSWORD: &str = "tramway lagoon pistachio";
 
 /// The code an authenticator app shows for `key` (as the page writes it: base32 in groups), `steps` steps from now.
-fn code(key: &str, steps: i64) -> String {
+pub fn code(key: &str, steps: i64) -> String {
     let secret = totp_rs::Secret::try_from_base32(key.replace(' ', "")).expect("a base32 key");
     let totp = totp_rs::Builder::new().with_secret(secret).build().expect("an RFC 6238 authenticator");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
@@ -175,7 +175,9 @@ async fn five_wrong_codes_lock_the_account_with_retry_after() {
     // Even the right code waits.
     assert_eq!(other.call("auth/mfa", &[("code", &code(&key, 1))]).await.status(), 429);
     assert!(kinds(&app).await.contains(&"account_locked".to_owned()));
-    let messages = mail.wait_for(EMAIL, 2).await;
+    // The owner was told two-step verification was turned on, then of the lock.
+    let messages = mail.wait_for(EMAIL, 3).await;
+    assert!(messages.iter().any(|m| m.subject().contains("Two-step verification was turned on")), "{messages:#?}");
     assert!(messages.iter().any(|m| m.subject().contains("Wrong codes")), "the owner is told");
 }
 

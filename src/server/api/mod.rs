@@ -240,16 +240,13 @@ async fn create_token(
         state.config.tokens.allow_non_expiring,
         &body.allowed_ips.join(","),
     )?;
-    // A browser session minting a token that can change things must have confirmed who it is recently.
-    if let Credential::Session(session_id) = &principal.credential
-        && body.scopes.iter().any(|s| s.as_str().ends_with(":write"))
-    {
-        let auth =
-            crate::server::session::AuthSession { user_id: principal.user_id.clone(), session_id: session_id.clone() };
-        crate::server::mfa::require_confirmed(&state, &auth).await?;
-    }
+    let session;
     let minted_by = match &principal.credential {
-        Credential::Session(session_id) => tokens::MintedBy::Session(session_id),
+        Credential::Session(session_id) => {
+            session =
+                crate::server::session::AuthSession { user_id: principal.user_id.clone(), session_id: session_id.clone() };
+            tokens::MintedBy::Session(&session)
+        }
         Credential::PersonalToken(parent) => tokens::MintedBy::Token(parent),
         // Apps are never given `tokens:write`; should one hold it, it still mints nothing.
         Credential::AppToken { .. } => return Err(ApiError::insufficient_scope(Scope::TokensWrite)),

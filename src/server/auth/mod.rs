@@ -31,9 +31,12 @@ use super::{
     clock, error_page,
     guard::Caller,
     metrics::Outcome,
-    mfa, notices, rate_limit, session,
+    mfa, notices, rate_limit,
+    security_mail::{self, Change},
+    session,
     session::ClientInfo,
     state::AppState,
+    step_up::{self, Proof},
     users::{self, SignIn},
 };
 
@@ -327,8 +330,8 @@ async fn link(
     match caller.signed_in() {
         Some(signed_in) => {
             // Adding a way into the account is a sensitive change.
-            match mfa::require_confirmed(&state, &signed_in.session).await {
-                Ok(()) => {}
+            match step_up::require(&state.db, &signed_in.session).await {
+                Ok(_) => {}
                 Err(crate::error::AppError::ConfirmIdentity) => {
                     return Redirect::to("/confirm?next=%2Fprofile").into_response();
                 }
@@ -512,6 +515,8 @@ async fn finish(
                 .await
                 .map_err(|e| internal(&e))?;
                 tracing::info!(provider, %user_id, "identity linked");
+                let label = state.providers.label(provider).unwrap_or(provider).to_owned();
+                security_mail::tell_owner(state, user_id, Change::ProviderLinked(label)).await;
             }
             users::Link::AlreadyLinked => {}
             users::Link::BelongsToAnother => return Err(on_behalf(CallbackError::LinkedElsewhere)),
@@ -528,7 +533,9 @@ async fn finish(
         if owner.as_deref() != Some(user_id.as_str()) {
             return Err(Failed { error: CallbackError::NotYours, user_id: Some(user_id.clone()), linking: false });
         }
-        mfa::record_confirmation(state, &signed_in.session, provider, client_info).await.map_err(|e| internal(&e))?;
+        step_up::record(state, &signed_in.session, Proof::Provider(provider), client_info)
+            .await
+            .map_err(|e| internal(&e))?;
         return Ok(attempt.next);
     }
 
@@ -563,9 +570,10 @@ async fn finish(
         state.metrics.sign_in(provider, Outcome::SecondStep);
         return Ok(RedirectTarget::parse_or_default(Some("/login/mfa")));
     }
-    let auth = session::record(tx.as_exec(), &state.config.sessions, &user.id, provider, client_info, attempt.keep)
-        .await
-        .map_err(|e| internal(&e))?;
+    let auth =
+        session::record(tx.as_exec(), &state.config.sessions, &user.id, provider, None, client_info, attempt.keep)
+            .await
+            .map_err(|e| internal(&e))?;
     if created {
         audit::record(
             tx.as_exec(),

@@ -4,6 +4,8 @@ use std::fmt;
 
 /// Where a person lands when nothing (valid) was asked for.
 pub const DEFAULT_AFTER_LOGIN: &str = "/dashboard";
+/// The longest target: room for an authorization request carried through sign-in, sealed.
+pub const MAX_LEN: usize = 8192;
 
 /// A same-site relative path such as `/profile?tab=security`. Absolute URLs, scheme-relative `//host` and
 /// `/\host` (which browsers treat as `//host`), and anything with control characters cannot be built.
@@ -15,7 +17,8 @@ impl RedirectTarget {
         let valid = raw.starts_with('/')
             && !raw.starts_with("//")
             && !raw.contains('\\')
-            && raw.len() <= 2048
+            // Room for an authorization request carried through sign-in, sealed (see `oauth::authorize`).
+            && raw.len() <= MAX_LEN
             && !raw.chars().any(char::is_control)
             // A path, not a scheme: `/x:y` is fine, but browsers must never see it as anything but a path.
             && !raw.starts_with("/%2f")
@@ -69,7 +72,8 @@ mod tests {
         ] {
             assert_eq!(RedirectTarget::parse(bad), None, "{bad:?} must be refused");
         }
-        assert_eq!(RedirectTarget::parse(&format!("/{}", "a".repeat(3000))), None, "overlong");
+        assert!(RedirectTarget::parse(&format!("/{}", "a".repeat(MAX_LEN - 1))).is_some(), "room for a sealed request");
+        assert_eq!(RedirectTarget::parse(&format!("/{}", "a".repeat(MAX_LEN))), None, "overlong");
     }
 
     #[test]

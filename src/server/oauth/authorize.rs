@@ -20,16 +20,22 @@ use serde_json::json;
 use tower_sessions::Session;
 use url::Url;
 
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+
 use super::{Scopes, clients, hash, jwt, new_secret, page, parameters};
 use crate::server::{
     audit::{self, Event},
+    auth::redirect::MAX_LEN,
     clock,
     db::on,
     error_page::{self, escape},
     guard::Caller,
-    session::{ClientInfo, SignedIn},
+    secret_key::Purpose,
+    session::{self, AuthSession, ClientInfo, SignedIn},
     state::AppState,
+    step_up,
 };
+use crate::error::AppError;
 
 /// Authorization codes live this long (OAuth 2.1 recommends at most a minute or so).
 pub const CODE_LIFETIME_SECS: i64 = 60;
@@ -63,6 +69,35 @@ struct Pending {
     /// `login_hint`: whom the app expects, an email address to fill in on the login page.
     #[serde(default)]
     login_hint: Option<String>,
+    /// Registered by this site's operators (not by a Gatehouse user): its errors may go back to it before sign-in.
+    #[serde(default)]
+    operator_app: bool,
+}
+
+/// Whether an error may be sent back to the app (RFC 9700 §4.11.2: an authorization server must not become an open
+/// redirector). It may once the person has signed in here, or when the site's operators registered the app; a
+/// stranger's request for an app any user could register is answered with a page here instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trust {
+    App,
+    NotYet,
+}
+
+impl Trust {
+    fn of(client: &clients::Client, caller: &Caller) -> Self {
+        if client.owner_id.is_none() || caller.signed_in().is_some() { Trust::App } else { Trust::NotYet }
+    }
+}
+
+/// An error for the app: sent back to it where it may be (see [`Trust`]), else shown here.
+fn answer_error(state: &AppState, trust: Trust, redirect_uri: &str, error: &ToApp, app_state: Option<&str>) -> Response {
+    match trust {
+        Trust::App => redirect_error(state, redirect_uri, error, app_state),
+        Trust::NotYet => refuse_here(&format!(
+            "Gatehouse cannot accept the request the app made ({}: {}). Nothing was shared with it.",
+            error.error, error.description
+        )),
+    }
 }
 
 /// An error that goes back to the app (RFC 6749 §4.1.2.1).
@@ -111,7 +146,8 @@ pub async fn authorize(
         );
     }
     let app_state = params.get("state").cloned();
-    let back = |e: ToApp| redirect_error(&state, redirect_uri, &e, app_state.as_deref());
+    let trust = Trust::of(&client, &caller);
+    let back = |e: ToApp| answer_error(&state, trust, redirect_uri, &e, app_state.as_deref());
     let pending = match check(&client, redirect_uri, &params) {
         Ok(pending) => pending,
         Err(error) => return back(error),
@@ -181,6 +217,7 @@ fn check(client: &clients::Client, redirect_uri: &str, params: &BTreeMap<String,
         return Err(to_app("invalid_request", "nonce or state is too long."));
     }
     Ok(Pending {
+        operator_app: client.owner_id.is_none(),
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
         scopes: scopes.to_string(),
@@ -199,17 +236,21 @@ fn check(client: &clients::Client, redirect_uri: &str, params: &BTreeMap<String,
 
 /// Sign-in, confirmation, consent, then the code: whichever is due next.
 async fn proceed(state: &AppState, session: &Session, caller: &Caller, mut pending: Pending) -> Response {
-    let back = |e: ToApp| redirect_error(state, &pending.redirect_uri, &e, pending.state.as_deref());
+    let trust = if caller.signed_in().is_some() || pending.operator_app { Trust::App } else { Trust::NotYet };
+    let back = |e: ToApp| answer_error(state, trust, &pending.redirect_uri, &e, pending.state.as_deref());
     let Some(signed_in) = caller.signed_in() else {
         if pending.prompt_none {
             return back(to_app("login_required", "The person is not signed in to Gatehouse."));
         }
         pending.login_asked = true;
         let hint = pending.login_hint.as_deref().map(|h| format!("&login_hint={}", encode(h))).unwrap_or_default();
-        return match keep(session, &pending).await {
-            Ok(id) => Redirect::to(&format!("/login?next={}{hint}", encode(&resume_path(&id)))).into_response(),
-            Err(error) => internal(&error),
-        };
+        // Nothing is stored for a visitor who is not signed in: the request rides through the sign-in sealed in
+        // its own URL, and is kept in the session only once there is a signed-in one to keep it in.
+        let resume = format!("/oauth/authorize/resume?sealed={}", seal(state, &pending));
+        if encode(&resume).len() > MAX_LEN {
+            return refuse_here("The request is too long to carry through signing in.");
+        }
+        return Redirect::to(&format!("/login?next={}{hint}", encode(&resume))).into_response();
     };
     let facts = match SessionFacts::read(state, signed_in).await {
         Ok(facts) => facts,
@@ -241,6 +282,19 @@ async fn proceed(state: &AppState, session: &Session, caller: &Caller, mut pendi
         if pending.prompt_none {
             return back(to_app("consent_required", "The person has not agreed to what the app asks for."));
         }
+        // Letting an app change things needs a recent confirmation: asked for before the question, not after.
+        if needs_confirmation(&scopes) {
+            match step_up::require(&state.db, &signed_in.session).await {
+                Ok(_) => {}
+                Err(AppError::ConfirmIdentity) => {
+                    return match keep(session, &pending).await {
+                        Ok(id) => Redirect::to(&format!("/confirm?next={}", encode(&resume_path(&id)))).into_response(),
+                        Err(error) => internal(&error),
+                    };
+                }
+                Err(error) => return internal(&error),
+            }
+        }
         return match keep(session, &pending).await {
             Ok(id) => consent_page(&client, &scopes, &id, &pending.redirect_uri),
             Err(error) => internal(&error),
@@ -257,23 +311,14 @@ pub(super) struct SessionFacts {
 }
 
 impl SessionFacts {
+    /// What the session's row records of how it was authenticated: its own methods (RFC 8176), never whether the
+    /// account has an authenticator.
     pub(super) async fn read(state: &AppState, signed_in: &SignedIn) -> Result<Self, sqlx::Error> {
-        let row: Option<(String, i64, Option<i64>, bool)> = on!(&state.db, pool => sqlx::query_as(
-            "SELECT s.provider, s.created_at, s.confirmed_at,
-                    EXISTS (SELECT 1 FROM totp t WHERE t.user_id = s.user_id AND t.enabled_at IS NOT NULL)
-             FROM user_sessions s WHERE s.id = $1",
-        )
-        .bind(&signed_in.session.session_id)
-        .fetch_optional(pool)
-        .await)?;
-        let (provider, created_at, confirmed_at, mfa) = row.unwrap_or_else(|| ("?".into(), 0, None, false));
-        // RFC 8176's values: a password is `pwd`; a sign-in at another provider is recorded as `fed` (federated,
-        // as Entra ID writes it). A person with two-step verification on passed a code to get any session.
-        let mut amr = vec![if provider == "password" { "pwd".to_owned() } else { "fed".to_owned() }];
-        if mfa {
-            amr.extend(["otp".to_owned(), "mfa".to_owned()]);
-        }
-        Ok(Self { auth_time: confirmed_at.unwrap_or(created_at).max(created_at), amr })
+        let assurance = session::Assurance::of(&state.db, &signed_in.session.session_id).await?;
+        Ok(assurance.map_or(Self { auth_time: 0, amr: Vec::new() }, |found| Self {
+            auth_time: found.auth_time(),
+            amr: found.amr,
+        }))
     }
 }
 
@@ -291,21 +336,49 @@ async fn consented(state: &AppState, user_id: &str, client_id: &str) -> Result<O
 
 #[derive(Deserialize)]
 pub struct ResumeQuery {
-    request: String,
+    /// A request kept in this browser's signed-in session.
+    request: Option<String>,
+    /// A request carried through sign-in in the URL, sealed.
+    sealed: Option<String>,
 }
 
-/// `GET /oauth/authorize/resume?request=…`: back from signing in or confirming.
+/// `GET /oauth/authorize/resume?request=…` (or `?sealed=…`): back from signing in or confirming.
 pub async fn resume(
     State(state): State<AppState>,
     session: Session,
     caller: Caller,
     Query(query): Query<ResumeQuery>,
 ) -> Response {
-    match take(&session, &query.request, false).await {
+    let found = match (query.request, query.sealed) {
+        (Some(id), _) => take(&session, &id, false).await,
+        (None, Some(sealed)) => Ok(unseal(&state, &sealed)),
+        (None, None) => Ok(None),
+    };
+    match found {
         Ok(Some(pending)) => proceed(&state, &session, &caller, pending).await,
         Ok(None) => expired_request(),
         Err(error) => internal(&error),
     }
+}
+
+/// What the sealed request is bound to.
+const SEALED_FOR: &str = "oauth authorize";
+
+/// A request as the URL carries it: sealed with `SECRET_KEY` (so it can be neither read nor altered), base64url.
+fn seal(state: &AppState, pending: &Pending) -> String {
+    let json = serde_json::to_vec(pending).expect("a pending request serialises");
+    URL_SAFE_NO_PAD.encode(state.sealer.seal(Purpose::PendingAuthorization, SEALED_FOR, &json))
+}
+
+/// The request a sealed parameter carries, if it is ours, intact and not expired.
+fn unseal(state: &AppState, sealed: &str) -> Option<Pending> {
+    if sealed.len() > MAX_LEN {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+    let json = state.sealer.open(Purpose::PendingAuthorization, SEALED_FOR, &bytes).ok()?;
+    let pending: Pending = serde_json::from_slice(&json).ok()?;
+    (clock::now() - pending.created_at < PENDING_LIFETIME_SECS).then_some(pending)
 }
 
 #[derive(Deserialize)]
@@ -338,21 +411,34 @@ pub async fn decision(
         Ok(facts) => facts,
         Err(error) => return internal(&error),
     };
-    let (user_id, scopes) = (&signed_in.session.user_id, Scopes::from_stored(&pending.scopes));
-    if let Err(error) = remember_consent(&state, user_id, &pending.client_id, &scopes, &client_info).await {
-        return internal(&error);
+    let scopes = Scopes::from_stored(&pending.scopes);
+    match remember_consent(&state, &signed_in.session, &pending.client_id, &scopes, &client_info).await {
+        Ok(()) => {}
+        // The confirmation ran out while the consent page was open.
+        Err(AppError::ConfirmIdentity) => return confirm_again(),
+        Err(error) => return internal(&error),
     }
     issue_code(&state, signed_in, &facts, &pending).await
 }
 
-/// Records the consent (widening a remembered one to cover what was just allowed).
+/// Whether letting an app have `scopes` needs a recent confirmation of identity: any of them can change things.
+pub(super) fn needs_confirmation(scopes: &Scopes) -> bool {
+    scopes.iter().any(|s| s.writes())
+}
+
+/// Records the consent (widening a remembered one to cover what was just allowed). Scopes that can change things are
+/// given only by a session that confirmed who is at the keyboard in the last ten minutes, like write tokens.
 pub(super) async fn remember_consent(
     state: &AppState,
-    user_id: &str,
+    session: &AuthSession,
     client_id: &str,
     allowed: &Scopes,
     who: &ClientInfo,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), AppError> {
+    if needs_confirmation(allowed) {
+        step_up::require(&state.db, session).await?;
+    }
+    let user_id = &session.user_id;
     let now = clock::now();
     let mut tx = state.db.begin_write().await?;
     let before: Option<String> = on!(tx.as_exec(), conn => sqlx::query_scalar(
@@ -380,7 +466,8 @@ pub(super) async fn remember_consent(
         .await)?;
     let detail = json!({ "client": client_id, "name": name, "scope": allowed.to_string() });
     audit::record(tx.as_exec(), Event::AppAuthorized, Some(user_id), who, detail).await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Stores a single-use code and sends the person back to the app with it.
@@ -476,6 +563,17 @@ fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
+fn confirm_again() -> Response {
+    let mut response = error_page::render(
+        "Please confirm it's you again",
+        "Letting an app change things in your account needs a recent confirmation, and yours ran out while the \
+         question was open. Nothing was shared with the app: go back to it and start again.",
+        ("Go to Gatehouse", "/"),
+    );
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response
+}
+
 fn expired_request() -> Response {
     let mut response = error_page::render(
         "This sign-in request has expired",
@@ -505,6 +603,7 @@ fn consent_page(client: &clients::Client, scopes: &Scopes, request: &str, redire
     let body = format!(
         r#"<section class="card narrow" aria-labelledby="consent-title">
 <h1 id="consent-title">Allow <span data-testid="consent-app">{name}</span> to use your Gatehouse account?</h1>
+{unverified}
 <p>It will be able to:</p>
 {scopes}
 <p class="muted">You will be sent back to <strong>{destination}</strong>. You can revoke this at any time on your <a href="/apps">Apps</a> page.</p>
@@ -514,6 +613,7 @@ fn consent_page(client: &clients::Client, scopes: &Scopes, request: &str, redire
 </form>
 </section>"#,
         name = escape(&client.name),
+        unverified = page::unverified_notice(client),
         scopes = page::scope_list(scopes),
         buttons = page::DECISION_BUTTONS,
         destination = escape(&destination),

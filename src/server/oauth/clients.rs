@@ -22,6 +22,8 @@ const CLIENT_ID_PREFIX: &str = "app_";
 pub const SECRET_PREFIX: &str = "gcs_";
 /// At most this many redirect URIs (and as many post-logout ones) per app.
 const MAX_URIS: usize = 10;
+/// The longest redirect URI an app may register: it is stored, and carried through sign-in in a URL.
+const MAX_URI_LEN: usize = 512;
 
 /// An app's name, as the consent page shows it: 1–64 characters, no control characters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +52,9 @@ pub struct RedirectUri(String);
 
 impl RedirectUri {
     pub fn parse(raw: &str) -> Result<Self, AppError> {
+        if raw.len() > MAX_URI_LEN {
+            return Err(AppError::Invalid(format!("A redirect URI may be at most {MAX_URI_LEN} characters long.")));
+        }
         let invalid = |why: &str| AppError::Invalid(format!("Redirect URI \u{201c}{raw}\u{201d}: {why}"));
         let url = Url::parse(raw).map_err(|_| invalid("is not an absolute URL."))?;
         match url.scheme() {

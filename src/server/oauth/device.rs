@@ -267,29 +267,44 @@ pub async fn submit(
     };
     let user_id = &signed_in.session.user_id;
     let key = Key::DeviceCode(user_id.clone());
-    match throttle::check(&state.db, std::slice::from_ref(&key)).await {
-        Ok(None) => {}
-        Ok(Some(locked)) => {
+    let guess = match throttle::admit(&state.db, std::slice::from_ref(&key)).await {
+        Ok(Ok(guess)) => guess,
+        Ok(Err(locked)) => {
             let message = format!("Too many wrong codes. Wait {} seconds and try again.", locked.retry_after);
             let mut response = code_form(None, Some(&message));
             *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             return response;
         }
         Err(error) => return failed(&error),
-    }
+    };
     let pending = match pending(&state, &form.user_code).await {
         Ok(pending) => pending,
         Err(error) => return failed(&error),
     };
     let Some((code, client, scopes)) = pending else {
-        if let Err(error) = throttle::failed(&state.db, &key).await {
-            return failed(&error);
-        }
+        // Counted already: a wrong code's failure stands.
+        let _ = guess.failed();
         return code_form(
             Some(form.user_code.trim()).filter(|c| c.len() <= 16),
             Some("That code is not valid or has expired. Check it against your device."),
         );
     };
+    // A right code: it no longer counts against the person.
+    if let Err(error) = guess.succeeded(&state.db).await {
+        return failed(&error);
+    }
+    // Letting an app change things needs a recent confirmation: asked for before the question, not after.
+    if super::authorize::needs_confirmation(&scopes) {
+        match crate::server::step_up::require(&state.db, &signed_in.session).await {
+            Ok(_) => {}
+            Err(crate::error::AppError::ConfirmIdentity) => {
+                let back: String = url::form_urlencoded::byte_serialize(format!("/device?user_code={code}").as_bytes())
+                    .collect();
+                return axum::response::Redirect::to(&format!("/confirm?next={back}")).into_response();
+            }
+            Err(error) => return failed(&error),
+        }
+    }
     match form.decision.as_deref() {
         None => approval_page(&code, &client, &scopes),
         Some("allow") => {
@@ -312,10 +327,9 @@ pub async fn submit(
             if let Err(error) = approved {
                 return failed(&error);
             }
-            if let Err(error) = remember_consent(&state, user_id, &client.id, &scopes, &who).await {
+            if let Err(error) = remember_consent(&state, &signed_in.session, &client.id, &scopes, &who).await {
                 return failed(&error);
             }
-            let _ = throttle::succeeded(&state.db, &key).await;
             done(
                 "Device connected",
                 &format!("{} is connected to your account. You can go back to it now.", client.name),
@@ -358,6 +372,7 @@ fn approval_page(code: &str, client: &Client, scopes: &Scopes) -> Response {
     let body = format!(
         r#"<section class="card narrow" aria-labelledby="device-title">
 <h1 id="device-title">Connect <span data-testid="consent-app">{name}</span> to your Gatehouse account?</h1>
+{unverified}
 <p>Only continue if your device shows the code <strong data-testid="device-shown-code">{code}</strong> and you started this yourself.</p>
 <p>It will be able to:</p>
 {scopes}
@@ -367,6 +382,7 @@ fn approval_page(code: &str, client: &Client, scopes: &Scopes) -> Response {
 </form>
 </section>"#,
         name = escape(&client.name),
+        unverified = page::unverified_notice(client),
         code = escape(code),
         scopes = page::scope_list(scopes),
         buttons = page::DECISION_BUTTONS,

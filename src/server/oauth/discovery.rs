@@ -37,8 +37,12 @@ fn metadata(state: &AppState) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "name", "picture",
-            "email", "email_verified"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "sid", "name",
+            "picture", "email", "email_verified"],
+        "acr_values_supported": [
+            crate::server::session::ACR_ONE_FACTOR,
+            crate::server::session::ACR_TWO_FACTORS
+        ],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

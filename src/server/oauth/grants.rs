@@ -38,8 +38,8 @@ pub async fn create(tx: Exec<'_>, state: &AppState, new: &NewAuthorization<'_>) 
     let session_id = if new.scopes.contains(super::OAuthScope::OfflineAccess) { None } else { new.session_id };
     on!(tx, conn => sqlx::query(
         "INSERT INTO oauth_authorizations (id, client_id, user_id, session_id, scopes, auth_time, amr, created_at,
-                                           expires_at, last_used_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8)",
+                                           expires_at, last_used_at, granted_in)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10)",
     )
     .bind(&id)
     .bind(new.client_id)
@@ -50,6 +50,7 @@ pub async fn create(tx: Exec<'_>, state: &AppState, new: &NewAuthorization<'_>) 
     .bind(new.amr.join(" "))
     .bind(now)
     .bind(expires_at)
+    .bind(new.session_id)
     .execute(conn)
     .await
     .map(drop))?;

@@ -80,6 +80,8 @@ pub struct IdClaims {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
     pub amr: Vec<String>,
+    /// `urn:gatehouse:acr:1fa` or `…:2fa`: what the session's methods add up to.
+    pub acr: &'static str,
     pub sid: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

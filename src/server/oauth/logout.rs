@@ -25,7 +25,10 @@ use crate::server::{
 
 /// A checked logout request: where to send the person afterwards, if anywhere.
 struct Checked {
+    /// Where to send the person at once (only with a valid `id_token_hint`).
     back_to: Option<String>,
+    /// Where the signed-out page links back to, when the app asked without a hint.
+    link_back: Option<String>,
     /// Whether the hint names the person signed in here: then no question is asked.
     hint_matches: bool,
     app_name: Option<String>,
@@ -82,7 +85,7 @@ pub async fn end_session(
     }
     match checked.back_to {
         Some(url) => Redirect::to(&url).into_response(),
-        None => signed_out_page(),
+        None => signed_out_page(checked.link_back.as_deref().zip(checked.app_name.as_deref())),
     }
 }
 
@@ -136,9 +139,13 @@ async fn check(
             Some(url.to_string())
         }
     };
+    // Sent on to the app only with an ID token we issued to it (RFC 9700 §4.11.2): a bare client_id is something
+    // anyone can write, and would make this an open redirector for every app a user registered. Without one, the
+    // signed-out page offers a link back instead.
+    let (back_to, link_back) = if hint.is_some() { (back_to, None) } else { (None, back_to) };
     let signed_in_user = caller.signed_in().map(|s| s.session.user_id.clone());
     let hint_matches = hint.as_ref().is_some_and(|h| Some(&h.sub) == signed_in_user.as_ref());
-    Ok(Checked { back_to, hint_matches, app_name: client.map(|c| c.name) })
+    Ok(Checked { back_to, link_back, hint_matches, app_name: client.map(|c| c.name) })
 }
 
 fn refuse(message: &str) -> Response {
@@ -175,11 +182,23 @@ fn confirm_page(params: &std::collections::BTreeMap<String, String>, app: Option
     error_page::page("Sign out?", &body, target.as_deref())
 }
 
-fn signed_out_page() -> Response {
-    let body = r#"<section class="notice" aria-labelledby="logout-title">
+/// "You are signed out", with a link back to the app that asked (to an address it registered), if any.
+fn signed_out_page(back: Option<(&str, &str)>) -> Response {
+    let back = back
+        .map(|(url, app)| {
+            format!(
+                r#"<a class="button secondary" href="{}" data-testid="back-to-app">Back to {}</a>"#,
+                escape(url),
+                escape(app)
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        r#"<section class="notice" aria-labelledby="logout-title">
 <h1 id="logout-title">You are signed out of Gatehouse</h1>
 <p data-testid="signed-out">You can close this page.</p>
-<a class="button" href="/login">Sign in again</a>
-</section>"#;
-    error_page::page("Signed out", body, None)
+<div class="button-row"><a class="button" href="/login">Sign in again</a>{back}</div>
+</section>"#
+    );
+    error_page::page("Signed out", &body, None)
 }

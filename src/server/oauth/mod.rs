@@ -118,6 +118,11 @@ impl OAuthScope {
         }
     }
 
+    /// Whether an app holding it can change things for the person (its consent needs a recent confirmation).
+    pub fn writes(self) -> bool {
+        matches!(self, OAuthScope::Api(scope) if scope.writes())
+    }
+
     /// Scopes a token for an app alone (client credentials) may carry: none that speak for a person.
     pub fn is_for_clients(self) -> bool {
         matches!(self, OAuthScope::Api(_))

@@ -15,6 +15,15 @@ pub fn scope_list(scopes: &Scopes) -> String {
     format!(r#"<ul class="scope-list" data-testid="consent-scopes">{items}</ul>"#)
 }
 
+/// A warning for an app that a Gatehouse user registered themselves (not this site's operators): nobody here has
+/// checked who runs it. Empty for an operator's app.
+pub fn unverified_notice(client: &super::clients::Client) -> &'static str {
+    if client.owner_id.is_none() {
+        return "";
+    }
+    r#"<p class="notice warning" data-testid="unverified-app"><strong>Unverified app.</strong> It was registered by a Gatehouse user, not by this site's operators, and nobody here has checked who runs it. Only continue if you trust it.</p>"#
+}
+
 /// "Allow" and "Deny", as the consent and device pages answer: `decision=allow` or `decision=deny`.
 pub const DECISION_BUTTONS: &str = r#"<button type="submit" name="decision" value="allow" class="button" data-testid="consent-allow">Allow</button>
 <button type="submit" name="decision" value="deny" class="button secondary" data-testid="consent-deny">Deny</button>"#;

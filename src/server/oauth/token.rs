@@ -539,6 +539,7 @@ pub(super) fn issue(
                 auth_time: issued.auth_time,
                 nonce,
                 amr: issued.amr.to_vec(),
+                acr: crate::server::session::acr(issued.amr),
                 sid: issued.authorization.to_owned(),
                 name: person.filter(|_| profile).map(|p| p.display_name.clone()),
                 picture: person.filter(|_| profile).and_then(|p| p.avatar_url.clone()),
