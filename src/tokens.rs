@@ -205,15 +205,8 @@ pub async fn create_token(
         )?;
         let client = context::client_info().await;
         let limit = state.config.tokens.per_person;
-        let created = tokens::create(
-            &state.db,
-            &auth.user_id,
-            request,
-            &client,
-            tokens::MintedBy::Session(&auth),
-            limit,
-        )
-        .await?;
+        let created =
+            tokens::create(&state.db, &auth.user_id, request, &client, tokens::MintedBy::Session(&auth), limit).await?;
         state.metrics.issued(crate::server::metrics::Issued::PersonalAccessToken);
         Ok(created)
     })

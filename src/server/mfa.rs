@@ -258,7 +258,12 @@ async fn store_recovery_codes(mut tx: Exec<'_>, user_id: &str, codes: &[String])
 
 /// Checks a code from the person's authenticator, or one of their recovery codes (used up), counting failures
 /// against the account: five within fifteen minutes lock it. A failure is audited as `mfa_failed`.
-pub async fn verify(state: &AppState, user_id: &str, code: &str, client: &ClientInfo) -> Result<SecondFactor, AppError> {
+pub async fn verify(
+    state: &AppState,
+    user_id: &str,
+    code: &str,
+    client: &ClientInfo,
+) -> Result<SecondFactor, AppError> {
     let key = Key::User(user_id.to_owned());
     let guess = throttle::admit(&state.db, std::slice::from_ref(&key))
         .await?

@@ -227,7 +227,8 @@ async fn disown(State(state): State<AppState>, who: ClientInfo, Form(link): Form
     let Some(notice_id) = open(&state, &link.n) else { return unusable() };
     match end(&state, &notice_id, &who).await {
         Ok(Some(Disowned { sessions, tokens, apps })) => {
-            let signed_out = if sessions == 0 { "That browser had already signed out" } else { "That browser is signed out" };
+            let signed_out =
+                if sessions == 0 { "That browser had already signed out" } else { "That browser is signed out" };
             let ended = format!(
                 "{signed_out}. Ended with it: {tokens} API token(s) it created, and {apps} app authorization(s) \
                  granted in it."

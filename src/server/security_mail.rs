@@ -95,16 +95,19 @@ pub async fn tell_owner(state: &AppState, user_id: &str, change: Change) {
             return;
         }
     };
-    mailer.send_later(change.kind(), Mail {
-        to,
-        subject: change.subject().into(),
-        paragraphs: vec![
+    mailer.send_later(
+        change.kind(),
+        Mail {
+            to,
+            subject: change.subject().into(),
+            paragraphs: vec![
             change.what_happened(),
             "If that was you, there is nothing to do.".into(),
             "If it was not you, someone can use your account: reset your password from the link below, then review \
              your sessions, tokens and apps on your dashboard."
                 .into(),
         ],
-        link: Some((state.config.app_url.join("/reset"), "Secure your account".into())),
-    });
+            link: Some((state.config.app_url.join("/reset"), "Secure your account".into())),
+        },
+    );
 }

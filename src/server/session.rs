@@ -293,7 +293,11 @@ pub async fn record(
 
 /// Records on a session that who is at the keyboard confirmed it just now (step-up): with a second factor, the
 /// session has now passed one, and its methods say so.
-pub async fn confirm(mut tx: Exec<'_>, session_id: &str, second_factor: Option<SecondFactor>) -> Result<(), sqlx::Error> {
+pub async fn confirm(
+    mut tx: Exec<'_>,
+    session_id: &str,
+    second_factor: Option<SecondFactor>,
+) -> Result<(), sqlx::Error> {
     let now = clock::now();
     let Some(factor) = second_factor else {
         return on!(tx, conn => sqlx::query("UPDATE user_sessions SET confirmed_at = $1 WHERE id = $2")
@@ -370,7 +374,6 @@ impl Assurance {
     pub fn auth_time(&self) -> i64 {
         self.confirmed_at.unwrap_or(self.signed_in_at).max(self.signed_in_at)
     }
-
 }
 
 /// The `acr` for a session whose methods are `amr`: two factors once one of them is `mfa`.

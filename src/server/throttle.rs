@@ -170,7 +170,9 @@ impl Guess {
                 .execute(pool)
                 .await
                 .map(drop))?,
-                _ => on!(db, pool => sqlx::query("DELETE FROM throttles WHERE key = $1").bind(&id).execute(pool).await.map(drop))?,
+                _ => {
+                    on!(db, pool => sqlx::query("DELETE FROM throttles WHERE key = $1").bind(&id).execute(pool).await.map(drop))?
+                }
             }
         }
         Ok(())

@@ -20,20 +20,20 @@ use crate::{
     sessions::{signed_in, with_provider},
 };
 
-const REDIRECT: &str = "https://app.example/callback";
+pub(crate) const REDIRECT: &str = "https://app.example/callback";
 
 /// A registered app, as the tests drive it.
-struct App {
-    id: String,
-    secret: Option<String>,
+pub(crate) struct App {
+    pub id: String,
+    pub secret: Option<String>,
 }
 
-async fn register(app: &TestApp, confidential: bool, scopes: &str) -> App {
+pub(crate) async fn register(app: &TestApp, confidential: bool, scopes: &str) -> App {
     register_allowed(app, confidential, scopes, "").await
 }
 
 /// An app that may call only from `allowed_ips` (empty: anywhere).
-async fn register_allowed(app: &TestApp, confidential: bool, scopes: &str, allowed_ips: &str) -> App {
+pub(crate) async fn register_allowed(app: &TestApp, confidential: bool, scopes: &str, allowed_ips: &str) -> App {
     let new = clients::NewClient::parse(
         "Sample app",
         &[REDIRECT.to_owned(), "http://127.0.0.1/cli".to_owned()],
@@ -48,18 +48,18 @@ async fn register_allowed(app: &TestApp, confidential: bool, scopes: &str, allow
 }
 
 /// A signed-in person and a public app that may ask for the usual scopes.
-async fn setup() -> (TestProvider, TestApp, App) {
+pub(crate) async fn setup() -> (TestProvider, TestApp, App) {
     let (provider, app) = signed_in(&[]).await;
     let client = register(&app, false, "openid profile email offline_access profile:read sessions:read").await;
     (provider, app, client)
 }
 
-struct Pkce {
-    verifier: String,
-    challenge: String,
+pub(crate) struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
 }
 
-fn pkce() -> Pkce {
+pub(crate) fn pkce() -> Pkce {
     let verifier = format!("verifier-{}-{}", uuidish(), uuidish());
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     Pkce { verifier, challenge }
@@ -71,7 +71,7 @@ fn uuidish() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn authorize_path(client_id: &str, pkce: &Pkce, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_path(client_id: &str, pkce: &Pkce, extra: &[(&str, &str)]) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     let mut params: Vec<(&str, &str)> = vec![
         ("response_type", "code"),
@@ -95,12 +95,12 @@ fn authorize_path(client_id: &str, pkce: &Pkce, extra: &[(&str, &str)]) -> Strin
     format!("/oauth/authorize?{}", query.finish())
 }
 
-fn query_of(url: &str) -> HashMap<String, String> {
+pub(crate) fn query_of(url: &str) -> HashMap<String, String> {
     url::Url::parse(url).expect("absolute URL").query_pairs().into_owned().collect()
 }
 
 /// Follows an authorization request through the consent page (allowing) to the code.
-async fn code(app: &TestApp, client: &App, pkce: &Pkce, extra: &[(&str, &str)]) -> String {
+pub(crate) async fn code(app: &TestApp, client: &App, pkce: &Pkce, extra: &[(&str, &str)]) -> String {
     let response = app.get(&authorize_path(&client.id, pkce, extra)).await;
     let back = if response.status() == StatusCode::OK {
         let page = response.text().await.expect("consent page");
@@ -130,7 +130,7 @@ async fn code(app: &TestApp, client: &App, pkce: &Pkce, extra: &[(&str, &str)]) 
     params.get("code").cloned().unwrap_or_else(|| panic!("a code: {target}"))
 }
 
-async fn token(app: &TestApp, client: &App, form: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn token(app: &TestApp, client: &App, form: &[(&str, &str)]) -> reqwest::Response {
     let mut request = reqwest::Client::new().post(format!("{}/oauth/token", app.address));
     let mut form: Vec<(&str, &str)> = form.to_vec();
     match &client.secret {
@@ -140,7 +140,7 @@ async fn token(app: &TestApp, client: &App, form: &[(&str, &str)]) -> reqwest::R
     request.form(&form).send().await.expect("token request")
 }
 
-async fn exchange(app: &TestApp, client: &App, code: &str, pkce: &Pkce) -> reqwest::Response {
+pub(crate) async fn exchange(app: &TestApp, client: &App, code: &str, pkce: &Pkce) -> reqwest::Response {
     token(
         app,
         client,
@@ -154,7 +154,7 @@ async fn exchange(app: &TestApp, client: &App, code: &str, pkce: &Pkce) -> reqwe
     .await
 }
 
-async fn tokens(app: &TestApp, client: &App) -> Value {
+pub(crate) async fn tokens(app: &TestApp, client: &App) -> Value {
     let pkce = pkce();
     let code = code(app, client, &pkce, &[]).await;
     let response = exchange(app, client, &code, &pkce).await;
@@ -164,7 +164,7 @@ async fn tokens(app: &TestApp, client: &App) -> Value {
 }
 
 /// `GET /api/v1/me` with a bearer token: status, `WWW-Authenticate`, body.
-async fn me(app: &TestApp, token: &str) -> (StatusCode, String, Value) {
+pub(crate) async fn me(app: &TestApp, token: &str) -> (StatusCode, String, Value) {
     let response = reqwest::Client::new()
         .get(format!("{}/api/v1/me", app.address))
         .bearer_auth(token)
@@ -180,11 +180,11 @@ async fn me(app: &TestApp, token: &str) -> (StatusCode, String, Value) {
     (status, challenge, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn jwks(app: &TestApp) -> JwkSet {
+pub(crate) async fn jwks(app: &TestApp) -> JwkSet {
     serde_json::from_value(json(app.get("/oauth/jwks.json").await).await).expect("a JWK set")
 }
 
-fn decode(token: &str, set: &JwkSet, audience: &str, issuer: &str) -> Value {
+pub(crate) fn decode(token: &str, set: &JwkSet, audience: &str, issuer: &str) -> Value {
     let header = jsonwebtoken::decode_header(token).expect("a JWT header");
     assert_eq!(header.alg, Algorithm::ES256);
     let jwk = set.find(header.kid.as_deref().expect("kid")).expect("the key is published");
@@ -430,7 +430,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_whole_authorization() {
     assert_eq!(me(&app, second["access_token"].as_str().expect("at")).await.0, StatusCode::UNAUTHORIZED);
 }
 
-async fn token_owned(app: &TestApp, client: &App, form: Vec<(&str, &str)>) -> (StatusCode, Value) {
+pub(crate) async fn token_owned(app: &TestApp, client: &App, form: Vec<(&str, &str)>) -> (StatusCode, Value) {
     let response = token(app, client, &form).await;
     (response.status(), json(response).await)
 }

@@ -24,6 +24,7 @@ mod provider;
 mod proxies;
 mod rate_limits;
 mod render_hang;
+mod security_review;
 mod sessions;
 mod startup;
 mod two_step;

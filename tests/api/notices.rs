@@ -79,7 +79,9 @@ async fn a_new_browser_is_mailed_and_its_link_ends_that_session_and_its_tokens_o
     assert_eq!(done.status(), StatusCode::OK);
     let page = done.text().await.expect("page");
     assert!(
-        page.contains("That browser is signed out. Ended with it: 1 API token(s) it created, and 0 app authorization(s)"),
+        page.contains(
+            "That browser is signed out. Ended with it: 1 API token(s) it created, and 0 app authorization(s)"
+        ),
         "{page}"
     );
     assert!(page.contains("href=\"/login?next=/profile\""), "then to securing the account");

@@ -243,8 +243,10 @@ async fn create_token(
     let session;
     let minted_by = match &principal.credential {
         Credential::Session(session_id) => {
-            session =
-                crate::server::session::AuthSession { user_id: principal.user_id.clone(), session_id: session_id.clone() };
+            session = crate::server::session::AuthSession {
+                user_id: principal.user_id.clone(),
+                session_id: session_id.clone(),
+            };
             tokens::MintedBy::Session(&session)
         }
         Credential::PersonalToken(parent) => tokens::MintedBy::Token(parent),

@@ -23,6 +23,7 @@ use url::Url;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use super::{Scopes, clients, hash, jwt, new_secret, page, parameters};
+use crate::error::AppError;
 use crate::server::{
     audit::{self, Event},
     auth::redirect::MAX_LEN,
@@ -35,7 +36,6 @@ use crate::server::{
     state::AppState,
     step_up,
 };
-use crate::error::AppError;
 
 /// Authorization codes live this long (OAuth 2.1 recommends at most a minute or so).
 pub const CODE_LIFETIME_SECS: i64 = 60;
@@ -90,7 +90,13 @@ impl Trust {
 }
 
 /// An error for the app: sent back to it where it may be (see [`Trust`]), else shown here.
-fn answer_error(state: &AppState, trust: Trust, redirect_uri: &str, error: &ToApp, app_state: Option<&str>) -> Response {
+fn answer_error(
+    state: &AppState,
+    trust: Trust,
+    redirect_uri: &str,
+    error: &ToApp,
+    app_state: Option<&str>,
+) -> Response {
     match trust {
         Trust::App => redirect_error(state, redirect_uri, error, app_state),
         Trust::NotYet => refuse_here(&format!(

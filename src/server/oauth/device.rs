@@ -298,8 +298,8 @@ pub async fn submit(
         match crate::server::step_up::require(&state.db, &signed_in.session).await {
             Ok(_) => {}
             Err(crate::error::AppError::ConfirmIdentity) => {
-                let back: String = url::form_urlencoded::byte_serialize(format!("/device?user_code={code}").as_bytes())
-                    .collect();
+                let back: String =
+                    url::form_urlencoded::byte_serialize(format!("/device?user_code={code}").as_bytes()).collect();
                 return axum::response::Redirect::to(&format!("/confirm?next={back}")).into_response();
             }
             Err(error) => return failed(&error),
