@@ -368,7 +368,7 @@ pub async fn sign_in(
     mailer(state)?;
     let email = EmailAddress::parse(email).ok();
     let account_key = email.as_ref().map(|e| Key::account(e.as_str()));
-    let client_key = client.ip.clone().map(Key::Client);
+    let client_key = client.ip.as_deref().map(Key::client);
     let keys: Vec<Key> = account_key.iter().chain(client_key.iter()).cloned().collect();
     let guess = throttle::admit(&state.db, &keys)
         .await?

@@ -37,6 +37,17 @@ impl Key {
         Self::Account(email.trim().to_lowercase())
     }
 
+    /// The key for a client address: an IPv4 address as it is, an IPv6 one as its /64 (one subscriber's network, as
+    /// the rate limits count it), so rotating through the 2^64 addresses of one's own network is no way around it.
+    pub fn client(ip: &str) -> Self {
+        let key = match ip.parse::<std::net::IpAddr>().map(super::networks::canonical) {
+            Ok(std::net::IpAddr::V6(v6)) => ipnet::Ipv6Net::new(v6, 64).map_or(ip.to_owned(), |n| n.trunc().to_string()),
+            Ok(v4) => v4.to_string(),
+            Err(_) => ip.to_owned(),
+        };
+        Self::Client(key)
+    }
+
     fn id(&self) -> String {
         match self {
             Self::Account(email) => format!("account:{email}"),
@@ -195,4 +206,19 @@ pub async fn purge(db: &Db) -> Result<u64, sqlx::Error> {
     .execute(pool)
     .await
     .map(|done| done.rows_affected()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_counted_as_its_64_and_an_ipv4_one_as_itself() {
+        assert_eq!(Key::client("2001:db8:1:2:aaaa::1"), Key::client("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_eq!(Key::client("2001:db8:1:2:aaaa::1"), Key::Client("2001:db8:1:2::/64".into()));
+        assert_ne!(Key::client("2001:db8:1:2::1"), Key::client("2001:db8:1:3::1"), "another network");
+        assert_eq!(Key::client("192.0.2.7"), Key::Client("192.0.2.7".into()));
+        assert_ne!(Key::client("192.0.2.7"), Key::client("192.0.2.8"), "IPv4 addresses stay apart");
+        assert_eq!(Key::client("::ffff:192.0.2.7"), Key::client("192.0.2.7"), "a mapped IPv4 address is IPv4");
+    }
 }

@@ -400,3 +400,31 @@ async fn letting_an_app_change_things_needs_a_recent_confirmation() {
     let reader = register(&app, false, "openid profile:read").await;
     assert!(code(&app, &reader, &pkce, &[("scope", "openid profile:read")]).await.starts_with("gac_"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_rotating_through_its_ipv6_64_is_still_one_client() {
+    let mail = MailCatcher::start().await;
+    let app = crate::helpers::spawn_app_with(&[
+        ("SMTP_URL", mail.url.as_str()),
+        ("RATE_LIMIT_SIGN_IN", "off"),
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+    ])
+    .await;
+    let guess = |from: String, n: u32| {
+        let request = app
+            .client
+            .post(format!("{}/api/auth/password/sign-in", app.address))
+            .header("origin", &app.address)
+            .header("x-forwarded-for", from)
+            .form(&[("email", format!("nobody{n}@example.test")), ("password", "not the password".into())]);
+        async move { request.send().await.expect("request").status().as_u16() }
+    };
+    // A new address of the same /64 for every guess, at a new account each time (so no account locks first).
+    let mut statuses = Vec::new();
+    for n in 1..=21 {
+        statuses.push(guess(format!("2001:db8:5:6::{n:x}"), n).await);
+    }
+    assert_eq!(statuses[..19], [401; 19], "{statuses:?}");
+    assert_eq!(statuses[19..], [429, 429], "the twentieth failure from the /64 locks it: {statuses:?}");
+    assert_eq!(guess("2001:db8:5:7::1".into(), 99).await, 401, "another network is another client");
+}
