@@ -12,3 +12,15 @@ UPDATE user_sessions SET amr = CASE WHEN provider = 'password' THEN 'pwd' ELSE '
 ALTER TABLE oauth_authorizations ADD COLUMN granted_in TEXT;
 UPDATE oauth_authorizations SET granted_in = session_id;
 CREATE INDEX oauth_authorizations_by_origin ON oauth_authorizations (granted_in);
+
+-- The hash chain's legacy sealing runs once and is recorded (`sealed_at`, `sealed`): a row slipped in later with an
+-- old id is never sealed in. On a database where the previous release sealed everything already, it is done.
+-- `anonymised_through`: events anonymised before deletions recorded which events they anonymised (by id).
+ALTER TABLE audit_chain_start ADD COLUMN sealed_at INTEGER;
+ALTER TABLE audit_chain_start ADD COLUMN sealed INTEGER;
+ALTER TABLE audit_chain_start ADD COLUMN anonymised_through INTEGER NOT NULL DEFAULT 0;
+UPDATE audit_chain_start SET
+    sealed_at = CASE WHEN EXISTS (SELECT 1 FROM audit_events WHERE seq IS NULL AND id <= legacy_through)
+                     THEN NULL ELSE CAST(strftime('%s', 'now') AS INTEGER) END,
+    sealed = (SELECT COUNT(*) FROM audit_events WHERE seq IS NOT NULL AND id <= legacy_through),
+    anonymised_through = (SELECT COALESCE(MAX(id), 0) FROM audit_events WHERE sealed IS NOT NULL);

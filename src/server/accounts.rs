@@ -196,9 +196,21 @@ pub async fn delete(state: &AppState, confirmed: &Confirmed, confirm: &str) -> R
             None => "Type your display name exactly as shown to confirm.".into(),
         }));
     }
+    erase(tx.as_exec(), user_id, "deleted by its owner").await?;
+    tx.commit().await?;
+    state.cache.forget_user(user_id);
+    tracing::info!("account deleted");
+    Ok(())
+}
+
+/// Removes a person and everything of theirs, in the caller's transaction: their earlier audit events lose their
+/// link, address and browser (anonymised), and one anonymous `account_deleted` event records it — with the token
+/// the anonymised events carry, so the chain shows that a recorded deletion did it.
+pub async fn erase(mut tx: Exec<'_>, user_id: &str, why: &str) -> Result<(), sqlx::Error> {
+    let erased = clock::random_token(16);
     // Before the person's row goes (its foreign key would clear `user_id` without keeping the chain verifiable).
-    let anonymised = audit::chain::anonymise(tx.as_exec(), user_id).await?;
-    let mut removed = on!(tx.as_exec(), conn => {
+    let anonymised = audit::chain::anonymise(tx.reborrow(), user_id, &erased).await?;
+    let mut removed = on!(tx.reborrow(), conn => {
         let mut removed = serde_json::Map::new();
         for table in ["identities", "user_sessions", "api_tokens"] {
             let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1"))
@@ -216,11 +228,9 @@ pub async fn delete(state: &AppState, confirmed: &Confirmed, confirm: &str) -> R
         Ok::<_, sqlx::Error>(removed)
     })?;
     removed.insert("anonymised".into(), anonymised.into());
-    audit::record(tx.as_exec(), Event::AccountDeleted, None, &ClientInfo::default(), Value::Object(removed)).await?;
-    tx.commit().await?;
-    state.cache.forget_user(user_id);
-    tracing::info!("account deleted");
-    Ok(())
+    removed.insert("erased".into(), erased.into());
+    removed.insert("reason".into(), why.into());
+    audit::record(tx, Event::AccountDeleted, None, &ClientInfo::default(), Value::Object(removed)).await
 }
 
 /// The dashboard's data, read in one read transaction: one consistent snapshot, one connection. The summary's

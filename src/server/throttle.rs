@@ -41,7 +41,9 @@ impl Key {
     /// the rate limits count it), so rotating through the 2^64 addresses of one's own network is no way around it.
     pub fn client(ip: &str) -> Self {
         let key = match ip.parse::<std::net::IpAddr>().map(super::networks::canonical) {
-            Ok(std::net::IpAddr::V6(v6)) => ipnet::Ipv6Net::new(v6, 64).map_or(ip.to_owned(), |n| n.trunc().to_string()),
+            Ok(std::net::IpAddr::V6(v6)) => {
+                ipnet::Ipv6Net::new(v6, 64).map_or(ip.to_owned(), |n| n.trunc().to_string())
+            }
             Ok(v4) => v4.to_string(),
             Err(_) => ip.to_owned(),
         };

@@ -212,17 +212,70 @@ async fn purging_old_events_leaves_a_checkpoint_the_chain_continues_from() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_from_before_the_chain_are_sealed_into_it_once() {
+async fn events_from_before_the_chain_are_sealed_into_it_once_and_never_again() {
     let (_provider, app) = signed_in(&[]).await;
-    // As if written by the previous release: no chain columns, and older than the migration.
+    let recorded: Option<i64> =
+        sqlx::query_scalar("SELECT sealed_at FROM audit_chain_start").fetch_one(&app.sql).await.expect("row");
+    assert!(recorded.is_some(), "the first start sealed what there was, and recorded it");
+
+    // Someone slips in a row with an old id, and moves the boundary: nothing seals it in, not even verifying.
     sql(&app, "UPDATE audit_chain_start SET legacy_through = 1000000").await;
     sql(&app, "INSERT INTO audit_events (at, kind, ip, detail) VALUES (1, 'sign_in', '192.0.2.1', '{}')").await;
-    assert!(chain::verify(&app.state.db).await.expect("verify").problem.is_some(), "not in the chain yet");
+    let slipped: i64 = sqlx::query_scalar("SELECT MAX(id) FROM audit_events").fetch_one(&app.sql).await.expect("id");
+    assert_eq!(chain::seal_legacy(&app.state.db).await.expect("seal"), 0, "sealing happened once");
+    let stderr = String::from_utf8_lossy(&verify_command(&app).stderr).into_owned();
+    assert!(stderr.contains(&format!("id {slipped} was inserted")), "{stderr}");
+    assert_eq!(chain::verify(&app.state.db).await.expect("verify").problem, Some(Problem::Inserted { id: slipped }));
+
+    // A database the previous release never sealed: the first start on this one does it, once.
+    sql(&app, "UPDATE audit_chain_start SET sealed_at = NULL").await;
     assert_eq!(chain::seal_legacy(&app.state.db).await.expect("seal"), 1);
     assert_eq!(chain::seal_legacy(&app.state.db).await.expect("seal"), 0, "once");
     let report = chain::verify(&app.state.db).await.expect("verify");
     assert_eq!(report.problem, None);
     assert_eq!(report.events, app.count("audit_events").await as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_prefix_behind_a_made_up_checkpoint_is_found() {
+    let app = app_with_history().await;
+    // Delete the first two events and write a checkpoint that says the chain starts after them.
+    let hash: String =
+        sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = 2").fetch_one(&app.sql).await.expect("hash");
+    sql(&app, "DELETE FROM audit_events WHERE seq <= 2").await;
+    sql(&app, &format!("INSERT INTO audit_checkpoints (seq, hash, at, purged) VALUES (2, '{hash}', 1, 2)")).await;
+    let report = chain::verify(&app.state.db).await.expect("verify");
+    assert_eq!(report.problem, Some(Problem::UnrecordedCheckpoint { seq: 2 }));
+    let stderr = String::from_utf8_lossy(&verify_command(&app).stderr).into_owned();
+    assert!(stderr.contains("no purge recorded in the chain"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymising_someone_by_hand_is_found() {
+    use sha2::{Digest, Sha256};
+    let app = app_with_history().await;
+    // What anonymising does, done by hand to hide who did something: the commitments computed from the salt, then
+    // the values and the salt cleared. The event's hash still verifies; no recorded deletion did it.
+    let (id, user_id, ip, user_agent, salt): (i64, Option<String>, Option<String>, Option<String>, String) =
+        sqlx::query_as("SELECT id, user_id, ip, user_agent, salt FROM audit_events WHERE user_id IS NOT NULL LIMIT 1")
+            .fetch_one(&app.sql)
+            .await
+            .expect("an event of someone's");
+    let commit = |value: Option<String>| match value {
+        None => "-".to_owned(),
+        Some(v) => format!("{:x}", Sha256::new().chain_update(&salt).chain_update([0]).chain_update(v).finalize()),
+    };
+    let sealed = json!({ "user_id": commit(user_id), "ip": commit(ip), "user_agent": commit(user_agent) });
+    sqlx::query(
+        "UPDATE audit_events SET user_id = NULL, ip = NULL, user_agent = NULL, salt = NULL, sealed = $1 WHERE id = $2",
+    )
+    .bind(sealed.to_string())
+    .bind(id)
+    .execute(&app.sql)
+    .await
+    .expect("anonymised by hand");
+    let report = chain::verify(&app.state.db).await.expect("verify");
+    assert_eq!(report.problem, Some(Problem::UnrecordedAnonymisation { id }));
 }
 
 /// The admin area's view of the chain: a full check's outcome is reused while it is fresh and reaches the newest

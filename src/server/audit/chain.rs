@@ -36,11 +36,20 @@ pub struct Sealed {
     pub user_id: String,
     pub ip: String,
     pub user_agent: String,
+    /// The token of the chained `account_deleted` event that anonymised it (not part of the hash): anonymising is
+    /// for people whose deletion is itself recorded, and [`verify`] checks that it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erased: Option<String>,
 }
 
 impl Sealed {
     fn of(salt: &str, user_id: Option<&str>, ip: Option<&str>, user_agent: Option<&str>) -> Self {
-        Self { user_id: commit(salt, user_id), ip: commit(salt, ip), user_agent: commit(salt, user_agent) }
+        Self {
+            user_id: commit(salt, user_id),
+            ip: commit(salt, ip),
+            user_agent: commit(salt, user_agent),
+            erased: None,
+        }
     }
 }
 
@@ -172,6 +181,11 @@ impl Stored {
     pub fn anonymised(&self) -> bool {
         self.sealed.is_some()
     }
+
+    /// For an anonymised event: the token of the deletion that anonymised it.
+    fn erased_by(&self) -> Option<String> {
+        self.sealed.as_deref().and_then(|s| serde_json::from_str::<Sealed>(s).ok()).and_then(|s| s.erased)
+    }
 }
 
 /// What [`verify`] found.
@@ -199,6 +213,11 @@ pub enum Problem {
     /// An event that was never written by Gatehouse: it has no place in the chain, or names a previous hash that is
     /// not its predecessor's.
     Inserted { id: i64 },
+    /// The chain starts after position `seq`, but no purge recorded in the chain names that checkpoint (or the
+    /// events it dropped were not past the retention): the events before it were removed.
+    UnrecordedCheckpoint { seq: i64 },
+    /// An event was anonymised, but no account deletion recorded in the chain did it.
+    UnrecordedAnonymisation { id: i64 },
 }
 
 impl std::fmt::Display for Problem {
@@ -211,6 +230,14 @@ impl std::fmt::Display for Problem {
             Self::Removed { from, to } => write!(f, "events #{from} to #{to} were removed"),
             Self::Inserted { id } => {
                 write!(f, "the event with id {id} was inserted: Gatehouse did not write it into the chain")
+            }
+            Self::UnrecordedCheckpoint { seq } => write!(
+                f,
+                "the chain starts after event #{seq}, but no purge recorded in the chain names that checkpoint: events \
+                 #1 to #{seq} were removed"
+            ),
+            Self::UnrecordedAnonymisation { id } => {
+                write!(f, "the event with id {id} was anonymised, but no account deletion recorded in the chain did it")
             }
         }
     }
@@ -234,8 +261,13 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     .fetch_optional(c)
     .await)?;
 
+    let checkpoint_hash = start_hash.clone();
     let (mut expected_seq, mut expected_prev) = (starts_after + 1, start_hash);
     let mut first_problem: Option<(i64, Problem)> = None;
+    // A checkpoint counts only when a chained purge names it; every anonymised event needs a chained deletion.
+    let mut checkpoint_recorded = starts_after == 0;
+    let mut deletions = std::collections::HashSet::new();
+    let mut anonymised: Vec<(i64, Option<String>)> = Vec::new();
     'pages: loop {
         let rows: Vec<Stored> = on!(conn.as_exec(), c => sqlx::query_as(&format!(
             "SELECT {STORED_COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2"
@@ -265,6 +297,14 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
                 first_problem = Some((seq, Problem::Inserted { id: row.id }));
                 break 'pages;
             }
+            match row.kind.as_str() {
+                "audit_purged" => checkpoint_recorded |= names_checkpoint(&row, starts_after, &checkpoint_hash),
+                "account_deleted" => deletions.extend(detail_text(&row.detail, "erased")),
+                _ => {}
+            }
+            if row.anonymised() {
+                anonymised.push((row.id, row.erased_by()));
+            }
             expected_prev = row.hash.clone().unwrap_or_default();
             report.head = Some((seq, expected_prev.clone()));
             expected_seq = seq + 1;
@@ -273,18 +313,55 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
             break;
         }
     }
+    let legacy_anonymised = legacy_anonymised_through(conn.as_exec()).await?;
+    let unrecorded = anonymised.into_iter().find(|(id, erased)| match erased {
+        Some(token) => !deletions.contains(token),
+        // Anonymised by a release before deletions were tied to their events.
+        None => *id > legacy_anonymised,
+    });
     report.problem = match (first_problem, outside) {
         (Some((_, problem)), _) => Some(problem),
         (None, Some(id)) => Some(Problem::Inserted { id }),
-        (None, None) => None,
+        (None, None) if !checkpoint_recorded => Some(Problem::UnrecordedCheckpoint { seq: starts_after }),
+        (None, None) => unrecorded.map(|(id, _)| Problem::UnrecordedAnonymisation { id }),
     };
     Ok(report)
 }
 
+/// A text value of an event's JSON detail.
+fn detail_text(detail: &str, name: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(detail).ok()?.get(name)?.as_str().map(str::to_owned)
+}
+
+/// Whether a chained `audit_purged` event records the checkpoint at `seq` with `hash`, and that what it dropped was
+/// past the retention it applied. (Purges from before the hash and the newest time were recorded name the place.)
+fn names_checkpoint(event: &Stored, seq: i64, hash: &str) -> bool {
+    let Ok(detail) = serde_json::from_str::<serde_json::Value>(&event.detail) else { return false };
+    let through = detail.get("through").and_then(serde_json::Value::as_i64) == Some(seq);
+    let same_hash = detail.get("hash").and_then(|h| h.as_str()).is_none_or(|h| h == hash);
+    let past_retention = match (detail.get("last_at").and_then(|t| t.as_i64()), detail.get("older_than_secs")) {
+        (Some(last_at), Some(keep)) => keep.as_i64().is_some_and(|keep| keep > 0 && last_at < event.at - keep),
+        (None, None) => true,
+        _ => false,
+    };
+    through && same_hash && past_retention
+}
+
+/// Events anonymised before deletions were recorded with them (by id): they need no deletion event.
+async fn legacy_anonymised_through(db: Exec<'_>) -> Result<i64, sqlx::Error> {
+    let through: Option<i64> = on!(db, conn => sqlx::query_scalar(
+        "SELECT anonymised_through FROM audit_chain_start",
+    )
+    .fetch_optional(conn)
+    .await)?;
+    Ok(through.unwrap_or(0))
+}
+
 /// Anonymises every event of `user_id` (account deletion), in the caller's transaction: the values of the three
-/// personal fields and their salt are cleared, their commitments kept, so each event still verifies. Returns how
-/// many events were anonymised.
-pub async fn anonymise(mut db: Exec<'_>, user_id: &str) -> Result<u64, sqlx::Error> {
+/// personal fields and their salt are cleared, their commitments kept, so each event still verifies. Each carries
+/// `erased`, a new random token that the caller's `account_deleted` event must record (its detail's `erased`), or
+/// [`verify`] reports the anonymisation as unrecorded. Returns how many events were anonymised.
+pub async fn anonymise(mut db: Exec<'_>, user_id: &str, erased: &str) -> Result<u64, sqlx::Error> {
     let rows: Vec<Stored> = on!(db.reborrow(), conn => sqlx::query_as(&format!(
         "SELECT {STORED_COLUMNS} FROM audit_events WHERE user_id = $1 ORDER BY id"
     ))
@@ -294,9 +371,12 @@ pub async fn anonymise(mut db: Exec<'_>, user_id: &str) -> Result<u64, sqlx::Err
     let mut anonymised = 0;
     for row in rows.into_iter() {
         let sealed = match &row.salt {
-            Some(salt) => Sealed::of(salt, row.user_id.as_deref(), row.ip.as_deref(), row.user_agent.as_deref()),
+            Some(salt) => Sealed {
+                erased: Some(erased.to_owned()),
+                ..Sealed::of(salt, row.user_id.as_deref(), row.ip.as_deref(), row.user_agent.as_deref())
+            },
             // Never in the chain (written around Gatehouse): nothing to keep verifiable.
-            None => Sealed { user_id: "-".into(), ip: "-".into(), user_agent: "-".into() },
+            None => Sealed { user_id: "-".into(), ip: "-".into(), user_agent: "-".into(), erased: Some(erased.into()) },
         };
         let sealed = serde_json::to_string(&sealed).expect("plain strings serialise");
         on!(db.reborrow(), conn => sqlx::query(
@@ -314,13 +394,22 @@ pub async fn anonymise(mut db: Exec<'_>, user_id: &str) -> Result<u64, sqlx::Err
 }
 
 /// Seals the events written before the chain existed (up to `audit_chain_start.legacy_through`) into it, oldest
-/// first, once: at the first start on this release. Instances starting together take turns; the later ones find
-/// nothing left.
+/// first, once: at the first start on this release, recorded in `audit_chain_start.sealed_at` with the count. After
+/// that it does nothing, so a row slipped in later with an old id is never sealed in: it stays outside the chain,
+/// and [`verify`] names it. Instances starting together take turns; the later ones find it done.
 pub async fn seal_legacy(db: &Db) -> Result<u64, sqlx::Error> {
     let mut sealed = 0;
     loop {
         let mut tx = db.begin_write().await?;
         db::claim(tx.as_exec(), CHAIN_LOCK).await?;
+        let done: Option<Option<i64>> = on!(tx.as_exec(), conn => sqlx::query_scalar(
+            "SELECT sealed_at FROM audit_chain_start",
+        )
+        .fetch_optional(conn)
+        .await)?;
+        if done.flatten().is_some() {
+            return Ok(sealed);
+        }
         let rows: Vec<Stored> = on!(tx.as_exec(), conn => sqlx::query_as(&format!(
             "SELECT {STORED_COLUMNS} FROM audit_events
              WHERE seq IS NULL AND id <= (SELECT legacy_through FROM audit_chain_start) ORDER BY id LIMIT $1"
@@ -329,6 +418,19 @@ pub async fn seal_legacy(db: &Db) -> Result<u64, sqlx::Error> {
         .fetch_all(conn)
         .await)?;
         if rows.is_empty() {
+            let previously: i64 = on!(tx.as_exec(), conn => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM audit_events WHERE seq IS NOT NULL AND id <= (SELECT legacy_through FROM audit_chain_start)",
+            )
+            .fetch_one(conn)
+            .await)?;
+            on!(tx.as_exec(), conn => sqlx::query("UPDATE audit_chain_start SET sealed_at = $1, sealed = $2")
+                .bind(clock::now())
+                .bind(previously)
+                .execute(conn)
+                .await
+                .map(drop))?;
+            tx.commit().await?;
+            tracing::info!(sealed = previously, "events from before the hash chain are sealed into it, once");
             return Ok(sealed);
         }
         let (mut last, mut prev_hash) = head(tx.as_exec()).await?;
@@ -362,13 +464,13 @@ pub async fn purge(db: &Db, keep: std::time::Duration) -> Result<u64, sqlx::Erro
     let mut tx = db.begin_write().await?;
     db::claim(tx.as_exec(), CHAIN_LOCK).await?;
     // The newest event old enough; everything up to it goes (positions are in time order).
-    let last: Option<(i64, String)> = on!(tx.as_exec(), conn => sqlx::query_as(
-        "SELECT seq, hash FROM audit_events WHERE seq IS NOT NULL AND at < $1 ORDER BY seq DESC LIMIT 1",
+    let last: Option<(i64, String, i64)> = on!(tx.as_exec(), conn => sqlx::query_as(
+        "SELECT seq, hash, at FROM audit_events WHERE seq IS NOT NULL AND at < $1 ORDER BY seq DESC LIMIT 1",
     )
     .bind(cutoff)
     .fetch_optional(conn)
     .await)?;
-    let Some((through, hash)) = last else { return Ok(0) };
+    let Some((through, hash, last_at)) = last else { return Ok(0) };
     let purged = on!(tx.as_exec(), conn => sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
         .bind(through)
         .execute(conn)
@@ -384,8 +486,12 @@ pub async fn purge(db: &Db, keep: std::time::Duration) -> Result<u64, sqlx::Erro
     .execute(conn)
     .await
     .map(drop))?;
-    let detail =
-        serde_json::json!({ "through": through, "events": purged, "older_than_days": keep.as_secs() / 86_400 });
+    // What makes the checkpoint count (see `names_checkpoint`): its place and hash, and the newest purged event's
+    // time against the retention applied.
+    let detail = serde_json::json!({
+        "through": through, "hash": hash, "events": purged, "last_at": last_at,
+        "older_than_secs": keep.as_secs(), "older_than_days": keep.as_secs() / 86_400,
+    });
     super::record(tx.as_exec(), super::Event::AuditPurged, None, &Default::default(), detail).await?;
     tx.commit().await?;
     Ok(purged)
