@@ -127,7 +127,7 @@ pub async fn sign_up(
     audit::record(tx.as_exec(), Event::PasswordSet, Some(&user_id), client, json!({})).await?;
     tx.commit().await?;
     if may_mail(state, email).await? {
-        mailer.send_later("verify", verification_mail(state, email.as_str(), name.as_str(), &token));
+        mailer.send_later("verify", verification_mail(state, email.as_str(), &token));
     }
     tracing::info!(%user_id, "password account created");
     Ok(())
@@ -154,14 +154,19 @@ async fn insert_password(
     .map(drop))
 }
 
-fn verification_mail(state: &AppState, to: &str, name: &str, token: &str) -> Mail {
+/// The verification mail. It carries no text the sign-up form took (not even the name): anyone can type anyone's
+/// address there, and a greeting of their choosing would make this a way to send it to them.
+fn verification_mail(state: &AppState, to: &str, token: &str) -> Mail {
     Mail {
         to: to.to_owned(),
         subject: "Confirm your email address for Gatehouse".into(),
         paragraphs: vec![
-            format!("Hello {name},"),
-            "Please confirm that this is your email address. The link works once, for 24 hours.".into(),
-            "If you did not create a Gatehouse account, ignore this message: nothing happens without the link.".into(),
+            "Someone — hopefully you — created a Gatehouse account with this email address.".into(),
+            "Please confirm that it is yours. The link works once, for 24 hours.".into(),
+            format!(
+                "If you did not create it, ignore this message: nothing happens without the link, and an account \
+                 whose address is not confirmed is removed after {UNCONFIRMED_DAYS} days."
+            ),
         ],
         link: Some((state.config.app_url.join(&format!("/verify-email?token={token}")), "Confirm my address".into())),
     }
@@ -720,12 +725,52 @@ pub async fn password_email(state: &AppState, user_id: &str) -> Result<Option<(S
     Ok(row.map(|(email, verified_at)| (email, verified_at.is_some())))
 }
 
-/// Deletes links past their expiry (used or not) and counters with nothing left to remember (housekeeping).
-pub async fn purge_expired(db: &super::db::Db) -> Result<(), sqlx::Error> {
+/// An account whose address was never confirmed (and that has no provider to sign in with) is removed this many
+/// days after sign-up: anyone can sign up with anyone's address, and what a stranger makes must not stay for ever.
+/// The owner can still confirm it later by resetting the password, which proves the address.
+pub const UNCONFIRMED_DAYS: i64 = 7;
+/// Unconfirmed accounts removed per housekeeping run, at most (the rest go in the next run).
+const UNCONFIRMED_PER_RUN: i64 = 100;
+
+/// Deletes links past their expiry (used or not), counters with nothing left to remember, and accounts whose
+/// address was not confirmed within [`UNCONFIRMED_DAYS`] (housekeeping). Returns how many accounts went.
+pub async fn purge_expired(db: &super::db::Db) -> Result<u64, sqlx::Error> {
     on!(db, pool => sqlx::query("DELETE FROM email_tokens WHERE expires_at <= $1")
         .bind(clock::now())
         .execute(pool)
         .await
         .map(drop))?;
-    throttle::purge(db).await.map(drop)
+    throttle::purge(db).await?;
+    let stale: Vec<String> = on!(db, pool => sqlx::query_scalar(
+        "SELECT p.user_id FROM passwords p JOIN users u ON u.id = p.user_id
+         WHERE p.verified_at IS NULL AND u.created_at <= $1
+           AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = p.user_id)
+         ORDER BY u.created_at LIMIT $2",
+    )
+    .bind(clock::now() - UNCONFIRMED_DAYS * 86_400)
+    .bind(UNCONFIRMED_PER_RUN)
+    .fetch_all(pool)
+    .await)?;
+    let mut removed = 0;
+    for user_id in stale {
+        let mut tx = db.begin_write().await?;
+        // Confirmed (or given a provider) since the list was read: it stays.
+        let still: Option<i64> = on!(tx.as_exec(), conn => sqlx::query_scalar(
+            "SELECT 1 FROM passwords p WHERE p.user_id = $1 AND p.verified_at IS NULL
+               AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = p.user_id)",
+        )
+        .bind(&user_id)
+        .fetch_optional(conn)
+        .await)?;
+        if still.is_none() {
+            continue;
+        }
+        super::accounts::erase(tx.as_exec(), &user_id, "address not confirmed in time").await?;
+        tx.commit().await?;
+        removed += 1;
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed accounts whose address was not confirmed in time");
+    }
+    Ok(removed)
 }

@@ -428,3 +428,52 @@ async fn a_client_rotating_through_its_ipv6_64_is_still_one_client() {
     assert_eq!(statuses[19..], [429, 429], "the twentieth failure from the /64 locks it: {statuses:?}");
     assert_eq!(guess("2001:db8:5:7::1".into(), 99).await, 401, "another network is another client");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_strangers_start_is_removed_in_time_and_their_words_are_never_mailed() {
+    let mail = MailCatcher::start().await;
+    let app = crate::helpers::spawn_app_with(&[("SMTP_URL", mail.url.as_str())]).await;
+    // Anyone can sign up with anyone's address; the mail it sends says nothing the form was given.
+    let spam = "Cheap watches at spam.example, click now";
+    let form = [("email", "victim@example.test"), ("display_name", spam), ("password", PASSWORD)];
+    assert_eq!(location(&app.browser().call("auth/password/sign-up", &form).await), "/signup?sent=1");
+    let message = &mail.wait_for("victim@example.test", 1).await[0];
+    assert!(!message.text.contains("spam.example") && !message.text.contains("Cheap"), "{}", message.text);
+    assert!(message.text.contains("removed after 7 days"), "{}", message.text);
+    // A confirmed account of the same age stays.
+    let form = [("email", EMAIL), ("display_name", "Grace Hopper"), ("password", PASSWORD)];
+    app.browser().call("auth/password/sign-up", &form).await;
+    sqlx::query("UPDATE passwords SET verified_at = 1 WHERE email = $1").bind(EMAIL).execute(&app.sql).await.expect("ok");
+
+    let purge = || gatehouse::server::local_accounts::purge_expired(&app.state.db);
+    assert_eq!(purge().await.expect("purge"), 0, "a week to confirm");
+    sqlx::query("UPDATE users SET created_at = created_at - 8 * 86400").execute(&app.sql).await.expect("older");
+    assert_eq!(purge().await.expect("purge"), 1, "the unconfirmed one goes");
+    let left: Vec<String> = sqlx::query_scalar("SELECT email FROM passwords").fetch_all(&app.sql).await.expect("rows");
+    assert_eq!(left, [EMAIL]);
+    assert_eq!(app.count("users").await, 1);
+    let report = gatehouse::server::audit::chain::verify(&app.state.db).await.expect("verify");
+    assert_eq!(report.problem, None, "its events were anonymised by a recorded deletion");
+    let reason: String = sqlx::query_scalar("SELECT detail FROM audit_events WHERE kind = 'account_deleted'")
+        .fetch_one(&app.sql)
+        .await
+        .expect("recorded");
+    assert!(reason.contains("address not confirmed in time"), "{reason}");
+
+    // Device requests that anyone's tool can start are gone an hour after they expire.
+    let client = register(&app, false, "openid profile").await;
+    let started = reqwest::Client::new()
+        .post(format!("{}/oauth/device_authorization", app.address))
+        .form(&[("client_id", client.id.as_str()), ("scope", "openid")])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(started.status(), StatusCode::OK);
+    assert_eq!(app.count("oauth_device_codes").await, 1);
+    let grants = || gatehouse::server::oauth::grants::purge_expired(&app.state.db);
+    grants().await.expect("purge");
+    assert_eq!(app.count("oauth_device_codes").await, 1, "still waiting for its person");
+    sqlx::query("UPDATE oauth_device_codes SET expires_at = expires_at - 7200").execute(&app.sql).await.expect("old");
+    grants().await.expect("purge");
+    assert_eq!(app.count("oauth_device_codes").await, 0);
+}
