@@ -78,7 +78,7 @@ pub async fn sign_up(email: String, display_name: String, password: String) -> R
         let email = EmailAddress::parse(&email)?;
         let name = DisplayName::parse(&display_name)?;
         let password = NewPassword::parse(password, &[email.as_str(), name.as_str()])?;
-        local_accounts::sign_up(&state, &email, &name, &password, &context::client_info().await).await?;
+        local_accounts::sign_up(&state, email, name, password, context::client_info().await)?;
         leptos_axum::redirect("/signup?sent=1");
         Ok(())
     })
@@ -154,7 +154,7 @@ pub async fn request_password_reset(email: String) -> Result<(), AppError> {
     context::with_status(async {
         let state = context::state()?;
         let email = EmailAddress::parse(&email)?;
-        local_accounts::request_reset(&state, &email).await?;
+        local_accounts::request_reset(&state, email)?;
         leptos_axum::redirect("/reset?sent=1");
         Ok(())
     })

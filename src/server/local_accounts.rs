@@ -58,9 +58,36 @@ fn mailer(state: &AppState) -> Result<Mailer, AppError> {
     }
 }
 
+/// Runs `work` after the answer has gone: what differs between an address that has an account and one that has
+/// not (a hash, writes, a mail) must not show in how long the answer takes. A failure is logged; the answer was the
+/// same either way.
+fn after_the_answer(what: &'static str, work: impl Future<Output = Result<(), AppError>> + Send + 'static) {
+    tokio::spawn(async move {
+        if let Err(error) = work.await {
+            tracing::error!(what, %error, "work after the answer failed");
+        }
+    });
+}
+
+/// Signs up: answers at once (the caller shows "check your email"), then — after the answer, so the time says
+/// nothing about whether the address has an account — creates the account and mails the verification link, or
+/// mails the address's owner instead.
+pub fn sign_up(
+    state: &AppState,
+    email: EmailAddress,
+    name: DisplayName,
+    password: NewPassword,
+    client: ClientInfo,
+) -> Result<(), AppError> {
+    mailer(state)?;
+    let state = state.clone();
+    after_the_answer("sign-up", async move { create_account(&state, &email, &name, &password, &client).await });
+    Ok(())
+}
+
 /// Creates an account with a password, unverified, and mails the verification link; or, when the address already
-/// belongs to someone, mails them instead. The caller shows "check your email" either way.
-pub async fn sign_up(
+/// belongs to someone, mails them instead.
+async fn create_account(
     state: &AppState,
     email: &EmailAddress,
     name: &DisplayName,
@@ -502,9 +529,18 @@ async fn failed(
     AppError::Throttled { retry_after: locked.retry_after }
 }
 
+/// Asks for a reset: answers at once, the same for every address, and does the work after the answer (see
+/// [`mail_reset`]), so the time says nothing about who has an account.
+pub fn request_reset(state: &AppState, email: EmailAddress) -> Result<(), AppError> {
+    mailer(state)?;
+    let state = state.clone();
+    after_the_answer("reset request", async move { mail_reset(&state, &email).await });
+    Ok(())
+}
+
 /// Mails a reset link when the address has a password; tells a provider account how it signs in; says nothing to
-/// anyone else. The caller answers the same in every case.
-pub async fn request_reset(state: &AppState, email: &EmailAddress) -> Result<(), AppError> {
+/// anyone else.
+async fn mail_reset(state: &AppState, email: &EmailAddress) -> Result<(), AppError> {
     let mailer = mailer(state)?;
     let mut tx = state.db.begin_write().await?;
     let mail = match address_owner(tx.as_exec(), email).await? {

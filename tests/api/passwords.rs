@@ -74,6 +74,8 @@ async fn sign_up_mails_a_single_use_link_that_confirms_the_address() {
 
     let response = sign_up(&browser, EMAIL, PASSWORD).await;
     assert_eq!(location(&response), "/signup?sent=1");
+    // The account is made after the answer (so its time tells nothing); the mail says it is there.
+    mail.wait_for(EMAIL, 1).await;
     let hash: String = sqlx::query_scalar("SELECT hash FROM passwords").fetch_one(&app.sql).await.expect("the account");
     assert!(!verified(&app).await, "unverified until the link is used");
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "argon2id with OWASP's parameters: {hash}");
@@ -154,6 +156,8 @@ async fn sign_up_refuses_weak_or_malformed_input_with_a_reason_and_creates_nothi
 async fn signing_up_with_a_taken_address_looks_the_same_and_mails_the_owner_instead() {
     let (mail, app) = app_with_mail(&[]).await;
     let first = sign_up(&app.browser(), EMAIL, PASSWORD).await;
+    // The work happens after each answer: the first account exists once its mail has gone.
+    mail.wait_for(EMAIL, 1).await;
     let second = sign_up(&app.browser(), &EMAIL.to_uppercase(), NEW_PASSWORD).await;
     assert_eq!((first.status(), location(&first)), (second.status(), location(&second)));
     assert_eq!(first.text().await.expect("body"), second.text().await.expect("body"));
@@ -236,9 +240,10 @@ async fn signing_in_with_a_password_starts_a_session_and_any_mismatch_gets_one_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unverified_account_can_sign_in_and_shows_its_address_unconfirmed() {
-    let (_mail, app) = app_with_mail(&[]).await;
+    let (mail, app) = app_with_mail(&[]).await;
     let browser = app.browser();
     sign_up(&browser, EMAIL, PASSWORD).await;
+    mail.wait_for(EMAIL, 1).await;
     assert_eq!(location(&sign_in(&browser, EMAIL, PASSWORD).await), "/dashboard");
     assert_eq!(json(me(&browser).await).await["email_verified"], false);
     let profile = browser.get("/profile").await.text().await.expect("page");
@@ -347,6 +352,7 @@ async fn the_reset_form_answers_alike_for_every_address_and_mails_only_owners() 
 async fn a_reset_proves_the_address_and_an_expired_link_is_refused() {
     let (mail, app) = app_with_mail(&[]).await;
     sign_up(&app.browser(), EMAIL, PASSWORD).await;
+    mail.wait_for(EMAIL, 1).await;
     app.browser().call("auth/password/forgot", &[("email", EMAIL)]).await;
     let token = reset_link(&app, &mail, EMAIL, 2).await.replace("/reset/new?token=", "");
 
@@ -513,6 +519,7 @@ async fn the_forms_work_without_javascript_and_show_errors_with_their_status() {
 async fn the_forms_cannot_flood_an_inbox() {
     let (mail, app) = app_with_mail(&[]).await;
     sign_up(&app.browser(), EMAIL, PASSWORD).await;
+    mail.wait_for(EMAIL, 1).await;
     for _ in 0..8 {
         let asked = app.browser().call("auth/password/forgot", &[("email", EMAIL)]).await;
         assert_eq!(location(&asked), "/reset?sent=1", "the form answers the same");

@@ -443,7 +443,12 @@ async fn what_strangers_start_is_removed_in_time_and_their_words_are_never_maile
     // A confirmed account of the same age stays.
     let form = [("email", EMAIL), ("display_name", "Grace Hopper"), ("password", PASSWORD)];
     app.browser().call("auth/password/sign-up", &form).await;
-    sqlx::query("UPDATE passwords SET verified_at = 1 WHERE email = $1").bind(EMAIL).execute(&app.sql).await.expect("ok");
+    mail.wait_for(EMAIL, 1).await;
+    sqlx::query("UPDATE passwords SET verified_at = 1 WHERE email = $1")
+        .bind(EMAIL)
+        .execute(&app.sql)
+        .await
+        .expect("ok");
 
     let purge = || gatehouse::server::local_accounts::purge_expired(&app.state.db);
     assert_eq!(purge().await.expect("purge"), 0, "a week to confirm");
@@ -476,4 +481,94 @@ async fn what_strangers_start_is_removed_in_time_and_their_words_are_never_maile
     sqlx::query("UPDATE oauth_device_codes SET expires_at = expires_at - 7200").execute(&app.sql).await.expect("old");
     grants().await.expect("purge");
     assert_eq!(app.count("oauth_device_codes").await, 0);
+}
+
+/// The median of `times`.
+fn median(mut times: Vec<std::time::Duration>) -> std::time::Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Times `rounds` pairs of the same form, alternating an address that has an account with ones that have not, a
+/// pause after each so that one answer's after-work does not fall on the next; returns the two medians.
+async fn timed_pairs(
+    browser: &Browser,
+    endpoint: &str,
+    rounds: usize,
+    pause: std::time::Duration,
+    form: impl Fn(&str) -> Vec<(&'static str, String)>,
+) -> (std::time::Duration, std::time::Duration) {
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        for (address, times) in [(EMAIL.to_owned(), &mut known), (format!("nobody{round}@example.test"), &mut unknown)]
+        {
+            let started = std::time::Instant::now();
+            let answer = browser
+                .client
+                .post(format!("{}/api/{endpoint}", browser.address))
+                .header("origin", &browser.address)
+                .form(&form(&address))
+                .send()
+                .await
+                .expect("request");
+            times.push(started.elapsed());
+            assert!(answer.headers().contains_key("location"), "{endpoint}: {}", answer.status());
+            tokio::time::sleep(pause).await;
+        }
+    }
+    (median(known), median(unknown))
+}
+
+/// Whether two medians are the same within a generous bound: a millisecond, or a quarter of the faster one.
+fn alike(a: std::time::Duration, b: std::time::Duration) -> bool {
+    let (fast, slow) = if a < b { (a, b) } else { (b, a) };
+    slow - fast <= std::time::Duration::from_millis(1).max(fast / 4)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whether_an_address_has_an_account_cannot_be_told_by_the_time_an_answer_takes() {
+    let (_mail, _provider, app, _) = account().await;
+    let browser = app.browser();
+    let ms = std::time::Duration::from_millis;
+    let (known, unknown) =
+        timed_pairs(&browser, "auth/password/forgot", 40, ms(25), |a| vec![("email", a.to_owned())]).await;
+    assert!(alike(known, unknown), "reset: {known:?} for an account, {unknown:?} for none");
+    let (known, unknown) = timed_pairs(&browser, "auth/password/sign-up", 15, ms(150), |a| {
+        vec![("email", a.to_owned()), ("display_name", "Someone".into()), ("password", PASSWORD.into())]
+    })
+    .await;
+    assert!(alike(known, unknown), "sign-up: {known:?} for an account, {unknown:?} for none");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_answer_never_waits_for_the_work_that_differs_between_addresses() {
+    use sqlx::Connection as _;
+    let (_mail, _provider, app, _) = account().await;
+    let browser = app.browser();
+    // Hold the database's writes, as a long transaction elsewhere would: only work done before the answer waits.
+    let mut holder = app.sql.acquire().await.expect("a connection");
+    let lock = if crate::helpers::on_postgres() {
+        "LOCK TABLE email_tokens, throttles, users, passwords IN EXCLUSIVE MODE"
+    } else {
+        "BEGIN IMMEDIATE"
+    };
+    if crate::helpers::on_postgres() {
+        sqlx::query("BEGIN").execute(&mut *holder).await.expect("begin");
+    }
+    sqlx::query(lock).execute(&mut *holder).await.expect("writes held");
+    for (endpoint, address) in [
+        ("auth/password/forgot", EMAIL),
+        ("auth/password/forgot", "nobody@example.test"),
+        ("auth/password/sign-up", EMAIL),
+        ("auth/password/sign-up", "somebody@example.test"),
+    ] {
+        let form = [("email", address), ("display_name", "Someone"), ("password", PASSWORD)];
+        let started = std::time::Instant::now();
+        let answer = browser.call(endpoint, &form).await;
+        assert!(answer.headers().contains_key("location"), "{endpoint}: {}", answer.status());
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_millis(1500), "{endpoint} for {address} waited {took:?}");
+    }
+    sqlx::query("ROLLBACK").execute(&mut *holder).await.expect("released");
+    holder.close().await.ok();
 }

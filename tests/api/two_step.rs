@@ -316,6 +316,7 @@ async fn a_seed_sealed_with_the_previous_key_still_works_and_is_sealed_again_wit
     browser
         .call("auth/password/sign-up", &[("email", EMAIL), ("display_name", "Grace Hopper"), ("password", PASSWORD)])
         .await;
+    mail.wait_for(EMAIL, 1).await;
     sign_in(&browser).await;
     let (key, _) = enrol(&browser).await;
 
