@@ -26,6 +26,7 @@ pub mod mfa;
 pub mod networks;
 pub mod notices;
 pub mod oauth;
+pub mod owner_scope;
 pub mod page_cache;
 pub mod passwords;
 pub mod rate_limit;

@@ -75,7 +75,7 @@ pub async fn serve_anonymous_pages(State(state): State<AppState>, request: Reque
     let anonymous = request.extensions().get::<Caller>().is_none_or(|caller| caller.signed_in().is_none());
     let path = CACHED_PATHS.iter().find(|p| **p == request.uri().path()).copied();
     let (Some(path), true, None, &Method::GET) = (path, anonymous, request.uri().query(), request.method()) else {
-        return whole(&state, next.run(request).await).await;
+        return whole(next.run(request).await).await;
     };
     if let Some(page) = state.pages.pages.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(path) {
         let mut response = page.respond();
@@ -83,7 +83,7 @@ pub async fn serve_anonymous_pages(State(state): State<AppState>, request: Reque
         response.extensions_mut().insert(super::metrics::Route(path.to_owned()));
         return response;
     }
-    let response = whole(&state, next.run(request).await).await;
+    let response = whole(next.run(request).await).await;
     keep(&state.pages, path, response).await
 }
 
@@ -133,9 +133,8 @@ fn without_unused_hydration(body: Bytes) -> Bytes {
     Bytes::from(kept)
 }
 
-/// An HTML page of ours, collected into one body (with its policy, should it have lost it); any other response as
-/// it is.
-async fn whole(state: &AppState, response: Response) -> Response {
+/// An HTML page of ours, collected into one body; any other response as it is.
+async fn whole(response: Response) -> Response {
     let html = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -144,12 +143,9 @@ async fn whole(state: &AppState, response: Response) -> Response {
     if !html || response.headers().contains_key(header::CONTENT_LENGTH) {
         return response;
     }
-    let (mut parts, body) = response.into_parts();
+    let (parts, body) = response.into_parts();
     match to_bytes(body, usize::MAX).await {
-        Ok(body) => {
-            super::security::ensure_page_headers(state, &mut parts.headers, &body);
-            Response::from_parts(parts, Body::from(without_unused_hydration(body)))
-        }
+        Ok(body) => Response::from_parts(parts, Body::from(without_unused_hydration(body))),
         Err(error) => render_failed(&error),
     }
 }

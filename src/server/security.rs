@@ -63,44 +63,12 @@ pub fn page_policy(options: &LeptosOptions, provider_origins: &[String], nonce: 
     )
 }
 
-/// The nonce on a page's first script, if it has one that could be a nonce.
-fn nonce_in(body: &[u8]) -> Option<&str> {
-    std::str::from_utf8(body)
-        .ok()
-        .and_then(|html| html.split(" nonce=\"").nth(1))
-        .and_then(|rest| rest.split('"').next())
-        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=_-".contains(&b)))
-}
-
-/// Gives a rendered page its policy and cache rule when it left the renderer without them.
-///
-/// Rarely (seen about once in a few hundred page loads under the browser tests, never in a single-process
-/// reproduction) a page rendered by Leptos arrives here without the headers [`set_page_headers`] put in its
-/// `ResponseOptions` — the body complete, its scripts carrying their nonce — and the baseline policy for non-HTML
-/// answers (`default-src 'none'`) then blocked the page's own stylesheet and scripts. The nonce is read back from the
-/// page, so the policy is the one the page would have had.
-pub fn ensure_page_headers(state: &AppState, headers: &mut axum::http::HeaderMap, body: &[u8]) {
-    if headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-        return;
-    }
-    let nonce = nonce_in(body);
-    tracing::warn!(found_nonce = nonce.is_some(), "a page left the renderer without its headers; setting them here");
-    let policy = page_policy(&state.leptos_options, &state.config.provider_origins, nonce);
-    if let Ok(value) = HeaderValue::from_str(&policy) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, value);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_pages_nonce_is_read_back_and_nothing_else_passes_for_one() {
-        assert_eq!(nonce_in(br#"<script type="module" nonce="Q5VgGrqlMQ+/Tq=">x</script>"#), Some("Q5VgGrqlMQ+/Tq="));
-        assert_eq!(nonce_in(b"<p>no scripts</p>"), None);
-        assert_eq!(nonce_in(br#"<script nonce="a'b">"#), None, "a quote would break out of the policy");
+    fn a_pages_policy_allows_its_nonce_and_the_providers_forms() {
         let policy =
             page_policy(&LeptosOptions::builder().output_name("x").build(), &["https://idp.example".into()], Some("N"));
         assert!(policy.contains("script-src 'self' 'nonce-N' 'wasm-unsafe-eval'"), "{policy}");

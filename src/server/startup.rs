@@ -29,6 +29,7 @@ use super::{
     metrics::{self, Metrics},
     notices,
     oauth::{self, keys::KeyRing},
+    owner_scope,
     page_cache::{self, PageCache},
     passwords::Hasher,
     rate_limit::{self, Limiter},
@@ -436,6 +437,9 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_by_address))
         .layer(middleware::from_fn_with_state(state.clone(), client_addr::identify))
         .layer(middleware::from_fn(limits::limit_bodies))
+        // Outermost: the whole request (pages, server functions, the static-file fallback, collecting a page's body)
+        // is polled with no other request's reactive owner current.
+        .layer(middleware::from_fn(owner_scope::isolate))
         .with_state(state.clone());
 
     for header in security::baseline_headers(&state.config.app_url) {

@@ -542,7 +542,6 @@ async fn whether_an_address_has_an_account_cannot_be_told_by_the_time_an_answer_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_answer_never_waits_for_the_work_that_differs_between_addresses() {
-    use sqlx::Connection as _;
     let (_mail, _provider, app, _) = account().await;
     let browser = app.browser();
     // Hold the database's writes, as a long transaction elsewhere would: only work done before the answer waits.
@@ -571,4 +570,52 @@ async fn the_answer_never_waits_for_the_work_that_differs_between_addresses() {
     }
     sqlx::query("ROLLBACK").execute(&mut *holder).await.expect("released");
     holder.close().await.ok();
+}
+
+/// Issue 24 item 11: a page's response options must stay its own. Pages render while static files are served from
+/// the same worker threads; each answer must carry exactly its own headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_its_own_headers_while_pages_and_files_are_served_together() {
+    let (provider, app) = with_provider(&[("RATE_LIMIT_SIGN_IN", "off")]).await;
+    let site = app.state.leptos_options.site_root.to_string();
+    std::fs::create_dir_all(&site).expect("site root");
+    std::fs::write(format!("{site}/plain.txt"), "a static file").expect("a static file");
+    let mut browsers = Vec::new();
+    for _ in 0..6 {
+        let browser = app.browser();
+        let login = browser.get("/auth/login/oidc").await;
+        let query = provider.approve(&location(&login), "ada");
+        assert_eq!(browser.get(&format!("/auth/callback/oidc?{query}")).await.status(), 303);
+        browsers.push(browser);
+    }
+    let mut answers = tokio::task::JoinSet::new();
+    for round in 0..600 {
+        let browser = browsers[round % browsers.len()].client.clone();
+        let address = app.address.clone();
+        answers.spawn(async move {
+            let path = match round % 3 {
+                0 => "/dashboard".to_owned(),
+                1 => format!("/login?round={round}"),
+                _ => "/plain.txt".to_owned(),
+            };
+            let response = browser.get(format!("{address}{path}")).send().await.expect("request");
+            let header = |name: &str| {
+                response.headers().get(name).map(|v| v.to_str().unwrap_or_default().to_owned()).unwrap_or_default()
+            };
+            (path.clone(), response.status().as_u16(), header("content-security-policy"), header("cache-control"))
+        });
+    }
+    let mut wrong = Vec::new();
+    for (path, status, policy, cache) in answers.join_all().await {
+        let page = path != "/plain.txt";
+        let own = if page {
+            status == 200 && policy.contains("'nonce-") && cache == "no-store"
+        } else {
+            status == 200 && !policy.contains("'nonce-") && cache != "no-store"
+        };
+        if !own {
+            wrong.push(format!("{path} {status} policy={policy:?} cache={cache:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{} answers carried another's headers or lost their own: {wrong:#?}", wrong.len());
 }
