@@ -24,3 +24,8 @@ UPDATE audit_chain_start SET
                      THEN NULL ELSE CAST(strftime('%s', 'now') AS INTEGER) END,
     sealed = (SELECT COUNT(*) FROM audit_events WHERE seq IS NOT NULL AND id <= legacy_through),
     anonymised_through = (SELECT COALESCE(MAX(id), 0) FROM audit_events WHERE sealed IS NOT NULL);
+
+-- The addresses a personal access token was used from lately (space-separated, newest last, at most 8): a use from
+-- one of them is noted at most once a minute; only an address not among them is a `token_used` event.
+ALTER TABLE api_tokens ADD COLUMN recent_ips TEXT NOT NULL DEFAULT '';
+UPDATE api_tokens SET recent_ips = COALESCE(last_used_ip, '');

@@ -50,6 +50,9 @@ pub struct CachedSession {
     pub checked: Instant,
 }
 
+/// How many recent addresses of a token are remembered.
+pub const RECENT_IPS: usize = 8;
+
 /// A checked token, keyed by the SHA-256 of its secret.
 #[derive(Clone, Debug)]
 pub struct CachedToken {
@@ -59,6 +62,8 @@ pub struct CachedToken {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub last_used_ip: Option<String>,
+    /// The addresses it was used from lately (newest last, at most [`RECENT_IPS`]).
+    pub recent_ips: Vec<String>,
     /// Where it may be used from.
     pub allowed: Networks,
     pub user: Arc<SignedInUser>,
@@ -203,12 +208,13 @@ impl AuthCache {
     }
 
     /// Notes a use written to the token's row.
-    pub fn token_used(&self, hash: &[u8], at: i64, ip: Option<&str>) {
+    pub fn token_used(&self, hash: &[u8], at: i64, ip: Option<&str>, recent_ips: &[String]) {
         if let Some(entry) = write(&self.tokens).get_mut(hash) {
             entry.last_used_at = Some(at);
             if let Some(ip) = ip {
                 entry.last_used_ip = Some(ip.to_owned());
             }
+            entry.recent_ips = recent_ips.to_vec();
         }
     }
 

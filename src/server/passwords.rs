@@ -126,20 +126,27 @@ impl Hasher {
 
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) for `password`, with a fresh random salt.
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
-        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        // The permit moves into the blocking task: a request cancelled while its hash runs (the client hung up) must
+        // not free a permit for another hash while this one still takes a core.
+        let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let params = self.params.clone();
         let password = password.clone();
-        tokio::task::spawn_blocking(move || hash_now(&params, password.expose())).await?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_now(&params, password.expose())
+        })
+        .await?
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is none (same work, same answer).
     pub async fn check(&self, password: &Password, stored: Option<&str>) -> Result<Checked, HashError> {
-        let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
+        let permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let known = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy).to_owned();
         let params = self.params.clone();
         let password = password.clone();
         let right = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let parsed = PasswordHash::new(&stored).map_err(|e| HashError::Argon2(e.to_string()))?;
             let right = argon2(&params).verify_password(password.expose().as_bytes(), &parsed).is_ok();
             Ok::<_, HashError>(right.then(|| weaker_than(&parsed, &params)))
@@ -260,5 +267,23 @@ mod tests {
         assert!(!Password::new(String::new()).is_plausible());
         assert!(!Password::new("x".repeat(MAX_CHARS + 1)).is_plausible());
         assert!(Password::new("x".repeat(MAX_CHARS)).is_plausible());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_hash_keeps_its_permit_until_it_has_finished() {
+        // Slow enough that the hash is still running when the request gives up on it.
+        let hasher = Hasher::with_params(64 * 1024, 4, 1);
+        let all = hasher.permits.available_permits();
+        let password = Password::new("a password to hash slowly".into());
+        let cancelled = tokio::time::timeout(std::time::Duration::from_millis(20), hasher.hash(&password)).await;
+        assert!(cancelled.is_err(), "given up on before the hash finished");
+        assert_eq!(hasher.permits.available_permits(), all - 1, "the running hash still holds its permit");
+        for _ in 0..200 {
+            if hasher.permits.available_permits() == all {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("the permit came back once the hash had finished");
     }
 }

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::{
     audit::{self, Event},
-    cache::{AuthCache, CachedToken},
+    cache::{AuthCache, CachedToken, RECENT_IPS},
     clock,
     db::{Db, Exec, on},
     networks::Networks,
@@ -324,13 +324,15 @@ struct StoredToken {
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
     last_used_ip: Option<String>,
+    recent_ips: String,
     allowed_networks: Option<String>,
     #[sqlx(flatten)]
     person: PersonColumns,
 }
 
 /// Checks a presented secret; on success notes the use (at most once a minute, and in the audit trail when it comes
-/// from an address the token was not last used from). A token checked within the last second is served from the
+/// from an address that is not among the token's recent ones — so a token used from a few addresses in turn is not
+/// an event per call). A token checked within the last second is served from the
 /// cache, which revocation and account deletion clear at once.
 pub async fn verify(
     db: &Db,
@@ -362,14 +364,23 @@ pub async fn verify(
             user_id: token.user.id.clone(),
         });
     }
-    let new_ip = client.ip.is_some() && client.ip != token.last_used_ip;
+    let new_ip = client.ip.as_ref().is_some_and(|ip| !token.recent_ips.contains(ip));
     if new_ip || token.last_used_at.is_none_or(|at| now - at >= LAST_USED_RESOLUTION_SECS) {
+        let mut recent = token.recent_ips.clone();
+        if let Some(ip) = &client.ip {
+            recent.retain(|r| r != ip);
+            recent.push(ip.clone());
+            let excess = recent.len().saturating_sub(RECENT_IPS);
+            recent.drain(..excess);
+        }
         let mut tx = db.begin_write().await?;
         let updated = on!(tx.as_exec(), conn => sqlx::query(
-            "UPDATE api_tokens SET last_used_at = $1, last_used_ip = COALESCE($2, last_used_ip) WHERE id = $3",
+            "UPDATE api_tokens SET last_used_at = $1, last_used_ip = COALESCE($2, last_used_ip), recent_ips = $3
+             WHERE id = $4",
         )
         .bind(now)
         .bind(&client.ip)
+        .bind(recent.join(" "))
         .bind(&token.id)
         .execute(conn)
         .await
@@ -384,7 +395,7 @@ pub async fn verify(
             audit::record(tx.as_exec(), Event::TokenUsed, Some(&token.user.id), client, detail).await?;
         }
         tx.commit().await?;
-        cache.token_used(&hash, now, client.ip.as_deref());
+        cache.token_used(&hash, now, client.ip.as_deref(), &recent);
     }
     Ok(VerifiedToken { id: token.id, user_id: token.user.id.clone(), scopes: token.scopes, user: token.user })
 }
@@ -392,7 +403,7 @@ pub async fn verify(
 /// The token with this hash and its person, read from the database.
 async fn load(db: &Db, hash: &[u8]) -> Result<Option<CachedToken>, sqlx::Error> {
     let query = format!(
-        "SELECT t.id, t.name, t.scopes, t.expires_at, t.last_used_at, t.last_used_ip, t.allowed_networks, {}
+        "SELECT t.id, t.name, t.scopes, t.expires_at, t.last_used_at, t.last_used_ip, t.recent_ips, t.allowed_networks, {}
          FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.secret_hash = $1",
         PersonColumns::SELECT
     );
@@ -406,6 +417,7 @@ async fn load(db: &Db, hash: &[u8]) -> Result<Option<CachedToken>, sqlx::Error> 
         expires_at: row.expires_at,
         last_used_at: row.last_used_at,
         last_used_ip: row.last_used_ip,
+        recent_ips: row.recent_ips.split_whitespace().map(str::to_owned).collect(),
         allowed: Networks::from_stored(row.allowed_networks.as_deref()),
         user: Arc::new(user),
         checked: Instant::now(),

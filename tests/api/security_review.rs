@@ -619,3 +619,48 @@ async fn every_answer_carries_its_own_headers_while_pages_and_files_are_served_t
     }
     assert!(wrong.is_empty(), "{} answers carried another's headers or lost their own: {wrong:#?}", wrong.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_grant_that_lives_with_a_session_ends_with_its_idle_or_absolute_limit() {
+    let (_provider, app, client) = setup().await;
+    for (limit, expire) in
+        [("idle", "UPDATE user_sessions SET last_seen_at = 0"), ("absolute", "UPDATE user_sessions SET expires_at = 1")]
+    {
+        let issued = tokens(&app, &client).await;
+        let refresh = issued["refresh_token"].as_str().expect("a refresh token");
+        sqlx::query(expire).execute(&app.sql).await.expect("expired");
+        let (status, answer) = crate::authorization_server::token_owned(
+            &app,
+            &client,
+            vec![("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{limit}");
+        // Sign in again for the next round.
+        sqlx::query("UPDATE user_sessions SET last_seen_at = created_at, expires_at = created_at + 3600")
+            .execute(&app.sql)
+            .await
+            .expect("renewed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_used_from_addresses_in_turn_is_audited_once_per_address() {
+    let (_mail, _provider, app, browser) = account().await;
+    let secret = json(api_token(&browser, "profile:read").await).await["secret"].as_str().expect("secret").to_owned();
+    let (here, there) = (client_from("127.0.0.2"), client_from("127.0.0.3"));
+    for _ in 0..10 {
+        for program in [&here, &there] {
+            let response = program.get(format!("{}/api/v1/me", app.address)).bearer_auth(&secret).send().await;
+            assert_eq!(response.expect("request").status(), StatusCode::OK);
+        }
+    }
+    assert_eq!(count_kind(&app, "token_used").await, 2, "each address once, not every call");
+    let recent: String =
+        sqlx::query_scalar("SELECT recent_ips FROM api_tokens").fetch_one(&app.sql).await.expect("row");
+    assert_eq!(recent, "127.0.0.2 127.0.0.3");
+    // A third address is still news.
+    let response = client_from("127.0.0.4").get(format!("{}/api/v1/me", app.address)).bearer_auth(&secret).send().await;
+    assert_eq!(response.expect("request").status(), StatusCode::OK);
+    assert_eq!(count_kind(&app, "token_used").await, 3);
+}

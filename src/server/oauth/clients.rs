@@ -45,8 +45,10 @@ impl ClientName {
     }
 }
 
-/// A redirect URI as registered: absolute, https (or http to a loopback address, for apps on the person's own
-/// machine), without a fragment or user name, and written the way it will be compared — exactly.
+/// A redirect URI as registered: absolute, https (or http to a loopback IP literal, `127.0.0.1` or `[::1]`, for apps
+/// on the person's own machine), without a fragment or user name, and written the way it will be compared — exactly.
+/// `http://localhost` is refused, as OAuth 2.1 §8.4.2 and RFC 8252 §8.3 advise: the name can resolve to something
+/// other than this machine, and the app's listener may not be the one that gets it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedirectUri(String);
 
@@ -60,8 +62,12 @@ impl RedirectUri {
         match url.scheme() {
             "https" => {}
             "http" if is_loopback(&url) => {}
-            "http" => return Err(invalid("must be https (http only to 127.0.0.1, [::1] or localhost).")),
-            _ => return Err(invalid("must be https (http only to 127.0.0.1, [::1] or localhost).")),
+            "http" if matches!(url.host(), Some(url::Host::Domain("localhost"))) => {
+                return Err(invalid(
+                    "use http://127.0.0.1 or http://[::1] instead of localhost, which can resolve elsewhere.",
+                ));
+            }
+            _ => return Err(invalid("must be https (http only to 127.0.0.1 or [::1]).")),
         }
         if url.fragment().is_some() || raw.contains('#') {
             return Err(invalid("must not have a fragment (#…)."));
@@ -84,8 +90,7 @@ fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name == "localhost",
-        None => false,
+        Some(url::Host::Domain(_)) | None => false,
     }
 }
 
@@ -410,7 +415,8 @@ mod tests {
     fn redirect_uris_are_https_or_loopback_and_written_exactly() {
         assert!(RedirectUri::parse("https://app.example/callback").is_ok());
         assert!(RedirectUri::parse("http://127.0.0.1:8080/cb").is_ok());
-        assert!(RedirectUri::parse("http://localhost/cb").is_ok());
+        let localhost = RedirectUri::parse("http://localhost/cb").expect_err("a name, not a loopback address");
+        assert!(localhost.to_string().contains("127.0.0.1"), "{localhost}");
         assert!(RedirectUri::parse("http://[::1]/cb").is_ok());
         assert!(RedirectUri::parse("http://app.example/cb").is_err(), "http only on loopback");
         assert!(RedirectUri::parse("https://app.example/cb#x").is_err(), "no fragment");

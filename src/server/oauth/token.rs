@@ -406,12 +406,19 @@ async fn refresh(
 ) -> Result<Tokens, TokenError> {
     let token = token.ok_or_else(|| TokenError::invalid_request("refresh_token is missing."))?;
     let token_hash = hash(token);
+    // An authorization that lives with a browser session ends when that session passes its idle or absolute limit,
+    // not only once housekeeping deletes its row.
+    let now = clock::now();
     let row: Option<RefreshRow> = on!(&state.db, pool => sqlx::query_as(
         "SELECT r.authorization_id, r.scopes, r.used_at, a.client_id, a.user_id, a.auth_time, a.amr, a.expires_at
          FROM oauth_refresh_tokens r JOIN oauth_authorizations a ON a.id = r.authorization_id
-         WHERE r.token_hash = $1",
+         WHERE r.token_hash = $1
+           AND (a.session_id IS NULL OR EXISTS (
+                SELECT 1 FROM user_sessions s WHERE s.id = a.session_id AND s.expires_at > $2 AND s.last_seen_at > $3))",
     )
     .bind(&token_hash)
+    .bind(now)
+    .bind(now - state.config.sessions.idle_timeout.as_secs() as i64)
     .fetch_optional(pool)
     .await)?;
     let row = row.ok_or_else(|| TokenError::invalid_grant("The refresh token is unknown, revoked or expired."))?;
