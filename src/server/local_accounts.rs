@@ -791,8 +791,8 @@ pub async fn purge_expired(db: &super::db::Db) -> Result<u64, sqlx::Error> {
     for user_id in stale {
         let mut tx = db.begin_write().await?;
         // Confirmed (or given a provider) since the list was read: it stays.
-        let still: Option<i64> = on!(tx.as_exec(), conn => sqlx::query_scalar(
-            "SELECT 1 FROM passwords p WHERE p.user_id = $1 AND p.verified_at IS NULL
+        let still: Option<String> = on!(tx.as_exec(), conn => sqlx::query_scalar(
+            "SELECT p.user_id FROM passwords p WHERE p.user_id = $1 AND p.verified_at IS NULL
                AND NOT EXISTS (SELECT 1 FROM identities i WHERE i.user_id = p.user_id)",
         )
         .bind(&user_id)
