@@ -29,3 +29,7 @@ UPDATE audit_chain_start SET
 -- one of them is noted at most once a minute; only an address not among them is a `token_used` event.
 ALTER TABLE api_tokens ADD COLUMN recent_ips TEXT NOT NULL DEFAULT '';
 UPDATE api_tokens SET recent_ips = COALESCE(last_used_ip, '');
+
+-- An app is suspended while the person who registered it is disabled: nobody can sign in to it, and what it held
+-- ended at the disable. Enabling the person lifts it.
+ALTER TABLE oauth_clients ADD COLUMN suspended_at BIGINT;

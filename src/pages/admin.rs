@@ -408,8 +408,6 @@ fn Audit(view: AdminAudit, error: Option<String>) -> impl IntoView {
     let AdminAudit { now, filter, kinds, events, next, chain } = view;
     let query = filter_query(&filter);
     let glue = if query.is_empty() { "" } else { "&" };
-    let csv = format!("/admin/audit/export?format=csv{glue}{query}");
-    let json = format!("/admin/audit/export?format=json{glue}{query}");
     let next = next.map(|before| format!("/admin/audit?{query}{glue}before={before}"));
     let selected = filter.kind.clone();
     view! {
@@ -435,8 +433,21 @@ fn Audit(view: AdminAudit, error: Option<String>) -> impl IntoView {
                 <button type="submit" class="button small">"Filter"</button>
                 <a href="/admin/audit" class="small">"Clear"</a>
             </form>
-            <p class="small">"Export what matches: " <a href=csv rel="external" data-testid="export-csv">"CSV"</a> " · "
-                <a href=json rel="external" data-testid="export-json">"JSON"</a></p>
+            // A download is recorded (`audit_exported`): a POST, so no link, prefetch or crawler makes one.
+            <form method="post" action="/admin/audit/export" class="button-row small" data-testid="audit-export">
+                "Export what matches: "
+                <input type="hidden" name="kind" value=filter.kind.clone()/>
+                <input type="hidden" name="person" value=filter.person.clone()/>
+                <input type="hidden" name="address" value=filter.address.clone()/>
+                <input type="hidden" name="from" value=filter.from.clone()/>
+                <input type="hidden" name="to" value=filter.to.clone()/>
+                <button type="submit" name="format" value="csv" class="button secondary small" data-testid="export-csv">
+                    "CSV"
+                </button>
+                <button type="submit" name="format" value="json" class="button secondary small" data-testid="export-json">
+                    "JSON"
+                </button>
+            </form>
             {events.is_empty().then(|| view! { <p class="muted">"No events match."</p> })}
             <div class="table-scroll">
                 <table class="routes" data-testid="audit-events">

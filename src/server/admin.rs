@@ -13,10 +13,10 @@ use std::{net::IpAddr, time::Duration};
 
 use axum::{
     Extension, Router,
-    extract::{Query, State},
+    extract::State,
     http::{HeaderValue, header},
     response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
+    routing::post,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -32,6 +32,7 @@ use super::{
     rate_limit,
     session::{ClientInfo, SignedIn},
     state::AppState,
+    step_up::{self, Confirmed},
     tokens, useragent,
 };
 use crate::{
@@ -57,7 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/people/disable", post(|s, c, a, w, f| person_form(PersonAction::Disable, s, c, a, w, f)))
         .route("/admin/people/enable", post(|s, c, a, w, f| person_form(PersonAction::Enable, s, c, a, w, f)))
         .route("/admin/blocks/lift", post(lift_form))
-        .route("/admin/audit/export", get(export))
+        .route("/admin/audit/export", post(export))
         .route("/admin/audit/verify", post(verify_form))
 }
 
@@ -221,7 +222,13 @@ pub async fn person(state: &AppState, admin: &Admin, user_id: &str) -> Result<Ad
 
 /// Disables an account: at once, in one transaction, its sessions end, its tokens are revoked and its apps'
 /// authorizations end (with their refresh tokens and unused codes); from then on it cannot sign in, and is told so.
-pub async fn disable(state: &AppState, admin: &Admin, user_id: &str, who: &ClientInfo) -> Result<(), AppError> {
+pub async fn disable(
+    state: &AppState,
+    admin: &Admin,
+    _confirmed: &Confirmed,
+    user_id: &str,
+    who: &ClientInfo,
+) -> Result<(), AppError> {
     if user_id == admin.user_id {
         return Err(AppError::Conflict("You cannot disable your own account here.".into()));
     }
@@ -240,19 +247,52 @@ pub async fn disable(state: &AppState, admin: &Admin, user_id: &str, who: &Clien
         .map(drop))?;
     let ended = super::revocation::end(tx.as_exec(), user_id, super::revocation::Which::Everything).await?;
     let (sessions, tokens, apps) = (ended.sessions, ended.tokens.len(), ended.app_authorizations);
+    // The apps they registered are suspended too, for everyone: whoever is behind the account should not keep an
+    // app that others sign in to. What those apps held ends now; enabling the person lifts the suspension.
+    let (suspended, others_grants) = on!(tx.as_exec(), conn => {
+        let suspended = sqlx::query("UPDATE oauth_clients SET suspended_at = $1 WHERE owner_id = $2 AND suspended_at IS NULL")
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        let mine = "SELECT id FROM oauth_clients WHERE owner_id = $1";
+        let grants: Vec<String> =
+            sqlx::query_scalar(&format!("DELETE FROM oauth_authorizations WHERE client_id IN ({mine}) RETURNING id"))
+                .bind(user_id)
+                .fetch_all(&mut *conn)
+                .await?;
+        for table in ["oauth_codes", "oauth_device_codes"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE client_id IN ({mine})"))
+                .bind(user_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok::<_, sqlx::Error>((suspended, grants))
+    })?;
     let detail = json!({
         "admin": admin.user_id, "admin_email": admin.email, "name": user.display_name,
         "sessions_ended": sessions, "tokens_revoked": tokens, "app_authorizations_ended": apps,
+        "apps_suspended": suspended, "their_apps_authorizations_ended": others_grants.len(),
     });
     audit::record(tx.as_exec(), Event::AccountDisabled, Some(user_id), who, detail).await?;
     tx.commit().await?;
     ended.forget(&state.cache, user_id);
+    for grant in &others_grants {
+        state.cache.forget_grant(grant);
+    }
     tracing::warn!(%user_id, admin = %admin.user_id, "account disabled");
     Ok(())
 }
 
 /// Lets a disabled account sign in again (what disabling ended stays ended).
-pub async fn enable(state: &AppState, admin: &Admin, user_id: &str, who: &ClientInfo) -> Result<(), AppError> {
+pub async fn enable(
+    state: &AppState,
+    admin: &Admin,
+    _confirmed: &Confirmed,
+    user_id: &str,
+    who: &ClientInfo,
+) -> Result<(), AppError> {
     let mut tx = state.db.begin_write().await?;
     let user = super::users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::NotFound)?;
     let changed = on!(tx.as_exec(), conn => sqlx::query(
@@ -262,6 +302,11 @@ pub async fn enable(state: &AppState, admin: &Admin, user_id: &str, who: &Client
     .execute(conn)
     .await
     .map(|done| done.rows_affected()))?;
+    on!(tx.as_exec(), conn => sqlx::query("UPDATE oauth_clients SET suspended_at = NULL WHERE owner_id = $1")
+        .bind(user_id)
+        .execute(conn)
+        .await
+        .map(drop))?;
     if changed > 0 {
         let detail = json!({ "admin": admin.user_id, "admin_email": admin.email, "name": user.display_name });
         audit::record(tx.as_exec(), Event::AccountEnabled, Some(user_id), who, detail).await?;
@@ -271,7 +316,13 @@ pub async fn enable(state: &AppState, admin: &Admin, user_id: &str, who: &Client
 }
 
 /// Lifts a block in force on `address` (as the blocks list names it).
-pub async fn lift(state: &AppState, admin: &Admin, address: &str, who: &ClientInfo) -> Result<(), AppError> {
+pub async fn lift(
+    state: &AppState,
+    admin: &Admin,
+    _confirmed: &Confirmed,
+    address: &str,
+    who: &ClientInfo,
+) -> Result<(), AppError> {
     let subject = rate_limit::Subject::from_listed(address).ok_or(AppError::NotFound)?;
     let mut tx = state.db.begin_write().await?;
     let now = clock::now();
@@ -450,6 +501,26 @@ fn chain_status(checked: Option<Checked>) -> ChainStatus {
     }
 }
 
+/// The administrator for a change (disable, enable, lift, export), with this session's recent confirmation of
+/// identity, or the response that refuses them (to `/confirm` and back to `back`, when the confirmation is old).
+async fn confirmed_admin_for(
+    state: &AppState,
+    caller: &Caller,
+    addr: Option<Extension<ClientAddr>>,
+    back: &str,
+) -> Result<(Admin, Confirmed), Response> {
+    let admin = admin_for(state, caller, addr).await?;
+    let Some(signed_in) = caller.signed_in() else { return Err(Redirect::to("/login?next=/admin").into_response()) };
+    match step_up::require(&state.db, &signed_in.session).await {
+        Ok(confirmed) => Ok((admin, confirmed)),
+        Err(AppError::ConfirmIdentity) => {
+            let next: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+            Err(Redirect::to(&format!("/confirm?next={next}")).into_response())
+        }
+        Err(error) => Err(self::back(back, Err(error))),
+    }
+}
+
 /// The administrator for a form post or a download, or the response that refuses them.
 async fn admin_for(state: &AppState, caller: &Caller, addr: Option<Extension<ClientAddr>>) -> Result<Admin, Response> {
     let Some(signed_in) = caller.signed_in() else { return Err(Redirect::to("/login?next=/admin").into_response()) };
@@ -509,13 +580,14 @@ async fn person_form(
     who: ClientInfo,
     axum::Form(form): axum::Form<PersonForm>,
 ) -> Response {
-    let admin = match admin_for(&state, &caller, addr).await {
-        Ok(admin) => admin,
+    let page = person_page(&form.user_id);
+    let (admin, confirmed) = match confirmed_admin_for(&state, &caller, addr, &page).await {
+        Ok(found) => found,
         Err(refused) => return refused,
     };
     let done = match action {
-        PersonAction::Disable => disable(&state, &admin, &form.user_id, &who).await,
-        PersonAction::Enable => enable(&state, &admin, &form.user_id, &who).await,
+        PersonAction::Disable => disable(&state, &admin, &confirmed, &form.user_id, &who).await,
+        PersonAction::Enable => enable(&state, &admin, &confirmed, &form.user_id, &who).await,
     };
     back(&person_page(&form.user_id), done)
 }
@@ -527,8 +599,8 @@ async fn lift_form(
     who: ClientInfo,
     axum::Form(form): axum::Form<BlockForm>,
 ) -> Response {
-    match admin_for(&state, &caller, addr).await {
-        Ok(admin) => back("/admin#blocks", lift(&state, &admin, &form.address, &who).await),
+    match confirmed_admin_for(&state, &caller, addr, "/admin").await {
+        Ok((admin, confirmed)) => back("/admin#blocks", lift(&state, &admin, &confirmed, &form.address, &who).await),
         Err(refused) => refused,
     }
 }
@@ -553,16 +625,18 @@ struct ExportQuery {
     filter: AuditFilter,
 }
 
-/// `GET /admin/audit/export?format=csv|json&kind=…`: the newest [`EXPORT_LIMIT`] events that match, as a download.
+/// `POST /admin/audit/export` (`format=csv|json`, `kind`, …): the newest [`EXPORT_LIMIT`] events that match, as a
+/// download. A POST, and after a recent confirmation of identity: it hands over many people's activity, and records
+/// that it did.
 async fn export(
     State(state): State<AppState>,
     caller: Caller,
     addr: Option<Extension<ClientAddr>>,
     who: ClientInfo,
-    Query(query): Query<ExportQuery>,
+    axum::Form(query): axum::Form<ExportQuery>,
 ) -> Response {
-    let admin = match admin_for(&state, &caller, addr).await {
-        Ok(admin) => admin,
+    let admin = match confirmed_admin_for(&state, &caller, addr, "/admin/audit").await {
+        Ok((admin, _confirmed)) => admin,
         Err(refused) => return refused,
     };
     let result = async {

@@ -77,11 +77,14 @@ async fn only_listed_operators_from_the_allowed_addresses_see_anything() {
     assert!(!page(&area.grace, "/dashboard").await.1.contains(admin_link), "nobody else's does");
 
     // Grace is signed in, and not an operator: the same 404 as an address with nothing at it, for every part.
-    for path in ["/admin", "/admin/audit", &format!("/admin/people/{}", area.grace_id), "/admin/audit/export"] {
+    for path in ["/admin", "/admin/audit", &format!("/admin/people/{}", area.grace_id)] {
         let (status, body) = page(&area.grace, path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert!(!body.contains("admin-people") && !body.contains("grace@example.test"), "{path}: {body}");
     }
+    let export = post(&area.grace, "/admin/audit/export", &[("format", "json")]).await;
+    assert_eq!(export.status(), StatusCode::NOT_FOUND);
+    assert_eq!(area.grace.get("/admin/audit/export").await.status(), StatusCode::METHOD_NOT_ALLOWED, "no GET");
     let disable = area
         .grace
         .client
@@ -221,7 +224,7 @@ async fn the_audit_viewer_filters_exports_and_says_whether_the_chain_verifies() 
     assert!(bad.contains("is not a kind of event") || bad.contains("is not a date"), "{bad}");
 
     // Exports: what the filter matches, as CSV and JSON; each export is itself recorded.
-    let csv = area.admin.get("/admin/audit/export?format=csv&kind=sign_in").await;
+    let csv = post(&area.admin, "/admin/audit/export", &[("format", "csv"), ("kind", "sign_in")]).await;
     assert_eq!(csv.status(), StatusCode::OK);
     assert!(
         csv.headers()["content-disposition"]
@@ -234,7 +237,9 @@ async fn the_audit_viewer_filters_exports_and_says_whether_the_chain_verifies() 
     assert_eq!(lines[0], "id,seq,time,kind,summary,user_id,person,ip,browser,detail");
     assert_eq!(lines.len(), 3, "two sign-ins: {csv}");
     assert!(lines[1..].iter().all(|l| l.contains(",sign_in,")), "{csv}");
-    let exported = json(area.admin.get("/admin/audit/export?format=json&person=grace@example.test").await).await;
+    let exported =
+        json(post(&area.admin, "/admin/audit/export", &[("format", "json"), ("person", "grace@example.test")]).await)
+            .await;
     let events = exported["events"].as_array().expect("events");
     assert!(events.len() >= 2 && events.iter().all(|e| e["user_id"] == area.grace_id.as_str()), "{exported}");
     assert_eq!(kinds(&area.app).await.iter().filter(|k| *k == "audit_exported").count(), 2);
@@ -303,4 +308,58 @@ async fn with_local_accounts_an_administrator_needs_two_step_verification() {
     let confirmed = area.admin.call("account/confirm", &[("code", &crate::two_step::code(&key, 1))]).await;
     assert_eq!(location(&confirmed), "/profile");
     assert_eq!(page(&area.admin, "/admin").await.0, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrators_changes_and_exports_need_a_recent_confirmation() {
+    let area = area(&[]).await;
+    sqlx::query("UPDATE user_sessions SET confirmed_at = created_at - 660").execute(&area.app.sql).await.expect("old");
+    let person = format!("/admin/people/{}", area.grace_id);
+    for (path, form, back) in [
+        ("/admin/people/disable", vec![("user_id", area.grace_id.as_str())], person.as_str()),
+        ("/admin/people/enable", vec![("user_id", area.grace_id.as_str())], person.as_str()),
+        ("/admin/blocks/lift", vec![("address", "192.0.2.1")], "/admin"),
+        ("/admin/audit/export", vec![("format", "csv")], "/admin/audit"),
+    ] {
+        let answer = post(&area.admin, path, &form).await;
+        let next: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
+        assert_eq!(location(&answer), format!("/confirm?next={next}"), "{path}");
+    }
+    assert_eq!(kinds(&area.app).await.iter().filter(|k| *k == "account_disabled" || *k == "audit_exported").count(), 0);
+    assert_eq!(area.grace.get("/api/v1/me").await.status(), StatusCode::OK, "nothing was disabled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_a_person_suspends_the_apps_they_registered_until_they_are_enabled() {
+    use gatehouse::server::{
+        oauth::clients::{self, NewClient},
+        session::ClientInfo,
+    };
+    let area = area(&[]).await;
+    let new = NewClient::parse("Grace's app", &["https://grace.example/cb".to_owned()], &[], true, "openid", "")
+        .expect("valid");
+    let created =
+        clients::create(&area.app.state.db, Some(&area.grace_id), new, &ClientInfo::default()).await.expect("made");
+    let secret = created.client_secret.expect("a confidential app");
+    let own_token = |app: &TestApp| {
+        let request = reqwest::Client::new()
+            .post(format!("{}/oauth/token", app.address))
+            .basic_auth(&created.client_id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")]);
+        async move { request.send().await.expect("token").status() }
+    };
+    assert_eq!(own_token(&area.app).await, StatusCode::OK);
+    let disabled = post(&area.admin, "/admin/people/disable", &[("user_id", area.grace_id.as_str())]).await;
+    assert!(!location(&disabled).contains("error="), "{}", location(&disabled));
+    assert_eq!(own_token(&area.app).await, StatusCode::UNAUTHORIZED, "the app is suspended for everyone");
+    let authorize =
+        format!("/oauth/authorize?client_id={}&redirect_uri=https%3A%2F%2Fgrace.example%2Fcb", created.client_id);
+    assert_eq!(area.admin.get(&authorize).await.status(), StatusCode::BAD_REQUEST, "nobody signs in to it");
+    let detail: String = sqlx::query_scalar("SELECT detail FROM audit_events WHERE kind = 'account_disabled'")
+        .fetch_one(&area.app.sql)
+        .await
+        .expect("recorded");
+    assert!(detail.contains("\"apps_suspended\":1"), "{detail}");
+    post(&area.admin, "/admin/people/enable", &[("user_id", area.grace_id.as_str())]).await;
+    assert_eq!(own_token(&area.app).await, StatusCode::OK, "enabling the person lifts it");
 }

@@ -271,12 +271,20 @@ async fn an_app_signs_a_person_in_with_code_and_pkce_and_calls_the_api() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(person["id"], claims["sub"]);
 
-    // The consent is remembered: the next request for the same scopes goes straight back with a code.
-    let again = app.get(&authorize_path(&client.id, &pkce, &[])).await;
+    // A public app cannot prove who it is (anyone can use its id): it is asked again every time (RFC 8252 §8.6),
+    // and prompt=none cannot be answered for it.
+    assert_eq!(app.get(&authorize_path(&client.id, &pkce, &[])).await.status(), StatusCode::OK);
+    let silent = app.get(&authorize_path(&client.id, &pkce, &[("prompt", "none")])).await;
+    assert_eq!(query_of(&location(&silent))["error"], "consent_required");
+    // A confidential app's consent is remembered: the next request for the same scopes goes straight back with a
+    // code…
+    let confidential = register(&app, true, "openid profile email profile:read sessions:read").await;
+    code(&app, &confidential, &pkce, &[]).await;
+    let again = app.get(&authorize_path(&confidential.id, &pkce, &[])).await;
     assert_eq!(again.status(), StatusCode::SEE_OTHER);
     assert!(query_of(&location(&again)).contains_key("code"));
     // …but asking for more shows the consent page again.
-    let more = app.get(&authorize_path(&client.id, &pkce, &[("scope", "openid sessions:read")])).await;
+    let more = app.get(&authorize_path(&confidential.id, &pkce, &[("scope", "openid sessions:read")])).await;
     assert_eq!(more.status(), StatusCode::OK);
     let kinds: Vec<String> =
         sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id").fetch_all(&app.sql).await.expect("audit");

@@ -284,9 +284,18 @@ async fn proceed(state: &AppState, session: &Session, caller: &Caller, mut pendi
         Ok(consented) => consented,
         Err(error) => return internal(&error),
     };
-    if pending.prompt_consent || !consented.as_ref().is_some_and(|c| scopes.is_subset_of(c)) {
+    // A public client (an app on a device, a single-page app) cannot prove who it is: any program on the machine can
+    // use its client id and a loopback redirect on any port. Its remembered consent is never reused silently
+    // (RFC 8252 §8.6): the person is asked every time, and `prompt=none` cannot be answered for it.
+    let remembered = consented.as_ref().is_some_and(|c| scopes.is_subset_of(c)) && client.is_confidential();
+    if pending.prompt_consent || !remembered {
         if pending.prompt_none {
-            return back(to_app("consent_required", "The person has not agreed to what the app asks for."));
+            let why = if client.is_confidential() {
+                "The person has not agreed to what the app asks for."
+            } else {
+                "A public client's sign-in always asks the person."
+            };
+            return back(to_app("consent_required", why));
         }
         // Letting an app change things needs a recent confirmation: asked for before the question, not after.
         if needs_confirmation(&scopes) {

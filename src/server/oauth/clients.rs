@@ -321,8 +321,9 @@ pub async fn find(db: &Db, client_id: &str) -> Result<Option<Client>, sqlx::Erro
     if client_id.len() > 64 {
         return Ok(None);
     }
+    // A suspended app (its owner is disabled) is no app at all to the endpoints.
     let row: Option<ClientRow> = on!(db, pool => sqlx::query_as(&format!(
-        "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = $1"
+        "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = $1 AND suspended_at IS NULL"
     ))
     .bind(client_id)
     .fetch_optional(pool)
