@@ -79,6 +79,9 @@ pub struct AdminOverview {
     /// More people match than are listed.
     pub more: bool,
     pub blocks: Vec<BlockInForce>,
+    /// Requests come through a proxy on this machine that `TRUSTED_PROXIES` does not name.
+    #[serde(default)]
+    pub untrusted_local_proxy: bool,
 }
 
 /// `/admin/people/{id}`: everything about one person an administrator may need.

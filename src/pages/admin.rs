@@ -93,11 +93,18 @@ pub fn AdminPage() -> impl IntoView {
 
 #[component]
 fn Overview(view: AdminOverview, error: Option<String>) -> impl IntoView {
-    let AdminOverview { now, query, people, more, blocks } = view;
+    let AdminOverview { now, query, people, more, blocks, untrusted_local_proxy } = view;
     let no_blocks = blocks.is_empty();
     view! {
         {admin_nav("/admin")}
         {error.map(|e| view! { <p class="problem" role="alert" data-testid="admin-error">{e}</p> })}
+        {untrusted_local_proxy.then(|| view! {
+            <p class="problem" role="alert" data-testid="untrusted-proxy">
+                "Requests arrive through a proxy on this machine that TRUSTED_PROXIES does not name, so every visitor "
+                "looks like 127.0.0.1: the admin area's and /metrics' address rules trust everyone, and the rate "
+                "limits count everyone as one. Set TRUSTED_PROXIES to the proxy's address (e.g. 127.0.0.1/32)."
+            </p>
+        })}
         <section class="card" aria-labelledby="people-title">
             <h1 id="people-title">"People"</h1>
             <form method="get" action="/admin" class="inline-form search-form" role="search">

@@ -172,7 +172,8 @@ pub async fn overview(state: &AppState, query: &str) -> Result<AdminOverview, Ap
             times: b.times,
         })
         .collect();
-    Ok(AdminOverview { now, query, people, more, blocks })
+    let untrusted_local_proxy = state.untrusted_local_proxy.load(std::sync::atomic::Ordering::Relaxed);
+    Ok(AdminOverview { now, query, people, more, blocks, untrusted_local_proxy })
 }
 
 async fn summary(conn: Exec<'_>, user_id: &str) -> Result<Option<PersonSummary>, sqlx::Error> {

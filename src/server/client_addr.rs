@@ -98,10 +98,26 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
     if let Some(peer) = peer {
         let trusted = &state.config.trusted_proxies;
+        if canonical(peer).is_loopback() && !trusted.contains(peer) && !forwarded_for(request.headers()).is_empty() {
+            warn_of_untrusted_local_proxy(&state);
+        }
         let client = client_addr(peer, request.headers(), trusted);
         request.extensions_mut().insert(ClientAddr(client));
     }
     next.run(request).await
+}
+
+/// A proxy on this machine forwards to us, and `TRUSTED_PROXIES` does not name it: every client then looks like the
+/// loopback address, which `ADMIN_ALLOWED_IPS` (and `/metrics`) trust by default and the rate limits count as one.
+/// Said once per process, loudly, and shown in the admin area.
+fn warn_of_untrusted_local_proxy(state: &AppState) {
+    if !state.untrusted_local_proxy.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "requests arrive from a proxy on this machine (127.0.0.1 with X-Forwarded-For or Forwarded), but \
+             TRUSTED_PROXIES does not name it: every client looks like 127.0.0.1, so ADMIN_ALLOWED_IPS and /metrics \
+             trust everyone and the rate limits count everyone as one. Set TRUSTED_PROXIES=127.0.0.1/32"
+        );
+    }
 }
 
 /// Outermost: an incoming `X-Request-Id` is kept only from a trusted proxy.

@@ -231,6 +231,7 @@ impl Application {
             limiter,
             metrics: Arc::new(Metrics::new()),
             chain: Arc::default(),
+            untrusted_local_proxy: Arc::default(),
         };
         Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store, bus })
     }

@@ -35,4 +35,7 @@ pub struct AppState {
     pub metrics: Arc<super::metrics::Metrics>,
     /// The newest full check of the audit hash chain.
     pub chain: Arc<super::audit::watch::ChainWatch>,
+    /// A request came from a proxy on this machine (a loopback peer with forwarded headers) that `TRUSTED_PROXIES`
+    /// does not name: then everyone looks like 127.0.0.1, to `ADMIN_ALLOWED_IPS`, `/metrics` and the rate limits.
+    pub untrusted_local_proxy: Arc<std::sync::atomic::AtomicBool>,
 }

@@ -363,3 +363,19 @@ async fn disabling_a_person_suspends_the_apps_they_registered_until_they_are_ena
     post(&area.admin, "/admin/people/enable", &[("user_id", area.grace_id.as_str())]).await;
     assert_eq!(own_token(&area.app).await, StatusCode::OK, "enabling the person lifts it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_on_this_machine_that_is_not_trusted_is_pointed_out() {
+    let area = area(&[]).await;
+    let (_, overview) = page(&area.admin, "/admin").await;
+    assert!(!overview.contains("untrusted-proxy"), "plain requests say nothing");
+    let forwarded = reqwest::Client::new()
+        .get(format!("{}/healthz", area.app.address))
+        .header("x-forwarded-for", "198.51.100.7")
+        .send()
+        .await
+        .expect("request");
+    assert!(forwarded.status().is_success());
+    let (_, overview) = page(&area.admin, "/admin").await;
+    assert!(overview.contains("data-testid=\"untrusted-proxy\"") && overview.contains("TRUSTED_PROXIES"), "{overview}");
+}
