@@ -23,7 +23,7 @@ async fn sign_in(provider: &TestProvider, browser: &Browser) {
     assert_eq!(browser.get(&format!("/auth/callback/oidc?{query}")).await.status(), 303);
 }
 
-async fn count_kind(app: &TestApp, kind: &str) -> i64 {
+pub(crate) async fn count_kind(app: &TestApp, kind: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = $1")
         .bind(kind)
         .fetch_one(&app.sql)

@@ -17,6 +17,7 @@ use crate::{
     },
     helpers::{Browser, TestApp, client_from, json, location},
     mail::MailCatcher,
+    notices::count_kind,
     provider::TestProvider,
     sessions::{signed_in, with_provider},
     two_step::{code as totp_code, enrol},
@@ -48,14 +49,6 @@ async fn sign_in(browser: &Browser, password: &str) -> reqwest::Response {
 /// Makes every session's last confirmation of identity eleven minutes old.
 async fn stale(app: &TestApp) {
     sqlx::query("UPDATE user_sessions SET confirmed_at = created_at - 660").execute(&app.sql).await.expect("stale");
-}
-
-async fn count_kind(app: &TestApp, kind: &str) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE kind = $1")
-        .bind(kind)
-        .fetch_one(&app.sql)
-        .await
-        .expect("count")
 }
 
 async fn api_token(browser: &Browser, scope: &str) -> reqwest::Response {
