@@ -84,8 +84,8 @@ enum Trust {
 }
 
 impl Trust {
-    fn of(client: &clients::Client, caller: &Caller) -> Self {
-        if client.owner_id.is_none() || caller.signed_in().is_some() { Trust::App } else { Trust::NotYet }
+    fn new(operator_app: bool, caller: &Caller) -> Self {
+        if operator_app || caller.signed_in().is_some() { Trust::App } else { Trust::NotYet }
     }
 }
 
@@ -152,7 +152,7 @@ pub async fn authorize(
         );
     }
     let app_state = params.get("state").cloned();
-    let trust = Trust::of(&client, &caller);
+    let trust = Trust::new(client.owner_id.is_none(), &caller);
     let back = |e: ToApp| answer_error(&state, trust, redirect_uri, &e, app_state.as_deref());
     let pending = match check(&client, redirect_uri, &params) {
         Ok(pending) => pending,
@@ -242,7 +242,7 @@ fn check(client: &clients::Client, redirect_uri: &str, params: &BTreeMap<String,
 
 /// Sign-in, confirmation, consent, then the code: whichever is due next.
 async fn proceed(state: &AppState, session: &Session, caller: &Caller, mut pending: Pending) -> Response {
-    let trust = if caller.signed_in().is_some() || pending.operator_app { Trust::App } else { Trust::NotYet };
+    let trust = Trust::new(pending.operator_app, caller);
     let back = |e: ToApp| answer_error(state, trust, &pending.redirect_uri, &e, pending.state.as_deref());
     let Some(signed_in) = caller.signed_in() else {
         if pending.prompt_none {
