@@ -19,11 +19,15 @@ use crate::error::AppError;
 pub async fn with_status<T>(body: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
     let result = body.await;
     if let Err(error) = &result {
-        let form_post = leptos_axum::extract::<HeaderMap>()
-            .await
-            .ok()
-            .and_then(|headers| headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned))
-            .is_some_and(|accept| accept.contains("text/html"));
+        // A form posted without JavaScript: a POST whose browser wants HTML back. (A page's own render asks for HTML
+        // too, but with a GET: its data loaders' errors are the page's to show.)
+        let posted = leptos_axum::extract::<axum::http::Method>().await.is_ok_and(|m| m == axum::http::Method::POST);
+        let form_post = posted
+            && leptos_axum::extract::<HeaderMap>()
+                .await
+                .ok()
+                .and_then(|headers| headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_owned))
+                .is_some_and(|accept| accept.contains("text/html"));
         // A sensitive change asked for a confirmation of identity: a form posted without JavaScript goes to the
         // confirmation page, which brings the person back to the page they were on.
         if form_post && *error == AppError::ConfirmIdentity {
