@@ -47,8 +47,9 @@ dev: tools ## Serve a debug build that rebuilds and reloads on every change (wit
 
 test: tools browser lint test-rust test-e2e test-api-fuzz ## Everything CI runs: formatting, clippy, Rust tests, Playwright, API fuzzing
 
-lint: ## rustfmt, and clippy for the server (ssr) and the browser (hydrate) with warnings denied
+lint: ## rustfmt, the layer check (tools/layers.py), and clippy for the server (ssr) and the browser (hydrate), warnings denied
 	cargo fmt --check
+	python3 tools/layers.py
 	cargo clippy --features ssr --all-targets --locked -- -D warnings
 	cargo clippy --features hydrate --lib --target wasm32-unknown-unknown --locked -- -D warnings
 

@@ -1,7 +1,7 @@
-//! The HTML shell and the root component with its routes.
+//! The root component with its routes. The HTML document around it is rendered by the server (`server::shell`).
 
 use leptos::prelude::*;
-use leptos_meta::{Link, Meta, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Link, Meta, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
     ParamSegment, SsrMode, StaticSegment,
     components::{Route, Router, Routes},
@@ -22,29 +22,6 @@ use crate::{
         two_step::{ChallengePage, ConfirmPage, EnrolPage, RecoveryCodesPage},
     },
 };
-
-/// The document around the app, rendered on the server only.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    crate::server::security::set_page_headers(&options);
-
-    view! {
-        <!DOCTYPE html>
-        <html lang="en">
-            <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <meta name="color-scheme" content="light dark"/>
-                <AutoReload options=options.clone()/>
-                <HydrationScripts options islands=true/>
-                <MetaTags/>
-            </head>
-            <body>
-                <App/>
-            </body>
-        </html>
-    }
-}
 
 #[component]
 pub fn App() -> impl IntoView {

@@ -1,19 +1,12 @@
 //! Gatehouse: sign in with OAuth 2.0 / OpenID Connect providers — a Leptos app rendered on the server and hydrated.
 
-pub mod account;
-pub mod admin;
 pub mod app;
-pub mod apps;
-pub mod auth;
 pub mod components;
-pub mod error;
-pub mod mfa;
+pub mod model;
 pub mod pages;
-pub mod password;
+pub mod rpc;
 #[cfg(feature = "ssr")]
 pub mod server;
-pub mod time;
-pub mod tokens;
 
 /// The browser entry point: hydrates the page's islands (its interactive parts) in the server-rendered HTML, then
 /// sets `data-hydrated` on `<html>`, so end-to-end tests (and curious people) can tell a hydrated page.

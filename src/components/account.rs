@@ -4,8 +4,8 @@
 use leptos::{either::Either, prelude::*};
 
 use crate::{
-    auth::{SignedInUser, signed_in_user},
-    error::AppError,
+    model::{auth::SignedInUser, error::AppError},
+    rpc::auth::signed_in_user,
 };
 
 /// The header's right-hand side: the person and a sign-out button, or a sign-in link.

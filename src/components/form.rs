@@ -10,7 +10,7 @@
 use leptos::{html, prelude::*};
 use serde::de::DeserializeOwned;
 
-use crate::error::AppError;
+use crate::model::error::AppError;
 
 /// What an island's form is doing: whether a post is on its way, and how the last one ended (the answer's JSON).
 #[derive(Clone, Copy)]
@@ -221,4 +221,16 @@ pub fn url_escape(path: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+/// "Keep me signed in" (unticked by default): without it the session ends with the browser, and after 12 hours at
+/// most; with it, it lasts as long as the site allows (`SESSION_MAX_LIFETIME`).
+#[component]
+pub fn KeepSignedIn(id: &'static str) -> impl IntoView {
+    view! {
+        <label class="check" for=id>
+            <input id=id type="checkbox" name="remember" value="1"/>
+            " Keep me signed in on this device"
+        </label>
+    }
 }

@@ -21,7 +21,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                     <A href="/profile">"Profile"</A>
                     <A href="/apps">"Apps"</A>
                     <A href="/developers">"API"</A>
-                    {crate::admin::operator_signed_in().then(|| view! { <A href="/admin">"Admin"</A> })}
+                    {crate::rpc::admin::operator_signed_in().then(|| view! { <A href="/admin">"Admin"</A> })}
                 </nav>
                 <div class="account" data-testid="account-area">
                     <AccountArea/>

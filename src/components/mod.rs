@@ -1,6 +1,7 @@
 //! Components shared by several pages.
 
 pub mod account;
+pub mod counts;
 pub mod form;
 pub mod layout;
 pub mod time;

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::time;
+use crate::model::time;
 
 /// `at` relative to `now` (the server's clock, sent with the data, so hydration reads the same text).
 #[component]

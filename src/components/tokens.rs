@@ -5,11 +5,12 @@ use leptos::{either::Either, prelude::*, server_fn::ServerFn};
 
 use crate::{
     components::{
+        counts::{Counted, Counts, Revoke},
         form::{Post, ReturnedError},
         time::{Ago, MaybeAgo},
     },
-    pages::dashboard::{Counted, Counts, Revoke},
-    tokens::{CreatedToken, RevokeAllTokens, RevokeToken, Scope, TokenInfo, TokenList},
+    model::tokens::{CreatedToken, Scope, TokenInfo, TokenList},
+    rpc::tokens::{RevokeAllTokens, RevokeToken},
 };
 
 #[component]
@@ -188,7 +189,7 @@ fn CreateForm(post: Post, allow_never: bool, then: Callback<String>) -> impl Int
             }
             fields.push(("allowed_ips".to_owned(), field("allowed_ips")));
             let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            post.post(crate::tokens::CreateToken::PATH, &fields, move |json| {
+            post.post(crate::rpc::tokens::CreateToken::PATH, &fields, move |json| {
                 then.run(json.to_owned());
                 form.reset();
             });

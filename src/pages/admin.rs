@@ -8,16 +8,18 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::{
-    admin::{
-        AdminAudit, AdminOverview, AdminPerson, AuditFilter, AuditRow, BlockInForce, ChainStatus, PersonSummary,
-        get_admin_audit, get_admin_overview, get_admin_person,
-    },
     components::{
         account::LoadError,
         time::{Ago, MaybeAgo},
     },
-    error::AppError,
+    model::{
+        admin::{
+            AdminAudit, AdminOverview, AdminPerson, AuditFilter, AuditRow, BlockInForce, ChainStatus, PersonSummary,
+        },
+        error::AppError,
+    },
     pages::not_found::NotFound,
+    rpc::admin::{get_admin_audit, get_admin_overview, get_admin_person},
 };
 
 /// The error an action sent back in the URL (text only, capped): shown, never interpreted.

@@ -7,11 +7,12 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    apps::{AppsView, AuthorizedApp, FreshSecret, RegisteredApp, get_apps},
     components::{
         account::LoadError,
         time::{Ago, MaybeAgo},
     },
+    model::apps::{AppsView, AuthorizedApp, FreshSecret, RegisteredApp},
+    rpc::apps::get_apps,
 };
 
 #[component]

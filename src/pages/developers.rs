@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::tokens::Scope;
+use crate::model::tokens::Scope;
 
 /// (method, path, scope, what it does)
 const ROUTES: [(&str, &str, &str, &str); 9] = [

@@ -7,7 +7,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::{auth::login_providers, pages::password::PasswordSignInForm, password::password_login};
+use crate::{
+    components::form::KeepSignedIn,
+    pages::password::PasswordSignInForm,
+    rpc::{auth::login_providers, password::password_login},
+};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -110,17 +114,5 @@ pub fn LoginPage() -> impl IntoView {
                     .into_any()
             }}
         </section>
-    }
-}
-
-/// "Keep me signed in" (unticked by default): without it the session ends with the browser, and after 12 hours at
-/// most; with it, it lasts as long as the site allows (`SESSION_MAX_LIFETIME`).
-#[component]
-pub fn KeepSignedIn(id: &'static str) -> impl IntoView {
-    view! {
-        <label class="check" for=id>
-            <input id=id type="checkbox" name="remember" value="1"/>
-            " Keep me signed in on this device"
-        </label>
     }
 }

@@ -8,12 +8,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    account::DisplayName,
-    components::form::page_error,
-    error::AppError,
-    password::{
-        EmailAddress, PasswordSignIn, RequestPasswordReset, ResetPassword, SignUp, VerifyEmail, password_login,
-    },
+    components::form::{KeepSignedIn, page_error},
+    model::{account::DisplayName, error::AppError, password::EmailAddress},
+    rpc::password::{PasswordSignIn, RequestPasswordReset, ResetPassword, SignUp, VerifyEmail, password_login},
 };
 
 /// What a field-level error looks like, under its form.
@@ -40,8 +37,8 @@ pub fn PasswordSignInForm(
                 maxlength=EmailAddress::MAX_CHARS aria-describedby="sign-in-error"/>
             <label for="password">"Password"</label>
             <input id="password" name="password" type="password" required autocomplete="current-password"
-                maxlength=crate::password::MAX_PASSWORD_CHARS aria-describedby="sign-in-error"/>
-            <crate::pages::login::KeepSignedIn id="remember-password"/>
+                maxlength=crate::model::password::MAX_PASSWORD_CHARS aria-describedby="sign-in-error"/>
+            <KeepSignedIn id="remember-password"/>
             <button type="submit" class="button">"Sign in"</button>
             <FormError id="sign-in-error" error/>
             {children.map(|children| children())}
@@ -112,7 +109,7 @@ pub fn SignUpPage() -> impl IntoView {
                     maxlength=DisplayName::MAX_CHARS/>
                 <label for="password">"Password"</label>
                 <input id="password" name="password" type="password" required autocomplete="new-password"
-                    minlength=crate::password::MIN_PASSWORD_CHARS maxlength=crate::password::MAX_PASSWORD_CHARS
+                    minlength=crate::model::password::MIN_PASSWORD_CHARS maxlength=crate::model::password::MAX_PASSWORD_CHARS
                     aria-describedby="password-help sign-up-error"/>
                 <p id="password-help" class="hint">
                     "8 to 128 characters. Any characters work, spaces too; a few unusual words make a strong one."
@@ -203,7 +200,7 @@ pub fn ResetPasswordPage() -> impl IntoView {
                 <input type="hidden" name="token" value=token/>
                 <label for="password">"New password"</label>
                 <input id="password" name="password" type="password" required autocomplete="new-password"
-                    minlength=crate::password::MIN_PASSWORD_CHARS maxlength=crate::password::MAX_PASSWORD_CHARS
+                    minlength=crate::model::password::MIN_PASSWORD_CHARS maxlength=crate::model::password::MAX_PASSWORD_CHARS
                     aria-describedby="password-help reset-error"/>
                 <p id="password-help" class="hint">"8 to 128 characters; a few unusual words make a strong one."</p>
                 <button type="submit" class="button">"Set the new password"</button>

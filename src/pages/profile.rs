@@ -7,19 +7,23 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    account::PasswordSummary,
-    account::{
-        DeleteAccount, DisplayName, LinkedIdentity, ProfileOverview, UnlinkIdentity, UpdateDisplayName, get_profile,
-    },
-    auth::ProviderSummary,
     components::{
         account::{Avatar, LoadError},
         form::{Post, RowAction, page_error, remove_row, returned_error},
         time::{Ago, MaybeAgo},
     },
-    error::AppError,
-    mfa::{DisableTwoStep, RegenerateRecoveryCodes, StartTwoStep, TwoStep},
-    password::{AddPassword, ChangePassword, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS},
+    model::{
+        account::{DisplayName, LinkedIdentity, PasswordSummary, ProfileOverview},
+        auth::ProviderSummary,
+        error::AppError,
+        mfa::TwoStep,
+        password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS},
+    },
+    rpc::{
+        account::{DeleteAccount, UnlinkIdentity, UpdateDisplayName, get_profile},
+        mfa::{DisableTwoStep, RegenerateRecoveryCodes, StartTwoStep},
+        password::{AddPassword, ChangePassword},
+    },
 };
 
 #[component]
@@ -140,7 +144,7 @@ fn show_display_name(name: &str) {
     #[cfg(feature = "hydrate")]
     {
         // Upper-cased by the browser: Rust's Unicode case tables would add 10 KB to the WebAssembly.
-        let initials = String::from(js_sys::JsString::from(crate::auth::first_letters(name)).to_upper_case());
+        let initials = String::from(js_sys::JsString::from(crate::model::auth::first_letters(name)).to_upper_case());
         for (selector, text) in [("[data-display-name]", name.to_owned()), ("[data-initials]", initials)] {
             if let Ok(shown) = document().query_selector_all(selector) {
                 for index in 0..shown.length() {

@@ -8,11 +8,14 @@ use leptos_router::hooks::use_query_map;
 
 use crate::{
     components::{account::LoadError, form::page_error},
-    mfa::{
-        ConfirmChoices, ConfirmIdentity, ConfirmTwoStep, DismissRecoveryCodes, EnrolmentView, PassChallenge,
-        StartTwoStep, challenge_pending, confirm_options, fresh_recovery_codes, two_step_enrolment,
+    model::{
+        mfa::{ConfirmChoices, EnrolmentView},
+        password::MAX_PASSWORD_CHARS,
     },
-    password::MAX_PASSWORD_CHARS,
+    rpc::mfa::{
+        ConfirmIdentity, ConfirmTwoStep, DismissRecoveryCodes, PassChallenge, StartTwoStep, challenge_pending,
+        confirm_options, fresh_recovery_codes, two_step_enrolment,
+    },
 };
 
 /// A code field: six digits from the app, or a recovery code.
@@ -85,7 +88,7 @@ pub fn EnrolPage() -> impl IntoView {
 }
 
 #[component]
-fn Enrolment(enrolment: EnrolmentView, error: Option<crate::error::AppError>) -> impl IntoView {
+fn Enrolment(enrolment: EnrolmentView, error: Option<crate::model::error::AppError>) -> impl IntoView {
     // The QR code is drawn on the server; only the SVG element itself goes into the page.
     let svg = enrolment.qr_svg.find("<svg").map(|at| enrolment.qr_svg[at..].to_owned()).unwrap_or_default();
     view! {
@@ -180,7 +183,11 @@ pub fn ConfirmPage() -> impl IntoView {
 }
 
 #[component]
-fn ConfirmChoicesView(choices: ConfirmChoices, next: String, error: Option<crate::error::AppError>) -> impl IntoView {
+fn ConfirmChoicesView(
+    choices: ConfirmChoices,
+    next: String,
+    error: Option<crate::model::error::AppError>,
+) -> impl IntoView {
     let encoded_next = crate::components::form::url_escape(&next);
     view! {
         {choices.code.then(|| view! {

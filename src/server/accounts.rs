@@ -13,7 +13,7 @@ use super::{
     step_up::Confirmed,
     tokens, useragent, users,
 };
-use crate::{
+use crate::model::{
     account::{
         ACTIVITY_PAGE_SIZE, ActivityEvent, ActivityPage, DashboardSummary, DashboardView, DisplayName, LinkedIdentity,
         PasswordSummary, ProfileOverview, SessionInfo, SessionList, SignInRecord,
@@ -118,7 +118,7 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
         providers,
         password,
         password_login: state.config.password_login,
-        two_step: crate::mfa::TwoStep {
+        two_step: crate::model::mfa::TwoStep {
             enabled: account.two_step_enabled_at.is_some(),
             recovery_codes_left: u32::try_from(account.recovery_codes_left).unwrap_or(0),
         },
@@ -554,7 +554,7 @@ pub async fn export(state: &AppState, user_id: &str) -> Result<Value, AppError> 
         Ok::<_, sqlx::Error>((password, two_step))
     })?;
     conn.commit().await?;
-    let time = |at: i64| crate::time::iso(at);
+    let time = |at: i64| crate::model::time::iso(at);
     Ok(json!({
         "exported_at": time(clock::now()),
         "profile": {

@@ -35,7 +35,7 @@ use super::{
     step_up::{self, Confirmed},
     tokens, useragent,
 };
-use crate::{
+use crate::model::{
     admin::{
         AUDIT_PAGE_SIZE, AdminAudit, AdminOverview, AdminPerson, AuditFilter, AuditRow, BlockInForce, ChainStatus,
         PEOPLE_PAGE_SIZE, PersonSummary,

@@ -21,7 +21,7 @@ use super::{
     session::ClientInfo,
     state::AppState,
 };
-use crate::{
+use crate::model::{
     apps::{AppsView, AuthorizedApp, FreshSecret, RegisteredApp},
     error::AppError,
 };

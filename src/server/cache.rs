@@ -32,7 +32,7 @@ use std::{
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::networks::Networks;
-use crate::{auth::SignedInUser, tokens::Scope};
+use crate::model::{auth::SignedInUser, tokens::Scope};
 
 /// How long an entry is served before its row is read again.
 pub const REVALIDATE_AFTER: Duration = Duration::from_secs(1);

@@ -12,7 +12,7 @@ use super::{
     session::{AuthSession, ClientInfo, SignedIn},
     state::AppState,
 };
-use crate::error::AppError;
+use crate::model::error::AppError;
 
 /// Runs a server function's body and, when it fails, answers with the error's HTTP status (401, 404, …) instead of
 /// the default 500. A plain form post (no JavaScript) keeps its redirect back to the page, which shows the error.

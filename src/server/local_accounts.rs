@@ -19,7 +19,7 @@ use super::{
     step_up::Confirmed,
     throttle::{self, Key},
 };
-use crate::{account::DisplayName, error::AppError, password::EmailAddress};
+use crate::model::{account::DisplayName, error::AppError, password::EmailAddress};
 
 /// The provider id sessions and the audit trail record for a password sign-in.
 pub const METHOD: &str = "password";

@@ -20,7 +20,7 @@ use super::{
     step_up::Confirmed,
     throttle::{self, Key},
 };
-use crate::error::AppError;
+use crate::model::error::AppError;
 
 /// Bytes of a seed: 160 bits, as RFC 4226 recommends.
 const SEED_BYTES: usize = 20;

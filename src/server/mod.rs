@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod api;
+pub mod app_error;
 pub mod apps;
 pub mod audit;
 pub mod auth;
@@ -36,6 +37,7 @@ pub mod secret_key;
 pub mod security;
 pub mod security_mail;
 pub mod session;
+pub mod shell;
 pub mod startup;
 pub mod state;
 pub mod step_up;

@@ -35,7 +35,7 @@ use super::{
     state::AppState,
     useragent,
 };
-use crate::error::AppError;
+use crate::model::error::AppError;
 
 /// How long a notice's link works.
 pub const NOTICE_LIFETIME_SECS: i64 = 7 * 86_400;

@@ -12,11 +12,11 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 use zxcvbn::Score;
 
-use crate::error::AppError;
+use crate::model::error::AppError;
 
 /// Characters a password may have, at least and at most. Counted as people count them (Unicode scalar values), and
 /// never truncated: all of it is hashed.
-pub use crate::password::{MAX_PASSWORD_CHARS as MAX_CHARS, MIN_PASSWORD_CHARS as MIN_CHARS};
+pub use crate::model::password::{MAX_PASSWORD_CHARS as MAX_CHARS, MIN_PASSWORD_CHARS as MIN_CHARS};
 
 /// A password someone typed: any text, kept secret (its `Debug` prints nothing of it).
 #[derive(Clone)]

@@ -11,7 +11,7 @@ use axum::{
 };
 use leptos::server_fn::error::SERVER_FN_ERROR_HEADER;
 
-use crate::error::AppError;
+use crate::model::error::AppError;
 
 /// Error bodies are a few hundred bytes; anything larger is not one of ours.
 const MAX_ERROR_BODY: usize = 64 * 1024;

@@ -23,7 +23,7 @@ use super::{
     db::{Backend, Db, Exec, on},
     users::PersonColumns,
 };
-use crate::auth::SignedInUser;
+use crate::model::auth::SignedInUser;
 
 /// Session data key for the signed-in person.
 const AUTH_KEY: &str = "auth";

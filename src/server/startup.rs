@@ -36,10 +36,11 @@ use super::{
     rpc,
     secret_key::{Sealer, SecretKey},
     security, session,
+    shell::shell,
     state::AppState,
     telemetry,
 };
-use crate::app::{App, shell};
+use crate::app::App;
 
 /// Why the server could not start. Each message names the setting to look at.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use super::{
     session::{self, AuthSession, ClientInfo, SecondFactor},
     state::AppState,
 };
-use crate::error::AppError;
+use crate::model::error::AppError;
 
 /// How long a confirmation of identity lets a session make sensitive changes.
 pub const CONFIRMATION_SECS: i64 = 600;

@@ -19,7 +19,7 @@ use super::{
     session::{AuthSession, ClientInfo},
     users::PersonColumns,
 };
-use crate::{
+use crate::model::{
     auth::SignedInUser,
     error::AppError,
     tokens::{CreatedToken, Scope, TokenInfo, TokenLifetime, TokenName},

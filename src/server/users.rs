@@ -6,7 +6,7 @@ use super::{
     clock,
     db::{self, Db, Exec, on},
 };
-use crate::{account::DisplayName, auth::SignedInUser};
+use crate::model::{account::DisplayName, auth::SignedInUser};
 
 /// What a provider told us about the person who just signed in.
 #[derive(Clone, Debug, PartialEq, Eq)]

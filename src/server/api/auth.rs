@@ -11,7 +11,7 @@ use axum::{
 
 use super::error::ApiError;
 use crate::{
-    auth::SignedInUser,
+    model::{auth::SignedInUser, tokens::Scope},
     server::{
         guard::Caller,
         oauth::{Scopes, grants, jwt},
@@ -20,7 +20,6 @@ use crate::{
         state::AppState,
         tokens::{self, TokenError, VerifyFailure},
     },
-    tokens::Scope,
 };
 
 /// How the caller proved who they are.

@@ -8,7 +8,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::{error::AppError, tokens::Scope};
+use crate::model::{error::AppError, tokens::Scope};
 
 /// The body of every API error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -25,7 +25,7 @@ pub use self::{
     error::{ApiError, ErrorBody},
 };
 use super::{accounts, session::ClientInfo, state::AppState, tokens};
-use crate::{
+use crate::model::{
     account::{ActivityPage, DisplayName, SessionInfo},
     auth::SignedInUser,
     tokens::{CreatedToken, Scope, TokenInfo, TokenLifetime},
@@ -162,7 +162,7 @@ async fn audit(
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<ActivityPage>, ApiError> {
     principal.require(Scope::AuditRead)?;
-    let limit = query.limit.unwrap_or(crate::account::ACTIVITY_PAGE_SIZE);
+    let limit = query.limit.unwrap_or(crate::model::account::ACTIVITY_PAGE_SIZE);
     if !(1..=100).contains(&limit) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be between 1 and 100."));
     }

@@ -332,7 +332,7 @@ async fn link(
             // Adding a way into the account is a sensitive change.
             match step_up::require(&state.db, &signed_in.session).await {
                 Ok(_) => {}
-                Err(crate::error::AppError::ConfirmIdentity) => {
+                Err(crate::model::error::AppError::ConfirmIdentity) => {
                     return Redirect::to("/confirm?next=%2Fprofile").into_response();
                 }
                 Err(error) => return failure_page(&CallbackError::Internal(error.to_string()), "Gatehouse"),

@@ -9,7 +9,7 @@ use std::{
 use tokio::sync::Mutex;
 
 use super::{AuthorizationRequest, CallbackError, attempt::LoginAttempt, github::GitHubProvider, oidc::OidcProvider};
-use crate::auth::ProviderSummary;
+use crate::model::auth::ProviderSummary;
 use crate::server::{
     config::{AppUrl, Protocol, ProviderSettings},
     users::Identity,

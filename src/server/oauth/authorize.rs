@@ -23,7 +23,7 @@ use url::Url;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use super::{Scopes, clients, hash, jwt, new_secret, page, parameters};
-use crate::error::AppError;
+use crate::model::error::AppError;
 use crate::server::{
     audit::{self, Event},
     auth::redirect::MAX_LEN,

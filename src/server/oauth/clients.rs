@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{OAuthScope, Scopes, hash, new_secret};
 use crate::{
-    error::AppError,
+    model::error::AppError,
     server::{
         audit::{self, Event},
         clock,

@@ -297,7 +297,7 @@ pub async fn submit(
     if super::authorize::needs_confirmation(&scopes) {
         match crate::server::step_up::require(&state.db, &signed_in.session).await {
             Ok(_) => {}
-            Err(crate::error::AppError::ConfirmIdentity) => {
+            Err(crate::model::error::AppError::ConfirmIdentity) => {
                 let back: String =
                     url::form_urlencoded::byte_serialize(format!("/device?user_code={code}").as_bytes()).collect();
                 return axum::response::Redirect::to(&format!("/confirm?next={back}")).into_response();

@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 use tower_http::cors::{Any, CorsLayer};
 
 use super::state::AppState;
-use crate::tokens::Scope;
+use crate::model::tokens::Scope;
 
 pub fn router() -> Router<AppState> {
     // Apps' own pages call these from the browser, with no cookie of ours: any origin may, without credentials.

@@ -1,13 +1,12 @@
-//! The signed-in person's own account: profile, sign-in methods, sessions and security activity. The types are shared
-//! by the server and the browser; the server functions are thin adapters over `server::accounts`, and each one
-//! checks the session itself and never takes a user id from the caller.
+//! The signed-in person's own account as the pages and the API show it: profile, sign-in methods, sessions and
+//! security activity. Shared by the server and the browser.
 
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{
+use super::{
     auth::{ProviderSummary, SignedInUser},
     error::AppError,
+    mfa::TwoStep,
     tokens::TokenList,
 };
 
@@ -55,7 +54,7 @@ pub struct ProfileOverview {
     /// Whether this site offers passwords (`PASSWORD_LOGIN`): the page offers to add one only then.
     pub password_login: bool,
     /// Two-step verification: on or off, and the recovery codes left.
-    pub two_step: crate::mfa::TwoStep,
+    pub two_step: TwoStep,
 }
 
 /// A password sign-in method: the address it signs in with, and whether that address is confirmed.
@@ -166,117 +165,6 @@ pub struct ActivityPage {
 
 /// Events per page of security activity.
 pub const ACTIVITY_PAGE_SIZE: u32 = 20;
-
-#[server(endpoint = "account/profile")]
-pub async fn get_profile() -> Result<ProfileOverview, AppError> {
-    use crate::server::{accounts, context};
-    context::with_status(async {
-        let (state, signed_in) = context::signed_in_person()?;
-        accounts::profile(&state, &signed_in).await
-    })
-    .await
-}
-
-#[server(endpoint = "account/display-name")]
-pub async fn update_display_name(display_name: String) -> Result<String, AppError> {
-    use crate::server::{accounts, context};
-    context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        let name = DisplayName::parse(&display_name)?;
-        accounts::rename(&state, &auth.user_id, &name, &context::client_info().await).await?;
-        Ok(name.as_str().to_owned())
-    })
-    .await
-}
-
-/// Removes a sign-in method. Refused while it is the last one.
-#[server(endpoint = "account/unlink")]
-pub async fn unlink_identity(id: String) -> Result<(), AppError> {
-    use crate::server::{accounts, context};
-    context::with_status(async {
-        let (state, confirmed) = context::confirmed().await?;
-        accounts::unlink(&state, &confirmed, &id, &context::client_info().await).await
-    })
-    .await
-}
-
-/// Deletes the account, once `confirm_email` matches its email (or, for an account without one, its display name).
-#[server(endpoint = "account/delete")]
-pub async fn delete_account(confirm: String) -> Result<(), AppError> {
-    use crate::server::{accounts, context, session};
-    context::with_status(async {
-        let (state, confirmed) = context::confirmed().await?;
-        accounts::delete(&state, &confirmed, &confirm).await?;
-        session::logout(&context::session().await?, &state.db, &state.cache).await.map_err(AppError::internal)?;
-        leptos_axum::redirect("/?deleted=1");
-        Ok(())
-    })
-    .await
-}
-
-/// The whole dashboard for the signed-in person; `before` picks the activity page, as `security_activity` does.
-#[server(endpoint = "account/dashboard")]
-pub async fn get_dashboard(before: Option<i64>) -> Result<DashboardView, AppError> {
-    use crate::server::{accounts, context};
-    context::with_status(async {
-        let (state, signed_in) = context::signed_in_person()?;
-        accounts::dashboard(&state, &signed_in, before).await
-    })
-    .await
-}
-
-#[server(endpoint = "account/summary")]
-pub async fn get_dashboard_summary() -> Result<DashboardSummary, AppError> {
-    use crate::server::{accounts, context};
-    context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        accounts::summary(state.db.acquire().await?.as_exec(), &auth).await
-    })
-    .await
-}
-
-#[server(endpoint = "account/sessions")]
-pub async fn list_sessions() -> Result<SessionList, AppError> {
-    use crate::server::{accounts, context};
-    context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        accounts::sessions(state.db.acquire().await?.as_exec(), &auth.user_id, Some(&auth.session_id)).await
-    })
-    .await
-}
-
-/// Revokes one of this person's sessions; it is refused on its next request.
-#[server(endpoint = "account/sessions/revoke")]
-pub async fn revoke_session(id: String) -> Result<(), AppError> {
-    use crate::server::{accounts, context};
-    context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        accounts::revoke_session(&state, &auth.user_id, &id, &context::client_info().await).await
-    })
-    .await
-}
-
-/// Revokes every session but this one. Returns how many were ended.
-#[server(endpoint = "account/sessions/revoke-others")]
-pub async fn revoke_other_sessions() -> Result<u32, AppError> {
-    use crate::server::{accounts, context};
-    context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        accounts::revoke_other_sessions(&state, &auth, &context::client_info().await).await
-    })
-    .await
-}
-
-/// A page of this person's security activity, newest first; `before` is the previous page's `next`.
-#[server(endpoint = "account/activity")]
-pub async fn security_activity(before: Option<i64>) -> Result<ActivityPage, AppError> {
-    use crate::server::{accounts, context};
-    context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        accounts::activity(&state, state.db.acquire().await?.as_exec(), &auth.user_id, before, ACTIVITY_PAGE_SIZE).await
-    })
-    .await
-}
 
 #[cfg(test)]
 mod tests {

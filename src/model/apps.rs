@@ -1,14 +1,9 @@
 //! Apps and Gatehouse: the apps a person has let in ("Apps you allowed") and the apps they registered to sign people
-//! in with Gatehouse ("Your developer apps"). The types are shared by the server and the browser; the page's forms
-//! post to plain handlers (`src/server/apps.rs`), so `/apps` works without JavaScript and adds nothing to the
-//! WebAssembly.
+//! in with Gatehouse ("Your developer apps"), as `/apps` shows them. Shared by the server and the browser.
 
 use std::fmt;
 
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-
-use crate::error::AppError;
 
 /// The `/apps` page's data, read in one request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,14 +54,4 @@ impl fmt::Debug for FreshSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FreshSecret").field("client_id", &self.client_id).field("secret", &"[redacted]").finish()
     }
-}
-
-#[server(endpoint = "apps/view")]
-pub async fn get_apps() -> Result<AppsView, AppError> {
-    use crate::server::{apps, context};
-    context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        apps::view(&state, &context::session().await?, &auth.user_id).await
-    })
-    .await
 }

@@ -49,48 +49,11 @@ impl FromServerFnError for AppError {
     }
 }
 
-#[cfg(feature = "ssr")]
-impl AppError {
-    /// Logs `cause` and returns the opaque error the caller sees.
-    pub fn internal(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(%cause, "server function failed");
-        AppError::Internal
-    }
-
-    /// The HTTP status a server function answers with when it fails this way.
-    pub fn status(&self) -> axum::http::StatusCode {
-        use axum::http::StatusCode;
-        match self {
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Invalid(_) | AppError::Transport(_) => StatusCode::BAD_REQUEST,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::Credentials(_) => StatusCode::UNAUTHORIZED,
-            AppError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::ConfirmIdentity | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-}
-
 /// "a minute", "5 minutes", "an hour": how long to wait, rounded up to whole minutes.
 fn wait(seconds: i64) -> String {
     match (seconds.max(1) + 59) / 60 {
         1 => "a minute".into(),
         60 => "an hour".into(),
         minutes => format!("{minutes} minutes"),
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl From<sqlx::Error> for AppError {
-    fn from(error: sqlx::Error) -> Self {
-        if crate::server::db::is_unavailable(&error) {
-            tracing::error!(%error, "database unavailable");
-            AppError::Unavailable
-        } else {
-            AppError::internal(error)
-        }
     }
 }

@@ -1,34 +1,12 @@
-//! Two-step verification and confirming who is at the keyboard, as the pages see them: their data and the server
-//! functions behind their forms, thin adapters over `server::mfa`. Every form is a plain `<form method="post">`.
+//! The server functions behind two-step verification and `/confirm`, thin adapters over `server::mfa` and
+//! `server::step_up`. Every form is a plain `<form method="post">`.
 
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::{auth::ProviderSummary, error::AppError};
-
-/// What the enrolment page shows: the key as text and as a QR code (SVG), for the person's own authenticator app.
-/// Only its owner can read it, and only while enrolling.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnrolmentView {
-    pub key: String,
-    pub qr_svg: String,
-}
-
-/// The two-step part of the profile page.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TwoStep {
-    pub enabled: bool,
-    pub recovery_codes_left: u32,
-}
-
-/// The ways the person can confirm it is them, for `/confirm`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConfirmChoices {
-    pub password: bool,
-    pub code: bool,
-    /// Their providers, to sign in at again.
-    pub providers: Vec<ProviderSummary>,
-}
+use crate::model::{
+    error::AppError,
+    mfa::{ConfirmChoices, EnrolmentView},
+};
 
 /// The second step of a sign-in: a code from the authenticator app, or a recovery code. Then the session starts
 /// (under a new id) and the browser goes where the sign-in was headed.

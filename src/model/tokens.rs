@@ -1,12 +1,11 @@
-//! Personal access tokens, as the dashboard and the API see them: scopes, names, lifetimes, and the server functions
-//! that list, create and revoke them. Secrets are made and checked in `server::tokens`.
+//! Personal access tokens as the dashboard and the API see them: scopes, names, lifetimes. Secrets are made and
+//! checked in `server::tokens`.
 
 use std::fmt;
 
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::AppError;
+use super::error::AppError;
 
 /// What a token may do. A browser session carries every scope.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -168,70 +167,6 @@ impl fmt::Debug for CreatedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CreatedToken").field("token", &self.token).field("secret", &"[redacted]").finish()
     }
-}
-
-#[server(endpoint = "tokens/list")]
-pub async fn list_tokens() -> Result<TokenList, AppError> {
-    use crate::server::{context, tokens};
-    context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        Ok(TokenList {
-            now: crate::server::clock::now(),
-            tokens: tokens::list(state.db.acquire().await?.as_exec(), &auth.user_id).await?,
-            allow_non_expiring: state.config.tokens.allow_non_expiring,
-        })
-    })
-    .await
-}
-
-/// Creates a token. `expires_in_days` empty means "never" (refused unless the server allows it); `allowed_ips`
-/// empty means "from anywhere".
-#[server(endpoint = "tokens/create")]
-pub async fn create_token(
-    name: String,
-    scopes: Vec<String>,
-    expires_in_days: Option<u32>,
-    allowed_ips: Option<String>,
-) -> Result<CreatedToken, AppError> {
-    use crate::server::{context, tokens};
-    context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        let request = tokens::NewToken::parse(
-            &name,
-            scopes.iter().map(String::as_str),
-            expires_in_days,
-            state.config.tokens.allow_non_expiring,
-            allowed_ips.as_deref().unwrap_or_default(),
-        )?;
-        let client = context::client_info().await;
-        let limit = state.config.tokens.per_person;
-        let created =
-            tokens::create(&state.db, &auth.user_id, request, &client, tokens::MintedBy::Session(&auth), limit).await?;
-        state.metrics.issued(crate::server::metrics::Issued::PersonalAccessToken);
-        Ok(created)
-    })
-    .await
-}
-
-/// Revokes every token the person holds.
-#[server(endpoint = "tokens/revoke-all")]
-pub async fn revoke_all_tokens() -> Result<u32, AppError> {
-    use crate::server::{context, tokens};
-    context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        tokens::revoke_all(&state.db, &state.cache, &auth.user_id, &context::client_info().await).await
-    })
-    .await
-}
-
-#[server(endpoint = "tokens/revoke")]
-pub async fn revoke_token(id: String) -> Result<(), AppError> {
-    use crate::server::{context, tokens};
-    context::with_status(async {
-        let (state, auth) = context::signed_in()?;
-        tokens::revoke(&state.db, &state.cache, &auth.user_id, &id, &context::client_info().await).await
-    })
-    .await
 }
 
 #[cfg(test)]
