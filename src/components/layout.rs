@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use super::account::AccountArea;
+use crate::components::account::AccountArea;
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {

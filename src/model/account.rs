@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{
+use crate::model::{
     auth::{ProviderSummary, SignedInUser},
     error::AppError,
     mfa::TwoStep,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{
+use crate::model::{
     account::{ActivityEvent, LinkedIdentity, SessionInfo},
     apps::AuthorizedApp,
     tokens::TokenInfo,

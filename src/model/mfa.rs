@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::auth::ProviderSummary;
+use crate::model::auth::ProviderSummary;
 
 /// What the enrolment page shows: the key as text and as a QR code (SVG), for the person's own authenticator app.
 /// Only its owner can read it, and only while enrolling.

@@ -1,7 +1,7 @@
 //! Email and password accounts as the forms see them: the address type and the password's length rules. Shared by
 //! the server and the browser.
 
-use super::error::AppError;
+use crate::model::error::AppError;
 
 /// Characters a new password may have, at least and at most (counted as people count them; never truncated).
 pub const MIN_PASSWORD_CHARS: usize = 8;

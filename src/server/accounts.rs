@@ -4,15 +4,6 @@
 
 use serde_json::{Value, json};
 
-use super::{
-    audit::{self, Event, chain},
-    clock,
-    db::{Exec, on},
-    session::{AuthSession, ClientInfo, SignedIn},
-    state::AppState,
-    step_up::Confirmed,
-    tokens, useragent, users,
-};
 use crate::model::{
     account::{
         ACTIVITY_PAGE_SIZE, ActivityEvent, ActivityPage, DashboardSummary, DashboardView, DisplayName, LinkedIdentity,
@@ -21,6 +12,15 @@ use crate::model::{
     auth::provider_name,
     error::AppError,
     tokens::TokenList,
+};
+use crate::server::{
+    audit::{self, Event, chain},
+    clock,
+    db::{Exec, on},
+    session::{AuthSession, ClientInfo, SignedIn},
+    state::AppState,
+    step_up::Confirmed,
+    tokens, useragent, users,
 };
 
 /// A `user_sessions` row.
@@ -254,7 +254,7 @@ pub async fn dashboard(state: &AppState, signed_in: &SignedIn, before: Option<i6
     for event in activity.events.iter_mut().filter(|e| e.kind == "new_sign_in") {
         let notice = event.detail["notice"].as_str();
         if let Some((id, expires_at)) = open_notices.iter().find(|(id, _)| Some(id.as_str()) == notice) {
-            event.not_me = Some(super::notices::link(state, id, *expires_at));
+            event.not_me = Some(crate::server::notices::link(state, id, *expires_at));
         }
     }
     let summary = DashboardSummary {
@@ -510,7 +510,7 @@ fn short(id: &str) -> String {
 /// Everything stored about the person, as one JSON document: profile, sign-in methods, sessions, security activity
 /// and token metadata (never token secrets or hashes, never anyone else's rows).
 pub async fn export(state: &AppState, user_id: &str) -> Result<Value, AppError> {
-    let user = super::users::find(&state.db, user_id).await?.ok_or(AppError::Unauthorized)?;
+    let user = crate::server::users::find(&state.db, user_id).await?.ok_or(AppError::Unauthorized)?;
     let mut conn = state.db.begin_read().await?;
     let (identities, sessions, events) = on!(conn.as_exec(), conn => {
         let identities: Vec<(String, String, String, Option<String>, i64)> = sqlx::query_as(
@@ -600,14 +600,14 @@ pub fn router() -> axum::Router<AppState> {
 
 async fn download_export(
     axum::extract::State(state): axum::extract::State<AppState>,
-    caller: super::guard::Caller,
+    caller: crate::server::session::Caller,
 ) -> axum::response::Response {
     use axum::{
         http::{StatusCode, header},
         response::{IntoResponse, Redirect},
     };
     let failed = || {
-        let page = super::error_page::render(
+        let page = crate::server::error_page::render(
             "Your export could not be prepared",
             "Something went wrong on our side. Please try again in a minute.",
             ("Back to your profile", "/profile"),

@@ -30,7 +30,7 @@ impl AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
-        if super::db::is_unavailable(&error) {
+        if crate::server::db::is_unavailable(&error) {
             tracing::error!(%error, "database unavailable");
             AppError::Unavailable
         } else {

@@ -12,18 +12,21 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use super::{
-    clock,
-    db::on,
-    guard::Caller,
-    oauth::{OAuthScope, clients, grants, hash, new_secret},
-    secret_key::Purpose,
-    session::ClientInfo,
-    state::AppState,
-};
 use crate::model::{
     apps::{AppsView, AuthorizedApp, FreshSecret, RegisteredApp},
     error::AppError,
+};
+use crate::server::{
+    clock,
+    db::on,
+    oauth::{
+        clients, grants,
+        scopes::OAuthScope,
+        wire::{hash, new_secret},
+    },
+    secret_key::Purpose,
+    session::{Caller, ClientInfo},
+    state::AppState,
 };
 
 const FRESH_KEY: &str = "fresh_client_secret";
@@ -218,7 +221,14 @@ async fn delete(State(state): State<AppState>, caller: Caller, who: ClientInfo, 
             state.cache.forget_grant(id);
         }
         let detail = serde_json::json!({ "client": client.id, "name": client.name });
-        super::audit::record_on(&state.db, super::audit::Event::AppRemoved, Some(&user_id), &who, detail).await?;
+        crate::server::audit::record_on(
+            &state.db,
+            crate::server::audit::Event::AppRemoved,
+            Some(&user_id),
+            &who,
+            detail,
+        )
+        .await?;
         Ok(())
     }
     .await;

@@ -1,7 +1,7 @@
 //! Cache invalidation between instances on PostgreSQL. Every `forget_*` of the [`AuthCache`] (a session, token or
 //! person changed) is published with `NOTIFY` on the channel `gatehouse_cache`; every instance `LISTEN`s and drops
 //! the entries another instance's change made stale. So a revocation on one instance is refused by all of them at
-//! their next request, not up to [`super::cache::REVALIDATE_AFTER`] later. SQLite runs one instance: no bus.
+//! their next request, not up to [`crate::server::cache::REVALIDATE_AFTER`] later. SQLite runs one instance: no bus.
 //!
 //! A notification is delivered only to listeners connected when it is sent, so whenever the listening connection
 //! is (re)established, the whole cache is dropped: nothing missed in between can be served.
@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use super::{
+use crate::server::{
     cache::{AuthCache, Forgotten},
     clock,
     db::Db,

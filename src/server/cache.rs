@@ -16,7 +16,7 @@
 //!   happened in between.
 //!
 //! Several instances: the `forget_*` methods are the only way in, and each is also handed to the outbox when one is
-//! attached ([`AuthCache::publish_to`]): on PostgreSQL, [`super::bus`] sends it to every other instance with
+//! attached ([`AuthCache::publish_to`]): on PostgreSQL, [`crate::server::bus`] sends it to every other instance with
 //! `NOTIFY`, and applies what they send with [`AuthCache::apply`]. A change made on one instance is then seen on
 //! the others within milliseconds; the revalidation interval bounds it when a notification is lost.
 
@@ -31,8 +31,8 @@ use std::{
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::networks::Networks;
 use crate::model::{auth::SignedInUser, tokens::Scope};
+use crate::server::networks::Networks;
 
 /// How long an entry is served before its row is read again.
 pub const REVALIDATE_AFTER: Duration = Duration::from_secs(1);

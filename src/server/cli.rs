@@ -2,7 +2,7 @@
 //! without the web pages, `gatehouse keys rotate` replaces the token-signing key now. Output is JSON (clients, with
 //! RFC 7591's field names) or one line, so scripts can read it.
 
-use super::{
+use crate::server::{
     audit,
     config::Config,
     oauth::{clients, keys},

@@ -14,19 +14,9 @@ use std::{
     str::FromStr,
 };
 
-use super::{
-    networks::{Networks, canonical},
-    state::AppState,
-};
-use axum::{
-    extract::{ConnectInfo, Request, State},
-    http::{HeaderMap, header},
-    middleware::Next,
-    response::Response,
-};
+use axum::http::{HeaderMap, header};
 
-/// `TRUSTED_PROXIES`: the addresses (CIDR blocks) of the reverse proxies in front of Gatehouse.
-pub type TrustedProxies = Networks;
+use crate::server::{config::TrustedProxies, networks::canonical};
 
 /// The client's address, as this request's one reading of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +46,7 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) 
 
 /// The hops of `Forwarded: for=…` (all such headers, in order), or else of `X-Forwarded-For`; `None` for an entry
 /// that is not an address.
-fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+pub fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
     let forwarded: Vec<Option<IpAddr>> = headers
         .get_all(header::FORWARDED)
         .iter()
@@ -90,43 +80,6 @@ fn parse_node(node: &str) -> Option<IpAddr> {
         return Some(socket.ip());
     }
     node.strip_prefix('[').and_then(|rest| rest.split_once(']')).and_then(|(ip, _)| IpAddr::from_str(ip).ok())
-}
-
-/// Works out the client's address once, for everything after it; drops an `X-Request-Id` that did not come from a
-/// trusted proxy (the request-id layer outside this one then gives the request a fresh one).
-pub async fn identify(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    if let Some(peer) = peer {
-        let trusted = &state.config.trusted_proxies;
-        if canonical(peer).is_loopback() && !trusted.contains(peer) && !forwarded_for(request.headers()).is_empty() {
-            warn_of_untrusted_local_proxy(&state);
-        }
-        let client = client_addr(peer, request.headers(), trusted);
-        request.extensions_mut().insert(ClientAddr(client));
-    }
-    next.run(request).await
-}
-
-/// A proxy on this machine forwards to us, and `TRUSTED_PROXIES` does not name it: every client then looks like the
-/// loopback address, which `ADMIN_ALLOWED_IPS` (and `/metrics`) trust by default and the rate limits count as one.
-/// Said once per process, loudly, and shown in the admin area.
-fn warn_of_untrusted_local_proxy(state: &AppState) {
-    if !state.untrusted_local_proxy.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::warn!(
-            "requests arrive from a proxy on this machine (127.0.0.1 with X-Forwarded-For or Forwarded), but \
-             TRUSTED_PROXIES does not name it: every client looks like 127.0.0.1, so ADMIN_ALLOWED_IPS and /metrics \
-             trust everyone and the rate limits count everyone as one. Set TRUSTED_PROXIES=127.0.0.1/32"
-        );
-    }
-}
-
-/// Outermost: an incoming `X-Request-Id` is kept only from a trusted proxy.
-pub async fn untrusted_request_ids(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    if !peer.is_some_and(|peer| state.config.trusted_proxies.contains(peer)) {
-        request.headers_mut().remove("x-request-id");
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use sqlx::{postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
 use tracing_subscriber::EnvFilter;
 use url::Url;
 
-use super::{rate_limit::Rate, secret_key::SecretKey};
+use crate::server::{networks::Networks, secret_key::SecretKey};
 
 /// Everything the server needs to start, parsed and validated.
 #[derive(Clone)]
@@ -37,7 +37,7 @@ pub struct Config {
     /// Gatehouse as an OAuth 2.1 / OpenID Connect provider to other apps.
     pub oauth: OAuthSettings,
     /// `TRUSTED_PROXIES`: the reverse proxies whose forwarded headers say who the client is (none by default).
-    pub trusted_proxies: super::client_addr::TrustedProxies,
+    pub trusted_proxies: TrustedProxies,
     pub transport: TransportSettings,
     pub rate_limits: RateLimitSettings,
     /// How long security activity is kept (`AUDIT_RETENTION`, default 365d; `off` keeps it for ever). Older events
@@ -54,7 +54,7 @@ pub struct OperatorSettings {
     pub admin_emails: Vec<String>,
     /// `ADMIN_ALLOWED_IPS`: where `/admin` and `/metrics` may be reached from (empty: `/admin` from anywhere,
     /// `/metrics` from loopback only).
-    pub allowed_ips: super::networks::Networks,
+    pub allowed_ips: crate::server::networks::Networks,
     /// `METRICS_TOKEN`: a bearer token that reads `/metrics` from anywhere (at least 32 characters).
     pub metrics_token: Option<SecretString>,
 }
@@ -68,7 +68,7 @@ impl OperatorSettings {
     /// Whether `/metrics` may be read from `ip` without the metrics token.
     pub fn metrics_readable_from(&self, ip: std::net::IpAddr) -> bool {
         if self.allowed_ips.is_empty() {
-            super::networks::canonical(ip).is_loopback()
+            crate::server::networks::canonical(ip).is_loopback()
         } else {
             self.allowed_ips.contains(ip)
         }
@@ -102,6 +102,40 @@ pub struct RateLimitSettings {
     /// carry a password.
     pub redis_url: Option<SecretString>,
 }
+
+/// The longest block; a day without a block also forgets the earlier ones.
+pub const LONGEST_BLOCK: Duration = Duration::from_secs(86_400);
+
+/// A rate: `requests` per `per`, as a burst of `requests` refilled evenly over `per`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub requests: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// `30/1m`, `5/s`, `1000/1h`; `off` for no limit.
+    pub fn parse(raw: &str) -> Result<Option<Self>, String> {
+        let raw = raw.trim();
+        if raw.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        let wrong = || format!("must be a rate such as 30/1m, 5/s or 1000/1h (or off), got {raw:?}");
+        let (requests, per) = raw.split_once('/').ok_or_else(wrong)?;
+        let requests: u32 = requests.trim().parse().ok().filter(|n| *n > 0).ok_or_else(wrong)?;
+        let per = per.trim();
+        // `5/s` is `5/1s`.
+        let per = if per.starts_with(|c: char| c.is_ascii_digit()) { per.to_owned() } else { format!("1{per}") };
+        let per = parse_duration(&per).map_err(|_| wrong())?;
+        if per > LONGEST_BLOCK {
+            return Err(format!("must count over at most a day, got {raw:?}"));
+        }
+        Ok(Some(Self { requests, per }))
+    }
+}
+
+/// The reverse proxies whose forwarded headers are believed (`TRUSTED_PROXIES`; see `client_addr`).
+pub type TrustedProxies = Networks;
 
 /// How long and how many: what keeps one client from holding the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -645,7 +679,7 @@ impl Config {
                 }
             },
         };
-        if rate_limits.block_for > crate::server::rate_limit::LONGEST_BLOCK {
+        if rate_limits.block_for > LONGEST_BLOCK {
             return Err(invalid("BLOCK_DURATION")("must be at most 24h".into()));
         }
         let audit_retention = match get("AUDIT_RETENTION")?.as_deref() {
@@ -658,9 +692,8 @@ impl Config {
                 Some(keep)
             }
         };
-        let trusted_proxies =
-            super::client_addr::TrustedProxies::parse(get("TRUSTED_PROXIES")?.as_deref().unwrap_or(""))
-                .map_err(invalid("TRUSTED_PROXIES"))?;
+        let trusted_proxies = TrustedProxies::parse(get("TRUSTED_PROXIES")?.as_deref().unwrap_or(""))
+            .map_err(invalid("TRUSTED_PROXIES"))?;
         let operators = OperatorSettings {
             admin_emails: match get("ADMIN_EMAILS")? {
                 None => Vec::new(),
@@ -679,7 +712,7 @@ impl Config {
                     .collect::<Result<_, _>>()
                     .map_err(invalid("ADMIN_EMAILS"))?,
             },
-            allowed_ips: super::networks::Networks::parse(get("ADMIN_ALLOWED_IPS")?.as_deref().unwrap_or(""))
+            allowed_ips: crate::server::networks::Networks::parse(get("ADMIN_ALLOWED_IPS")?.as_deref().unwrap_or(""))
                 .map_err(invalid("ADMIN_ALLOWED_IPS"))?,
             metrics_token: match get("METRICS_TOKEN")? {
                 None => None,

@@ -7,12 +7,11 @@ use leptos::prelude::use_context;
 use leptos_axum::ResponseOptions;
 use tower_sessions::Session;
 
-use super::{
-    guard::Caller,
-    session::{AuthSession, ClientInfo, SignedIn},
+use crate::model::error::AppError;
+use crate::server::{
+    session::{AuthSession, Caller, ClientInfo, SignedIn},
     state::AppState,
 };
-use crate::model::error::AppError;
 
 /// Runs a server function's body and, when it fails, answers with the error's HTTP status (401, 404, …) instead of
 /// the default 500. A plain form post (no JavaScript) keeps its redirect back to the page, which shows the error.
@@ -62,15 +61,16 @@ pub async fn client_info() -> ClientInfo {
     leptos_axum::extract::<ClientInfo>().await.unwrap_or_default()
 }
 
-/// Who is calling, as [`authenticate`](super::guard::authenticate) found it once for this request: no second
+/// Who is calling, as [`authenticate`](crate::server::guard::authenticate) found it once for this request: no second
 /// check, no store read.
 pub fn caller() -> Caller {
     use_context::<Parts>().and_then(|parts| parts.extensions.get::<Caller>().cloned()).unwrap_or_default()
 }
 
-/// The client's address, as [`identify`](super::client_addr::identify) worked it out for this request.
+/// The client's address, as [`identify`](crate::server::client_addr::identify) worked it out for this request.
 pub fn client_addr() -> Option<std::net::IpAddr> {
-    use_context::<Parts>().and_then(|parts| parts.extensions.get::<super::client_addr::ClientAddr>().map(|a| a.0))
+    use_context::<Parts>()
+        .and_then(|parts| parts.extensions.get::<crate::server::client_addr::ClientAddr>().map(|a| a.0))
 }
 
 /// The shared state and the checked session, or `Unauthorized`: how every account server function begins.
@@ -81,9 +81,9 @@ pub fn signed_in() -> Result<(AppState, AuthSession), AppError> {
 
 /// The shared state and this session's proof of a recent confirmation of identity: how every server function that
 /// makes a sensitive change begins. `ConfirmIdentity` sends a form to `/confirm` (see [`with_status`]).
-pub async fn confirmed() -> Result<(AppState, super::step_up::Confirmed), AppError> {
+pub async fn confirmed() -> Result<(AppState, crate::server::step_up::Confirmed), AppError> {
     let (state, auth) = signed_in()?;
-    let confirmed = super::step_up::require(&state.db, &auth).await?;
+    let confirmed = crate::server::step_up::require(&state.db, &auth).await?;
     Ok((state, confirmed))
 }
 

@@ -15,7 +15,7 @@ use axum::{
 };
 use serde_json::json;
 
-use super::state::AppState;
+use crate::server::state::AppState;
 
 /// The OAuth endpoints apps call from their own pages: they authenticate the app (or a bearer token) and never read
 /// a session. A same-site app's page sends our cookies along, so they must pass whatever its origin.

@@ -15,7 +15,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::config::{DatabaseKind, DatabaseSettings};
+use crate::server::config::{DatabaseKind, DatabaseSettings};
 
 /// One thing per backend: a pool, a connection, a transaction. [`on!`] runs the same code on whichever it holds.
 #[derive(Clone, Debug)]

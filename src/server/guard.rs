@@ -5,46 +5,26 @@
 //! Pages that need a signed-in person are guarded here too: a signed-out request is redirected to `/login?next=…`
 //! before any of the page is rendered.
 
-use std::sync::Arc;
-
 use axum::{
-    extract::{FromRequestParts, Request, State},
-    http::{StatusCode, header, request::Parts},
+    extract::{Request, State},
+    http::{StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 use tower_sessions::Session;
 
-use super::{
-    session::{self, SignedIn},
+use crate::server::{
+    session::{self, Caller},
     state::AppState,
 };
 
 /// Path prefixes of the pages that require a session.
 pub const PROTECTED_PAGES: [&str; 5] = ["/dashboard", "/profile", "/confirm", "/device", "/apps"];
 
-/// The signed-in person and their session, or nobody. Always present on a request that passed [`authenticate`].
-#[derive(Clone, Debug, Default)]
-pub struct Caller(pub Option<Arc<SignedIn>>);
-
-impl Caller {
-    pub fn signed_in(&self) -> Option<&Arc<SignedIn>> {
-        self.0.as_ref()
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<Caller>().cloned().unwrap_or_default())
-    }
-}
-
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path();
     // Probes answer for the process and its database, whoever asks: a cookie that comes along is not checked.
-    if super::health::PROBES.contains(&path) {
+    if crate::server::health::PROBES.contains(&path) {
         return next.run(request).await;
     }
     // An API call with a bearer token is that token's, whatever cookie comes with it: the API checks the token.
@@ -75,9 +55,9 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
 fn unavailable(path: &str, error: &session::SessionError) -> Response {
     tracing::error!(%error, "session check failed");
     if path.starts_with("/api/") {
-        return super::api::ApiError::unavailable().into_response();
+        return crate::server::api::ApiError::unavailable().into_response();
     }
-    let page = super::error_page::render(
+    let page = crate::server::error_page::render(
         "Gatehouse is unavailable",
         "Gatehouse cannot reach its database right now. Please try again in a minute.",
         ("Try again", "/"),

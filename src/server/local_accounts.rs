@@ -6,7 +6,8 @@
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{
+use crate::model::{account::DisplayName, error::AppError, password::EmailAddress};
+use crate::server::{
     audit::{self, Event},
     clock,
     db::{self, Exec, on},
@@ -19,7 +20,6 @@ use super::{
     step_up::Confirmed,
     throttle::{self, Key},
 };
-use crate::model::{account::DisplayName, error::AppError, password::EmailAddress};
 
 /// The provider id sessions and the audit trail record for a password sign-in.
 pub const METHOD: &str = "password";
@@ -437,10 +437,10 @@ pub async fn sign_in(
     }
     guess.succeeded(&state.db).await?;
     let mut conn = state.db.begin_read().await?;
-    if super::users::is_disabled(conn.as_exec(), &user_id).await? {
-        return Err(AppError::Forbidden(super::users::DISABLED.into()));
+    if crate::server::users::is_disabled(conn.as_exec(), &user_id).await? {
+        return Err(AppError::Forbidden(crate::server::users::DISABLED.into()));
     }
-    if super::mfa::is_enabled(conn.as_exec(), &user_id).await? {
+    if crate::server::mfa::is_enabled(conn.as_exec(), &user_id).await? {
         state.metrics.sign_in(METHOD, Outcome::SecondStep);
         return Ok(SignedIn::SecondStep { user_id });
     }
@@ -462,8 +462,8 @@ pub async fn record_sign_in(
 ) -> Result<AuthSession, AppError> {
     let mut tx = state.db.begin_write().await?;
     // Disabled between the first step and the second: refused all the same.
-    if super::users::lock_if_disabled(tx.as_exec(), user_id).await? {
-        return Err(AppError::Forbidden(super::users::DISABLED.into()));
+    if crate::server::users::lock_if_disabled(tx.as_exec(), user_id).await? {
+        return Err(AppError::Forbidden(crate::server::users::DISABLED.into()));
     }
     on!(tx.as_exec(), conn => sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
         .bind(clock::now())
@@ -480,7 +480,7 @@ pub async fn record_sign_in(
     audit::record(tx.as_exec(), Event::SignIn, Some(user_id), client, detail).await?;
     tx.commit().await?;
     state.metrics.sign_in(provider, Outcome::Success);
-    super::notices::after_sign_in(state, user_id, &auth.session_id, client).await;
+    crate::server::notices::after_sign_in(state, user_id, &auth.session_id, client).await;
     Ok(auth)
 }
 
@@ -602,7 +602,7 @@ pub async fn reset(state: &AppState, token: &str, password: String, client: &Cli
         let mut conn = state.db.begin_read().await?;
         take_link(conn.as_exec(), token, Purpose::Reset, true).await?.map_err(|e| e.explain())?
     };
-    let name = super::users::find(&state.db, &user_id).await?.map(|u| u.display_name).unwrap_or_default();
+    let name = crate::server::users::find(&state.db, &user_id).await?.map(|u| u.display_name).unwrap_or_default();
     let password = NewPassword::parse(password, &[&email, &name])?;
     let hash = state.hasher.hash(password.password()).await.map_err(AppError::internal)?;
 
@@ -618,7 +618,8 @@ pub async fn reset(state: &AppState, token: &str, password: String, client: &Cli
         .map(drop))?;
     mark_verified(tx.as_exec(), &user_id, &email).await?;
     // Whoever knew the old password may have made tokens or let apps in meanwhile: all of it ends.
-    let ended = super::revocation::end(tx.as_exec(), &user_id, super::revocation::Which::Everything).await?;
+    let ended =
+        crate::server::revocation::end(tx.as_exec(), &user_id, crate::server::revocation::Which::Everything).await?;
     let detail = json!({
         "sessions_ended": ended.sessions, "tokens_revoked": ended.tokens.len(),
         "app_authorizations_ended": ended.app_authorizations,
@@ -652,7 +653,7 @@ pub async fn change(
     };
     let key = Key::account(&email);
     check_own_password(state, &key, &hash, current).await?;
-    let name = super::users::find(&state.db, &auth.user_id).await?.map(|u| u.display_name).unwrap_or_default();
+    let name = crate::server::users::find(&state.db, &auth.user_id).await?.map(|u| u.display_name).unwrap_or_default();
     let new = NewPassword::parse(new, &[&email, &name])?;
     let hash = state.hasher.hash(new.password()).await.map_err(AppError::internal)?;
     let mut tx = state.db.begin_write().await?;
@@ -715,7 +716,7 @@ pub async fn confirm_with_password(state: &AppState, user_id: &str, password: &P
 pub async fn add(state: &AppState, confirmed: &Confirmed, new: String, client: &ClientInfo) -> Result<(), AppError> {
     let auth = confirmed.session();
     mailer(state)?;
-    let user = super::users::find(&state.db, &auth.user_id).await?.ok_or(AppError::Unauthorized)?;
+    let user = crate::server::users::find(&state.db, &auth.user_id).await?.ok_or(AppError::Unauthorized)?;
     let email = match (&user.email, user.email_verified) {
         (Some(email), true) => EmailAddress::parse(email)
             .map_err(|_| AppError::Conflict("Your account's email address cannot receive mail from us.".into()))?,
@@ -730,7 +731,7 @@ pub async fn add(state: &AppState, confirmed: &Confirmed, new: String, client: &
     let now = clock::now();
     let mut tx = state.db.begin_write().await?;
     db::claim(tx.as_exec(), &format!("email {}", email.lowercase())).await?;
-    super::users::lock(tx.as_exec(), &auth.user_id).await?.ok_or(AppError::Unauthorized)?;
+    crate::server::users::lock(tx.as_exec(), &auth.user_id).await?.ok_or(AppError::Unauthorized)?;
     match address_owner(tx.as_exec(), &email).await? {
         Some(Owner::Password { user_id, .. }) if user_id == auth.user_id => {
             return Err(AppError::Conflict("Your account has a password already. Change it instead.".into()));
@@ -770,7 +771,7 @@ const UNCONFIRMED_PER_RUN: i64 = 100;
 
 /// Deletes links past their expiry (used or not), counters with nothing left to remember, and accounts whose
 /// address was not confirmed within [`UNCONFIRMED_DAYS`] (housekeeping). Returns how many accounts went.
-pub async fn purge_expired(db: &super::db::Db) -> Result<u64, sqlx::Error> {
+pub async fn purge_expired(db: &crate::server::db::Db) -> Result<u64, sqlx::Error> {
     on!(db, pool => sqlx::query("DELETE FROM email_tokens WHERE expires_at <= $1")
         .bind(clock::now())
         .execute(pool)
@@ -801,7 +802,7 @@ pub async fn purge_expired(db: &super::db::Db) -> Result<u64, sqlx::Error> {
         if still.is_none() {
             continue;
         }
-        super::accounts::erase(tx.as_exec(), &user_id, "address not confirmed in time").await?;
+        crate::server::accounts::erase(tx.as_exec(), &user_id, "address not confirmed in time").await?;
         tx.commit().await?;
         removed += 1;
     }

@@ -9,7 +9,7 @@ use lettre::{
     message::{Mailbox, MultiPart},
 };
 
-use super::config::MailSettings;
+use crate::server::config::MailSettings;
 
 /// One message. Its text may hold a link with a token: it is never logged.
 pub struct Mail {

@@ -18,21 +18,22 @@
 use std::{
     collections::HashMap,
     sync::{PoisonError, RwLock},
-    time::Instant,
 };
 
 use axum::{
-    extract::{MatchedPath, Request, State},
-    http::{HeaderValue, Method, StatusCode, header},
+    extract::{MatchedPath, Request},
+    http::{Method, StatusCode},
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use metrics::{Counter, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
-use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 
-use super::{client_addr::ClientAddr, clock, db::on, state::AppState};
+use crate::server::{
+    audit::watch::ChainWatch,
+    clock,
+    db::{Db, on},
+};
 
 const REQUESTS: &str = "gatehouse_http_requests_total";
 const DURATION: &str = "gatehouse_http_request_duration_seconds";
@@ -235,15 +236,15 @@ impl Metrics {
     }
 
     /// The text a scrape gets, with the number of active sessions as of now.
-    async fn render(&self, state: &AppState) -> Result<String, sqlx::Error> {
-        let active: i64 = on!(&state.db, pool => sqlx::query_scalar(
+    pub async fn render(&self, db: &Db, chain: &ChainWatch) -> Result<String, sqlx::Error> {
+        let active: i64 = on!(db, pool => sqlx::query_scalar(
             "SELECT COUNT(*) FROM user_sessions WHERE expires_at > $1",
         )
         .bind(clock::now())
         .fetch_one(pool)
         .await)?;
         self.recorder.register_gauge(&Key::from_name(ACTIVE_SESSIONS), &METADATA).set(active as f64);
-        if let Some(checked) = state.chain.latest() {
+        if let Some(checked) = chain.latest() {
             let intact = if checked.intact() { 1.0 } else { 0.0 };
             self.recorder.register_gauge(&Key::from_name(CHAIN_INTACT), &METADATA).set(intact);
             self.recorder.register_gauge(&Key::from_name(CHAIN_CHECKED), &METADATA).set(checked.at as f64);
@@ -260,54 +261,4 @@ pub async fn name_route(request: Request, next: Next) -> Response {
         response.extensions_mut().insert(Route(route));
     }
     response
-}
-
-/// Outside everything else: counts and times every request.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    let route = response.extensions().get::<Route>().map_or("unmatched", |route| route.0.as_str());
-    state.metrics.request(route, &method, response.status(), started.elapsed().as_secs_f64());
-    response
-}
-
-/// `GET /metrics`.
-pub async fn scrape(State(state): State<AppState>, request: Request) -> Response {
-    if !may_read(&state, &request) {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    match state.metrics.render(&state).await {
-        Ok(text) => (
-            [
-                (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8")),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            ],
-            text,
-        )
-            .into_response(),
-        Err(error) => {
-            tracing::error!(%error, "metrics: could not count the active sessions");
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        }
-    }
-}
-
-/// The metrics token, or an address on the operators' allow-list (loopback, without one).
-fn may_read(state: &AppState, request: &Request) -> bool {
-    let operators = &state.config.operators;
-    if let Some(expected) = &operators.metrics_token {
-        let presented = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if let Some(presented) = presented {
-            // Comparing digests: the time taken says nothing about how much of the token was right.
-            return Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.expose_secret().as_bytes());
-        }
-    }
-    let Some(&ClientAddr(ip)) = request.extensions().get::<ClientAddr>() else { return false };
-    operators.metrics_readable_from(ip)
 }

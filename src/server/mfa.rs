@@ -9,7 +9,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use totp_rs::{Builder, Secret, Totp};
 
-use super::{
+use crate::model::error::AppError;
+use crate::server::{
     audit::{self, Event},
     clock,
     db::{Db, Exec, on},
@@ -20,7 +21,6 @@ use super::{
     step_up::Confirmed,
     throttle::{self, Key},
 };
-use crate::model::error::AppError;
 
 /// Bytes of a seed: 160 bits, as RFC 4226 recommends.
 const SEED_BYTES: usize = 20;
@@ -111,7 +111,7 @@ pub async fn start_enrolment(state: &AppState, confirmed: &Confirmed) -> Result<
     getrandom::fill(&mut seed).map_err(AppError::internal)?;
     let sealed = state.sealer.seal(Purpose::TotpSeed, user_id, &seed);
     let mut tx = state.db.begin_write().await?;
-    super::users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::Unauthorized)?;
+    crate::server::users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::Unauthorized)?;
     if is_enabled(tx.as_exec(), user_id).await? {
         return Err(AppError::Conflict("Two-step verification is already on.".into()));
     }
@@ -299,7 +299,7 @@ async fn tell_owner_of_lock(state: &AppState, user_id: &str) -> Result<(), AppEr
     if let Some(to) = security_mail::owner_address(&state.db, user_id).await? {
         mailer.send_later(
             "locked",
-            super::mail::Mail {
+            crate::server::mail::Mail {
                 to,
                 subject: "Wrong codes were entered for your Gatehouse account".into(),
                 paragraphs: vec![

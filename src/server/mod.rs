@@ -19,6 +19,7 @@ pub mod db;
 pub mod error_page;
 pub mod guard;
 pub mod health;
+pub mod layers;
 pub mod limits;
 pub mod local_accounts;
 pub mod mail;

@@ -22,7 +22,8 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{
+use crate::model::error::AppError;
+use crate::server::{
     audit::{self, Event},
     clock,
     db::on,
@@ -35,7 +36,6 @@ use super::{
     state::AppState,
     useragent,
 };
-use crate::model::error::AppError;
 
 /// How long a notice's link works.
 pub const NOTICE_LIFETIME_SECS: i64 = 7 * 86_400;
@@ -143,7 +143,7 @@ async fn mail_notice(
     client: &ClientInfo,
 ) -> Result<(), AppError> {
     let Some(mailer) = &state.mailer else { return Ok(()) };
-    let Some(user) = super::users::find(&state.db, user_id).await? else { return Ok(()) };
+    let Some(user) = crate::server::users::find(&state.db, user_id).await? else { return Ok(()) };
     let (Some(email), true) = (user.email, user.email_verified) else { return Ok(()) };
     let when = chrono::DateTime::from_timestamp(clock::now(), 0).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
     mailer.send_later("new_sign_in", Mail {
@@ -292,7 +292,7 @@ async fn end(state: &AppState, notice_id: &str, who: &ClientInfo) -> Result<Opti
 }
 
 /// Removes notices whose links have expired.
-pub async fn purge_expired(db: &super::db::Db) -> Result<u64, sqlx::Error> {
+pub async fn purge_expired(db: &crate::server::db::Db) -> Result<u64, sqlx::Error> {
     on!(db, pool => sqlx::query("DELETE FROM sign_in_notices WHERE expires_at <= $1")
         .bind(clock::now())
         .execute(pool)

@@ -13,7 +13,10 @@
 //! everything else, a signed-in person's header included, renders as usual. What the pages show is fixed at start-up
 //! (the configured providers, the version), so the copy never goes stale while the process runs.
 
-use std::{collections::HashMap, sync::RwLock};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use axum::{
     body::{Body, Bytes, to_bytes},
@@ -24,7 +27,7 @@ use axum::{
 };
 use base64::Engine;
 
-use super::{guard::Caller, state::AppState};
+use crate::server::session::Caller;
 
 /// The pages served from memory to anonymous visitors.
 const CACHED_PATHS: [&str; 2] = ["/", "/login"];
@@ -71,20 +74,20 @@ fn new_nonce() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-pub async fn serve_anonymous_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn serve_anonymous_pages(State(pages): State<Arc<PageCache>>, request: Request, next: Next) -> Response {
     let anonymous = request.extensions().get::<Caller>().is_none_or(|caller| caller.signed_in().is_none());
     let path = CACHED_PATHS.iter().find(|p| **p == request.uri().path()).copied();
     let (Some(path), true, None, &Method::GET) = (path, anonymous, request.uri().query(), request.method()) else {
         return whole(next.run(request).await).await;
     };
-    if let Some(page) = state.pages.pages.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(path) {
+    if let Some(page) = pages.pages.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(path) {
         let mut response = page.respond();
         // Answered before routing: the route is the page's path (one of a few).
-        response.extensions_mut().insert(super::metrics::Route(path.to_owned()));
+        response.extensions_mut().insert(crate::server::metrics::Route(path.to_owned()));
         return response;
     }
     let response = whole(next.run(request).await).await;
-    keep(&state.pages, path, response).await
+    keep(&pages, path, response).await
 }
 
 /// A page with no island has nothing to hydrate: the tags that load the WebAssembly are left out, so the browser
@@ -152,7 +155,7 @@ async fn whole(response: Response) -> Response {
 
 fn render_failed(error: &dyn std::fmt::Display) -> Response {
     tracing::error!(%error, "page render failed");
-    let page = super::error_page::render(
+    let page = crate::server::error_page::render(
         "Something went wrong on our side",
         "This page could not be shown. Please try again in a minute.",
         ("Go to the home page", "/"),

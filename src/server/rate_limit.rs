@@ -25,13 +25,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{
-    Json,
-    extract::{Request, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
 use governor::{
     Quota, RateLimiter,
     clock::{Clock, DefaultClock},
@@ -39,50 +32,19 @@ use governor::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use super::{
+use crate::server::{
     audit::{self, Event},
-    client_addr::ClientAddr,
     clock,
-    config::RateLimitSettings,
-    csrf,
+    config::{LONGEST_BLOCK, Rate, RateLimitSettings},
     db::{Db, on},
-    error_page,
     session::ClientInfo,
-    state::AppState,
 };
 
 /// Failures are counted over this long; `BLOCK_AFTER_FAILURES` of them within it block the address.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// The longest block; a day without a block also forgets the earlier ones.
-pub const LONGEST_BLOCK: Duration = Duration::from_secs(86_400);
 
-/// A rate: `requests` per `per`, as a burst of `requests` refilled evenly over `per`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rate {
-    pub requests: u32,
-    pub per: Duration,
-}
-
+/// How the limiter counts a [`Rate`] (the setting itself is parsed with the configuration).
 impl Rate {
-    /// `30/1m`, `5/s`, `1000/1h`; `off` for no limit.
-    pub fn parse(raw: &str) -> Result<Option<Self>, String> {
-        let raw = raw.trim();
-        if raw.eq_ignore_ascii_case("off") {
-            return Ok(None);
-        }
-        let wrong = || format!("must be a rate such as 30/1m, 5/s or 1000/1h (or off), got {raw:?}");
-        let (requests, per) = raw.split_once('/').ok_or_else(wrong)?;
-        let requests: u32 = requests.trim().parse().ok().filter(|n| *n > 0).ok_or_else(wrong)?;
-        let per = per.trim();
-        // `5/s` is `5/1s`.
-        let per = if per.starts_with(|c: char| c.is_ascii_digit()) { per.to_owned() } else { format!("1{per}") };
-        let per = super::config::parse_duration(&per).map_err(|_| wrong())?;
-        if per > LONGEST_BLOCK {
-            return Err(format!("must count over at most a day, got {raw:?}"));
-        }
-        Ok(Some(Self { requests, per }))
-    }
-
     /// The time one request uses up.
     fn interval(self) -> Duration {
         (self.per / self.requests).max(Duration::from_nanos(1))
@@ -545,55 +507,13 @@ async fn redis_failed(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The layer
-
-/// Which limit a path falls under at the address layer, and whether its 401s count as failures.
-fn limit_for(path: &str) -> Option<(Option<Limit>, bool)> {
-    let under = |prefix: &str| path.starts_with(prefix);
-    if under("/auth/login/") || under("/auth/callback/") || under("/auth/link/") || under("/auth/confirm/") {
-        return Some((Some(Limit::SignIn), false));
-    }
-    // Server functions of the sign-in forms: password sign-in and sign-up, resets, the second step.
-    if under("/api/auth/") {
-        return Some((Some(Limit::SignIn), false));
-    }
-    if under("/oauth/") || path == "/device" {
-        return Some((Some(Limit::OAuth), true));
-    }
-    // The API is limited per credential once the caller is known; here only blocks apply.
-    if under("/api/v1/") {
-        return Some((None, true));
-    }
-    None
-}
-
-/// Limits requests by client address (see the module's documentation); counts refused credentials as failures.
-pub async fn limit_by_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    let Some((limit, counts_failures)) = limit_for(path) else { return next.run(request).await };
-    let Some(&ClientAddr(ip)) = request.extensions().get::<ClientAddr>() else { return next.run(request).await };
-    let subject = Subject::of(ip);
-    if let Err(refusal) = state.limiter.check(Some(&subject), limit.map(|l| (l, subject.as_str()))).await {
-        tracing::info!(address = subject.as_str(), path, code = refusal.code(), "request refused by the rate limits");
-        state.metrics.refused(limit.map_or("block", Limit::name), refusal.code());
-        return refused(refusal, path, request.headers());
-    }
-    if !counts_failures {
-        return next.run(request).await;
-    }
-    let client = ClientInfo::from_headers(Some(ip), request.headers());
-    let response = next.run(request).await;
-    if response.status() == StatusCode::UNAUTHORIZED {
-        failed(&state, ip, &client).await;
-    }
-    response
-}
+// Failures, and the blocks they start
 
 /// Counts a failure from `ip`; when it starts a block, records the block (audit event and `address_blocks`).
 /// Returns the failures counted in the current window.
-pub async fn failed(state: &AppState, ip: IpAddr, client: &ClientInfo) -> u64 {
+pub async fn failed(limiter: &Limiter, db: &Db, ip: IpAddr, client: &ClientInfo) -> u64 {
     let subject = Subject::of(ip);
-    let strike = state.limiter.failed(&subject).await;
+    let strike = limiter.failed(&subject).await;
     if let Some(block) = strike.block {
         tracing::warn!(
             address = subject.as_str(),
@@ -601,7 +521,7 @@ pub async fn failed(state: &AppState, ip: IpAddr, client: &ClientInfo) -> u64 {
             seconds = block.duration.as_secs(),
             "address blocked after repeated failures"
         );
-        if let Err(error) = record_block(&state.db, &subject, strike.failures, block, client).await {
+        if let Err(error) = record_block(db, &subject, strike.failures, block, client).await {
             tracing::error!(%error, "could not record an address block");
         }
     }
@@ -613,13 +533,14 @@ pub async fn failed(state: &AppState, ip: IpAddr, client: &ClientInfo) -> u64 {
 /// refusal from the address in the window (with its number), so a flood of calls adds a handful of rows. `detail` is
 /// awaited only for a refusal that is recorded: the others cost no read to describe.
 pub async fn not_allowed(
-    state: &AppState,
+    limiter: &Limiter,
+    db: &Db,
     client: &ClientInfo,
     user_id: Option<&str>,
     detail: impl std::future::Future<Output = serde_json::Value>,
 ) {
     let failures = match client.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) {
-        Some(ip) => failed(state, ip, client).await,
+        Some(ip) => failed(limiter, db, ip, client).await,
         None => 0,
     };
     tracing::info!(address = client.ip.as_deref().unwrap_or("?"), user_id, failures, "call refused by an allow-list");
@@ -628,7 +549,7 @@ pub async fn not_allowed(
         if failures > 1 {
             detail["repeated"] = serde_json::json!(failures);
         }
-        if let Err(error) = audit::record_on(&state.db, Event::AddressNotAllowed, user_id, client, detail).await {
+        if let Err(error) = audit::record_on(db, Event::AddressNotAllowed, user_id, client, detail).await {
             tracing::error!(%error, "could not record a call refused by an allow-list");
         }
     }
@@ -705,31 +626,6 @@ pub async fn purge_blocks(db: &Db) -> Result<u64, sqlx::Error> {
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))
-}
-
-/// The answer to a refused request: the API's JSON error, OAuth's for the endpoints apps call, or a page for a
-/// browser; always 429 with `Retry-After`.
-pub fn refused(refusal: Refusal, path: &str, headers: &HeaderMap) -> Response {
-    let wants_page =
-        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|accept| accept.contains("text/html"));
-    // The OAuth endpoints apps call answer in OAuth's error shape.
-    let mut response = if csrf::COOKIELESS_ENDPOINTS.contains(&path) {
-        let body = json!({ "error": refusal.code(), "error_description": refusal.message() });
-        (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
-    } else if path.starts_with("/api/v1/") || !wants_page {
-        let body = json!({ "error": refusal.code(), "message": refusal.message() });
-        (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
-    } else {
-        let title = match refusal {
-            Refusal::Limited(_) => "Too many requests",
-            Refusal::Blocked(_) => "Your address is blocked for a while",
-        };
-        let page = error_page::render(title, &refusal.message(), ("Back to Gatehouse", "/"));
-        (StatusCode::TOO_MANY_REQUESTS, page).into_response()
-    };
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(refusal.retry_after()));
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 #[cfg(test)]

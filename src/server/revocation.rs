@@ -3,7 +3,10 @@
 //! transaction, so the change and its ending commit together; the caller then drops them from the caches
 //! ([`Ended::forget`]).
 
-use super::{cache::AuthCache, db::Exec, db::on};
+use crate::server::{
+    cache::AuthCache,
+    db::{Exec, on},
+};
 
 /// What to end.
 #[derive(Clone, Copy, Debug)]

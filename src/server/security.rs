@@ -4,7 +4,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use leptos::{config::Env, prelude::*};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::{config::AppUrl, state::AppState};
+use crate::server::{config::AppUrl, state::AppState};
 
 /// Headers added to every response that does not set its own. Non-HTML responses get a policy that allows nothing.
 pub fn baseline_headers(app_url: &AppUrl) -> Vec<SetResponseHeaderLayer<HeaderValue>> {

@@ -3,7 +3,11 @@
 //! mail is configured and they have a confirmed address), so that a change they did not make does not go unseen.
 //! The mails carry no text a stranger chose: only fixed sentences and our own provider labels.
 
-use super::{db::Db, db::on, mail::Mail, state::AppState};
+use crate::server::{
+    db::{Db, on},
+    mail::Mail,
+    state::AppState,
+};
 
 /// A change to how the person signs in.
 #[derive(Clone, Debug, PartialEq, Eq)]

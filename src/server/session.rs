@@ -16,14 +16,14 @@ use tower_sessions::{
 };
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
-use super::{
+use crate::model::auth::SignedInUser;
+use crate::server::{
     cache::{AuthCache, CachedSession},
     clock,
     config::{AppUrl, SessionSettings},
     db::{Backend, Db, Exec, on},
     users::PersonColumns,
 };
-use crate::model::auth::SignedInUser;
 
 /// Session data key for the signed-in person.
 const AUTH_KEY: &str = "auth";
@@ -195,7 +195,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
         // The address as `client_addr::identify` worked it out (the peer, or behind a trusted proxy the client).
         let ip = parts
             .extensions
-            .get::<super::client_addr::ClientAddr>()
+            .get::<crate::server::client_addr::ClientAddr>()
             .map(|addr| addr.0)
             .or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip()));
         Ok(Self::from_headers(ip, &parts.headers))
@@ -443,7 +443,7 @@ pub struct SignedIn {
 
 /// The signed-in session, if this request has a valid one; a revoked or expired session is cleared. Served from
 /// the [`AuthCache`] while its entry is fresh: then neither the session store nor the database is read. Called
-/// once per request, by [`super::guard::authenticate`]; everything else reads what it found.
+/// once per request, by [`crate::server::guard::authenticate`]; everything else reads what it found.
 pub async fn current(
     session: &Session,
     db: &Db,
@@ -572,4 +572,23 @@ pub async fn purge_expired(db: &Db, settings: &SessionSettings) -> Result<u64, s
 
 fn seconds(secs: u64) -> Duration {
     Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// The signed-in person and their session, or nobody. Always present on a request that passed
+/// [`authenticate`](crate::server::guard::authenticate).
+#[derive(Clone, Debug, Default)]
+pub struct Caller(pub Option<Arc<SignedIn>>);
+
+impl Caller {
+    pub fn signed_in(&self) -> Option<&Arc<SignedIn>> {
+        self.0.as_ref()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Caller>().cloned().unwrap_or_default())
+    }
 }

@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 use leptos_meta::MetaTags;
 
-use super::security;
 use crate::app::App;
+use crate::server::security;
 
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {

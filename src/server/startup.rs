@@ -15,16 +15,16 @@ use tower_http::{
 };
 use tower_sessions::session_store::ExpiredDeletion;
 
-use super::{
-    accounts, admin, api, apps, audit, auth,
-    auth::providers::Providers,
+use crate::app::App;
+use crate::server::{
+    accounts, admin, api, apps, audit,
+    auth::{self, providers::Providers},
     bus::Bus,
     cache::AuthCache,
-    client_addr,
     config::{Config, Protocol, ProviderSettings, SecretKeySetting},
     csrf,
     db::{DatabaseError, Db, on},
-    guard, health, limits,
+    guard, health, layers, limits,
     mail::Mailer,
     metrics::{self, Metrics},
     notices,
@@ -40,7 +40,6 @@ use super::{
     state::AppState,
     telemetry,
 };
-use crate::app::App;
 
 /// Why the server could not start. Each message names the setting to look at.
 #[derive(Debug, thiserror::Error)]
@@ -345,7 +344,7 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                     Ok(purged) => tracing::info!(purged, "purged expired sessions"),
                     Err(error) => tracing::warn!(%error, "purging expired sessions failed"),
                 }
-                if let Err(error) = super::local_accounts::purge_expired(&state.db).await {
+                if let Err(error) = crate::server::local_accounts::purge_expired(&state.db).await {
                     tracing::warn!(%error, "purging expired email links and throttles failed");
                 }
                 if let Err(error) = oauth::grants::purge_expired(&state.db).await {
@@ -428,16 +427,16 @@ pub fn router(state: AppState, store: session::Store) -> Router {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
-        .route("/metrics", axum::routing::get(metrics::scrape))
+        .route("/metrics", axum::routing::get(health::scrape))
         .route_layer(middleware::from_fn(metrics::name_route))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(rpc::undecodable_arguments_are_bad_requests))
-        .layer(middleware::from_fn_with_state(state.clone(), page_cache::serve_anonymous_pages))
+        .layer(middleware::from_fn_with_state(state.pages.clone(), page_cache::serve_anonymous_pages))
         .layer(middleware::from_fn_with_state(state.clone(), guard::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)
-        .layer(middleware::from_fn_with_state(state.clone(), rate_limit::limit_by_address))
-        .layer(middleware::from_fn_with_state(state.clone(), client_addr::identify))
+        .layer(middleware::from_fn_with_state(state.clone(), layers::limit_by_address))
+        .layer(middleware::from_fn_with_state(state.clone(), layers::identify))
         .layer(middleware::from_fn(limits::limit_bodies))
         // Outermost: the whole request (pages, server functions, the static-file fallback, collecting a page's body)
         // is polled with no other request's reactive owner current.
@@ -460,9 +459,9 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .layer(limits)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(telemetry::request_tracing())
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(state.clone(), layers::track))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(middleware::from_fn_with_state(state, client_addr::untrusted_request_ids))
+        .layer(middleware::from_fn_with_state(state, layers::untrusted_request_ids))
 }
 
 /// Completes on Ctrl-C or SIGTERM.

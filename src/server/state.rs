@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use super::{
+use crate::server::{
     auth::providers::Providers, cache::AuthCache, config::Config, db::Db, mail::Mailer, oauth::keys::KeyRing,
     page_cache::PageCache, passwords::Hasher, rate_limit::Limiter, secret_key::Sealer,
 };
@@ -32,9 +32,9 @@ pub struct AppState {
     /// Request rate limits and address blocks, counted here or in Redis.
     pub limiter: Arc<Limiter>,
     /// What `/metrics` reports.
-    pub metrics: Arc<super::metrics::Metrics>,
+    pub metrics: Arc<crate::server::metrics::Metrics>,
     /// The newest full check of the audit hash chain.
-    pub chain: Arc<super::audit::watch::ChainWatch>,
+    pub chain: Arc<crate::server::audit::watch::ChainWatch>,
     /// A request came from a proxy on this machine (a loopback peer with forwarded headers) that `TRUSTED_PROXIES`
     /// does not name: then everyone looks like 127.0.0.1, to `ADMIN_ALLOWED_IPS`, `/metrics` and the rate limits.
     pub untrusted_local_proxy: Arc<std::sync::atomic::AtomicBool>,

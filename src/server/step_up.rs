@@ -10,14 +10,14 @@
 
 use serde_json::json;
 
-use super::{
+use crate::model::error::AppError;
+use crate::server::{
     audit::{self, Event},
     clock,
     db::Db,
     session::{self, AuthSession, ClientInfo, SecondFactor},
     state::AppState,
 };
-use crate::model::error::AppError;
 
 /// How long a confirmation of identity lets a session make sensitive changes.
 pub const CONFIRMATION_SECS: i64 = 600;

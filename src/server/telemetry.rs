@@ -10,7 +10,7 @@ use tower_http::{
 use tracing::Span;
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
-use super::config::{LogFormat, LogSettings};
+use crate::server::config::{LogFormat, LogSettings};
 
 /// Installs the global subscriber. A second call (as in tests) leaves the first in place.
 pub fn init(settings: &LogSettings) {

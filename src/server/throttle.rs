@@ -4,7 +4,7 @@
 //!
 //! An address is counted whether or not an account has it, so a lock tells nothing about who has an account.
 
-use super::{
+use crate::server::{
     clock,
     db::{self, Db, on},
 };
@@ -40,7 +40,7 @@ impl Key {
     /// The key for a client address: an IPv4 address as it is, an IPv6 one as its /64 (one subscriber's network, as
     /// the rate limits count it), so rotating through the 2^64 addresses of one's own network is no way around it.
     pub fn client(ip: &str) -> Self {
-        let key = match ip.parse::<std::net::IpAddr>().map(super::networks::canonical) {
+        let key = match ip.parse::<std::net::IpAddr>().map(crate::server::networks::canonical) {
             Ok(std::net::IpAddr::V6(v6)) => {
                 ipnet::Ipv6Net::new(v6, 64).map_or(ip.to_owned(), |n| n.trunc().to_string())
             }

@@ -10,7 +10,12 @@ use std::{sync::Arc, time::Instant};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{
+use crate::model::{
+    auth::SignedInUser,
+    error::AppError,
+    tokens::{CreatedToken, Scope, TokenInfo, TokenLifetime, TokenName},
+};
+use crate::server::{
     audit::{self, Event},
     cache::{AuthCache, CachedToken, RECENT_IPS},
     clock,
@@ -18,11 +23,6 @@ use super::{
     networks::Networks,
     session::{AuthSession, ClientInfo},
     users::PersonColumns,
-};
-use crate::model::{
-    auth::SignedInUser,
-    error::AppError,
-    tokens::{CreatedToken, Scope, TokenInfo, TokenLifetime, TokenName},
 };
 
 pub const PREFIX: &str = "gth_";
@@ -131,13 +131,13 @@ pub async fn create(
     if let MintedBy::Session(session) = minted_by
         && request.scopes.iter().any(|s| s.writes())
     {
-        super::step_up::require(db, session).await?;
+        crate::server::step_up::require(db, session).await?;
     }
     let id = clock::new_id();
     let scopes = join(&request.scopes);
     let mut tx = db.begin_write().await?;
     // Two creations at once must not both pass the count.
-    super::db::claim(tx.as_exec(), &format!("tokens of {user_id}")).await?;
+    crate::server::db::claim(tx.as_exec(), &format!("tokens of {user_id}")).await?;
     let held: i64 = on!(tx.as_exec(), conn => sqlx::query_scalar(
         "SELECT COUNT(*) FROM api_tokens WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
     )

@@ -2,11 +2,11 @@
 
 use serde::Serialize;
 
-use super::{
+use crate::model::{account::DisplayName, auth::SignedInUser};
+use crate::server::{
     clock,
     db::{self, Db, Exec, on},
 };
-use crate::model::{account::DisplayName, auth::SignedInUser};
 
 /// What a provider told us about the person who just signed in.
 #[derive(Clone, Debug, PartialEq, Eq)]

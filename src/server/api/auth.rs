@@ -9,14 +9,13 @@ use axum::{
     http::{HeaderMap, header, request::Parts},
 };
 
-use super::error::ApiError;
+use crate::server::api::error::ApiError;
 use crate::{
     model::{auth::SignedInUser, tokens::Scope},
     server::{
-        guard::Caller,
-        oauth::{Scopes, grants, jwt},
+        oauth::{grants, jwt, scopes::Scopes},
         rate_limit::{self, Limit},
-        session::ClientInfo,
+        session::{Caller, ClientInfo},
         state::AppState,
         tokens::{self, TokenError, VerifyFailure},
     },
@@ -136,7 +135,7 @@ async fn verify_bearer(state: &AppState, token: &str, client: &ClientInfo) -> Re
             Err(VerifyFailure::Refused(TokenError::Expired)) => Err(ApiError::expired_token()),
             Err(VerifyFailure::NotAllowedFrom { token, name, user_id }) => {
                 let detail = async { serde_json::json!({ "token": token, "name": name }) };
-                rate_limit::not_allowed(state, client, Some(&user_id), detail).await;
+                rate_limit::not_allowed(&state.limiter, &state.db, client, Some(&user_id), detail).await;
                 Err(ApiError::address_not_allowed("token"))
             }
             Err(VerifyFailure::Refused(reason)) => {
@@ -205,5 +204,5 @@ pub async fn app_not_allowed(state: &AppState, client: &ClientInfo, client_id: &
         };
         serde_json::json!({ "client": client_id, "name": name })
     };
-    rate_limit::not_allowed(state, client, Some(user_id), detail).await;
+    rate_limit::not_allowed(&state.limiter, &state.db, client, Some(user_id), detail).await;
 }

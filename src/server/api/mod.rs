@@ -24,12 +24,12 @@ pub use self::{
     auth::{Credential, Principal, app_not_allowed, bearer},
     error::{ApiError, ErrorBody},
 };
-use super::{accounts, session::ClientInfo, state::AppState, tokens};
 use crate::model::{
     account::{ActivityPage, DisplayName, SessionInfo},
     auth::SignedInUser,
     tokens::{CreatedToken, Scope, TokenInfo, TokenLifetime},
 };
+use crate::server::{accounts, session::ClientInfo, state::AppState, tokens};
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let api = Router::new()

@@ -15,15 +15,15 @@ use utoipa::{
                        session cookie. Every error is `{\"error\": \"…\", \"message\": \"…\"}`."
     ),
     paths(
-        super::me,
-        super::update_me,
-        super::list_sessions,
-        super::revoke_session,
-        super::audit,
-        super::list_tokens,
-        super::create_token,
-        super::revoke_all_tokens,
-        super::revoke_token
+        crate::server::api::me,
+        crate::server::api::update_me,
+        crate::server::api::list_sessions,
+        crate::server::api::revoke_session,
+        crate::server::api::audit,
+        crate::server::api::list_tokens,
+        crate::server::api::create_token,
+        crate::server::api::revoke_all_tokens,
+        crate::server::api::revoke_token
     ),
     modifiers(&Security, &RateLimited),
     tags(

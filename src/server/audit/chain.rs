@@ -99,7 +99,7 @@ async fn checkpoint(db: Exec<'_>) -> Result<Option<(i64, String)>, sqlx::Error> 
         .await)
 }
 
-/// One event, as [`super::record`] hands it over.
+/// One event, as [`crate::server::audit::record`] hands it over.
 pub struct NewEvent<'a> {
     pub at: i64,
     pub user_id: Option<&'a str>,
@@ -492,7 +492,14 @@ pub async fn purge(db: &Db, keep: std::time::Duration) -> Result<u64, sqlx::Erro
         "through": through, "hash": hash, "events": purged, "last_at": last_at,
         "older_than_secs": keep.as_secs(), "older_than_days": keep.as_secs() / 86_400,
     });
-    super::record(tx.as_exec(), super::Event::AuditPurged, None, &Default::default(), detail).await?;
+    crate::server::audit::record(
+        tx.as_exec(),
+        crate::server::audit::Event::AuditPurged,
+        None,
+        &Default::default(),
+        detail,
+    )
+    .await?;
     tx.commit().await?;
     Ok(purged)
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 pub mod chain;
 pub mod watch;
 
-use super::{
+use crate::server::{
     clock,
     db::{Db, Exec},
     session::ClientInfo,

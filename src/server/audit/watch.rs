@@ -14,7 +14,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::chain::{Report, verify};
+use crate::server::audit::chain::{Report, verify};
 use crate::server::{
     clock,
     db::{Db, on},

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use super::redirect::RedirectTarget;
+use crate::server::auth::redirect::RedirectTarget;
 use crate::server::{clock, session};
 
 /// Attempts kept per browser; starting more (many tabs) forgets the oldest.

@@ -35,11 +35,7 @@ pub async fn body(mut response: reqwest::Response) -> Result<Vec<u8>, CappedErro
 }
 
 fn transport(error: reqwest::Error) -> CappedError {
-    if error.is_timeout() {
-        CappedError::Timeout
-    } else {
-        CappedError::Transport(super::oidc::describe_reqwest(&error))
-    }
+    if error.is_timeout() { CappedError::Timeout } else { CappedError::Transport(describe_reqwest(&error)) }
 }
 
 /// One request, its body read through [`body`].
@@ -64,4 +60,18 @@ impl<'c> AsyncHttpClient<'c> for Capped<'_> {
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(call(self.0, request))
     }
+}
+
+/// A short reason for a failed request to a provider. Never the URL: it may carry a query string.
+pub fn describe_reqwest(error: &reqwest::Error) -> String {
+    let reason = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect"
+    } else if error.is_decode() {
+        "unreadable response"
+    } else {
+        "request failed"
+    };
+    reason.to_owned()
 }

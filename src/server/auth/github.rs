@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::{AuthorizationRequest, CallbackError};
+use crate::server::auth::flow::{AuthorizationRequest, CallbackError};
 use crate::server::{clock, users::Identity};
 
 /// Enough to read the person's profile and their verified email addresses.
@@ -105,7 +105,8 @@ impl GitHubProvider {
             .send()
             .await
             .map_err(|e| CallbackError::from_transport("token endpoint", &e))?;
-        let token = super::capped::body(token).await.map_err(|e| CallbackError::TokenEndpoint(e.to_string()))?;
+        let token =
+            crate::server::auth::capped::body(token).await.map_err(|e| CallbackError::TokenEndpoint(e.to_string()))?;
         let token: TokenResponse = serde_json::from_slice(&token)
             .map_err(|_| CallbackError::TokenEndpoint("the token response is not JSON".into()))?;
         let access_token = match token {
@@ -147,7 +148,7 @@ impl GitHubProvider {
         if !response.status().is_success() {
             return Err(CallbackError::UserInfo(format!("GitHub API {path} answered HTTP {}", response.status())));
         }
-        let body = super::capped::body(response)
+        let body = crate::server::auth::capped::body(response)
             .await
             .map_err(|e| CallbackError::UserInfo(format!("GitHub API {path}: {e}")))?;
         serde_json::from_slice(&body)

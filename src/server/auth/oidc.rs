@@ -21,8 +21,8 @@ use openidconnect::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{AuthorizationRequest, CallbackError};
-use crate::server::{clock, users::Identity};
+use crate::server::auth::flow::{AuthorizationRequest, CallbackError};
+use crate::server::{auth::capped::describe_reqwest, clock, users::Identity};
 
 /// Signature algorithms accepted for ID tokens: asymmetric only. `none` cannot be expressed, and an HMAC algorithm
 /// is refused before any key is chosen, so a token "signed" with the provider's public key as an HMAC secret fails.
@@ -101,7 +101,7 @@ impl OidcProvider {
         if !response.status().is_success() {
             return Err(fetch_error(format!("HTTP {}", response.status())));
         }
-        let body = super::capped::body(response).await.map_err(|e| fetch_error(e.to_string()))?;
+        let body = crate::server::auth::capped::body(response).await.map_err(|e| fetch_error(e.to_string()))?;
         let metadata: CoreProviderMetadata =
             serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
         let rfc9207: Rfc9207 = serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
@@ -185,9 +185,9 @@ impl OidcProvider {
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|_| CallbackError::Misconfigured("the provider has no token endpoint".into()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()))
-            .request_async(&super::capped::Capped(&self.http))
+            .request_async(&crate::server::auth::capped::Capped(&self.http))
             .await
-            .map_err(super::token_error)?;
+            .map_err(crate::server::auth::flow::token_error)?;
 
         let id_token =
             response.id_token().ok_or_else(|| CallbackError::IdToken("the token response has no ID token".into()))?;
@@ -221,7 +221,7 @@ impl OidcProvider {
         let userinfo: Option<CoreUserInfoClaims> =
             match client.user_info(response.access_token().clone(), Some(claims.subject().clone())) {
                 Ok(request) => {
-                    let capped = super::capped::Capped(&self.http);
+                    let capped = crate::server::auth::capped::Capped(&self.http);
                     Some(request.request_async(&capped).await.map_err(|e| CallbackError::UserInfo(e.to_string()))?)
                 }
                 Err(_) => None, // The provider has no UserInfo endpoint: the ID token is all there is.
@@ -284,7 +284,7 @@ async fn fetch_jwks(http: &reqwest::Client, url: &JsonWebKeySetUrl) -> Result<Co
     if !response.status().is_success() {
         return Err(fetch_error(format!("HTTP {}", response.status())));
     }
-    let body = super::capped::body(response).await.map_err(|e| fetch_error(e.to_string()))?;
+    let body = crate::server::auth::capped::body(response).await.map_err(|e| fetch_error(e.to_string()))?;
     serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(format!("JWKS: {e}")))
 }
 
@@ -313,18 +313,4 @@ fn identity(
         name,
         avatar_url,
     }
-}
-
-/// A short reason for a failed request to a provider. Never the URL: it may carry a query string.
-pub fn describe_reqwest(error: &reqwest::Error) -> String {
-    let reason = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "cannot connect"
-    } else if error.is_decode() {
-        "unreadable response"
-    } else {
-        "request failed"
-    };
-    reason.to_owned()
 }

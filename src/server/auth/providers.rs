@@ -8,8 +8,13 @@ use std::{
 
 use tokio::sync::Mutex;
 
-use super::{AuthorizationRequest, CallbackError, attempt::LoginAttempt, github::GitHubProvider, oidc::OidcProvider};
 use crate::model::auth::ProviderSummary;
+use crate::server::auth::{
+    attempt::LoginAttempt,
+    flow::{AuthorizationRequest, CallbackError},
+    github::GitHubProvider,
+    oidc::OidcProvider,
+};
 use crate::server::{
     config::{AppUrl, Protocol, ProviderSettings},
     users::Identity,
@@ -132,7 +137,7 @@ impl Providers {
         }
     }
 
-    async fn connect(&self, entry: &Entry) -> Result<ProviderClient, super::oidc::DiscoveryError> {
+    async fn connect(&self, entry: &Entry) -> Result<ProviderClient, crate::server::auth::oidc::DiscoveryError> {
         let s = &entry.settings;
         match &s.protocol {
             Protocol::OpenIdConnect { issuer, scopes } => OidcProvider::discover(

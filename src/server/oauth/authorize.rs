@@ -22,17 +22,20 @@ use url::Url;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use super::{Scopes, clients, hash, jwt, new_secret, page, parameters};
 use crate::model::error::AppError;
+use crate::server::oauth::{
+    clients, jwt, page,
+    scopes::Scopes,
+    wire::{hash, new_secret, parameters},
+};
 use crate::server::{
     audit::{self, Event},
     auth::redirect::MAX_LEN,
     clock,
     db::on,
     error_page::{self, escape},
-    guard::Caller,
     secret_key::Purpose,
-    session::{self, AuthSession, ClientInfo, SignedIn},
+    session::{self, AuthSession, Caller, ClientInfo, SignedIn},
     state::AppState,
     step_up,
 };

@@ -6,7 +6,10 @@ use serde::Serialize;
 use serde_json::json;
 use url::Url;
 
-use super::{OAuthScope, Scopes, hash, new_secret};
+use crate::server::oauth::{
+    scopes::{OAuthScope, Scopes},
+    wire::{hash, new_secret},
+};
 use crate::{
     model::error::AppError,
     server::{
@@ -202,7 +205,8 @@ impl Client {
 
     /// The app as RFC 7591 (dynamic client registration) names its fields.
     pub fn metadata(&self) -> ClientMetadata {
-        let mut grant_types = vec!["authorization_code", "refresh_token", super::device::GRANT_TYPE];
+        let mut grant_types =
+            vec!["authorization_code", "refresh_token", crate::server::oauth::wire::DEVICE_CODE_GRANT];
         if self.is_confidential() {
             grant_types.push("client_credentials");
         }

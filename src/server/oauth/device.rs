@@ -11,26 +11,24 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{
-    Scopes,
+use crate::server::oauth::{
     authorize::{SessionFacts, remember_consent},
     clients::{self, Client},
     grants::{self, NewAuthorization},
-    hash, new_secret, no_store, page,
-    token::{self, Exchanged, TokenError, Tokens, client_request},
+    issue::{self, Exchanged, TokenError, Tokens, client_request},
+    page,
+    scopes::Scopes,
+    wire::{hash, new_secret, no_store},
 };
 use crate::server::{
     clock,
     db::on,
     error_page::{self, escape},
-    guard::Caller,
-    session::ClientInfo,
+    session::{Caller, ClientInfo},
     state::AppState,
     throttle::{self, Key},
 };
 
-/// The grant type a tool polls the token endpoint with.
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 /// A device code lives this long: time to find a browser and type the code.
 const LIFETIME_SECS: i64 = 600;
 /// Polling faster than this (seconds) is answered `slow_down`, and the interval grows by five seconds each time.
@@ -209,7 +207,7 @@ pub(super) async fn redeem(state: &AppState, client: &Client, device_code: Optio
         sql: "UPDATE oauth_device_codes SET authorization_id = $1 WHERE device_code_hash = $2",
         key: &code_hash,
     };
-    token::complete(state, tx, client, &new, exchanged, None).await
+    issue::complete(state, tx, client, &new, exchanged, None).await
 }
 
 #[derive(Deserialize)]
@@ -294,7 +292,7 @@ pub async fn submit(
         return failed(&error);
     }
     // Letting an app change things needs a recent confirmation: asked for before the question, not after.
-    if super::authorize::needs_confirmation(&scopes) {
+    if crate::server::oauth::authorize::needs_confirmation(&scopes) {
         match crate::server::step_up::require(&state.db, &signed_in.session).await {
             Ok(_) => {}
             Err(crate::model::error::AppError::ConfirmIdentity) => {

@@ -10,7 +10,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{OAuthScope, jwt};
+use crate::server::oauth::{jwt, scopes::OAuthScope};
 use crate::server::state::AppState;
 
 fn metadata(state: &AppState) -> Value {
@@ -30,7 +30,7 @@ fn metadata(state: &AppState) -> Value {
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", super::device::GRANT_TYPE],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", crate::server::oauth::wire::DEVICE_CODE_GRANT],
         "device_authorization_endpoint": url("/oauth/device_authorization"),
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Instant};
 
 use serde_json::json;
 
-use super::Scopes;
+use crate::server::oauth::scopes::Scopes;
 use crate::server::{
     audit::{self, Event},
     cache::CachedGrant,
@@ -35,7 +35,11 @@ pub async fn create(tx: Exec<'_>, state: &AppState, new: &NewAuthorization<'_>) 
     let id = clock::new_id();
     let now = clock::now();
     let expires_at = now + state.config.oauth.refresh_token_lifetime.as_secs() as i64;
-    let session_id = if new.scopes.contains(super::OAuthScope::OfflineAccess) { None } else { new.session_id };
+    let session_id = if new.scopes.contains(crate::server::oauth::scopes::OAuthScope::OfflineAccess) {
+        None
+    } else {
+        new.session_id
+    };
     on!(tx, conn => sqlx::query(
         "INSERT INTO oauth_authorizations (id, client_id, user_id, session_id, scopes, auth_time, amr, created_at,
                                            expires_at, last_used_at, granted_in)

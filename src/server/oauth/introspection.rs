@@ -9,9 +9,12 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{
-    Scopes, grants, hash, jwt, no_store,
-    token::{TokenError, client_request},
+use crate::server::oauth::{
+    grants,
+    issue::{TokenError, client_request},
+    jwt,
+    scopes::Scopes,
+    wire::{hash, no_store},
 };
 use crate::server::{clock, db::on, session::ClientInfo, state::AppState};
 

@@ -4,13 +4,11 @@
 use jsonwebtoken::{Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use super::{Scopes, keys};
+use crate::server::oauth::{keys, scopes::Scopes};
 use crate::server::{clock, state::AppState};
 
 /// What RFC 9068 puts in the `typ` header of an access token.
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
-/// Clock difference tolerated when checking `exp` and `nbf`.
-pub const LEEWAY_SECS: u64 = 60;
 
 /// The audience of every access token: the API.
 pub fn audience(state: &AppState) -> String {
@@ -128,7 +126,7 @@ pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Access
     let kid = header.kid.ok_or(AccessTokenError::Invalid("no key id"))?;
     let key = state.keys.find_or_reload(&state.db, &kid).await.ok_or(AccessTokenError::Invalid("unknown key"))?;
     let mut validation = Validation::new(keys::ALGORITHM);
-    validation.leeway = LEEWAY_SECS;
+    validation.leeway = keys::LEEWAY_SECS;
     validation.validate_nbf = true;
     validation.set_issuer(&[issuer(state)]);
     validation.set_audience(&[audience(state)]);

@@ -24,6 +24,9 @@ use crate::server::{
     secret_key::{Purpose, Sealer},
 };
 
+/// Clock difference tolerated when checking `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 60;
+
 /// The one algorithm Gatehouse signs with.
 pub const ALGORITHM: Algorithm = Algorithm::ES256;
 const ALGORITHM_NAME: &str = "ES256";
@@ -152,7 +155,7 @@ impl KeyRing {
 
 /// How long a retired key stays published: the longest a token it signed can live, plus the leeway checkers allow.
 pub fn keep_retired(settings: &crate::server::config::OAuthSettings) -> Duration {
-    settings.access_token_lifetime + Duration::from_secs(super::jwt::LEEWAY_SECS + 60)
+    settings.access_token_lifetime + Duration::from_secs(LEEWAY_SECS + 60)
 }
 
 /// Makes a new signing key now and retires the others: they stay published for `keep_retired` (the longest a token

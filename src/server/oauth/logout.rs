@@ -14,12 +14,11 @@ use serde_json::json;
 use tower_sessions::Session;
 use url::Url;
 
-use super::{clients, jwt, parameters};
+use crate::server::oauth::{clients, jwt, wire::parameters};
 use crate::server::{
     audit::{self, Event},
     error_page::{self, escape},
-    guard::Caller,
-    session::{self, ClientInfo},
+    session::{self, Caller, ClientInfo},
     state::AppState,
 };
 

@@ -1,15 +1,15 @@
 //! What the provider's own pages (consent, device approval) show of the scopes an app asks for. The pages themselves
 //! are plain HTML forms in the site's frame (`error_page::page`): they work without JavaScript.
 
-use super::Scopes;
 use crate::server::error_page::escape;
+use crate::server::oauth::scopes::Scopes;
 
 /// The scopes, each in words (`openid` alone says nothing a person needs to read when others are listed).
 pub fn scope_list(scopes: &Scopes) -> String {
     let only_openid = scopes.iter().count() == 1;
     let items: String = scopes
         .iter()
-        .filter(|s| *s != super::OAuthScope::OpenId || only_openid)
+        .filter(|s| *s != crate::server::oauth::scopes::OAuthScope::OpenId || only_openid)
         .map(|s| format!(r#"<li data-scope="{}">{}</li>"#, escape(s.as_str()), escape(s.description())))
         .collect();
     format!(r#"<ul class="scope-list" data-testid="consent-scopes">{items}</ul>"#)
@@ -17,7 +17,7 @@ pub fn scope_list(scopes: &Scopes) -> String {
 
 /// A warning for an app that a Gatehouse user registered themselves (not this site's operators): nobody here has
 /// checked who runs it. Empty for an operator's app.
-pub fn unverified_notice(client: &super::clients::Client) -> &'static str {
+pub fn unverified_notice(client: &crate::server::oauth::clients::Client) -> &'static str {
     if client.owner_id.is_none() {
         return "";
     }

@@ -9,7 +9,11 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{OAuthScope, Scopes, grants, jwt, no_store};
+use crate::server::oauth::{
+    grants, jwt,
+    scopes::{OAuthScope, Scopes},
+    wire::no_store,
+};
 use crate::server::{
     api::{ApiError, app_not_allowed, bearer},
     session::ClientInfo,
