@@ -11,10 +11,12 @@
 use std::time::Instant;
 
 use gatehouse::server::{
-    audit::{self, Event, chain},
-    config::DatabaseSettings,
-    db::{Backend, Db},
-    session::ClientInfo,
+    people::session::ClientInfo,
+    platform::{
+        config::DatabaseSettings,
+        db::{Backend, Db},
+    },
+    security::audit::{self, Event, chain},
 };
 use serde_json::json;
 

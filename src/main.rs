@@ -6,10 +6,8 @@ use std::process::ExitCode;
 
 use gatehouse::server::{
     cli,
-    config::Config,
-    secret_key::SecretKey,
+    platform::{config::Config, secret_key::SecretKey, telemetry},
     startup::{Application, shutdown_signal},
-    telemetry,
 };
 
 #[global_allocator]

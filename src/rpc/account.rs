@@ -10,7 +10,7 @@ use crate::model::{
 
 #[server(endpoint = "account/profile")]
 pub async fn get_profile() -> Result<ProfileOverview, AppError> {
-    use crate::server::{accounts, context};
+    use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, signed_in) = context::signed_in_person()?;
         accounts::profile(&state, &signed_in).await
@@ -20,7 +20,7 @@ pub async fn get_profile() -> Result<ProfileOverview, AppError> {
 
 #[server(endpoint = "account/display-name")]
 pub async fn update_display_name(display_name: String) -> Result<String, AppError> {
-    use crate::server::{accounts, context};
+    use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         let name = crate::model::account::DisplayName::parse(&display_name)?;
@@ -33,7 +33,7 @@ pub async fn update_display_name(display_name: String) -> Result<String, AppErro
 /// Removes a sign-in method. Refused while it is the last one.
 #[server(endpoint = "account/unlink")]
 pub async fn unlink_identity(id: String) -> Result<(), AppError> {
-    use crate::server::{accounts, context};
+    use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, confirmed) = context::confirmed().await?;
         accounts::unlink(&state, &confirmed, &id, &context::client_info().await).await
@@ -44,7 +44,10 @@ pub async fn unlink_identity(id: String) -> Result<(), AppError> {
 /// Deletes the account, once `confirm_email` matches its email (or, for an account without one, its display name).
 #[server(endpoint = "account/delete")]
 pub async fn delete_account(confirm: String) -> Result<(), AppError> {
-    use crate::server::{accounts, context, session};
+    use crate::server::{
+        people::{accounts, session},
+        web::context,
+    };
     context::with_status(async {
         let (state, confirmed) = context::confirmed().await?;
         accounts::delete(&state, &confirmed, &confirm).await?;
@@ -58,7 +61,7 @@ pub async fn delete_account(confirm: String) -> Result<(), AppError> {
 /// The whole dashboard for the signed-in person; `before` picks the activity page, as `security_activity` does.
 #[server(endpoint = "account/dashboard")]
 pub async fn get_dashboard(before: Option<i64>) -> Result<DashboardView, AppError> {
-    use crate::server::{accounts, context};
+    use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, signed_in) = context::signed_in_person()?;
         accounts::dashboard(&state, &signed_in, before).await
@@ -68,7 +71,7 @@ pub async fn get_dashboard(before: Option<i64>) -> Result<DashboardView, AppErro
 
 #[server(endpoint = "account/summary")]
 pub async fn get_dashboard_summary() -> Result<DashboardSummary, AppError> {
-    use crate::server::{accounts, context};
+    use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         accounts::summary(state.db.acquire().await?.as_exec(), &auth).await
@@ -78,7 +81,7 @@ pub async fn get_dashboard_summary() -> Result<DashboardSummary, AppError> {
 
 #[server(endpoint = "account/sessions")]
 pub async fn list_sessions() -> Result<SessionList, AppError> {
-    use crate::server::{accounts, context};
+    use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         accounts::sessions(state.db.acquire().await?.as_exec(), &auth.user_id, Some(&auth.session_id)).await
@@ -89,7 +92,7 @@ pub async fn list_sessions() -> Result<SessionList, AppError> {
 /// Revokes one of this person's sessions; it is refused on its next request.
 #[server(endpoint = "account/sessions/revoke")]
 pub async fn revoke_session(id: String) -> Result<(), AppError> {
-    use crate::server::{accounts, context};
+    use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         accounts::revoke_session(&state, &auth.user_id, &id, &context::client_info().await).await
@@ -100,7 +103,7 @@ pub async fn revoke_session(id: String) -> Result<(), AppError> {
 /// Revokes every session but this one. Returns how many were ended.
 #[server(endpoint = "account/sessions/revoke-others")]
 pub async fn revoke_other_sessions() -> Result<u32, AppError> {
-    use crate::server::{accounts, context};
+    use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         accounts::revoke_other_sessions(&state, &auth, &context::client_info().await).await
@@ -111,7 +114,7 @@ pub async fn revoke_other_sessions() -> Result<u32, AppError> {
 /// A page of this person's security activity, newest first; `before` is the previous page's `next`.
 #[server(endpoint = "account/activity")]
 pub async fn security_activity(before: Option<i64>) -> Result<ActivityPage, AppError> {
-    use crate::server::{accounts, context};
+    use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         accounts::activity(

@@ -13,7 +13,7 @@ use crate::model::{
 pub fn operator_signed_in() -> bool {
     #[cfg(feature = "ssr")]
     {
-        use crate::server::{context, state::AppState};
+        use crate::server::{state::AppState, web::context};
         // Quietly false where there is no request (the route list is worked out by rendering the app once).
         let Some(signed_in) = context::caller().0 else { return false };
         let Some(state) = use_context::<AppState>() else { return false };
@@ -25,7 +25,7 @@ pub fn operator_signed_in() -> bool {
 
 #[server(endpoint = "admin/overview")]
 pub async fn get_admin_overview(query: Option<String>) -> Result<AdminOverview, AppError> {
-    use crate::server::{admin, context};
+    use crate::server::{admin, web::context};
     context::with_status(async {
         let (state, _admin) = admin::require_from_context().await?;
         admin::overview(&state, query.as_deref().unwrap_or_default()).await
@@ -35,7 +35,7 @@ pub async fn get_admin_overview(query: Option<String>) -> Result<AdminOverview, 
 
 #[server(endpoint = "admin/person")]
 pub async fn get_admin_person(id: String) -> Result<AdminPerson, AppError> {
-    use crate::server::{admin, context};
+    use crate::server::{admin, web::context};
     context::with_status(async {
         let (state, admin) = admin::require_from_context().await?;
         admin::person(&state, &admin, &id).await
@@ -45,7 +45,7 @@ pub async fn get_admin_person(id: String) -> Result<AdminPerson, AppError> {
 
 #[server(endpoint = "admin/audit")]
 pub async fn get_admin_audit(filter: AuditFilter) -> Result<AdminAudit, AppError> {
-    use crate::server::{admin, context};
+    use crate::server::{admin, web::context};
     context::with_status(async {
         let (state, _admin) = admin::require_from_context().await?;
         admin::audit_page(&state, filter).await

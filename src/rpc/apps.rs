@@ -7,7 +7,7 @@ use crate::model::{apps::AppsView, error::AppError};
 
 #[server(endpoint = "apps/view")]
 pub async fn get_apps() -> Result<AppsView, AppError> {
-    use crate::server::{apps, context};
+    use crate::server::{oauth::apps, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         apps::view(&state, &context::session().await?, &auth.user_id).await

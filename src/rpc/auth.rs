@@ -12,7 +12,7 @@ use crate::model::{
 /// query and no resource. `None` in the browser, where only islands run and they take what they need as props.
 pub fn signed_in_user() -> Option<SignedInUser> {
     #[cfg(feature = "ssr")]
-    return crate::server::context::caller().0.map(|signed_in| signed_in.user.as_ref().clone());
+    return crate::server::web::context::caller().0.map(|signed_in| signed_in.user.as_ref().clone());
     #[cfg(not(feature = "ssr"))]
     None
 }
@@ -20,6 +20,6 @@ pub fn signed_in_user() -> Option<SignedInUser> {
 /// The configured sign-in providers, in the order the login page shows them.
 #[server(endpoint = "login/providers")]
 pub async fn login_providers() -> Result<Vec<ProviderSummary>, AppError> {
-    let state = crate::server::context::state()?;
+    let state = crate::server::web::context::state()?;
     Ok(state.providers.summaries())
 }

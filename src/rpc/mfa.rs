@@ -12,7 +12,10 @@ use crate::model::{
 /// (under a new id) and the browser goes where the sign-in was headed.
 #[server(endpoint = "auth/mfa")]
 pub async fn pass_challenge(code: String) -> Result<(), AppError> {
-    use crate::server::{context, local_accounts, mfa, session};
+    use crate::server::{
+        people::{local_accounts, mfa, session},
+        web::context,
+    };
     context::with_status(async {
         let state = context::state()?;
         let client = context::client_info().await;
@@ -43,7 +46,7 @@ pub async fn pass_challenge(code: String) -> Result<(), AppError> {
 /// Whether this browser is between the two steps of a sign-in (for `/login/mfa`).
 #[server(endpoint = "auth/mfa/pending")]
 pub async fn challenge_pending() -> Result<bool, AppError> {
-    use crate::server::{context, session};
+    use crate::server::{people::session, web::context};
     let browser = context::session().await?;
     Ok(session::challenge(&browser).await.map_err(AppError::internal)?.is_some())
 }
@@ -52,7 +55,7 @@ pub async fn challenge_pending() -> Result<bool, AppError> {
 /// Needs a recent confirmation of identity.
 #[server(endpoint = "account/mfa/start")]
 pub async fn start_two_step() -> Result<(), AppError> {
-    use crate::server::{context, mfa};
+    use crate::server::{people::mfa, web::context};
     context::with_status(async {
         let (state, confirmed) = context::confirmed().await?;
         mfa::start_enrolment(&state, &confirmed).await?;
@@ -65,7 +68,7 @@ pub async fn start_two_step() -> Result<(), AppError> {
 /// The key being set up, or `None` when nothing is being set up.
 #[server(endpoint = "account/mfa/enrolment")]
 pub async fn two_step_enrolment() -> Result<Option<EnrolmentView>, AppError> {
-    use crate::server::{context, mfa};
+    use crate::server::{people::mfa, web::context};
     context::with_status(async {
         let (state, signed_in) = context::signed_in_person()?;
         let account = signed_in.user.email.clone().unwrap_or_else(|| signed_in.user.display_name.clone());
@@ -78,7 +81,7 @@ pub async fn two_step_enrolment() -> Result<Option<EnrolmentView>, AppError> {
 /// Turns two-step verification on with a first code from the app; the recovery codes are shown next, once.
 #[server(endpoint = "account/mfa/confirm")]
 pub async fn confirm_two_step(code: String) -> Result<(), AppError> {
-    use crate::server::{context, mfa};
+    use crate::server::{people::mfa, web::context};
     context::with_status(async {
         let (state, confirmed) = context::confirmed().await?;
         let codes = mfa::confirm_enrolment(&state, &confirmed, &code, &context::client_info().await).await?;
@@ -92,7 +95,7 @@ pub async fn confirm_two_step(code: String) -> Result<(), AppError> {
 /// The recovery codes just made in this browser, until dismissed (at most ten minutes).
 #[server(endpoint = "account/mfa/fresh-codes")]
 pub async fn fresh_recovery_codes() -> Result<Option<Vec<String>>, AppError> {
-    use crate::server::{context, mfa};
+    use crate::server::{people::mfa, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         mfa::fresh_codes(&state, &context::session().await?, &auth.user_id).await
@@ -103,7 +106,7 @@ pub async fn fresh_recovery_codes() -> Result<Option<Vec<String>>, AppError> {
 /// "I have saved them": the codes are no longer shown.
 #[server(endpoint = "account/mfa/fresh-codes/dismiss")]
 pub async fn dismiss_recovery_codes() -> Result<(), AppError> {
-    use crate::server::{context, mfa};
+    use crate::server::{people::mfa, web::context};
     context::with_status(async {
         context::signed_in()?;
         mfa::forget_fresh_codes(&context::session().await?).await?;
@@ -116,7 +119,7 @@ pub async fn dismiss_recovery_codes() -> Result<(), AppError> {
 /// New recovery codes in place of the old ones. Needs a recent confirmation of identity.
 #[server(endpoint = "account/mfa/recovery-codes")]
 pub async fn regenerate_recovery_codes() -> Result<(), AppError> {
-    use crate::server::{context, mfa};
+    use crate::server::{people::mfa, web::context};
     context::with_status(async {
         let (state, confirmed) = context::confirmed().await?;
         let codes = mfa::regenerate_recovery_codes(&state, &confirmed, &context::client_info().await).await?;
@@ -130,7 +133,7 @@ pub async fn regenerate_recovery_codes() -> Result<(), AppError> {
 /// Turns two-step verification off. Needs a recent confirmation of identity.
 #[server(endpoint = "account/mfa/disable")]
 pub async fn disable_two_step() -> Result<(), AppError> {
-    use crate::server::{context, mfa};
+    use crate::server::{people::mfa, web::context};
     context::with_status(async {
         let (state, confirmed) = context::confirmed().await?;
         mfa::disable(&state, &confirmed, &context::client_info().await).await?;
@@ -143,7 +146,10 @@ pub async fn disable_two_step() -> Result<(), AppError> {
 /// How the signed-in person can confirm it is them.
 #[server(endpoint = "account/confirm/options")]
 pub async fn confirm_options() -> Result<ConfirmChoices, AppError> {
-    use crate::server::{context, local_accounts, mfa};
+    use crate::server::{
+        people::{local_accounts, mfa},
+        web::context,
+    };
     context::with_status(async {
         let (state, signed_in) = context::signed_in_person()?;
         let user_id = &signed_in.session.user_id;
@@ -165,7 +171,13 @@ pub async fn confirm_identity(
     next: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server::{
-        auth::redirect::RedirectTarget, context, local_accounts, mfa, passwords::Password, step_up, step_up::Proof,
+        auth::redirect::RedirectTarget,
+        people::{
+            local_accounts, mfa,
+            passwords::Password,
+            step_up::{self, Proof},
+        },
+        web::context,
     };
     context::with_status(async {
         let (state, auth) = context::signed_in()?;

@@ -8,7 +8,7 @@ use crate::model::error::AppError;
 /// Whether this site offers email and password accounts (`PASSWORD_LOGIN`), while a page renders on the server.
 pub fn password_login() -> bool {
     #[cfg(feature = "ssr")]
-    return crate::server::context::state().is_ok_and(|state| state.config.password_login);
+    return crate::server::web::context::state().is_ok_and(|state| state.config.password_login);
     #[cfg(not(feature = "ssr"))]
     false
 }
@@ -19,7 +19,10 @@ pub fn password_login() -> bool {
 pub async fn sign_up(email: String, display_name: String, password: String) -> Result<(), AppError> {
     use crate::{
         model::{account::DisplayName, password::EmailAddress},
-        server::{context, local_accounts, passwords::NewPassword},
+        server::{
+            people::{local_accounts, passwords::NewPassword},
+            web::context,
+        },
     };
     context::with_status(async {
         let state = context::state()?;
@@ -37,7 +40,7 @@ pub async fn sign_up(email: String, display_name: String, password: String) -> R
 /// scanner that follows it uses nothing up).
 #[server(endpoint = "auth/password/verify")]
 pub async fn verify_email(token: String) -> Result<(), AppError> {
-    use crate::server::{context, local_accounts};
+    use crate::server::{people::local_accounts, web::context};
     context::with_status(async {
         let state = context::state()?;
         local_accounts::verify_email(&state, &token, &context::client_info().await).await?;
@@ -59,10 +62,13 @@ pub async fn password_sign_in(
 ) -> Result<(), AppError> {
     use crate::server::{
         auth::redirect::RedirectTarget,
-        clock, context,
-        local_accounts::{self, METHOD, SignedIn},
-        passwords::Password,
-        session,
+        people::{
+            local_accounts::{self, METHOD, SignedIn},
+            passwords::Password,
+            session,
+        },
+        platform::clock,
+        web::context,
     };
     context::with_status(async {
         let state = context::state()?;
@@ -98,7 +104,7 @@ pub async fn password_sign_in(
 /// Mails a reset link if the address has a password. Answers the same whatever the address.
 #[server(endpoint = "auth/password/forgot")]
 pub async fn request_password_reset(email: String) -> Result<(), AppError> {
-    use crate::server::{context, local_accounts};
+    use crate::server::{people::local_accounts, web::context};
     context::with_status(async {
         let state = context::state()?;
         let email = crate::model::password::EmailAddress::parse(&email)?;
@@ -112,7 +118,7 @@ pub async fn request_password_reset(email: String) -> Result<(), AppError> {
 /// Sets a new password from an emailed reset link; every session of the person ends.
 #[server(endpoint = "auth/password/reset")]
 pub async fn reset_password(token: String, password: String) -> Result<(), AppError> {
-    use crate::server::{context, local_accounts};
+    use crate::server::{people::local_accounts, web::context};
     context::with_status(async {
         let state = context::state()?;
         local_accounts::reset(&state, &token, password, &context::client_info().await).await?;
@@ -125,7 +131,10 @@ pub async fn reset_password(token: String, password: String) -> Result<(), AppEr
 /// Changes the signed-in person's password, given the current one. Their other sessions end.
 #[server(endpoint = "account/password/change")]
 pub async fn change_password(current: String, password: String) -> Result<u64, AppError> {
-    use crate::server::{context, local_accounts, passwords::Password};
+    use crate::server::{
+        people::{local_accounts, passwords::Password},
+        web::context,
+    };
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         let ended =
@@ -140,7 +149,7 @@ pub async fn change_password(current: String, password: String) -> Result<u64, A
 /// Adds a password to an account that signs in with a provider, for its verified email address.
 #[server(endpoint = "account/password/add")]
 pub async fn add_password(password: String) -> Result<(), AppError> {
-    use crate::server::{context, local_accounts};
+    use crate::server::{people::local_accounts, web::context};
     context::with_status(async {
         let (state, confirmed) = context::confirmed().await?;
         local_accounts::add(&state, &confirmed, password, &context::client_info().await).await?;

@@ -10,11 +10,11 @@ use crate::model::{
 
 #[server(endpoint = "tokens/list")]
 pub async fn list_tokens() -> Result<TokenList, AppError> {
-    use crate::server::{context, tokens};
+    use crate::server::{people::tokens, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         Ok(TokenList {
-            now: crate::server::clock::now(),
+            now: crate::server::platform::clock::now(),
             tokens: tokens::list(state.db.acquire().await?.as_exec(), &auth.user_id).await?,
             allow_non_expiring: state.config.tokens.allow_non_expiring,
         })
@@ -31,7 +31,7 @@ pub async fn create_token(
     expires_in_days: Option<u32>,
     allowed_ips: Option<String>,
 ) -> Result<CreatedToken, AppError> {
-    use crate::server::{context, tokens};
+    use crate::server::{people::tokens, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         let request = tokens::NewToken::parse(
@@ -45,7 +45,7 @@ pub async fn create_token(
         let limit = state.config.tokens.per_person;
         let created =
             tokens::create(&state.db, &auth.user_id, request, &client, tokens::MintedBy::Session(&auth), limit).await?;
-        state.metrics.issued(crate::server::metrics::Issued::PersonalAccessToken);
+        state.metrics.issued(crate::server::platform::metrics::Issued::PersonalAccessToken);
         Ok(created)
     })
     .await
@@ -54,7 +54,7 @@ pub async fn create_token(
 /// Revokes every token the person holds.
 #[server(endpoint = "tokens/revoke-all")]
 pub async fn revoke_all_tokens() -> Result<u32, AppError> {
-    use crate::server::{context, tokens};
+    use crate::server::{people::tokens, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         tokens::revoke_all(&state.db, &state.cache, &auth.user_id, &context::client_info().await).await
@@ -64,7 +64,7 @@ pub async fn revoke_all_tokens() -> Result<u32, AppError> {
 
 #[server(endpoint = "tokens/revoke")]
 pub async fn revoke_token(id: String) -> Result<(), AppError> {
-    use crate::server::{context, tokens};
+    use crate::server::{people::tokens, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
         tokens::revoke(&state.db, &state.cache, &auth.user_id, &id, &context::client_info().await).await

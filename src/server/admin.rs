@@ -29,17 +29,23 @@ use crate::model::{
     error::AppError,
 };
 use crate::server::{
-    accounts::{self, IdentityRow},
-    audit::{self, Event, chain, watch::Checked},
-    client_addr::ClientAddr,
-    clock,
-    db::{Exec, on},
     oauth::clients,
-    rate_limit,
-    session::{Caller, ClientInfo, SignedIn},
+    people::{
+        accounts::{self, IdentityRow},
+        session::{Caller, ClientInfo, SignedIn},
+        step_up::{self, Confirmed},
+        tokens, useragent,
+    },
+    platform::{
+        clock,
+        db::{Exec, on},
+    },
+    security::{
+        audit::{self, Event, chain, watch::Checked},
+        client_addr::ClientAddr,
+        rate_limit,
+    },
     state::AppState,
-    step_up::{self, Confirmed},
-    tokens, useragent,
 };
 
 /// The most events one export holds (the newest that match).
@@ -63,8 +69,8 @@ pub fn router() -> Router<AppState> {
 
 /// The administrator behind this server function call, or `NotFound`.
 pub async fn require_from_context() -> Result<(AppState, Admin), AppError> {
-    let (state, signed_in) = crate::server::context::signed_in_person()?;
-    let ip = crate::server::context::client_addr();
+    let (state, signed_in) = crate::server::web::context::signed_in_person()?;
+    let ip = crate::server::web::context::client_addr();
     let admin = require(&state, &signed_in, ip).await?;
     Ok((state, admin))
 }
@@ -91,7 +97,7 @@ pub async fn require(state: &AppState, signed_in: &SignedIn, ip: Option<IpAddr>)
         }
         // What counts is what this session did, not what the account has: a session that signed in with one
         // factor (or before two-step was turned on) confirms with a code first.
-        let assurance = crate::server::session::Assurance::of(&state.db, &signed_in.session.session_id).await?;
+        let assurance = crate::server::people::session::Assurance::of(&state.db, &signed_in.session.session_id).await?;
         if !assurance.is_some_and(|a| a.passed_second_factor()) {
             return Err(AppError::ConfirmIdentity);
         }
@@ -109,7 +115,7 @@ async fn two_step_required(state: &AppState) -> Result<bool, sqlx::Error> {
 
 async fn two_step_on(state: &AppState, user_id: &str) -> Result<bool, sqlx::Error> {
     let mut conn = state.db.acquire().await?;
-    crate::server::mfa::is_enabled(conn.as_exec(), user_id).await
+    crate::server::people::mfa::is_enabled(conn.as_exec(), user_id).await
 }
 
 #[derive(sqlx::FromRow)]
@@ -197,13 +203,13 @@ pub async fn person(state: &AppState, admin: &Admin, user_id: &str) -> Result<Ad
             .await?;
         Ok::<_, sqlx::Error>((identities, password))
     })?;
-    let two_step = crate::server::mfa::is_enabled(conn.as_exec(), user_id).await?;
+    let two_step = crate::server::people::mfa::is_enabled(conn.as_exec(), user_id).await?;
     let sessions = accounts::sessions(conn.as_exec(), user_id, None).await?.sessions;
     let tokens = tokens::list(conn.as_exec(), user_id).await?;
     let activity = accounts::activity(state, conn.as_exec(), user_id, None, 50).await?.events;
     drop(conn);
     let identities = identities.into_iter().map(|row| row.linked(state)).collect();
-    let apps = crate::server::apps::authorized(state, user_id).await?;
+    let apps = crate::server::oauth::apps::authorized(state, user_id).await?;
     let registered_apps = clients::list(&state.db, Some(user_id)).await?.into_iter().map(|c| (c.id, c.name)).collect();
     Ok(AdminPerson {
         now: clock::now(),
@@ -233,8 +239,8 @@ pub async fn disable(
         return Err(AppError::Conflict("You cannot disable your own account here.".into()));
     }
     let mut tx = state.db.begin_write().await?;
-    let user = crate::server::users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::NotFound)?;
-    if crate::server::users::is_disabled(tx.as_exec(), user_id).await? {
+    let user = crate::server::people::users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::NotFound)?;
+    if crate::server::people::users::is_disabled(tx.as_exec(), user_id).await? {
         return Ok(());
     }
     let now = clock::now();
@@ -245,8 +251,12 @@ pub async fn disable(
         .execute(conn)
         .await
         .map(drop))?;
-    let ended =
-        crate::server::revocation::end(tx.as_exec(), user_id, crate::server::revocation::Which::Everything).await?;
+    let ended = crate::server::people::revocation::end(
+        tx.as_exec(),
+        user_id,
+        crate::server::people::revocation::Which::Everything,
+    )
+    .await?;
     let (sessions, tokens, apps) = (ended.sessions, ended.tokens.len(), ended.app_authorizations);
     // The apps they registered are suspended too, for everyone: whoever is behind the account should not keep an
     // app that others sign in to. What those apps held ends now; enabling the person lifts the suspension.
@@ -295,7 +305,7 @@ pub async fn enable(
     who: &ClientInfo,
 ) -> Result<(), AppError> {
     let mut tx = state.db.begin_write().await?;
-    let user = crate::server::users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::NotFound)?;
+    let user = crate::server::people::users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::NotFound)?;
     let changed = on!(tx.as_exec(), conn => sqlx::query(
         "UPDATE users SET disabled_at = NULL, disabled_by = NULL WHERE id = $1 AND disabled_at IS NOT NULL",
     )
@@ -532,7 +542,7 @@ async fn admin_for(state: &AppState, caller: &Caller, addr: Option<Extension<Cli
             AppError::NotFound => "There is nothing here.".to_owned(),
             other => other.to_string(),
         };
-        (status, crate::server::error_page::render("Admin", &message, ("Home", "/"))).into_response()
+        (status, crate::server::web::error_page::render("Admin", &message, ("Home", "/"))).into_response()
     })
 }
 

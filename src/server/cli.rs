@@ -3,10 +3,10 @@
 //! RFC 7591's field names) or one line, so scripts can read it.
 
 use crate::server::{
-    audit,
-    config::Config,
     oauth::{clients, keys},
-    session::ClientInfo,
+    people::session::ClientInfo,
+    platform::config::Config,
+    security::audit,
     startup::open_for_command,
 };
 

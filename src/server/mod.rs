@@ -1,49 +1,28 @@
-//! Everything that runs only on the server: configuration, database, HTTP wiring, sign-in. Compiled only with `ssr`.
+//! Everything that runs only on the server, compiled only with `ssr`. The folders read as the architecture:
+//!
+//! - [`people`]: people and how they sign in — accounts, sessions, passwords, two-step verification, step-up,
+//!   personal access tokens, notices and the mails about sign-in changes.
+//! - [`auth`]: signing in with external providers (`/auth/*`): OpenID Connect, GitHub, login attempts.
+//! - [`oauth`]: Gatehouse as an OAuth 2.1 / OpenID Connect provider to other apps, and `/apps`.
+//! - [`api`]: the JSON API (`/api/v1`) under personal access tokens and Gatehouse's own access tokens.
+//! - [`admin`]: the admin area (`/admin`).
+//! - [`security`]: rate limits and blocks, lockouts after failed guesses, client addresses and trusted proxies,
+//!   network allow-lists, the cross-site check, security headers, the audit trail.
+//! - [`web`]: what turns an HTTP request into a call: the per-request layers, the one session check, the context
+//!   server functions read, pages leaving the app, error pages, health probes and `/metrics`.
+//! - [`platform`]: what everything stands on: configuration, database, cache and the bus between instances, clock,
+//!   logs, metrics, mail, sealing data at rest, transport limits.
+//! - [`state`]: the state every service takes; [`startup`], [`shell`] and [`cli`]: the composition root.
 
-pub mod accounts;
 pub mod admin;
 pub mod api;
-pub mod app_error;
-pub mod apps;
-pub mod audit;
 pub mod auth;
-pub mod bus;
-pub mod cache;
 pub mod cli;
-pub mod client_addr;
-pub mod clock;
-pub mod config;
-pub mod context;
-pub mod csrf;
-pub mod db;
-pub mod error_page;
-pub mod guard;
-pub mod health;
-pub mod layers;
-pub mod limits;
-pub mod local_accounts;
-pub mod mail;
-pub mod metrics;
-pub mod mfa;
-pub mod networks;
-pub mod notices;
 pub mod oauth;
-pub mod owner_scope;
-pub mod page_cache;
-pub mod passwords;
-pub mod rate_limit;
-pub mod revocation;
-pub mod rpc;
-pub mod secret_key;
+pub mod people;
+pub mod platform;
 pub mod security;
-pub mod security_mail;
-pub mod session;
 pub mod shell;
 pub mod startup;
 pub mod state;
-pub mod step_up;
-pub mod telemetry;
-pub mod throttle;
-pub mod tokens;
-pub mod useragent;
-pub mod users;
+pub mod web;

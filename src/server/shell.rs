@@ -5,11 +5,11 @@ use leptos::prelude::*;
 use leptos_meta::MetaTags;
 
 use crate::app::App;
-use crate::server::security;
+use crate::server::security::headers;
 
 /// The document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    security::set_page_headers(&options);
+    headers::set_page_headers(&options);
 
     view! {
         <!DOCTYPE html>

@@ -17,28 +17,31 @@ use tower_sessions::session_store::ExpiredDeletion;
 
 use crate::app::App;
 use crate::server::{
-    accounts, admin, api, apps, audit,
+    admin, api,
     auth::{self, providers::Providers},
-    bus::Bus,
-    cache::AuthCache,
-    config::{Config, Protocol, ProviderSettings, SecretKeySetting},
-    csrf,
-    db::{DatabaseError, Db, on},
-    guard, health, layers, limits,
-    mail::Mailer,
-    metrics::{self, Metrics},
-    notices,
-    oauth::{self, keys::KeyRing},
-    owner_scope,
-    page_cache::{self, PageCache},
-    passwords::Hasher,
-    rate_limit::{self, Limiter},
-    rpc,
-    secret_key::{Sealer, SecretKey},
-    security, session,
+    oauth::{self, apps, keys::KeyRing},
+    people::{accounts, notices, passwords::Hasher, session},
+    platform::{
+        bus::Bus,
+        cache::AuthCache,
+        config::{Config, Protocol, ProviderSettings, SecretKeySetting},
+        db::{DatabaseError, Db, on},
+        mail::Mailer,
+        metrics::{self, Metrics},
+        secret_key::{Sealer, SecretKey},
+        telemetry, transport,
+    },
+    security::{
+        audit, csrf, headers,
+        rate_limit::{self, Limiter},
+    },
     shell::shell,
     state::AppState,
-    telemetry,
+    web::{
+        guard, health, layers, owner_scope,
+        page_cache::{self, PageCache},
+        server_fns,
+    },
 };
 
 /// Why the server could not start. Each message names the setting to look at.
@@ -344,7 +347,7 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                     Ok(purged) => tracing::info!(purged, "purged expired sessions"),
                     Err(error) => tracing::warn!(%error, "purging expired sessions failed"),
                 }
-                if let Err(error) = crate::server::local_accounts::purge_expired(&state.db).await {
+                if let Err(error) = crate::server::people::local_accounts::purge_expired(&state.db).await {
                     tracing::warn!(%error, "purging expired email links and throttles failed");
                 }
                 if let Err(error) = oauth::grants::purge_expired(&state.db).await {
@@ -430,26 +433,26 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .route("/metrics", axum::routing::get(health::scrape))
         .route_layer(middleware::from_fn(metrics::name_route))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn(rpc::undecodable_arguments_are_bad_requests))
+        .layer(middleware::from_fn(server_fns::undecodable_arguments_are_bad_requests))
         .layer(middleware::from_fn_with_state(state.pages.clone(), page_cache::serve_anonymous_pages))
         .layer(middleware::from_fn_with_state(state.clone(), guard::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), layers::limit_by_address))
         .layer(middleware::from_fn_with_state(state.clone(), layers::identify))
-        .layer(middleware::from_fn(limits::limit_bodies))
+        .layer(middleware::from_fn(transport::limit_bodies))
         // Outermost: the whole request (pages, server functions, the static-file fallback, collecting a page's body)
         // is polled with no other request's reactive owner current.
         .layer(middleware::from_fn(owner_scope::isolate))
         .with_state(state.clone());
 
-    for header in security::baseline_headers(&state.config.app_url) {
+    for header in headers::baseline_headers(&state.config.app_url) {
         router = router.layer(header);
     }
     // Listed innermost first: a request passes the request id, tracing, the concurrency and time limits, panic
     // catching, then compression.
     let limits = tower::ServiceBuilder::new()
-        .layer(axum::error_handling::HandleErrorLayer::new(limits::overloaded_or_slow))
+        .layer(axum::error_handling::HandleErrorLayer::new(transport::overloaded_or_slow))
         .load_shed()
         .concurrency_limit(state.config.transport.max_concurrent_requests)
         .timeout(state.config.transport.request_timeout);

@@ -7,8 +7,12 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use crate::server::{
-    auth::providers::Providers, cache::AuthCache, config::Config, db::Db, mail::Mailer, oauth::keys::KeyRing,
-    page_cache::PageCache, passwords::Hasher, rate_limit::Limiter, secret_key::Sealer,
+    auth::providers::Providers,
+    oauth::keys::KeyRing,
+    people::passwords::Hasher,
+    platform::{cache::AuthCache, config::Config, db::Db, mail::Mailer, secret_key::Sealer},
+    security::rate_limit::Limiter,
+    web::page_cache::PageCache,
 };
 
 #[derive(Clone, FromRef)]
@@ -32,9 +36,9 @@ pub struct AppState {
     /// Request rate limits and address blocks, counted here or in Redis.
     pub limiter: Arc<Limiter>,
     /// What `/metrics` reports.
-    pub metrics: Arc<crate::server::metrics::Metrics>,
+    pub metrics: Arc<crate::server::platform::metrics::Metrics>,
     /// The newest full check of the audit hash chain.
-    pub chain: Arc<crate::server::audit::watch::ChainWatch>,
+    pub chain: Arc<crate::server::security::audit::watch::ChainWatch>,
     /// A request came from a proxy on this machine (a loopback peer with forwarded headers) that `TRUSTED_PROXIES`
     /// does not name: then everyone looks like 127.0.0.1, to `ADMIN_ALLOWED_IPS`, `/metrics` and the rate limits.
     pub untrusted_local_proxy: Arc<std::sync::atomic::AtomicBool>,

@@ -333,7 +333,7 @@ async fn an_administrators_changes_and_exports_need_a_recent_confirmation() {
 async fn disabling_a_person_suspends_the_apps_they_registered_until_they_are_enabled() {
     use gatehouse::server::{
         oauth::clients::{self, NewClient},
-        session::ClientInfo,
+        people::session::ClientInfo,
     };
     let area = area(&[]).await;
     let new = NewClient::parse("Grace's app", &["https://grace.example/cb".to_owned()], &[], true, "openid", "")

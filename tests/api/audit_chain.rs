@@ -9,11 +9,11 @@ use std::{
 };
 
 use gatehouse::server::{
-    audit::{
+    people::session::ClientInfo,
+    security::audit::{
         self, Event,
         chain::{self, Problem},
     },
-    session::ClientInfo,
 };
 use reqwest::Method;
 use serde_json::json;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use gatehouse::server::{
     oauth::{clients, grants, keys},
-    session::ClientInfo,
+    people::session::ClientInfo,
 };
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, jwk::JwkSet};
 use reqwest::StatusCode;

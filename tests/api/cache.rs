@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use gatehouse::server::cache::REVALIDATE_AFTER;
+use gatehouse::server::platform::cache::REVALIDATE_AFTER;
 use reqwest::Method;
 
 use crate::{

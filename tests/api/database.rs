@@ -10,9 +10,11 @@ use std::{
 };
 
 use gatehouse::server::{
-    config::Config,
-    db::{self, Db},
-    session,
+    people::session,
+    platform::{
+        config::Config,
+        db::{self, Db},
+    },
     startup::Application,
 };
 use reqwest::Method;
@@ -172,7 +174,7 @@ async fn instances_starting_together_apply_the_migrations_once() {
     let mut unique = versions.clone();
     unique.dedup();
     assert_eq!(versions, unique, "each migration recorded once");
-    assert_eq!(versions.len(), gatehouse::server::db::POSTGRES_MIGRATIONS.iter().count());
+    assert_eq!(versions.len(), gatehouse::server::platform::db::POSTGRES_MIGRATIONS.iter().count());
 }
 
 /// Two browsers, each at the provider's consent screen as `subjects[i]`: finishing both at the same moment (two
@@ -233,7 +235,7 @@ async fn housekeeping_on_several_instances_at_once_deletes_only_what_expired() {
     let (_provider, app) = signed_in(&[]).await;
     let user_id: String =
         sqlx::query_scalar("SELECT user_id FROM user_sessions").fetch_one(&app.sql).await.expect("one");
-    let long_ago = gatehouse::server::clock::now() - 90 * 24 * 3600;
+    let long_ago = gatehouse::server::platform::clock::now() - 90 * 24 * 3600;
     for n in 0..40 {
         sqlx::query(
             "INSERT INTO user_sessions (id, user_id, provider, created_at, last_seen_at, expires_at)

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use gatehouse::server::db::Db;
+use gatehouse::server::platform::db::Db;
 
 use crate::helpers::{on_postgres, spawn_app};
 

@@ -11,7 +11,7 @@ use std::{
 };
 
 use gatehouse::server::{
-    config::{Config, ConfigError},
+    platform::config::{Config, ConfigError},
     startup::Application,
     state::AppState,
 };
@@ -69,7 +69,7 @@ pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
     let database_url = vars["DATABASE_URL"].clone();
     let config = Config::from_lookup(|key| Ok::<_, ConfigError>(vars.get(key).cloned())).expect("test configuration");
     if std::env::var_os("TEST_LOG").is_some() {
-        gatehouse::server::telemetry::init(&config.log);
+        gatehouse::server::platform::telemetry::init(&config.log);
     }
 
     let app = Application::build_with_listener(config, listener).await.expect("application starts");

@@ -114,8 +114,8 @@ async fn a_client_that_trickles_its_headers_is_cut_off_and_others_are_served() {
 async fn transport_settings_are_checked() {
     for (key, bad) in [("HEADER_READ_TIMEOUT", "2m"), ("REQUEST_TIMEOUT", "1h"), ("MAX_CONCURRENT_REQUESTS", "0")] {
         let vars: std::collections::HashMap<&str, String> = [(key, bad.to_owned())].into_iter().collect();
-        let refused =
-            gatehouse::server::config::Config::from_lookup(|k| Ok(vars.get(k).cloned())).expect_err("refused");
+        let refused = gatehouse::server::platform::config::Config::from_lookup(|k| Ok(vars.get(k).cloned()))
+            .expect_err("refused");
         assert_eq!(refused.var, key);
     }
 }

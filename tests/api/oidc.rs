@@ -543,7 +543,8 @@ async fn pointing_a_provider_at_another_issuer_is_refused_at_start_up_with_the_w
     ]
     .into_iter()
     .collect();
-    let config = gatehouse::server::config::Config::from_lookup(|k| Ok(vars.get(k).cloned())).expect("config");
+    let config =
+        gatehouse::server::platform::config::Config::from_lookup(|k| Ok(vars.get(k).cloned())).expect("config");
     let refused = gatehouse::server::startup::Application::build_with_listener(config, listener)
         .await
         .err()

@@ -400,8 +400,8 @@ async fn changing_the_password_needs_the_current_one_and_ends_the_other_sessions
 async fn a_hash_made_with_weaker_parameters_is_replaced_at_sign_in() {
     let (mail, app) = app_with_mail(&[]).await;
     signed_up_and_verified(&app, &mail).await;
-    let weaker = gatehouse::server::passwords::Hasher::with_params(8_192, 1, 1)
-        .hash(&gatehouse::server::passwords::Password::new(PASSWORD.into()))
+    let weaker = gatehouse::server::people::passwords::Hasher::with_params(8_192, 1, 1)
+        .hash(&gatehouse::server::people::passwords::Password::new(PASSWORD.into()))
         .await
         .expect("hash");
     sqlx::query("UPDATE passwords SET hash = $1").bind(&weaker).execute(&app.sql).await.expect("weaken");

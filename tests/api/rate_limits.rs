@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gatehouse::server::rate_limit::{self, Subject};
+use gatehouse::server::security::rate_limit::{self, Subject};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 

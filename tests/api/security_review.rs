@@ -5,7 +5,7 @@
 
 use gatehouse::server::{
     oauth::clients::{self, NewClient},
-    session::ClientInfo,
+    people::session::ClientInfo,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -443,14 +443,14 @@ async fn what_strangers_start_is_removed_in_time_and_their_words_are_never_maile
         .await
         .expect("ok");
 
-    let purge = || gatehouse::server::local_accounts::purge_expired(&app.state.db);
+    let purge = || gatehouse::server::people::local_accounts::purge_expired(&app.state.db);
     assert_eq!(purge().await.expect("purge"), 0, "a week to confirm");
     sqlx::query("UPDATE users SET created_at = created_at - 8 * 86400").execute(&app.sql).await.expect("older");
     assert_eq!(purge().await.expect("purge"), 1, "the unconfirmed one goes");
     let left: Vec<String> = sqlx::query_scalar("SELECT email FROM passwords").fetch_all(&app.sql).await.expect("rows");
     assert_eq!(left, [EMAIL]);
     assert_eq!(app.count("users").await, 1);
-    let report = gatehouse::server::audit::chain::verify(&app.state.db).await.expect("verify");
+    let report = gatehouse::server::security::audit::chain::verify(&app.state.db).await.expect("verify");
     assert_eq!(report.problem, None, "its events were anonymised by a recorded deletion");
     let reason: String = sqlx::query_scalar("SELECT detail FROM audit_events WHERE kind = 'account_deleted'")
         .fetch_one(&app.sql)

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use gatehouse::server::{accounts, cache::REVALIDATE_AFTER, session::ClientInfo};
+use gatehouse::server::{
+    people::{accounts, session::ClientInfo},
+    platform::cache::REVALIDATE_AFTER,
+};
 
 use crate::{
     github::{GitHub, app_with_github, github_sign_in},

@@ -223,7 +223,7 @@ fn the_secret_command_prints_a_new_key_and_unknown_commands_are_refused() {
     let key = String::from_utf8(first.stdout).expect("text");
     let key = key.trim_end();
     assert!(key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()), "{key:?}");
-    assert!(gatehouse::server::secret_key::SecretKey::parse(key).is_ok());
+    assert!(gatehouse::server::platform::secret_key::SecretKey::parse(key).is_ok());
     assert_ne!(key.as_bytes(), second.stdout.trim_ascii_end(), "a new key each time");
 
     let unknown = Command::new(BINARY).arg("serve-please").env_clear().output().expect("runs");

@@ -306,7 +306,7 @@ async fn a_provider_sign_in_gets_the_challenge_too_and_a_provider_can_confirm_id
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seed_sealed_with_the_previous_key_still_works_and_is_sealed_again_with_the_current_one() {
-    use gatehouse::server::secret_key::{Purpose, Sealer, SecretKey};
+    use gatehouse::server::platform::secret_key::{Purpose, Sealer, SecretKey};
     const OLD: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
     const NEW: &str = "f0e0d0c0b0a090807060504030201000f1e1d1c1b1a191817161514131211101";
     let mail = MailCatcher::start().await;

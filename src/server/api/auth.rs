@@ -14,10 +14,12 @@ use crate::{
     model::{auth::SignedInUser, tokens::Scope},
     server::{
         oauth::{grants, jwt, scopes::Scopes},
-        rate_limit::{self, Limit},
-        session::{Caller, ClientInfo},
+        people::{
+            session::{Caller, ClientInfo},
+            tokens::{self, PersonalTokenError, VerifyFailure},
+        },
+        security::rate_limit::{self, Limit},
         state::AppState,
-        tokens::{self, TokenError, VerifyFailure},
     },
 };
 
@@ -132,7 +134,7 @@ async fn verify_bearer(state: &AppState, token: &str, client: &ClientInfo) -> Re
                 scopes: verified.scopes,
                 user: verified.user,
             }),
-            Err(VerifyFailure::Refused(TokenError::Expired)) => Err(ApiError::expired_token()),
+            Err(VerifyFailure::Refused(PersonalTokenError::Expired)) => Err(ApiError::expired_token()),
             Err(VerifyFailure::NotAllowedFrom { token, name, user_id }) => {
                 let detail = async { serde_json::json!({ "token": token, "name": name }) };
                 rate_limit::not_allowed(&state.limiter, &state.db, client, Some(&user_id), detail).await;

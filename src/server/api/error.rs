@@ -74,7 +74,7 @@ impl ApiError {
     }
 
     /// 429: this credential (or address) is over its rate limit, or the address is blocked.
-    pub fn refused(refusal: crate::server::rate_limit::Refusal) -> Self {
+    pub fn refused(refusal: crate::server::security::rate_limit::Refusal) -> Self {
         Self {
             retry_after: Some(refusal.retry_after()),
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, refusal.code(), refusal.message())

@@ -29,7 +29,10 @@ use crate::model::{
     auth::SignedInUser,
     tokens::{CreatedToken, Scope, TokenInfo, TokenLifetime},
 };
-use crate::server::{accounts, session::ClientInfo, state::AppState, tokens};
+use crate::server::{
+    people::{accounts, session::ClientInfo, tokens},
+    state::AppState,
+};
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let api = Router::new()
@@ -243,7 +246,7 @@ async fn create_token(
     let session;
     let minted_by = match &principal.credential {
         Credential::Session(session_id) => {
-            session = crate::server::session::AuthSession {
+            session = crate::server::people::session::AuthSession {
                 user_id: principal.user_id.clone(),
                 session_id: session_id.clone(),
             };
@@ -256,7 +259,7 @@ async fn create_token(
     let limit = state.config.tokens.per_person;
     let created: CreatedToken =
         tokens::create(&state.db, &principal.user_id, request, &client, minted_by, limit).await?;
-    state.metrics.issued(crate::server::metrics::Issued::PersonalAccessToken);
+    state.metrics.issued(crate::server::platform::metrics::Issued::PersonalAccessToken);
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(created)).into_response())
 }
 

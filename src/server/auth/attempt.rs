@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::server::auth::redirect::RedirectTarget;
-use crate::server::{clock, session};
+use crate::server::{people::session, platform::clock};
 
 /// Attempts kept per browser; starting more (many tabs) forgets the oldest.
 const MAX_PENDING: usize = 4;
@@ -37,7 +37,7 @@ pub struct LoginAttempt {
     pub started_at: i64,
     /// Whether "Keep me signed in" was chosen.
     #[serde(default)]
-    pub keep: crate::server::session::Keep,
+    pub keep: crate::server::people::session::Keep,
 }
 
 impl fmt::Debug for LoginAttempt {

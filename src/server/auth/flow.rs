@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 
 use crate::server::{
     auth::{attempt::AttemptError, capped},
-    users,
+    people::users,
 };
 
 /// What a provider needs to start a sign-in: where to send the browser, and the secrets to keep for the callback.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::server::auth::flow::{AuthorizationRequest, CallbackError};
-use crate::server::{clock, users::Identity};
+use crate::server::{people::users::Identity, platform::clock};
 
 /// Enough to read the person's profile and their verified email addresses.
 const SCOPES: &str = "read:user user:email";

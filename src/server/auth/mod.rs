@@ -22,16 +22,21 @@ use tower_sessions::Session;
 
 use self::{attempt::LoginAttempt, flow::CallbackError, providers::ProviderError, redirect::RedirectTarget};
 use crate::server::{
-    audit::{self, Event},
-    client_addr::ClientAddr,
-    clock, error_page,
-    metrics::Outcome,
-    mfa, notices, rate_limit,
-    security_mail::{self, Change},
-    session::{self, Caller, ClientInfo},
+    people::{
+        mfa, notices,
+        security_mail::{self, Change},
+        session::{self, Caller, ClientInfo},
+        step_up::{self, Proof},
+        users::{self, SignIn},
+    },
+    platform::{clock, metrics::Outcome},
+    security::{
+        audit::{self, Event},
+        client_addr::ClientAddr,
+        rate_limit,
+    },
     state::AppState,
-    step_up::{self, Proof},
-    users::{self, SignIn},
+    web::error_page,
 };
 
 pub fn router() -> Router<AppState> {

@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::server::auth::flow::{AuthorizationRequest, CallbackError};
-use crate::server::{auth::capped::describe_reqwest, clock, users::Identity};
+use crate::server::{auth::capped::describe_reqwest, people::users::Identity, platform::clock};
 
 /// Signature algorithms accepted for ID tokens: asymmetric only. `none` cannot be expressed, and an HMAC algorithm
 /// is refused before any key is chosen, so a token "signed" with the provider's public key as an HMAC secret fails.

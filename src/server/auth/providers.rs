@@ -16,8 +16,8 @@ use crate::server::auth::{
     oidc::OidcProvider,
 };
 use crate::server::{
-    config::{AppUrl, Protocol, ProviderSettings},
-    users::Identity,
+    people::users::Identity,
+    platform::config::{AppUrl, Protocol, ProviderSettings},
 };
 
 /// How long a provider that failed to set up stays disabled before the next try.

@@ -29,15 +29,15 @@ use crate::server::oauth::{
     wire::{hash, new_secret, parameters},
 };
 use crate::server::{
-    audit::{self, Event},
     auth::redirect::MAX_LEN,
-    clock,
-    db::on,
-    error_page::{self, escape},
-    secret_key::Purpose,
-    session::{self, AuthSession, Caller, ClientInfo, SignedIn},
+    people::{
+        session::{self, AuthSession, Caller, ClientInfo, SignedIn},
+        step_up,
+    },
+    platform::{clock, db::on, secret_key::Purpose},
+    security::audit::{self, Event},
     state::AppState,
-    step_up,
+    web::error_page::{self, escape},
 };
 
 /// Authorization codes live this long (OAuth 2.1 recommends at most a minute or so).

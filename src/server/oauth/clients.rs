@@ -13,11 +13,15 @@ use crate::server::oauth::{
 use crate::{
     model::error::AppError,
     server::{
-        audit::{self, Event},
-        clock,
-        db::{Db, on},
-        networks::Networks,
-        session::ClientInfo,
+        people::session::ClientInfo,
+        platform::{
+            clock,
+            db::{Db, on},
+        },
+        security::{
+            audit::{self, Event},
+            networks::Networks,
+        },
     },
 };
 

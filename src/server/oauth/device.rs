@@ -15,18 +15,17 @@ use crate::server::oauth::{
     authorize::{SessionFacts, remember_consent},
     clients::{self, Client},
     grants::{self, NewAuthorization},
-    issue::{self, Exchanged, TokenError, Tokens, client_request},
+    issue::{self, Exchanged, OAuthError, Tokens, client_request},
     page,
     scopes::Scopes,
     wire::{hash, new_secret, no_store},
 };
 use crate::server::{
-    clock,
-    db::on,
-    error_page::{self, escape},
-    session::{Caller, ClientInfo},
+    people::session::{Caller, ClientInfo},
+    platform::{clock, db::on},
+    security::lockout::{self, Key},
     state::AppState,
-    throttle::{self, Key},
+    web::error_page::{self, escape},
 };
 
 /// A device code lives this long: time to find a browser and type the code.
@@ -71,12 +70,12 @@ pub async fn device_authorization(
         let (params, client) = client_request(&state, &who, &headers, &body).await?;
         let get = |name: &str| params.get(name).map(String::as_str);
         let scopes =
-            Scopes::parse(get("scope").unwrap_or_default()).map_err(|e| TokenError::new("invalid_scope", e))?;
+            Scopes::parse(get("scope").unwrap_or_default()).map_err(|e| OAuthError::new("invalid_scope", e))?;
         if scopes.is_empty() {
-            return Err(TokenError::new("invalid_scope", "Ask for at least one scope."));
+            return Err(OAuthError::new("invalid_scope", "Ask for at least one scope."));
         }
         if let Some(scope) = scopes.iter().find(|s| !clients::allows(&client, *s)) {
-            return Err(TokenError::new(
+            return Err(OAuthError::new(
                 "invalid_scope",
                 format!("This app may not ask for \u{201c}{}\u{201d}.", scope.as_str()),
             ));
@@ -142,8 +141,8 @@ struct DeviceRow {
 
 /// The token endpoint's device-code grant: `authorization_pending` until the person answers, `slow_down` when
 /// polled too fast, `access_denied`, `expired_token`, or the tokens (once).
-pub(super) async fn redeem(state: &AppState, client: &Client, device_code: Option<&str>) -> Result<Tokens, TokenError> {
-    let device_code = device_code.ok_or_else(|| TokenError::invalid_request("device_code is missing."))?;
+pub(super) async fn redeem(state: &AppState, client: &Client, device_code: Option<&str>) -> Result<Tokens, OAuthError> {
+    let device_code = device_code.ok_or_else(|| OAuthError::invalid_request("device_code is missing."))?;
     let code_hash = hash(device_code);
     let row: Option<DeviceRow> = on!(&state.db, pool => sqlx::query_as(
         "SELECT client_id, scopes, expires_at, poll_interval, last_polled_at, approved_by, session_id, auth_time, amr,
@@ -153,22 +152,22 @@ pub(super) async fn redeem(state: &AppState, client: &Client, device_code: Optio
     .bind(&code_hash)
     .fetch_optional(pool)
     .await)?;
-    let row = row.ok_or_else(|| TokenError::invalid_grant("The device code is unknown."))?;
+    let row = row.ok_or_else(|| OAuthError::invalid_grant("The device code is unknown."))?;
     if row.client_id != client.id {
-        return Err(TokenError::invalid_grant("The device code was issued to another client."));
+        return Err(OAuthError::invalid_grant("The device code was issued to another client."));
     }
     if row.used_at.is_some() {
         if let Some(authorization) = &row.authorization_id {
             grants::end_after_reuse(state, authorization, "device_code", &ClientInfo::default()).await?;
         }
-        return Err(TokenError::invalid_grant("The device code was already used; what it gave has been revoked."));
+        return Err(OAuthError::invalid_grant("The device code was already used; what it gave has been revoked."));
     }
     let now = clock::now();
     if row.expires_at <= now {
-        return Err(TokenError::new("expired_token", "The device code has expired: start again."));
+        return Err(OAuthError::new("expired_token", "The device code has expired: start again."));
     }
     if row.denied_at.is_some() {
-        return Err(TokenError::new("access_denied", "The person did not allow the device in."));
+        return Err(OAuthError::new("access_denied", "The person did not allow the device in."));
     }
     let (Some(user_id), Some(auth_time)) = (row.approved_by.as_deref(), row.auth_time) else {
         let too_fast = row.last_polled_at.is_some_and(|at| now - at < row.poll_interval);
@@ -183,9 +182,9 @@ pub(super) async fn redeem(state: &AppState, client: &Client, device_code: Optio
         .await
         .map(drop))?;
         return Err(if too_fast {
-            TokenError::new("slow_down", "Polling too fast: wait five seconds more between requests.")
+            OAuthError::new("slow_down", "Polling too fast: wait five seconds more between requests.")
         } else {
-            TokenError::new("authorization_pending", "The person has not answered yet.")
+            OAuthError::new("authorization_pending", "The person has not answered yet.")
         });
     };
     let scopes = Scopes::from_stored(&row.scopes);
@@ -193,7 +192,7 @@ pub(super) async fn redeem(state: &AppState, client: &Client, device_code: Optio
     let mut tx = state.db.begin_write().await?;
     let sql = "UPDATE oauth_device_codes SET used_at = $1 WHERE device_code_hash = $2 AND used_at IS NULL";
     if !grants::use_once(tx.as_exec(), sql, &code_hash, now).await? {
-        return Err(TokenError::invalid_grant("The device code was already used."));
+        return Err(OAuthError::invalid_grant("The device code was already used."));
     }
     let new = NewAuthorization {
         client_id: &client.id,
@@ -265,7 +264,7 @@ pub async fn submit(
     };
     let user_id = &signed_in.session.user_id;
     let key = Key::DeviceCode(user_id.clone());
-    let guess = match throttle::admit(&state.db, std::slice::from_ref(&key)).await {
+    let guess = match lockout::admit(&state.db, std::slice::from_ref(&key)).await {
         Ok(Ok(guess)) => guess,
         Ok(Err(locked)) => {
             let message = format!("Too many wrong codes. Wait {} seconds and try again.", locked.retry_after);
@@ -293,7 +292,7 @@ pub async fn submit(
     }
     // Letting an app change things needs a recent confirmation: asked for before the question, not after.
     if crate::server::oauth::authorize::needs_confirmation(&scopes) {
-        match crate::server::step_up::require(&state.db, &signed_in.session).await {
+        match crate::server::people::step_up::require(&state.db, &signed_in.session).await {
             Ok(_) => {}
             Err(crate::model::error::AppError::ConfirmIdentity) => {
                 let back: String =

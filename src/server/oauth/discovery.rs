@@ -40,8 +40,8 @@ fn metadata(state: &AppState) -> Value {
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "amr", "acr", "sid", "name",
             "picture", "email", "email_verified"],
         "acr_values_supported": [
-            crate::server::session::ACR_ONE_FACTOR,
-            crate::server::session::ACR_TWO_FACTORS
+            crate::server::people::session::ACR_ONE_FACTOR,
+            crate::server::people::session::ACR_TWO_FACTORS
         ],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": false,

@@ -8,14 +8,17 @@ use serde_json::json;
 
 use crate::server::oauth::scopes::Scopes;
 use crate::server::{
-    audit::{self, Event},
-    cache::CachedGrant,
-    clock,
-    db::{Db, Exec, on},
-    networks::Networks,
-    session::ClientInfo,
+    people::{session::ClientInfo, users::PersonColumns},
+    platform::{
+        cache::CachedGrant,
+        clock,
+        db::{Db, Exec, on},
+    },
+    security::{
+        audit::{self, Event},
+        networks::Networks,
+    },
     state::AppState,
-    users::PersonColumns,
 };
 
 /// A new authorization, as a code or a device approval describes it.

@@ -11,12 +11,16 @@ use serde_json::{Value, json};
 
 use crate::server::oauth::{
     grants,
-    issue::{TokenError, client_request},
+    issue::{OAuthError, client_request},
     jwt,
     scopes::Scopes,
     wire::{hash, no_store},
 };
-use crate::server::{clock, db::on, session::ClientInfo, state::AppState};
+use crate::server::{
+    people::session::ClientInfo,
+    platform::{clock, db::on},
+    state::AppState,
+};
 
 /// What a presented token turned out to be, if it is one of ours for this client.
 enum Found {
@@ -55,7 +59,7 @@ async fn find(state: &AppState, client_id: &str, token: &str) -> Result<Option<F
 pub async fn revoke(State(state): State<AppState>, who: ClientInfo, headers: HeaderMap, body: String) -> Response {
     let result = async {
         let (params, client) = client_request(&state, &who, &headers, &body).await?;
-        let token = params.get("token").ok_or_else(|| TokenError::invalid_request("token is missing."))?;
+        let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing."))?;
         let authorization = match find(&state, &client.id, token).await? {
             Some(Found::Access(claims)) => claims.sid,
             Some(Found::Refresh { authorization, .. }) => Some(authorization),
@@ -64,7 +68,7 @@ pub async fn revoke(State(state): State<AppState>, who: ClientInfo, headers: Hea
         if let Some(authorization) = authorization {
             grants::end(&state, &authorization).await?;
         }
-        Ok::<_, TokenError>(())
+        Ok::<_, OAuthError>(())
     }
     .await;
     match result {
@@ -79,11 +83,11 @@ pub async fn introspect(State(state): State<AppState>, who: ClientInfo, headers:
     let result = async {
         let (params, client) = client_request(&state, &who, &headers, &body).await?;
         if !client.is_confidential() {
-            return Err(TokenError::new("unauthorized_client", "Only a confidential client may introspect tokens."));
+            return Err(OAuthError::new("unauthorized_client", "Only a confidential client may introspect tokens."));
         }
-        let token = params.get("token").ok_or_else(|| TokenError::invalid_request("token is missing."))?;
+        let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is missing."))?;
         let inactive = json!({ "active": false });
-        Ok::<Value, TokenError>(match find(&state, &client.id, token).await? {
+        Ok::<Value, OAuthError>(match find(&state, &client.id, token).await? {
             Some(Found::Access(claims)) => {
                 let stands = match &claims.sid {
                     Some(sid) => match grants::check(&state, sid).await {

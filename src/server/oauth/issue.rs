@@ -12,8 +12,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::server::{
-    clock,
-    db::{Exec, Tx, on},
     oauth::{
         clients::{self, Client, ClientAuth, ClientAuthError},
         grants::{self, NewAuthorization},
@@ -21,16 +19,19 @@ use crate::server::{
         scopes::{OAuthScope, Scopes},
         wire::{hash, new_secret, no_store, parameters},
     },
-    session::ClientInfo,
+    people::{session::ClientInfo, users::PersonColumns},
+    platform::{
+        clock,
+        db::{Exec, Tx, on},
+    },
     state::AppState,
-    users::PersonColumns,
 };
 
 const REFRESH_PREFIX: &str = "grt_";
 
 /// An error answer (RFC 6749 §5.2): `{"error": "...", "error_description": "..."}`.
 #[derive(Debug)]
-pub struct TokenError {
+pub struct OAuthError {
     pub(super) status: StatusCode,
     pub(super) error: &'static str,
     pub(super) description: String,
@@ -38,7 +39,7 @@ pub struct TokenError {
     pub(super) basic_challenge: bool,
 }
 
-impl TokenError {
+impl OAuthError {
     pub(super) fn new(error: &'static str, description: impl Into<String>) -> Self {
         Self { status: StatusCode::BAD_REQUEST, error, description: description.into(), basic_challenge: false }
     }
@@ -62,9 +63,9 @@ impl TokenError {
     }
 }
 
-impl From<sqlx::Error> for TokenError {
+impl From<sqlx::Error> for OAuthError {
     fn from(error: sqlx::Error) -> Self {
-        if crate::server::db::is_unavailable(&error) {
+        if crate::server::platform::db::is_unavailable(&error) {
             tracing::error!(%error, "token endpoint: database unavailable");
             return Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
@@ -77,7 +78,7 @@ impl From<sqlx::Error> for TokenError {
     }
 }
 
-impl IntoResponse for TokenError {
+impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let body = json!({ "error": self.error, "error_description": self.description });
         let mut response = (self.status, no_store(), Json(body)).into_response();
@@ -107,14 +108,14 @@ pub struct Tokens {
 pub(super) fn form_parameters(
     headers: &HeaderMap,
     body: &str,
-) -> Result<std::collections::BTreeMap<String, String>, TokenError> {
+) -> Result<std::collections::BTreeMap<String, String>, OAuthError> {
     let form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
         v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
     });
     if !form {
-        return Err(TokenError::invalid_request("Send the parameters as application/x-www-form-urlencoded."));
+        return Err(OAuthError::invalid_request("Send the parameters as application/x-www-form-urlencoded."));
     }
-    parameters(body).map_err(TokenError::invalid_request)
+    parameters(body).map_err(OAuthError::invalid_request)
 }
 
 /// A form request from a client to an endpoint it authenticates at: its parameters, and the client. A client with an
@@ -124,17 +125,23 @@ pub(super) async fn client_request(
     who: &ClientInfo,
     headers: &HeaderMap,
     body: &str,
-) -> Result<(std::collections::BTreeMap<String, String>, Client), TokenError> {
+) -> Result<(std::collections::BTreeMap<String, String>, Client), OAuthError> {
     let params = form_parameters(headers, body)?;
     let get = |name: &str| params.get(name).map(String::as_str);
     let client = authenticate(state, headers, get("client_id"), get("client_secret")).await?;
     if !client.allowed.permits(who.ip.as_deref()) {
         let detail = async { json!({ "client": client.id, "name": client.name }) };
-        crate::server::rate_limit::not_allowed(&state.limiter, &state.db, who, client.owner_id.as_deref(), detail)
-            .await;
-        return Err(TokenError {
+        crate::server::security::rate_limit::not_allowed(
+            &state.limiter,
+            &state.db,
+            who,
+            client.owner_id.as_deref(),
+            detail,
+        )
+        .await;
+        return Err(OAuthError {
             status: StatusCode::FORBIDDEN,
-            ..TokenError::new(
+            ..OAuthError::new(
                 "unauthorized_client",
                 "This app may not call Gatehouse from this address: its allow-list does not include it.",
             )
@@ -149,32 +156,32 @@ async fn authenticate(
     headers: &HeaderMap,
     body_id: Option<&str>,
     body_secret: Option<&str>,
-) -> Result<Client, TokenError> {
+) -> Result<Client, OAuthError> {
     let basic = match headers.get(header::AUTHORIZATION) {
         None => None,
-        Some(value) => Some(basic_credentials(value).ok_or_else(|| TokenError {
+        Some(value) => Some(basic_credentials(value).ok_or_else(|| OAuthError {
             status: StatusCode::UNAUTHORIZED,
             basic_challenge: true,
-            ..TokenError::new(
+            ..OAuthError::new(
                 "invalid_client",
                 "The Authorization header must be HTTP Basic with the client's id and secret.",
             )
         })?),
     };
-    let invalid_client = |basic_used: bool| TokenError {
+    let invalid_client = |basic_used: bool| OAuthError {
         status: StatusCode::UNAUTHORIZED,
         basic_challenge: basic_used,
-        ..TokenError::new("invalid_client", "Client authentication failed.")
+        ..OAuthError::new("invalid_client", "Client authentication failed.")
     };
     let auth = match (&basic, body_id, body_secret) {
         (Some(_), _, Some(_)) => {
-            return Err(TokenError::invalid_request("Authenticate the client one way only (Basic or the body)."));
+            return Err(OAuthError::invalid_request("Authenticate the client one way only (Basic or the body)."));
         }
         (Some((id, _)), Some(body_id), None) if body_id != id => return Err(invalid_client(true)),
         (Some((id, secret)), _, None) => ClientAuth::Secret { client_id: id, secret },
         (None, Some(id), Some(secret)) => ClientAuth::Secret { client_id: id, secret },
         (None, Some(id), None) => ClientAuth::None { client_id: id },
-        (None, None, _) => return Err(TokenError { status: StatusCode::UNAUTHORIZED, ..invalid_client(false) }),
+        (None, None, _) => return Err(OAuthError { status: StatusCode::UNAUTHORIZED, ..invalid_client(false) }),
     };
     match clients::authenticate(&state.db, &auth).await {
         Ok(client) => Ok(client),
@@ -215,12 +222,12 @@ pub(super) async fn complete(
     new: &NewAuthorization<'_>,
     exchanged: Exchanged<'_>,
     nonce: Option<String>,
-) -> Result<Tokens, TokenError> {
+) -> Result<Tokens, OAuthError> {
     let authorization = match grants::create(tx.as_exec(), state, new).await {
         Ok(id) => id,
         // The session or the person ended between the approval and now.
         Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
-            return Err(TokenError::invalid_grant("The sign-in behind this grant has ended."));
+            return Err(OAuthError::invalid_grant("The sign-in behind this grant has ended."));
         }
         Err(error) => return Err(error.into()),
     };
@@ -278,7 +285,7 @@ pub(super) fn issue(
                 auth_time: issued.auth_time,
                 nonce,
                 amr: issued.amr.to_vec(),
-                acr: crate::server::session::acr(issued.amr),
+                acr: crate::server::people::session::acr(issued.amr),
                 sid: issued.authorization.to_owned(),
                 name: person.filter(|_| profile).map(|p| p.display_name.clone()),
                 picture: person.filter(|_| profile).and_then(|p| p.avatar_url.clone()),

@@ -5,7 +5,7 @@ use jsonwebtoken::{Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
 use crate::server::oauth::{keys, scopes::Scopes};
-use crate::server::{clock, state::AppState};
+use crate::server::{platform::clock, state::AppState};
 
 /// What RFC 9068 puts in the `typ` header of an access token.
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";

@@ -18,7 +18,7 @@ use jsonwebtoken::{
 };
 use p256::pkcs8::EncodePrivateKey;
 
-use crate::server::{
+use crate::server::platform::{
     clock,
     db::{self, Db, Exec, on},
     secret_key::{Purpose, Sealer},
@@ -154,7 +154,7 @@ impl KeyRing {
 }
 
 /// How long a retired key stays published: the longest a token it signed can live, plus the leeway checkers allow.
-pub fn keep_retired(settings: &crate::server::config::OAuthSettings) -> Duration {
+pub fn keep_retired(settings: &crate::server::platform::config::OAuthSettings) -> Duration {
     settings.access_token_lifetime + Duration::from_secs(LEEWAY_SECS + 60)
 }
 

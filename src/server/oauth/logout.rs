@@ -16,10 +16,10 @@ use url::Url;
 
 use crate::server::oauth::{clients, jwt, wire::parameters};
 use crate::server::{
-    audit::{self, Event},
-    error_page::{self, escape},
-    session::{self, Caller, ClientInfo},
+    people::session::{self, Caller, ClientInfo},
+    security::audit::{self, Event},
     state::AppState,
+    web::error_page::{self, escape},
 };
 
 /// A checked logout request: where to send the person afterwards, if anywhere.

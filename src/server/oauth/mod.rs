@@ -1,6 +1,7 @@
 //! Gatehouse as an OAuth 2.1 and OpenID Connect provider: apps registered here sign people in with Gatehouse and call
 //! its API with the access tokens they get.
 //!
+//! - [`apps`]: `/apps`, the apps a person allowed and the ones they registered (plain forms).
 //! - [`clients`]: the apps, their redirect URIs and secrets (and `gatehouse clients …`).
 //! - [`authorize`]: `GET /oauth/authorize`, the consent page, and the authorization codes it issues.
 //! - [`token`]: `POST /oauth/token` (authorization code, refresh token, client credentials).
@@ -17,6 +18,7 @@
 //! Held to OAuth 2.1, RFC 9700 (PKCE S256 for every client, exact redirect URIs, `iss` on every authorization
 //! response, single-use codes, refresh token rotation with reuse detection) and OpenID Connect Core.
 
+pub mod apps;
 pub mod authorize;
 pub mod clients;
 pub mod device;

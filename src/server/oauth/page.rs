@@ -1,8 +1,8 @@
 //! What the provider's own pages (consent, device approval) show of the scopes an app asks for. The pages themselves
 //! are plain HTML forms in the site's frame (`error_page::page`): they work without JavaScript.
 
-use crate::server::error_page::escape;
 use crate::server::oauth::scopes::Scopes;
+use crate::server::web::error_page::escape;
 
 /// The scopes, each in words (`openid` alone says nothing a person needs to read when others are listed).
 pub fn scope_list(scopes: &Scopes) -> String {

@@ -17,12 +17,16 @@ use sha2::{Digest, Sha256};
 use crate::server::oauth::{
     clients::Client,
     grants::{self, NewAuthorization},
-    issue::{self, Exchanged, IssuedFor, TokenError, Tokens, client_request, complete, insert_refresh_token, person},
+    issue::{self, Exchanged, IssuedFor, OAuthError, Tokens, client_request, complete, insert_refresh_token, person},
     jwt,
     scopes::Scopes,
     wire::{hash, no_store},
 };
-use crate::server::{clock, db::on, metrics::Issued, session::ClientInfo, state::AppState};
+use crate::server::{
+    people::session::ClientInfo,
+    platform::{clock, db::on, metrics::Issued},
+    state::AppState,
+};
 
 pub async fn token(State(state): State<AppState>, who: ClientInfo, headers: HeaderMap, body: String) -> Response {
     match exchange(&state, &who, &headers, &body).await {
@@ -40,7 +44,7 @@ pub async fn token(State(state): State<AppState>, who: ClientInfo, headers: Head
     }
 }
 
-async fn exchange(state: &AppState, who: &ClientInfo, headers: &HeaderMap, body: &str) -> Result<Tokens, TokenError> {
+async fn exchange(state: &AppState, who: &ClientInfo, headers: &HeaderMap, body: &str) -> Result<Tokens, OAuthError> {
     let (params, client) = client_request(state, who, headers, body).await?;
     let get = |name: &str| params.get(name).map(String::as_str);
     match get("grant_type") {
@@ -52,12 +56,12 @@ async fn exchange(state: &AppState, who: &ClientInfo, headers: &HeaderMap, body:
         Some(crate::server::oauth::wire::DEVICE_CODE_GRANT) => {
             crate::server::oauth::device::redeem(state, &client, get("device_code")).await
         }
-        Some("password") => Err(TokenError::new(
+        Some("password") => Err(OAuthError::new(
             "unsupported_grant_type",
             "The password grant is not supported: send the person to /oauth/authorize, or use the device flow.",
         )),
-        Some(other) => Err(TokenError::new("unsupported_grant_type", format!("grant_type {other} is not supported."))),
-        None => Err(TokenError::invalid_request("grant_type is missing.")),
+        Some(other) => Err(OAuthError::new("unsupported_grant_type", format!("grant_type {other} is not supported."))),
+        None => Err(OAuthError::invalid_request("grant_type is missing.")),
     }
 }
 
@@ -83,11 +87,11 @@ async fn authorization_code(
     code: Option<&str>,
     redirect_uri: Option<&str>,
     verifier: Option<&str>,
-) -> Result<Tokens, TokenError> {
-    let code = code.ok_or_else(|| TokenError::invalid_request("code is missing."))?;
-    let redirect_uri = redirect_uri.ok_or_else(|| TokenError::invalid_request("redirect_uri is missing."))?;
+) -> Result<Tokens, OAuthError> {
+    let code = code.ok_or_else(|| OAuthError::invalid_request("code is missing."))?;
+    let redirect_uri = redirect_uri.ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing."))?;
     let verifier =
-        verifier.ok_or_else(|| TokenError::invalid_request("code_verifier is missing (PKCE is required)."))?;
+        verifier.ok_or_else(|| OAuthError::invalid_request("code_verifier is missing (PKCE is required)."))?;
     let code_hash = hash(code);
     let row: Option<CodeRow> = on!(&state.db, pool => sqlx::query_as(
         "SELECT client_id, user_id, session_id, redirect_uri, scopes, nonce, code_challenge, auth_time, amr, expires_at,
@@ -97,25 +101,25 @@ async fn authorization_code(
     .bind(&code_hash)
     .fetch_optional(pool)
     .await)?;
-    let row = row.ok_or_else(|| TokenError::invalid_grant("The code is unknown, used or expired."))?;
+    let row = row.ok_or_else(|| OAuthError::invalid_grant("The code is unknown, used or expired."))?;
     if row.client_id != client.id {
         tracing::warn!(client = %client.id, "a code issued to another client was presented");
-        return Err(TokenError::invalid_grant("The code was issued to another client."));
+        return Err(OAuthError::invalid_grant("The code was issued to another client."));
     }
     if row.used_at.is_some() {
         if let Some(authorization) = &row.authorization_id {
             grants::end_after_reuse(state, authorization, "authorization_code", &ClientInfo::default()).await?;
         }
-        return Err(TokenError::invalid_grant("The code was already used; what it gave has been revoked."));
+        return Err(OAuthError::invalid_grant("The code was already used; what it gave has been revoked."));
     }
     if row.expires_at <= clock::now() {
-        return Err(TokenError::invalid_grant("The code has expired."));
+        return Err(OAuthError::invalid_grant("The code has expired."));
     }
     if row.redirect_uri != redirect_uri {
-        return Err(TokenError::invalid_grant("redirect_uri does not match the authorization request."));
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request."));
     }
     if !pkce_matches(verifier, &row.code_challenge) {
-        return Err(TokenError::invalid_grant("code_verifier does not match the code_challenge."));
+        return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge."));
     }
     let scopes = Scopes::from_stored(&row.scopes);
     let amr: Vec<String> = row.amr.split_whitespace().map(str::to_owned).collect();
@@ -123,7 +127,7 @@ async fn authorization_code(
     let sql = "UPDATE oauth_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL";
     if !grants::use_once(tx.as_exec(), sql, &code_hash, clock::now()).await? {
         // Another request redeemed it a moment ago.
-        return Err(TokenError::invalid_grant("The code was already used."));
+        return Err(OAuthError::invalid_grant("The code was already used."));
     }
     let new = NewAuthorization {
         client_id: &client.id,
@@ -163,8 +167,8 @@ async fn refresh(
     token: Option<&str>,
     scope: Option<&str>,
     who: &ClientInfo,
-) -> Result<Tokens, TokenError> {
-    let token = token.ok_or_else(|| TokenError::invalid_request("refresh_token is missing."))?;
+) -> Result<Tokens, OAuthError> {
+    let token = token.ok_or_else(|| OAuthError::invalid_request("refresh_token is missing."))?;
     let token_hash = hash(token);
     // An authorization that lives with a browser session ends when that session passes its idle or absolute limit,
     // not only once housekeeping deletes its row.
@@ -181,27 +185,27 @@ async fn refresh(
     .bind(now - state.config.sessions.idle_timeout.as_secs() as i64)
     .fetch_optional(pool)
     .await)?;
-    let row = row.ok_or_else(|| TokenError::invalid_grant("The refresh token is unknown, revoked or expired."))?;
+    let row = row.ok_or_else(|| OAuthError::invalid_grant("The refresh token is unknown, revoked or expired."))?;
     if row.client_id != client.id {
         tracing::warn!(client = %client.id, "a refresh token issued to another client was presented");
-        return Err(TokenError::invalid_grant("The refresh token was issued to another client."));
+        return Err(OAuthError::invalid_grant("The refresh token was issued to another client."));
     }
     if row.used_at.is_some() {
         grants::end_after_reuse(state, &row.authorization_id, "refresh_token", who).await?;
-        return Err(TokenError::invalid_grant(
+        return Err(OAuthError::invalid_grant(
             "The refresh token was already used; its authorization has been revoked.",
         ));
     }
     if row.expires_at <= clock::now() {
-        return Err(TokenError::invalid_grant("The authorization has expired: sign in again."));
+        return Err(OAuthError::invalid_grant("The authorization has expired: sign in again."));
     }
     let held = Scopes::from_stored(&row.scopes);
     let scopes = match scope {
         None => held.clone(),
         Some(raw) => {
-            let asked = Scopes::parse(raw).map_err(|e| TokenError::new("invalid_scope", e))?;
+            let asked = Scopes::parse(raw).map_err(|e| OAuthError::new("invalid_scope", e))?;
             if !asked.is_subset_of(&held) || asked.is_empty() {
-                return Err(TokenError::new(
+                return Err(OAuthError::new(
                     "invalid_scope",
                     "A refresh can keep or narrow the scope, never widen it.",
                 ));
@@ -215,7 +219,7 @@ async fn refresh(
     if !grants::use_once(tx.as_exec(), sql, &token_hash, now).await? {
         drop(tx);
         grants::end_after_reuse(state, &row.authorization_id, "refresh_token", who).await?;
-        return Err(TokenError::invalid_grant(
+        return Err(OAuthError::invalid_grant(
             "The refresh token was already used; its authorization has been revoked.",
         ));
     }
@@ -236,17 +240,17 @@ async fn refresh(
 
 /// Client credentials: an app acting for itself. Confidential apps only; API scopes only; no refresh token; `sub` is
 /// the app.
-fn client_credentials(state: &AppState, client: &Client, scope: Option<&str>) -> Result<Tokens, TokenError> {
+fn client_credentials(state: &AppState, client: &Client, scope: Option<&str>) -> Result<Tokens, OAuthError> {
     if !client.is_confidential() {
-        return Err(TokenError::new("unauthorized_client", "Only a confidential client may use client_credentials."));
+        return Err(OAuthError::new("unauthorized_client", "Only a confidential client may use client_credentials."));
     }
     let allowed = Scopes::from(client.scopes.iter().filter(|s| s.is_for_clients()).collect::<Vec<_>>());
     let scopes = match scope {
         None => allowed,
         Some(raw) => {
-            let asked = Scopes::parse(raw).map_err(|e| TokenError::new("invalid_scope", e))?;
+            let asked = Scopes::parse(raw).map_err(|e| OAuthError::new("invalid_scope", e))?;
             if let Some(s) = asked.iter().find(|s| !allowed.contains(*s)) {
-                return Err(TokenError::new(
+                return Err(OAuthError::new(
                     "invalid_scope",
                     format!("\u{201c}{}\u{201d} cannot be granted to a client acting for itself.", s.as_str()),
                 ));

@@ -16,7 +16,7 @@ use crate::server::oauth::{
 };
 use crate::server::{
     api::{ApiError, app_not_allowed, bearer},
-    session::ClientInfo,
+    people::session::ClientInfo,
     state::AppState,
 };
 

@@ -16,7 +16,7 @@ pub fn hash(secret: &str) -> Vec<u8> {
 
 /// A new secret: a prefix that says what it is (so secret scanners and people can tell), then 256 random bits.
 pub fn new_secret(prefix: &str) -> String {
-    format!("{prefix}{}", crate::server::clock::random_token(32))
+    format!("{prefix}{}", crate::server::platform::clock::random_token(32))
 }
 
 /// `Cache-Control: no-store` and `Pragma: no-cache`, as RFC 6749 §5.1 asks of every response that carries a token.
