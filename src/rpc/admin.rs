@@ -17,7 +17,7 @@ pub fn operator_signed_in() -> bool {
         // Quietly false where there is no request (the route list is worked out by rendering the app once).
         let Some(signed_in) = context::caller().0 else { return false };
         let Some(state) = use_context::<AppState>() else { return false };
-        crate::server::admin::operator(&state, &signed_in, context::client_addr()).is_some()
+        crate::server::admin::service::operator(&state, &signed_in, context::client_addr()).is_some()
     }
     #[cfg(not(feature = "ssr"))]
     false
@@ -25,30 +25,30 @@ pub fn operator_signed_in() -> bool {
 
 #[server(endpoint = "admin/overview")]
 pub async fn get_admin_overview(query: Option<String>) -> Result<AdminOverview, AppError> {
-    use crate::server::{admin, web::context};
+    use crate::server::{admin::service, web::context};
     context::with_status(async {
-        let (state, _admin) = admin::require_from_context().await?;
-        admin::overview(&state, query.as_deref().unwrap_or_default()).await
+        let (state, _admin) = service::require_from_context().await?;
+        service::overview(&state, query.as_deref().unwrap_or_default()).await
     })
     .await
 }
 
 #[server(endpoint = "admin/person")]
 pub async fn get_admin_person(id: String) -> Result<AdminPerson, AppError> {
-    use crate::server::{admin, web::context};
+    use crate::server::{admin::service, web::context};
     context::with_status(async {
-        let (state, admin) = admin::require_from_context().await?;
-        admin::person(&state, &admin, &id).await
+        let (state, admin) = service::require_from_context().await?;
+        service::person(&state, &admin, &id).await
     })
     .await
 }
 
 #[server(endpoint = "admin/audit")]
 pub async fn get_admin_audit(filter: AuditFilter) -> Result<AdminAudit, AppError> {
-    use crate::server::{admin, web::context};
+    use crate::server::{admin::service, web::context};
     context::with_status(async {
-        let (state, _admin) = admin::require_from_context().await?;
-        admin::audit_page(&state, filter).await
+        let (state, _admin) = service::require_from_context().await?;
+        service::audit_page(&state, filter).await
     })
     .await
 }

@@ -2,7 +2,7 @@
 
 use url::Url;
 
-use super::vars::{ConfigError, Vars, invalid};
+use crate::server::platform::config::vars::{ConfigError, Vars, invalid};
 
 /// Personal access tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

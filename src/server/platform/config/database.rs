@@ -6,7 +6,7 @@ use std::{fmt, str::FromStr, time::Duration};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
 
-use super::vars::{ConfigError, Vars, invalid, parse_duration};
+use crate::server::platform::config::vars::{ConfigError, Vars, invalid, parse_duration};
 
 /// The default SQLite file, relative to the working directory.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/gatehouse.db";

@@ -2,7 +2,7 @@
 
 use tracing_subscriber::EnvFilter;
 
-use super::vars::{ConfigError, Vars, invalid};
+use crate::server::platform::config::vars::{ConfigError, Vars, invalid};
 
 /// How logs look and how much is logged.
 #[derive(Clone, Debug, PartialEq, Eq)]

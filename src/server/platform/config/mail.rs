@@ -5,7 +5,7 @@ use std::{fmt, str::FromStr};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
-use super::{
+use crate::server::platform::config::{
     site::AppUrl,
     vars::{ConfigError, Vars, invalid},
 };

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::vars::{ConfigError, Vars, invalid};
+use crate::server::platform::config::vars::{ConfigError, Vars, invalid};
 
 /// The tokens Gatehouse issues to apps (`/oauth/*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

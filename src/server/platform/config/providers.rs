@@ -6,7 +6,7 @@ use std::{fmt, time::Duration};
 use secrecy::SecretString;
 use url::Url;
 
-use super::{
+use crate::server::platform::config::{
     site::{AppUrl, is_loopback},
     vars::{ConfigError, Vars, invalid},
 };

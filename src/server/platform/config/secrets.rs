@@ -1,6 +1,6 @@
 //! `SECRET_KEY` and `SECRET_KEY_PREVIOUS`: what data at rest is sealed with.
 
-use super::{
+use crate::server::platform::config::{
     site::AppUrl,
     vars::{ConfigError, Vars, invalid},
 };

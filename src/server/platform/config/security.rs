@@ -6,7 +6,7 @@ use std::{fmt, time::Duration};
 
 use secrecy::SecretString;
 
-use super::vars::{ConfigError, Vars, invalid, parse_duration};
+use crate::server::platform::config::vars::{ConfigError, Vars, invalid, parse_duration};
 use crate::server::security::networks::Networks;
 
 /// The operators: who may use the admin area, and from where; who may read `/metrics`.

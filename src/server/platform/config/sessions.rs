@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::vars::{ConfigError, Vars, invalid};
+use crate::server::platform::config::vars::{ConfigError, Vars, invalid};
 
 /// How long sessions live. Both limits are enforced on the server, whatever the browser keeps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::{fmt, net::SocketAddr, sync::Arc};
 use leptos::config::{Env, LeptosOptions};
 use url::Url;
 
-use super::vars::{ConfigError, Vars, invalid};
+use crate::server::platform::config::vars::{ConfigError, Vars, invalid};
 
 pub const DEFAULT_APP_URL: &str = "http://127.0.0.1:3000";
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use leptos::config::Env;
 
-use super::*;
+use crate::server::platform::config::*;
 
 fn config(vars: &[(&'static str, &str)]) -> Result<Config, ConfigError> {
     let vars: HashMap<&str, String> = vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();

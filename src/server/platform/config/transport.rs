@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::vars::{ConfigError, Vars, invalid};
+use crate::server::platform::config::vars::{ConfigError, Vars, invalid};
 
 /// How long and how many: what keeps one client from holding the server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

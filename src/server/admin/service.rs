@@ -1,24 +1,10 @@
-//! The admin area (`/admin`): who may use it, what it reads, and what it changes.
-//!
-//! An administrator is a signed-in person whose verified email address is in `ADMIN_EMAILS`, calling from
-//! `ADMIN_ALLOWED_IPS` (when set). Anyone else gets 404, as if there were nothing here. When local (password)
-//! accounts exist or may be made, an administrator must also have two-step verification on: a password alone
-//! never opens the admin area. Every change made here, and every export, is an audit event.
-//!
-//! The pages read through server functions (`crate::admin`); the changes are plain form posts to the handlers
-//! below, which answer with a redirect back (`?error=…` when something was wrong), so the area works without
-//! JavaScript.
+//! What the admin area reads and changes, and who may use it: an administrator is a signed-in person whose verified
+//! email address is in `ADMIN_EMAILS`, calling from `ADMIN_ALLOWED_IPS` (when set), in a session that passed a
+//! second factor when local (password) accounts exist or may be made. Anyone else gets 404, as if there were nothing
+//! here. Every change made here, and every export, is an audit event.
 
-use std::{net::IpAddr, time::Duration};
+use std::net::IpAddr;
 
-use axum::{
-    Extension, Router,
-    extract::State,
-    http::{HeaderValue, header},
-    response::{IntoResponse, Redirect, Response},
-    routing::post,
-};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::model::{
@@ -32,8 +18,8 @@ use crate::server::{
     oauth::clients,
     people::{
         accounts::{self, IdentityRow},
-        session::{Caller, ClientInfo, SignedIn},
-        step_up::{self, Confirmed},
+        session::{ClientInfo, SignedIn},
+        step_up::Confirmed,
         tokens, useragent,
     },
     platform::{
@@ -42,7 +28,6 @@ use crate::server::{
     },
     security::{
         audit::{self, Event, chain, watch::Checked},
-        client_addr::ClientAddr,
         rate_limit,
     },
     state::AppState,
@@ -56,15 +41,6 @@ pub const EXPORT_LIMIT: u32 = 10_000;
 pub struct Admin {
     pub user_id: String,
     pub email: String,
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/admin/people/disable", post(|s, c, a, w, f| person_form(PersonAction::Disable, s, c, a, w, f)))
-        .route("/admin/people/enable", post(|s, c, a, w, f| person_form(PersonAction::Enable, s, c, a, w, f)))
-        .route("/admin/blocks/lift", post(lift_form))
-        .route("/admin/audit/export", post(export))
-        .route("/admin/audit/verify", post(verify_form))
 }
 
 /// The administrator behind this server function call, or `NotFound`.
@@ -512,209 +488,28 @@ fn chain_status(checked: Option<Checked>) -> ChainStatus {
     }
 }
 
-/// The administrator for a change (disable, enable, lift, export), with this session's recent confirmation of
-/// identity, or the response that refuses them (to `/confirm` and back to `back`, when the confirmation is old).
-async fn confirmed_admin_for(
+/// The newest [`EXPORT_LIMIT`] events that match `filter`, for a download as `format` (`csv`, the default, or
+/// `json`), recorded as an export by `admin`.
+pub async fn export_events(
     state: &AppState,
-    caller: &Caller,
-    addr: Option<Extension<ClientAddr>>,
-    back: &str,
-) -> Result<(Admin, Confirmed), Response> {
-    let admin = admin_for(state, caller, addr).await?;
-    let Some(signed_in) = caller.signed_in() else { return Err(Redirect::to("/login?next=/admin").into_response()) };
-    match step_up::require(&state.db, &signed_in.session).await {
-        Ok(confirmed) => Ok((admin, confirmed)),
-        Err(AppError::ConfirmIdentity) => {
-            let next: String = url::form_urlencoded::byte_serialize(back.as_bytes()).collect();
-            Err(Redirect::to(&format!("/confirm?next={next}")).into_response())
-        }
-        Err(error) => Err(self::back(back, Err(error))),
-    }
-}
-
-/// The administrator for a form post or a download, or the response that refuses them.
-async fn admin_for(state: &AppState, caller: &Caller, addr: Option<Extension<ClientAddr>>) -> Result<Admin, Response> {
-    let Some(signed_in) = caller.signed_in() else { return Err(Redirect::to("/login?next=/admin").into_response()) };
-    let ip = addr.map(|Extension(ClientAddr(ip))| ip);
-    require(state, signed_in, ip).await.map_err(|error| {
-        let status = error.status();
-        let message = match error {
-            AppError::NotFound => "There is nothing here.".to_owned(),
-            other => other.to_string(),
-        };
-        (status, crate::server::web::error_page::render("Admin", &message, ("Home", "/"))).into_response()
-    })
-}
-
-#[derive(Deserialize)]
-struct PersonForm {
-    user_id: String,
-}
-
-#[derive(Deserialize)]
-struct BlockForm {
-    address: String,
-}
-
-/// Back to `to`, with the error in the URL (text only, shown, never interpreted).
-fn back(to: &str, result: Result<(), AppError>) -> Response {
-    match result {
-        Ok(()) => Redirect::to(to).into_response(),
-        Err(error) => {
-            if matches!(error, AppError::Internal | AppError::Unavailable) {
-                tracing::error!(%error, "admin action failed");
-            }
-            let message: String = url::form_urlencoded::byte_serialize(error.to_string().as_bytes()).collect();
-            let glue = if to.contains('?') { '&' } else { '?' };
-            Redirect::to(&format!("{to}{glue}error={message}")).into_response()
-        }
-    }
-}
-
-fn person_page(user_id: &str) -> String {
-    let id: String = url::form_urlencoded::byte_serialize(user_id.as_bytes()).collect();
-    format!("/admin/people/{id}")
-}
-
-/// What a form on a person's page asks for.
-#[derive(Clone, Copy)]
-enum PersonAction {
-    Disable,
-    Enable,
-}
-
-async fn person_form(
-    action: PersonAction,
-    State(state): State<AppState>,
-    caller: Caller,
-    addr: Option<Extension<ClientAddr>>,
-    who: ClientInfo,
-    axum::Form(form): axum::Form<PersonForm>,
-) -> Response {
-    let page = person_page(&form.user_id);
-    let (admin, confirmed) = match confirmed_admin_for(&state, &caller, addr, &page).await {
-        Ok(found) => found,
-        Err(refused) => return refused,
+    admin: &Admin,
+    who: &ClientInfo,
+    format: &str,
+    filter: &AuditFilter,
+) -> Result<(&'static str, Vec<AuditRow>), AppError> {
+    let format = match format {
+        "csv" | "" => "csv",
+        "json" => "json",
+        other => return Err(AppError::Invalid(format!("\u{201c}{other}\u{201d}: choose csv or json."))),
     };
-    let done = match action {
-        PersonAction::Disable => disable(&state, &admin, &confirmed, &form.user_id, &who).await,
-        PersonAction::Enable => enable(&state, &admin, &confirmed, &form.user_id, &who).await,
-    };
-    back(&person_page(&form.user_id), done)
-}
-
-async fn lift_form(
-    State(state): State<AppState>,
-    caller: Caller,
-    addr: Option<Extension<ClientAddr>>,
-    who: ClientInfo,
-    axum::Form(form): axum::Form<BlockForm>,
-) -> Response {
-    match confirmed_admin_for(&state, &caller, addr, "/admin").await {
-        Ok((admin, confirmed)) => back("/admin#blocks", lift(&state, &admin, &confirmed, &form.address, &who).await),
-        Err(refused) => refused,
-    }
-}
-
-/// "Check now": a full check of the chain that starts after the press, then back to the viewer. Waited for up to
-/// 10 s (a long chain takes longer: the viewer then shows the previous outcome until this one is in).
-async fn verify_form(State(state): State<AppState>, caller: Caller, addr: Option<Extension<ClientAddr>>) -> Response {
-    match admin_for(&state, &caller, addr).await {
-        Ok(_) => {
-            let _ = tokio::time::timeout(Duration::from_secs(10), state.chain.check_now(&state.db)).await;
-            Redirect::to("/admin/audit#chain").into_response()
-        }
-        Err(refused) => refused,
-    }
-}
-
-#[derive(Deserialize)]
-struct ExportQuery {
-    #[serde(default)]
-    format: String,
-    #[serde(flatten)]
-    filter: AuditFilter,
-}
-
-/// `POST /admin/audit/export` (`format=csv|json`, `kind`, …): the newest [`EXPORT_LIMIT`] events that match, as a
-/// download. A POST, and after a recent confirmation of identity: it hands over many people's activity, and records
-/// that it did.
-async fn export(
-    State(state): State<AppState>,
-    caller: Caller,
-    addr: Option<Extension<ClientAddr>>,
-    who: ClientInfo,
-    axum::Form(query): axum::Form<ExportQuery>,
-) -> Response {
-    let admin = match confirmed_admin_for(&state, &caller, addr, "/admin/audit").await {
-        Ok((admin, _confirmed)) => admin,
-        Err(refused) => return refused,
-    };
-    let result = async {
-        let format = match query.format.as_str() {
-            "csv" | "" => "csv",
-            "json" => "json",
-            other => return Err(AppError::Invalid(format!("\u{201c}{other}\u{201d}: choose csv or json."))),
-        };
-        let parsed = parse_filter(&state, &query.filter).await?;
-        let events = events(&state, &parsed, EXPORT_LIMIT).await?;
-        let detail = json!({
-            "format": format, "events": events.len(), "kind": parsed.kind, "person": parsed.user_id,
-            "address": parsed.address, "admin_email": admin.email,
-        });
-        audit::record_on(&state.db, Event::AuditExported, Some(&admin.user_id), &who, detail).await?;
-        Ok((format, events))
-    }
-    .await;
-    let (format, events) = match result {
-        Ok(done) => done,
-        Err(error) => return back("/admin/audit", Err(error)),
-    };
-    let stamp = chrono::DateTime::from_timestamp(clock::now(), 0).map(|t| t.format("%Y%m%d-%H%M%S").to_string());
-    let name = format!("gatehouse-audit-{}.{format}", stamp.unwrap_or_default());
-    let (body, content_type) = match format {
-        "json" => (serde_json::to_string_pretty(&json!({ "events": events })).unwrap_or_default(), "application/json"),
-        _ => (to_csv(&events), "text/csv; charset=utf-8"),
-    };
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
-    (
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CONTENT_DISPOSITION, disposition),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// RFC 4180 CSV. A field a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) gets a leading `'`:
-/// the events hold text people and programs chose (names, user agents).
-fn to_csv(events: &[AuditRow]) -> String {
-    fn field(text: &str) -> String {
-        let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text.into() };
-        if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
-    }
-    let mut out = String::from("id,seq,time,kind,summary,user_id,person,ip,browser,detail\r\n");
-    for e in events {
-        let time = chrono::DateTime::from_timestamp(e.at, 0).map(|t| t.to_rfc3339()).unwrap_or_default();
-        let row = [
-            e.id.to_string(),
-            e.seq.map(|s| s.to_string()).unwrap_or_default(),
-            time,
-            e.kind.clone(),
-            e.summary.clone(),
-            e.user_id.clone().unwrap_or_default(),
-            e.person.clone().unwrap_or_default(),
-            e.ip.clone().unwrap_or_default(),
-            e.browser.clone().unwrap_or_default(),
-            e.detail.to_string(),
-        ];
-        out.push_str(&row.iter().map(|f| field(f)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
-    }
-    out
+    let parsed = parse_filter(state, filter).await?;
+    let events = events(state, &parsed, EXPORT_LIMIT).await?;
+    let detail = json!({
+        "format": format, "events": events.len(), "kind": parsed.kind, "person": parsed.user_id,
+        "address": parsed.address, "admin_email": admin.email,
+    });
+    audit::record_on(&state.db, Event::AuditExported, Some(&admin.user_id), who, detail).await?;
+    Ok((format, events))
 }
 
 #[cfg(test)]
@@ -727,27 +522,6 @@ mod tests {
         assert_eq!(parse_time("2026-12-03", true), Some(1_796_256_000 + 86_399));
         assert_eq!(parse_time("2026-12-03T10:30", false), Some(1_796_256_000 + 37_800));
         assert_eq!(parse_time("yesterday", false), None);
-    }
-
-    #[test]
-    fn csv_quotes_what_it_must_and_defuses_formulas() {
-        let row = AuditRow {
-            id: 7,
-            seq: Some(7),
-            at: 0,
-            kind: "profile_updated".into(),
-            summary: "Changed display name".into(),
-            user_id: Some("u1".into()),
-            person: Some("=HYPERLINK(\"x\")".into()),
-            ip: Some("127.0.0.1".into()),
-            browser: Some("Firefox, on Linux".into()),
-            detail: json!({ "a": 1 }),
-        };
-        let csv = to_csv(&[row]);
-        let line = csv.lines().nth(1).expect("a row");
-        assert!(line.contains("\"'=HYPERLINK(\"\"x\"\")\""), "{line}");
-        assert!(line.contains("\"Firefox, on Linux\""), "{line}");
-        assert!(line.contains("\"{\"\"a\"\":1}\""), "{line}");
     }
 
     #[test]
