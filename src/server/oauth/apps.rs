@@ -1,7 +1,8 @@
 //! The `/apps` page's data and its forms: revoking an app the person let in, and registering, re-keying and
-//! deleting the apps they develop. The forms are plain HTML posts to these handlers, which answer with a redirect
-//! back to the page (`?error=…` when something was wrong), so everything works without JavaScript. A new client
-//! secret is kept sealed in the browser's session and shown by the page until the person dismisses it.
+//! deleting the apps they develop (the rules are in [`crate::server::oauth::registered`]). The forms are plain HTML
+//! posts to these handlers, which answer with a redirect back to the page (`?error=…` when something was wrong), so
+//! everything works without JavaScript. A new client secret is kept sealed in the browser's session and shown by the
+//! page until the person dismisses it.
 
 use axum::{
     Router,
@@ -17,20 +18,14 @@ use crate::model::{
     error::AppError,
 };
 use crate::server::{
-    oauth::{
-        clients, grants,
-        scopes::OAuthScope,
-        wire::{hash, new_secret},
-    },
+    oauth::{clients, grants, registered, scopes::OAuthScope},
     people::session::{Caller, ClientInfo},
-    platform::{clock, db::on, secret_key::Purpose},
+    platform::{clock, secret_key::Purpose},
     state::AppState,
 };
 
 const FRESH_KEY: &str = "fresh_client_secret";
 const FRESH_SECS: i64 = 600;
-/// Apps one person may register.
-const MAX_APPS_PER_PERSON: usize = 25;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -149,10 +144,7 @@ async fn register(
             &scopes.join(" "),
             field(&form, "allowed_ips"),
         )?;
-        if clients::list(&state.db, Some(&user_id)).await?.len() >= MAX_APPS_PER_PERSON {
-            return Err(AppError::Conflict(format!("You can register at most {MAX_APPS_PER_PERSON} apps.")));
-        }
-        let created = clients::create(&state.db, Some(&user_id), new, &who).await?;
+        let created = registered::register(&state, &user_id, new, &who).await?;
         if let Some(secret) = &created.client_secret {
             keep_fresh(&state, &session, &user_id, &created.client_id, &created.client_name, secret).await?;
         }
@@ -202,32 +194,7 @@ async fn delete(State(state): State<AppState>, caller: Caller, who: ClientInfo, 
     let Some(user_id) = person(&caller) else { return to_login() };
     let result = async {
         let form: ClientForm = serde_urlencoded_form(&body)?;
-        let client =
-            clients::find(&state.db, &form.client_id).await?.filter(|c| c.owner_id.as_deref() == Some(&user_id));
-        let client = client.ok_or(AppError::NotFound)?;
-        // The authorizations go with the app (the cascade): forget them on every instance first.
-        let authorizations: Vec<String> = on!(&state.db, pool => sqlx::query_scalar(
-            "SELECT id FROM oauth_authorizations WHERE client_id = $1",
-        )
-        .bind(&client.id)
-        .fetch_all(pool)
-        .await)?;
-        if !clients::remove(&state.db, &client.id, Some(&user_id)).await? {
-            return Err(AppError::NotFound);
-        }
-        for id in &authorizations {
-            state.cache.forget_grant(id);
-        }
-        let detail = serde_json::json!({ "client": client.id, "name": client.name });
-        crate::server::security::audit::record_on(
-            &state.db,
-            crate::server::security::audit::Event::AppRemoved,
-            Some(&user_id),
-            &who,
-            detail,
-        )
-        .await?;
-        Ok(())
+        registered::delete(&state, &user_id, &form.client_id, &who).await
     }
     .await;
     back("developer-apps", result)
@@ -238,20 +205,7 @@ async fn new_secret_for(State(state): State<AppState>, caller: Caller, session: 
     let Some(user_id) = person(&caller) else { return to_login() };
     let result = async {
         let form: ClientForm = serde_urlencoded_form(&body)?;
-        let client =
-            clients::find(&state.db, &form.client_id).await?.filter(|c| c.owner_id.as_deref() == Some(&user_id));
-        let client = client.filter(|c| c.is_confidential()).ok_or(AppError::NotFound)?;
-        let secret = new_secret(clients::SECRET_PREFIX);
-        on!(&state.db, pool => sqlx::query(
-            "UPDATE oauth_clients SET secret_hash = $1, secret_created_at = $2 WHERE id = $3 AND owner_id = $4",
-        )
-        .bind(hash(&secret))
-        .bind(clock::now())
-        .bind(&client.id)
-        .bind(&user_id)
-        .execute(pool)
-        .await
-        .map(drop))?;
+        let (client, secret) = registered::new_secret(&state, &user_id, &form.client_id).await?;
         keep_fresh(&state, &session, &user_id, &client.id, &client.name, &secret).await
     }
     .await;

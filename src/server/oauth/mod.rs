@@ -1,7 +1,8 @@
 //! Gatehouse as an OAuth 2.1 and OpenID Connect provider: apps registered here sign people in with Gatehouse and call
 //! its API with the access tokens they get.
 //!
-//! - [`apps`]: `/apps`, the apps a person allowed and the ones they registered (plain forms).
+//! - [`apps`]: `/apps`, the apps a person allowed and the ones they registered (plain forms over [`registered`]:
+//!   registering, re-keying and deleting one's own apps).
 //! - [`clients`]: the apps, their redirect URIs and secrets (and `gatehouse clients …`).
 //! - [`authorize`]: `GET /oauth/authorize`, the consent page, and the authorization codes it issues.
 //! - [`token`]: `POST /oauth/token` (authorization code, refresh token, client credentials).
@@ -30,6 +31,7 @@ pub mod jwt;
 pub mod keys;
 pub mod logout;
 pub mod page;
+pub mod registered;
 pub mod scopes;
 pub mod token;
 pub mod userinfo;
