@@ -42,11 +42,7 @@ pub async fn create_token(
             allowed_ips.as_deref().unwrap_or_default(),
         )?;
         let client = context::client_info().await;
-        let limit = state.config.tokens.per_person;
-        let created =
-            tokens::create(&state.db, &auth.user_id, request, &client, tokens::MintedBy::Session(&auth), limit).await?;
-        state.metrics.issued(crate::server::platform::metrics::Issued::PersonalAccessToken);
-        Ok(created)
+        tokens::create(&state, &auth.user_id, request, &client, tokens::MintedBy::Session(&auth)).await
     })
     .await
 }
@@ -57,7 +53,7 @@ pub async fn revoke_all_tokens() -> Result<u32, AppError> {
     use crate::server::{people::tokens, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
-        tokens::revoke_all(&state.db, &state.cache, &auth.user_id, &context::client_info().await).await
+        tokens::revoke_all(&state, &auth.user_id, &context::client_info().await).await
     })
     .await
 }
@@ -67,7 +63,7 @@ pub async fn revoke_token(id: String) -> Result<(), AppError> {
     use crate::server::{people::tokens, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
-        tokens::revoke(&state.db, &state.cache, &auth.user_id, &id, &context::client_info().await).await
+        tokens::revoke(&state, &auth.user_id, &id, &context::client_info().await).await
     })
     .await
 }

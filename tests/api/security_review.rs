@@ -476,14 +476,16 @@ async fn what_strangers_start_is_removed_in_time_and_their_words_are_never_maile
     assert_eq!(app.count("oauth_device_codes").await, 0);
 }
 
-/// The median of `times`.
-fn median(mut times: Vec<std::time::Duration>) -> std::time::Duration {
+/// The lower quartile of `times`: work on the answer's path shows in every answer, so it moves this as much as the
+/// median; what other work on the machine adds (tests running beside this one, a build) falls on some answers and
+/// not others, and moves it much less. With the median, a loaded machine once made one side 4.7 ms slower.
+fn lower_quartile(mut times: Vec<std::time::Duration>) -> std::time::Duration {
     times.sort();
-    times[times.len() / 2]
+    times[times.len() / 4]
 }
 
 /// Times `rounds` pairs of the same form, alternating an address that has an account with ones that have not, a
-/// pause after each so that one answer's after-work does not fall on the next; returns the two medians.
+/// pause after each so that one answer's after-work does not fall on the next; returns the two lower quartiles.
 async fn timed_pairs(
     browser: &Browser,
     endpoint: &str,
@@ -509,13 +511,14 @@ async fn timed_pairs(
             tokio::time::sleep(pause).await;
         }
     }
-    (median(known), median(unknown))
+    (lower_quartile(known), lower_quartile(unknown))
 }
 
-/// Whether two medians are the same within a generous bound: a millisecond, or a quarter of the faster one.
+/// Whether two times are the same within a generous bound: two milliseconds, or a third of the faster one. The
+/// differences this guards against are a password hash (tens of milliseconds) or a few writes with a mail.
 fn alike(a: std::time::Duration, b: std::time::Duration) -> bool {
     let (fast, slow) = if a < b { (a, b) } else { (b, a) };
-    slow - fast <= std::time::Duration::from_millis(1).max(fast / 4)
+    slow - fast <= std::time::Duration::from_millis(2).max(fast / 3)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -526,7 +529,7 @@ async fn whether_an_address_has_an_account_cannot_be_told_by_the_time_an_answer_
     let (known, unknown) =
         timed_pairs(&browser, "auth/password/forgot", 40, ms(25), |a| vec![("email", a.to_owned())]).await;
     assert!(alike(known, unknown), "reset: {known:?} for an account, {unknown:?} for none");
-    let (known, unknown) = timed_pairs(&browser, "auth/password/sign-up", 15, ms(150), |a| {
+    let (known, unknown) = timed_pairs(&browser, "auth/password/sign-up", 24, ms(150), |a| {
         vec![("email", a.to_owned()), ("display_name", "Someone".into()), ("password", PASSWORD.into())]
     })
     .await;

@@ -127,7 +127,7 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 
 async fn verify_bearer(state: &AppState, token: &str, client: &ClientInfo) -> Result<Principal, ApiError> {
     if token.starts_with(tokens::PREFIX) {
-        return match tokens::verify(&state.db, &state.cache, token, client).await {
+        return match tokens::verify(state, token, client).await {
             Ok(verified) => Ok(Principal {
                 user_id: verified.user_id,
                 credential: Credential::PersonalToken(verified.id),

@@ -256,10 +256,7 @@ async fn create_token(
         // Apps are never given `tokens:write`; should one hold it, it still mints nothing.
         Credential::AppToken { .. } => return Err(ApiError::insufficient_scope(Scope::TokensWrite)),
     };
-    let limit = state.config.tokens.per_person;
-    let created: CreatedToken =
-        tokens::create(&state.db, &principal.user_id, request, &client, minted_by, limit).await?;
-    state.metrics.issued(crate::server::platform::metrics::Issued::PersonalAccessToken);
+    let created: CreatedToken = tokens::create(&state, &principal.user_id, request, &client, minted_by).await?;
     Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(created)).into_response())
 }
 
@@ -279,7 +276,7 @@ async fn revoke_all_tokens(
     client: ClientInfo,
 ) -> Result<Json<RevokedTokens>, ApiError> {
     principal.require(Scope::TokensWrite)?;
-    let revoked = tokens::revoke_all(&state.db, &state.cache, &principal.user_id, &client).await?;
+    let revoked = tokens::revoke_all(&state, &principal.user_id, &client).await?;
     Ok(Json(RevokedTokens { revoked }))
 }
 
@@ -296,6 +293,6 @@ async fn revoke_token(
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     principal.require(Scope::TokensWrite)?;
-    tokens::revoke(&state.db, &state.cache, &principal.user_id, &id, &client).await?;
+    tokens::revoke(&state, &principal.user_id, &id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

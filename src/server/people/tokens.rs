@@ -21,14 +21,16 @@ use crate::server::{
         users::PersonColumns,
     },
     platform::{
-        cache::{AuthCache, CachedToken, RECENT_IPS},
+        cache::{CachedToken, RECENT_IPS},
         clock,
         db::{Db, Exec, on},
+        metrics::Issued,
     },
     security::{
         audit::{self, Event},
         networks::Networks,
     },
+    state::AppState,
 };
 
 pub const PREFIX: &str = "gth_";
@@ -117,15 +119,16 @@ pub enum MintedBy<'a> {
 }
 
 /// Creates a token for `user_id` and returns its secret, once. A token minted by another token expires no later than
-/// it, is revoked with it, and may be used only from where its parent may. Refused when the person already holds `limit` tokens that still work.
+/// it, is revoked with it, and may be used only from where its parent may. Refused when the person already holds
+/// `TOKENS_PER_PERSON` tokens that still work.
 pub async fn create(
-    db: &Db,
+    state: &AppState,
     user_id: &str,
     request: NewToken,
     client: &ClientInfo,
     minted_by: MintedBy<'_>,
-    limit: u32,
 ) -> Result<CreatedToken, AppError> {
+    let (db, limit) = (&state.db, state.config.tokens.per_person);
     let secret = generate();
     let now = clock::now();
     let mut expires_at = match request.lifetime {
@@ -221,6 +224,7 @@ pub async fn create(
         last_used_ip: None,
         allowed_ips: allowed.entries(),
     };
+    state.metrics.issued(Issued::PersonalAccessToken);
     Ok(CreatedToken { token, secret })
 }
 
@@ -245,13 +249,8 @@ pub async fn list(conn: Exec<'_>, user_id: &str) -> Result<Vec<TokenInfo>, AppEr
 }
 
 /// Revokes one of the person's tokens (another person's id is "not found"). It is refused from the next request.
-pub async fn revoke(
-    db: &Db,
-    cache: &AuthCache,
-    user_id: &str,
-    token_id: &str,
-    client: &ClientInfo,
-) -> Result<(), AppError> {
+pub async fn revoke(state: &AppState, user_id: &str, token_id: &str, client: &ClientInfo) -> Result<(), AppError> {
+    let (db, cache) = (&state.db, &state.cache);
     let mut tx = db.begin_write().await?;
     // The tokens it minted, and theirs, go with it (the cascade); their cache entries too.
     let family: Vec<String> = on!(tx.as_exec(), conn => sqlx::query_scalar(
@@ -283,7 +282,8 @@ pub async fn revoke(
 }
 
 /// Revokes every token the person holds ("revoke all tokens"); returns how many there were.
-pub async fn revoke_all(db: &Db, cache: &AuthCache, user_id: &str, client: &ClientInfo) -> Result<u32, AppError> {
+pub async fn revoke_all(state: &AppState, user_id: &str, client: &ClientInfo) -> Result<u32, AppError> {
+    let (db, cache) = (&state.db, &state.cache);
     let mut tx = db.begin_write().await?;
     let ended: Vec<String> = on!(tx.as_exec(), conn => sqlx::query_scalar(
         "DELETE FROM api_tokens WHERE user_id = $1 RETURNING id",
@@ -340,12 +340,8 @@ struct StoredToken {
 /// from an address that is not among the token's recent ones — so a token used from a few addresses in turn is not
 /// an event per call). A token checked within the last second is served from the
 /// cache, which revocation and account deletion clear at once.
-pub async fn verify(
-    db: &Db,
-    cache: &AuthCache,
-    secret: &str,
-    client: &ClientInfo,
-) -> Result<VerifiedToken, VerifyFailure> {
+pub async fn verify(state: &AppState, secret: &str, client: &ClientInfo) -> Result<VerifiedToken, VerifyFailure> {
+    let (db, cache) = (&state.db, &state.cache);
     if !is_well_formed(secret) {
         return Err(VerifyFailure::Refused(PersonalTokenError::Malformed));
     }
