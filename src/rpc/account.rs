@@ -74,7 +74,7 @@ pub async fn get_dashboard_summary() -> Result<DashboardSummary, AppError> {
     use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
-        accounts::summary(state.db.acquire().await?.as_exec(), &auth).await
+        accounts::read_summary(&state, &auth).await
     })
     .await
 }
@@ -84,7 +84,7 @@ pub async fn list_sessions() -> Result<SessionList, AppError> {
     use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
-        accounts::sessions(state.db.acquire().await?.as_exec(), &auth.user_id, Some(&auth.session_id)).await
+        accounts::read_sessions(&state, &auth).await
     })
     .await
 }
@@ -117,14 +117,7 @@ pub async fn security_activity(before: Option<i64>) -> Result<ActivityPage, AppE
     use crate::server::{people::accounts, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
-        accounts::activity(
-            &state,
-            state.db.acquire().await?.as_exec(),
-            &auth.user_id,
-            before,
-            crate::model::account::ACTIVITY_PAGE_SIZE,
-        )
-        .await
+        accounts::read_activity(&state, &auth.user_id, before).await
     })
     .await
 }

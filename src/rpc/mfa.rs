@@ -146,18 +146,10 @@ pub async fn disable_two_step() -> Result<(), AppError> {
 /// How the signed-in person can confirm it is them.
 #[server(endpoint = "account/confirm/options")]
 pub async fn confirm_options() -> Result<ConfirmChoices, AppError> {
-    use crate::server::{
-        people::{local_accounts, mfa},
-        web::context,
-    };
+    use crate::server::{people::local_accounts, web::context};
     context::with_status(async {
         let (state, signed_in) = context::signed_in_person()?;
-        let user_id = &signed_in.session.user_id;
-        let password = local_accounts::password_email(&state, user_id).await?.is_some();
-        let code = mfa::status(&state.db, user_id).await?.enabled;
-        let providers =
-            state.providers.summaries().into_iter().filter(|p| signed_in.user.providers.contains(&p.id)).collect();
-        Ok(ConfirmChoices { password, code, providers })
+        local_accounts::confirm_choices(&state, &signed_in).await
     })
     .await
 }

@@ -13,11 +13,7 @@ pub async fn list_tokens() -> Result<TokenList, AppError> {
     use crate::server::{people::tokens, web::context};
     context::with_status(async {
         let (state, auth) = context::signed_in()?;
-        Ok(TokenList {
-            now: crate::server::platform::clock::now(),
-            tokens: tokens::list(state.db.acquire().await?.as_exec(), &auth.user_id).await?,
-            allow_non_expiring: state.config.tokens.allow_non_expiring,
-        })
+        tokens::list_view(&state, &auth.user_id).await
     })
     .await
 }

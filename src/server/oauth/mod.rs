@@ -5,7 +5,7 @@
 //!   registering, re-keying and deleting one's own apps).
 //! - [`clients`]: the apps, their redirect URIs and secrets (and `gatehouse clients …`).
 //! - [`authorize`]: `GET /oauth/authorize`, the consent page, and the authorization codes it issues.
-//! - [`token`]: `POST /oauth/token` (authorization code, refresh token, client credentials).
+//! - [`token`]: `POST /oauth/token`, over [`exchange`] (authorization code, refresh token, client credentials).
 //! - [`device`]: device authorization (RFC 8628) and the `/device` page.
 //! - [`logout`]: RP-initiated logout (`end_session_endpoint`).
 //! - [`introspection`]: `POST /oauth/revoke` and `POST /oauth/introspect`; [`userinfo`]: `/oauth/userinfo`.
@@ -24,6 +24,7 @@ pub mod authorize;
 pub mod clients;
 pub mod device;
 pub mod discovery;
+pub mod exchange;
 pub mod grants;
 pub mod introspection;
 pub mod issue;

@@ -638,3 +638,18 @@ async fn download_export(
         Err(_) => failed(),
     }
 }
+
+/// The dashboard's summary, read on its own (after an action changed it).
+pub async fn read_summary(state: &AppState, auth: &AuthSession) -> Result<DashboardSummary, AppError> {
+    summary(state.db.acquire().await?.as_exec(), auth).await
+}
+
+/// The person's live sessions, this one marked, read on their own.
+pub async fn read_sessions(state: &AppState, auth: &AuthSession) -> Result<SessionList, AppError> {
+    sessions(state.db.acquire().await?.as_exec(), &auth.user_id, Some(&auth.session_id)).await
+}
+
+/// A page of the person's security activity, newest first; `before` is the previous page's `next`.
+pub async fn read_activity(state: &AppState, user_id: &str, before: Option<i64>) -> Result<ActivityPage, AppError> {
+    activity(state, state.db.acquire().await?.as_exec(), user_id, before, ACTIVITY_PAGE_SIZE).await
+}

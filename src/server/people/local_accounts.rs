@@ -823,3 +823,17 @@ pub async fn purge_expired(db: &crate::server::platform::db::Db) -> Result<u64, 
     }
     Ok(removed)
 }
+
+/// How the signed-in person can confirm it is them, for `/confirm`: their password, a code, or one of their
+/// providers.
+pub async fn confirm_choices(
+    state: &AppState,
+    signed_in: &crate::server::people::session::SignedIn,
+) -> Result<crate::model::mfa::ConfirmChoices, AppError> {
+    let user_id = &signed_in.session.user_id;
+    let password = password_email(state, user_id).await?.is_some();
+    let code = crate::server::people::mfa::status(&state.db, user_id).await?.enabled;
+    let providers =
+        state.providers.summaries().into_iter().filter(|p| signed_in.user.providers.contains(&p.id)).collect();
+    Ok(crate::model::mfa::ConfirmChoices { password, code, providers })
+}

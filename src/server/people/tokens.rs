@@ -446,6 +446,15 @@ fn split(scopes: &str) -> Vec<Scope> {
     scopes.split_whitespace().filter_map(|s| Scope::parse(s).ok()).collect()
 }
 
+/// The dashboard's token list: the person's tokens, and whether one may be made that never expires.
+pub async fn list_view(state: &AppState, user_id: &str) -> Result<crate::model::tokens::TokenList, AppError> {
+    Ok(crate::model::tokens::TokenList {
+        now: clock::now(),
+        tokens: list(state.db.acquire().await?.as_exec(), user_id).await?,
+        allow_non_expiring: state.config.tokens.allow_non_expiring,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
