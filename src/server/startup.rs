@@ -419,7 +419,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
     let sessions = session::layer(store, &state.config.app_url, &state.config.sessions);
     let mut router = Router::new()
         .merge(health::router())
-        .merge(auth::router())
+        .merge(auth::handlers::router())
         .merge(api::router(&state))
         .merge(accounts::router())
         .merge(oauth::router())

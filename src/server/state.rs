@@ -6,9 +6,11 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
+// One path per line for the folders whose map (`mod.rs`) holds a router over the state: a grouped import such as
+// `server::{auth::providers::Providers}` reads, to a file-level tool, as an import of `auth/mod.rs`.
+use crate::server::auth::providers::Providers;
+use crate::server::oauth::keys::KeyRing;
 use crate::server::{
-    auth::providers::Providers,
-    oauth::keys::KeyRing,
     people::passwords::Hasher,
     platform::{cache::AuthCache, config::Config, db::Db, mail::Mailer, secret_key::Sealer},
     security::rate_limit::Limiter,
