@@ -15,15 +15,15 @@ use utoipa::{
                        session cookie. Every error is `{\"error\": \"…\", \"message\": \"…\"}`."
     ),
     paths(
-        crate::server::api::me,
-        crate::server::api::update_me,
-        crate::server::api::list_sessions,
-        crate::server::api::revoke_session,
-        crate::server::api::audit,
-        crate::server::api::list_tokens,
-        crate::server::api::create_token,
-        crate::server::api::revoke_all_tokens,
-        crate::server::api::revoke_token
+        crate::server::api::handlers::me,
+        crate::server::api::handlers::update_me,
+        crate::server::api::handlers::list_sessions,
+        crate::server::api::handlers::revoke_session,
+        crate::server::api::handlers::audit,
+        crate::server::api::handlers::list_tokens,
+        crate::server::api::handlers::create_token,
+        crate::server::api::handlers::revoke_all_tokens,
+        crate::server::api::handlers::revoke_token
     ),
     modifiers(&Security, &RateLimited),
     tags(
