@@ -24,6 +24,7 @@ use crate::server::platform::{
     clock,
     db::{self, Db, Exec, on},
 };
+use crate::server::security::audit::event::Event;
 
 /// Where the chain starts when nothing was ever purged: the "previous hash" of its first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -99,7 +100,7 @@ async fn checkpoint(db: Exec<'_>) -> Result<Option<(i64, String)>, sqlx::Error> 
         .await)
 }
 
-/// One event, as [`crate::server::security::audit::record`] hands it over.
+/// One event, as [`crate::server::security::audit::log::record`] hands it over.
 pub struct NewEvent<'a> {
     pub at: i64,
     pub user_id: Option<&'a str>,
@@ -492,14 +493,16 @@ pub async fn purge(db: &Db, keep: std::time::Duration) -> Result<u64, sqlx::Erro
         "through": through, "hash": hash, "events": purged, "last_at": last_at,
         "older_than_secs": keep.as_secs(), "older_than_days": keep.as_secs() / 86_400,
     });
-    crate::server::security::audit::record(
-        tx.as_exec(),
-        crate::server::security::audit::Event::AuditPurged,
-        None,
-        &Default::default(),
-        detail,
-    )
-    .await?;
+    let detail = detail.to_string();
+    let event = NewEvent {
+        at: clock::now(),
+        user_id: None,
+        kind: Event::AuditPurged.as_str(),
+        ip: None,
+        user_agent: None,
+        detail: &detail,
+    };
+    append(tx.as_exec(), event).await?;
     tx.commit().await?;
     Ok(purged)
 }
