@@ -36,7 +36,7 @@ use crate::server::{
         rate_limit::{self, Limiter},
     },
     shell::shell,
-    state::AppState,
+    state::{AppState, Shared},
     web::{
         guard, health, layers, owner_scope,
         page_cache::{self, PageCache},
@@ -220,7 +220,7 @@ impl Application {
         let sealer = Arc::new(sealer(&config)?);
         let keys = Arc::new(KeyRing::open(&db, sealer.clone(), config.oauth.signing_key_rotation).await?);
         let limiter = Arc::new(Limiter::new(&config.rate_limits).await.map_err(StartupError::RateLimits)?);
-        let state = AppState {
+        let state = AppState::new(Shared {
             leptos_options,
             db,
             config: Arc::new(config),
@@ -235,7 +235,7 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             chain: Arc::default(),
             untrusted_local_proxy: Arc::default(),
-        };
+        });
         Ok(Self { listener, local_addr, router: router(state.clone(), store.clone()), state, store, bus })
     }
 

@@ -1,7 +1,8 @@
 //! The state every handler and server function shares: options, the database pool, configuration, providers, and
-//! the cache of checked sessions and tokens.
+//! the cache of checked sessions and tokens. Cloned for every layer and handler of every request, so a clone is one
+//! reference count: [`AppState`] is an `Arc` of [`Shared`], read through `Deref` (`state.db`, `state.config`).
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -17,8 +18,32 @@ use crate::server::{
     web::page_cache::PageCache,
 };
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What leptos_axum's handlers extract from the state.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// What the state holds.
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub config: Arc<Config>,
