@@ -12,7 +12,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 SITE_ADDR ?= 127.0.0.1:3000
 SITE_ROOT ?= target/site
 
-.PHONY: help tools browser servers fuzz-tools build run run-pg dev test lint test-rust test-e2e test-api-fuzz screenshots bench bench-build bench-api
+.PHONY: help tools browser servers fuzz-tools build run run-pg dev test lint test-rust test-e2e test-api-fuzz screenshots bench bench-build bench-api profile
 
 help: ## List the commands
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ test-api-fuzz: build fuzz-tools ## schemathesis against /api/v1/openapi.json of 
 bench: build ## Gatehouse beside a bare axum hello (pinned cores, wrk): pages, API, sign-in, memory; writes bench/results.md
 	bench/run.sh
 	bench/runtime.sh
+
+profile: build ## Where the CPU goes for one kind of request (KIND=healthz|home|login|dashboard|profile|api-pat|signin; default all): perf summaries in bench/profiles/
+	bench/profile.sh $(KIND)
 
 bench-api: build ## Quick look: throughput of GET /api/v1/me with a personal access token (wrk, unpinned)
 	bench/api.sh

@@ -29,6 +29,7 @@ cargo build --release --locked --quiet --manifest-path bench/hello/Cargo.toml --
 hello_bin=target/bench-hello/release/hello
 
 . end2end/lib.sh
+. bench/lib.sh
 hello_port=$(free_port)
 app_port=$(free_port)
 off_port=$(free_port)
@@ -82,17 +83,8 @@ pids+=("$pg_app_pid")
 wait_for "$pgapp/readyz" "Gatehouse on PostgreSQL" "$work/pgapp.log"
 
 # One signed-in person for the page rows (a fresh account: one session, one token, a short activity list), on each.
-scopes='["profile:read","profile:write","sessions:read","sessions:write","audit:read","tokens:read","tokens:write"]'
-signed_in() { # signed_in APP COOKIES -> "cookie token"
-  : >"$2"
-  taskset -c 1 python3 bench/signin.py "$1" "$idp" 1 1 new:0 "$2" >/dev/null
-  local cookie="gatehouse_session=$(head -n1 "$2")"
-  echo "$cookie" "$(curl -fsS -H "Cookie: $cookie" -H "Origin: $1" -H 'Content-Type: application/json' \
-    -d "{\"name\":\"bench\",\"scopes\":$scopes,\"expires_in_days\":1}" \
-    "$1/api/v1/tokens" | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')"
-}
-read -r cookie token < <(signed_in "$app" "$work/cookies")
-read -r pg_cookie pg_token < <(signed_in "$pgapp" "$work/pgcookies")
+read -r cookie token < <(signed_in "$app" "$idp" "$work/cookies")
+read -r pg_cookie pg_token < <(signed_in "$pgapp" "$idp" "$work/pgcookies")
 taskset -c 1 wrk -t1 -c$connections -d2s -H "Cookie: $pg_cookie" "$pgapp/dashboard" >/dev/null
 for pid in $(psql "${pg_admin%/*}/gatehouse_bench" -tAc \
   "SELECT pid FROM pg_stat_activity WHERE application_name = 'gatehouse' AND datname = 'gatehouse_bench'"); do

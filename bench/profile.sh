@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# make profile: where the server's CPU goes for one kind of request, as `make bench` loads it.
+#
+# Builds the server with frame pointers (target/profiling, the release profile otherwise), runs it as bench/run.sh
+# does (pinned to CPU 0, one tokio worker, rate limits on but out of reach, default logging), puts one kind of load on
+# it from CPU 1, and samples it with `perf record -e cpu-clock -g` (the hardware-event default captures nothing on
+# these VMs). Writes bench/profiles/<kind>.txt: the throughput while sampled, then the top functions by self time
+# and by inclusive time (a function and everything it calls), each also in microseconds per request.
+#
+#   make profile                       every kind
+#   make profile KIND=dashboard        one kind; kinds: healthz home login dashboard profile api-pat signin
+#   PROFILE_SECONDS=8 bench/profile.sh dashboard api-pat
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+all_kinds=(healthz home login dashboard profile api-pat signin)
+kinds=("$@")
+[ ${#kinds[@]} -gt 0 ] || kinds=("${all_kinds[@]}")
+seconds=${PROFILE_SECONDS:-6}
+connections=64
+
+[ -d target/site/pkg ] || { echo "profile: run 'make build' first (the pages need target/site)" >&2; exit 1; }
+command -v perf >/dev/null || { echo "profile: needs perf (Debian: linux-perf)" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "profile: needs wrk (Debian: wrk)" >&2; exit 1; }
+
+echo "profile: building the server with frame pointers (target/profiling)" >&2
+RUSTFLAGS="-C force-frame-pointers=yes" cargo build --release --locked --quiet --features ssr --bin gatehouse \
+  --target-dir target/profiling
+bin=target/profiling/release/gatehouse
+
+. end2end/lib.sh
+. bench/lib.sh
+app_port=$(free_port)
+idp_port=$(free_port)
+app="http://127.0.0.1:$app_port"
+idp="http://127.0.0.1:$idp_port"
+
+IDP_PORT=$idp_port IDP_REDIRECT_URIS="$app/auth/callback/dev" taskset -c 1 node end2end/idp/server.mjs \
+  >"$work/idp.log" 2>&1 &
+pids+=($!)
+wait_for "$idp/.well-known/openid-configuration" "the Dev IdP" "$work/idp.log"
+
+env RATE_LIMIT_SIGN_IN=1000000/1s RATE_LIMIT_OAUTH=1000000/1s RATE_LIMIT_API=1000000/1s \
+  APP_URL=$app DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.0.1:$app_port" \
+  LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD LOG_FORMAT=json DEV_IDP_URL=$idp \
+  TOKIO_WORKER_THREADS=1 taskset -c 0 "$bin" >"$work/app.log" 2>&1 &
+app_pid=$!
+pids+=("$app_pid")
+wait_for "$app/readyz" "Gatehouse" "$work/app.log"
+read -r cookie token < <(signed_in "$app" "$idp" "$work/cookies")
+
+# sample KIND: perf over `seconds` while the load runs; prints the requests done per second.
+sample() {
+  local kind=$1 url header=""
+  case $kind in
+    healthz) url=$app/healthz ;;
+    home) url=$app/ ;;
+    login) url=$app/login ;;
+    dashboard) url=$app/dashboard header="Cookie: $cookie" ;;
+    profile) url=$app/profile header="Cookie: $cookie" ;;
+    api-pat) url=$app/api/v1/me header="Authorization: Bearer $token" ;;
+    signin) url="" ;;
+    *) echo "profile: unknown kind '$kind' (kinds: ${all_kinds[*]})" >&2; exit 2 ;;
+  esac
+  local load
+  if [ -n "$url" ]; then
+    taskset -c 1 wrk -t1 -c$connections -d$((seconds + 4))s ${header:+-H "$header"} "$url" >"$work/load.out" &
+  else
+    taskset -c 1 python3 bench/signin.py "$app" "$idp" 100000 4 same:e2e-bench-returning "$work/signins" \
+      >"$work/load.out" 2>/dev/null &
+  fi
+  load=$!
+  sleep 2 # warm up: caches filled, connections open
+  perf record -q -e cpu-clock -F 2000 -g -p "$app_pid" -o "$work/perf.data" -- sleep "$seconds" 2>/dev/null
+  if [ -n "$url" ]; then
+    wait "$load"
+    awk '/Requests\/sec/ { printf "%.0f\n", $2 }' "$work/load.out"
+  else
+    kill "$load" 2>/dev/null || true
+    wait "$load" 2>/dev/null || true
+    # Sign-ins are counted by the sessions they made, over the sampled seconds and the warm-up.
+    awk -v s=$((seconds + 2)) 'END { printf "%.0f\n", NR / s }' "$work/signins"
+  fi
+}
+
+for kind in "${kinds[@]}"; do
+  echo "profile: $kind" >&2
+  rate=$(sample "$kind")
+  out=bench/profiles/$kind.txt
+  {
+    echo "# Profile: $kind"
+    echo
+    echo "$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)$(git diff --quiet -- src Cargo.toml 2>/dev/null || echo ' (with local changes)'); $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)."
+    echo "Server pinned to CPU 0 (one tokio worker), load on CPU 1; perf -e cpu-clock -F 2000 -g for ${seconds} s."
+    echo "Throughput while sampled: $rate $( [ "$kind" = signin ] && echo 'sign-ins' || echo 'requests' ) per second."
+    echo "Reproduce: make profile KIND=$kind"
+    echo
+    perf report -i "$work/perf.data" --stdio --no-children --sort symbol -g none --percent-limit 0.4 2>/dev/null |
+      python3 bench/profile_summary.py self "$rate" 40
+    echo
+    perf report -i "$work/perf.data" --stdio --children --sort symbol -g none --percent-limit 1.5 2>/dev/null |
+      python3 bench/profile_summary.py inclusive "$rate" 60
+  } >"$out"
+  echo "profile: wrote $out" >&2
+done
