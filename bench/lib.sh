@@ -11,3 +11,10 @@ signed_in() {
     -d "{\"name\":\"bench\",\"scopes\":$scopes,\"expires_in_days\":1}" \
     "$1/api/v1/tokens" | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')"
 }
+
+# need COMMAND PACKAGE: installs Debian's PACKAGE when COMMAND is missing.
+need() {
+  command -v "$1" >/dev/null && return 0
+  echo "${0##*/}: installing $2 (Debian package)" >&2
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq "$2" >/dev/null; else sudo apt-get install -y -qq "$2" >/dev/null; fi
+}

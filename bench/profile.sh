@@ -21,8 +21,9 @@ seconds=${PROFILE_SECONDS:-6}
 connections=64
 
 [ -d target/site/pkg ] || { echo "profile: run 'make build' first (the pages need target/site)" >&2; exit 1; }
-command -v perf >/dev/null || { echo "profile: needs perf (Debian: linux-perf)" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "profile: needs wrk (Debian: wrk)" >&2; exit 1; }
+. bench/lib.sh
+need wrk wrk
+need perf linux-perf
 
 echo "profile: building the server with frame pointers (target/profiling)" >&2
 RUSTFLAGS="-C force-frame-pointers=yes" cargo build --release --locked --quiet --features ssr --bin gatehouse \
@@ -30,7 +31,6 @@ RUSTFLAGS="-C force-frame-pointers=yes" cargo build --release --locked --quiet -
 bin=target/profiling/release/gatehouse
 
 . end2end/lib.sh
-. bench/lib.sh
 app_port=$(free_port)
 idp_port=$(free_port)
 app="http://127.0.0.1:$app_port"

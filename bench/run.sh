@@ -20,16 +20,13 @@ results=bench/results.md
 
 [ -x target/release/gatehouse ] || { echo "bench: run 'make build' first" >&2; exit 1; }
 [ "$(nproc)" -ge 2 ] || { echo "bench: needs two CPUs (server on one, load generator on the other)" >&2; exit 1; }
-if ! command -v wrk >/dev/null; then
-  echo "bench: installing wrk (Debian package)" >&2
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else sudo apt-get install -y -qq wrk >/dev/null; fi
-fi
+. bench/lib.sh
+need wrk wrk
 echo "bench: building the hello baseline (bench/hello)" >&2
 cargo build --release --locked --quiet --manifest-path bench/hello/Cargo.toml --target-dir target/bench-hello
 hello_bin=target/bench-hello/release/hello
 
 . end2end/lib.sh
-. bench/lib.sh
 hello_port=$(free_port)
 app_port=$(free_port)
 off_port=$(free_port)

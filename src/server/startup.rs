@@ -8,10 +8,9 @@ use std::{
 use axum::{Router, middleware};
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use tokio::{net::TcpListener, task::JoinHandle};
-use tower_http::{
-    catch_panic::CatchPanicLayer,
-    compression::CompressionLayer,
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+use tower_http::compression::{
+    CompressionLayer,
+    predicate::{DefaultPredicate, Predicate, SizeAbove},
 };
 use tower_sessions::session_store::ExpiredDeletion;
 
@@ -29,16 +28,16 @@ use crate::server::{
         mail::Mailer,
         metrics::{self, Metrics},
         secret_key::{Sealer, SecretKey},
-        telemetry, transport,
     },
     security::{
-        audit, csrf, headers,
+        audit, csrf,
         rate_limit::{self, Limiter},
     },
     shell::shell,
     state::{AppState, Shared},
     web::{
-        guard, health, layers, owner_scope,
+        front::{self, Front},
+        guard, health,
         page_cache::{self, PageCache},
         server_fns,
     },
@@ -417,7 +416,7 @@ fn route_list() -> Vec<AxumRouteListing> {
 pub fn router(state: AppState, store: session::Store) -> Router {
     let routes = route_list();
     let sessions = session::layer(store, &state.config.app_url, &state.config.sessions);
-    let mut router = Router::new()
+    Router::new()
         .merge(health::router())
         .merge(auth::handlers::router())
         .merge(api::router(&state))
@@ -438,34 +437,15 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), guard::authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::same_origin_only))
         .layer(sessions)
-        .layer(middleware::from_fn_with_state(state.clone(), layers::limit_by_address))
-        .layer(middleware::from_fn_with_state(state.clone(), layers::identify))
-        .layer(middleware::from_fn(transport::limit_bodies))
-        // Outermost: the whole request (pages, server functions, the static-file fallback, collecting a page's body)
-        // is polled with no other request's reactive owner current.
-        .layer(middleware::from_fn(owner_scope::isolate))
-        .with_state(state.clone());
-
-    for header in headers::baseline_headers(&state.config.app_url) {
-        router = router.layer(header);
-    }
-    // Listed innermost first: a request passes the request id, tracing, the concurrency and time limits, panic
-    // catching, then compression.
-    let limits = tower::ServiceBuilder::new()
-        .layer(axum::error_handling::HandleErrorLayer::new(transport::overloaded_or_slow))
-        .load_shed()
-        .concurrency_limit(state.config.transport.max_concurrent_requests)
-        .timeout(state.config.transport.request_timeout);
-    router
-        .layer(CompressionLayer::new())
-        .layer(CatchPanicLayer::new())
-        .layer(limits)
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(telemetry::request_tracing())
-        .layer(middleware::from_fn_with_state(state.clone(), layers::track))
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(middleware::from_fn_with_state(state, layers::untrusted_request_ids))
+        // Small answers (JSON, redirects, refusals) are sent as they are: compressing them costs more than it saves.
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(MIN_COMPRESSED_BYTES))))
+        // Outermost, one layer for what every request needs before anything else: see `web::front`.
+        .layer(middleware::from_fn_with_state(Front::new(state.clone()), front::front))
+        .with_state(state)
 }
+
+/// Answers shorter than this are not compressed (a TCP packet holds about 1,400 bytes).
+const MIN_COMPRESSED_BYTES: u16 = 1024;
 
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -1,12 +1,8 @@
 //! Structured logs with `tracing`: readable lines by default, one JSON object per line with `LOG_FORMAT=json`.
 
-use std::{io::IsTerminal, time::Duration};
+use std::io::IsTerminal;
 
-use axum::{body::Body, http::Request, response::Response};
-use tower_http::{
-    classify::{ServerErrorsAsFailures, SharedClassifier},
-    trace::TraceLayer,
-};
+use axum::http::Method;
 use tracing::Span;
 use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
 
@@ -32,23 +28,9 @@ pub fn init(settings: &LogSettings) {
     };
 }
 
-type MakeSpan = fn(&Request<Body>) -> Span;
-type OnResponse = fn(&Response<Body>, Duration, &Span);
-
-/// One span and one log line per request. The span records the path only: query strings carry authorization codes
-/// and state, which must never reach a log.
-pub fn request_tracing() -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, MakeSpan, (), OnResponse> {
-    TraceLayer::new_for_http()
-        .make_span_with(request_span as MakeSpan)
-        .on_request(())
-        .on_response(log_response as OnResponse)
-}
-
-fn request_span(request: &Request<Body>) -> Span {
-    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
-}
-
-fn log_response(response: &Response<Body>, latency: Duration, _span: &Span) {
-    tracing::info!(status = response.status().as_u16(), latency_ms = latency.as_millis() as u64, "response");
+/// The span every request runs in (opened by `web::front`), so that whatever is logged while it runs names its
+/// request. It records the path only: query strings carry authorization codes and state, which must never reach a
+/// log.
+pub fn request_span(method: &Method, path: &str, request_id: &str) -> Span {
+    tracing::info_span!("request", %method, path, request_id)
 }

@@ -7,7 +7,6 @@ use axum::{
     body::Body,
     extract::Request,
     http::{StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -17,10 +16,11 @@ use serde_json::json;
 pub const MAX_FORM_BODY: usize = 64 * 1024;
 
 /// Refuses a body over [`MAX_FORM_BODY`] with 413 — at once when `Content-Length` says so, else when the body
-/// grows past it while being read.
-pub async fn limit_bodies(request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/api/v1/") {
-        return next.run(request).await;
+/// grows past it while being read. Called by `web::front` for every request.
+pub async fn limit_body(request: Request) -> Result<Request, Response> {
+    // An empty body (every GET a browser sends) needs no limit, nor the wrapper that counts it.
+    if request.uri().path().starts_with("/api/v1/") || axum::body::HttpBody::is_end_stream(request.body()) {
+        return Ok(request);
     }
     let declared =
         request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -31,11 +31,11 @@ pub async fn limit_bodies(request: Request, next: Next) -> Response {
         if length <= DRAIN_AT_MOST as u64 {
             drain(request.into_body()).await;
         }
-        return too_large();
+        return Err(too_large());
     }
     let (parts, body) = request.into_parts();
     let limited = Body::new(http_body_util::Limited::new(body, MAX_FORM_BODY));
-    next.run(Request::from_parts(parts, limited)).await
+    Ok(Request::from_parts(parts, limited))
 }
 
 /// How much of a declared-too-large body is read (and dropped) before the 413, so the client gets it.
@@ -52,18 +52,27 @@ fn too_large() -> Response {
     (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({ "error": "body_too_large", "message": message }))).into_response()
 }
 
-/// What a request that ran out of time, or found the server full, is answered with.
-pub async fn overloaded_or_slow(error: tower::BoxError) -> Response {
-    if error.is::<tower::timeout::error::Elapsed>() {
-        tracing::warn!("a request took longer than REQUEST_TIMEOUT and was cut off");
-        let body = json!({ "error": "timeout", "message": "The request took too long. Please try again." });
-        return (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response();
-    }
-    if error.is::<tower::load_shed::error::Overloaded>() {
-        let body = json!({ "error": "overloaded", "message": "Gatehouse is busy. Please try again in a moment." });
-        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], Json(body)).into_response();
-    }
-    tracing::error!(%error, "request failed in the transport layers");
+/// The answer when `MAX_CONCURRENT_REQUESTS` are already in progress: 503 at once, with `Retry-After`.
+pub fn overloaded() -> Response {
+    let body = json!({ "error": "overloaded", "message": "Gatehouse is busy. Please try again in a moment." });
+    (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], Json(body)).into_response()
+}
+
+/// The answer to a request that ran past `REQUEST_TIMEOUT`.
+pub fn timed_out() -> Response {
+    tracing::warn!("a request took longer than REQUEST_TIMEOUT and was cut off");
+    let body = json!({ "error": "timeout", "message": "The request took too long. Please try again." });
+    (StatusCode::REQUEST_TIMEOUT, Json(body)).into_response()
+}
+
+/// The answer to a request whose handling panicked: the panic is logged, the connection kept.
+pub fn panicked(panic: Box<dyn std::any::Any + Send>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(message, "a request panicked");
     (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": "internal", "message": "Something went wrong." })))
         .into_response()
 }

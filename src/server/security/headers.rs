@@ -2,12 +2,12 @@
 
 use axum::http::{HeaderName, HeaderValue, header};
 use leptos::{config::Env, prelude::*};
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::server::{platform::config::AppUrl, state::AppState};
 
-/// Headers added to every response that does not set its own. Non-HTML responses get a policy that allows nothing.
-pub fn baseline_headers(app_url: &AppUrl) -> Vec<SetResponseHeaderLayer<HeaderValue>> {
+/// Headers added to every response that does not set its own (by `web::front`). Non-HTML responses get a policy that
+/// allows nothing.
+pub fn baseline(app_url: &AppUrl) -> Vec<(HeaderName, HeaderValue)> {
     let mut headers = vec![
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -22,10 +22,7 @@ pub fn baseline_headers(app_url: &AppUrl) -> Vec<SetResponseHeaderLayer<HeaderVa
     if app_url.is_https() {
         headers.push((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains"));
     }
-    headers
-        .into_iter()
-        .map(|(name, value)| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)))
-        .collect()
+    headers.into_iter().map(|(name, value)| (name, HeaderValue::from_static(value))).collect()
 }
 
 /// Sets the page's Content Security Policy and cache rule. Called while the shell renders, before any HTML is sent.

@@ -1,22 +1,19 @@
-//! The per-request layers that read the shared state, in the order a request meets them (see `startup::router`):
-//! whether an incoming request id is believed, who the client is, how long the request took, and whether its
-//! address may ask at all. What each one decides lives with its subject (`client_addr`, `metrics`, `rate_limit`);
-//! these functions only carry the request through it.
+//! The steps of `web::front` that read the shared state: who the client is, and whether its address may ask at all.
+//! What each one decides lives with its subject (`client_addr`, `rate_limit`); these functions only carry the
+//! request through it.
 
-use std::{net::SocketAddr, time::Instant};
+use std::net::IpAddr;
 
 use axum::{
     Json,
-    extract::{ConnectInfo, Request, State},
+    extract::Request,
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde_json::json;
 
 use crate::server::{
     people::session::ClientInfo,
-    platform::metrics::Route,
     security::{
         client_addr::{ClientAddr, client_addr, forwarded_for},
         csrf,
@@ -27,19 +24,14 @@ use crate::server::{
     web::error_page,
 };
 
-/// Works out the client's address once, for everything after it; drops an `X-Request-Id` that did not come from a
-/// trusted proxy (the request-id layer outside this one then gives the request a fresh one).
-pub async fn identify(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    if let Some(peer) = peer {
-        let trusted = &state.config.trusted_proxies;
-        if canonical(peer).is_loopback() && !trusted.contains(peer) && !forwarded_for(request.headers()).is_empty() {
-            warn_of_untrusted_local_proxy(&state);
-        }
-        let client = client_addr(peer, request.headers(), trusted);
-        request.extensions_mut().insert(ClientAddr(client));
+/// Works out the client's address once, for everything after it (a [`ClientAddr`] extension).
+pub fn identify(state: &AppState, peer: IpAddr, request: &mut Request) {
+    let trusted = &state.config.trusted_proxies;
+    if canonical(peer).is_loopback() && !trusted.contains(peer) && !forwarded_for(request.headers()).is_empty() {
+        warn_of_untrusted_local_proxy(state);
     }
-    next.run(request).await
+    let client = client_addr(peer, request.headers(), trusted);
+    request.extensions_mut().insert(ClientAddr(client));
 }
 
 /// A proxy on this machine forwards to us, and `TRUSTED_PROXIES` does not name it: every client then looks like the
@@ -53,25 +45,6 @@ fn warn_of_untrusted_local_proxy(state: &AppState) {
              trust everyone and the rate limits count everyone as one. Set TRUSTED_PROXIES=127.0.0.1/32"
         );
     }
-}
-
-/// Outermost: an incoming `X-Request-Id` is kept only from a trusted proxy.
-pub async fn untrusted_request_ids(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    if !peer.is_some_and(|peer| state.config.trusted_proxies.contains(peer)) {
-        request.headers_mut().remove("x-request-id");
-    }
-    next.run(request).await
-}
-
-/// Outside everything else: counts and times every request.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let response = next.run(request).await;
-    let route = response.extensions().get::<Route>().map_or("unmatched", |route| route.0.as_str());
-    state.metrics.request(route, &method, response.status(), started.elapsed().as_secs_f64());
-    response
 }
 
 /// Which limit a path falls under at the address layer, and whether its 401s count as failures.
@@ -94,11 +67,16 @@ fn limit_for(path: &str) -> Option<(Option<Limit>, bool)> {
     None
 }
 
-/// Limits requests by client address (see the module's documentation); counts refused credentials as failures.
-pub async fn limit_by_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Limits requests by client address (see the module's documentation), then runs the rest (`inner`); counts refused
+/// credentials as failures.
+pub async fn limit_by_address<F: Future<Output = Response>>(
+    state: &AppState,
+    request: Request,
+    inner: impl FnOnce(Request) -> F,
+) -> F::Output {
     let path = request.uri().path();
-    let Some((limit, counts_failures)) = limit_for(path) else { return next.run(request).await };
-    let Some(&ClientAddr(ip)) = request.extensions().get::<ClientAddr>() else { return next.run(request).await };
+    let Some((limit, counts_failures)) = limit_for(path) else { return inner(request).await };
+    let Some(&ClientAddr(ip)) = request.extensions().get::<ClientAddr>() else { return inner(request).await };
     let subject = Subject::of(ip);
     if let Err(refusal) = state.limiter.check(Some(&subject), limit.map(|l| (l, subject.as_str()))).await {
         tracing::info!(address = subject.as_str(), path, code = refusal.code(), "request refused by the rate limits");
@@ -106,10 +84,10 @@ pub async fn limit_by_address(State(state): State<AppState>, request: Request, n
         return refused(refusal, path, request.headers());
     }
     if !counts_failures {
-        return next.run(request).await;
+        return inner(request).await;
     }
     let client = ClientInfo::from_headers(Some(ip), request.headers());
-    let response = next.run(request).await;
+    let response = inner(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {
         rate_limit::failed(&state.limiter, &state.db, ip, &client).await;
     }

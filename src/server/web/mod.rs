@@ -1,6 +1,7 @@
 //! What turns an HTTP request into a call.
 //!
-//! - [`layers`]: the per-request layers that read the state; [`guard`]: the one session check per request.
+//! - [`front`]: the one layer every request passes first (ids, address, capacity, limits, time, panics, headers,
+//!   metrics, the access log), over [`layers`]' steps; [`guard`]: the one session check per request.
 //! - [`context`]: what server functions read from the request; [`server_fns`]: their undecodable-argument answer.
 //! - [`owner_scope`]: each request's reactive owner stays its own; [`page_cache`]: pages leaving the app whole, the
 //!   anonymous ones from memory; [`error_page`]: small pages answered outside the app.
@@ -8,6 +9,7 @@
 
 pub mod context;
 pub mod error_page;
+pub mod front;
 pub mod guard;
 pub mod health;
 pub mod layers;

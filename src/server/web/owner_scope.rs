@@ -9,15 +9,17 @@
 //! another request's nonce. (Found for issue 24: about a quarter of answers crossed when pages and files were served
 //! together; `security_review::every_answer_carries_its_own_headers…` reproduces it.)
 //!
-//! [`isolate`] clears the thread's current owner before and after every poll of a request's future, so an owner is
-//! current only inside the poll that set it, and nothing a request makes can find another's.
+//! [`guarded`] clears the thread's current owner before and after every poll of a request's future, so an owner is
+//! current only inside the poll that set it, and nothing a request makes can find another's. The same wrapper catches
+//! a panic in a poll, so that `web::front` answers it instead of the connection dying: one wrapper, one box.
 
 use std::{
+    any::Any,
+    panic::{AssertUnwindSafe, catch_unwind},
     pin::Pin,
     task::{Context, Poll},
 };
 
-use axum::{extract::Request, middleware::Next, response::Response};
 use leptos::prelude::Owner;
 
 /// Forgets whichever owner this thread left current.
@@ -27,21 +29,26 @@ fn clear() {
     }
 }
 
-/// A request's future, polled with no other request's owner current.
-struct Isolated<F>(Pin<Box<F>>);
+/// A request's future, polled with no other request's owner current; a panic ends it with the panic's payload.
+pub struct Guarded<F>(Pin<Box<F>>);
 
-impl<F: Future> Future for Isolated<F> {
-    type Output = F::Output;
+/// Runs `future` guarded (see the module's comment).
+pub fn guarded<F: Future>(future: F) -> Guarded<F> {
+    Guarded(Box::pin(future))
+}
+
+impl<F: Future> Future for Guarded<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         clear();
-        let polled = self.0.as_mut().poll(cx);
+        // The future is not polled again after a panic: it is dropped with the `Err`.
+        let polled = catch_unwind(AssertUnwindSafe(|| self.0.as_mut().poll(cx)));
         clear();
-        polled
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
     }
-}
-
-/// Middleware: runs the rest of the request isolated (see the module's comment).
-pub async fn isolate(request: Request, next: Next) -> Response {
-    Isolated(Box::pin(next.run(request))).await
 }

@@ -1,4 +1,4 @@
-//! How logs look (`LOG_FORMAT`) and how much is logged (`RUST_LOG`).
+//! How logs look (`LOG_FORMAT`), how much is logged (`RUST_LOG`), and which requests get a line (`ACCESS_LOG`).
 
 use tracing_subscriber::EnvFilter;
 
@@ -10,6 +10,21 @@ pub struct LogSettings {
     pub format: LogFormat,
     /// A `tracing` filter directive (the `RUST_LOG` syntax), already checked to parse.
     pub filter: String,
+    /// Which requests get a line of their own.
+    pub access: AccessLog,
+}
+
+/// `ACCESS_LOG`: which requests get a `response` line (method, path without the query, status, latency, request id),
+/// at info. Writing a line for every request costs more than answering most of them, so by default only server
+/// errors get one; `/metrics` counts every request either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessLog {
+    /// `off`: none.
+    Off,
+    /// `errors` (the default): answers with a 5xx status.
+    Errors,
+    /// `all`: every request.
+    All,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +47,14 @@ impl LogSettings {
         };
         let filter = vars.get("RUST_LOG")?.unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
         EnvFilter::try_new(&filter).map_err(|e| invalid("RUST_LOG")(format!("is not a valid log filter: {e}")))?;
-        Ok(Self { format, filter })
+        let access = match vars.get("ACCESS_LOG")?.as_deref() {
+            None | Some("errors") => AccessLog::Errors,
+            Some("all") => AccessLog::All,
+            Some("off") => AccessLog::Off,
+            Some(other) => {
+                return Err(invalid("ACCESS_LOG")(format!("must be \"errors\", \"all\" or \"off\", got {other:?}")));
+            }
+        };
+        Ok(Self { format, filter, access })
     }
 }

@@ -29,7 +29,7 @@ use self::vars::Vars;
 pub use self::{
     api::{ApiSettings, TokenSettings},
     database::{DEFAULT_DATABASE_URL, DatabaseKind, DatabaseSettings},
-    log::{DEFAULT_LOG_FILTER, LogFormat, LogSettings},
+    log::{AccessLog, DEFAULT_LOG_FILTER, LogFormat, LogSettings},
     mail::MailSettings,
     oauth::OAuthSettings,
     providers::{DEV_IDP_CLIENT_ID, DEV_IDP_CLIENT_SECRET, Protocol, ProviderSettings, parse_provider_url},

@@ -228,6 +228,7 @@ fn database_url_is_redacted_in_debug_output() {
 #[test]
 fn each_invalid_variable_is_named() {
     assert_eq!(error_var(&[("LOG_FORMAT", "xml")]), "LOG_FORMAT");
+    assert_eq!(error_var(&[("ACCESS_LOG", "sometimes")]), "ACCESS_LOG");
     assert_eq!(error_var(&[("RUST_LOG", "info,[")]), "RUST_LOG");
     assert_eq!(error_var(&[("LEPTOS_SITE_ADDR", "localhost")]), "LEPTOS_SITE_ADDR");
     assert_eq!(error_var(&[("LEPTOS_ENV", "staging")]), "LEPTOS_ENV");
@@ -339,4 +340,11 @@ fn the_dev_idp_is_refused_on_https_and_off_loopback() {
 #[test]
 fn json_logs_are_chosen_by_log_format() {
     assert_eq!(config(&[("LOG_FORMAT", "json")]).expect("valid").log.format, LogFormat::Json);
+}
+
+#[test]
+fn the_access_log_holds_server_errors_unless_asked_for_more_or_none() {
+    assert_eq!(config(&[]).expect("valid").log.access, AccessLog::Errors);
+    assert_eq!(config(&[("ACCESS_LOG", "all")]).expect("valid").log.access, AccessLog::All);
+    assert_eq!(config(&[("ACCESS_LOG", "off")]).expect("valid").log.access, AccessLog::Off);
 }
