@@ -84,6 +84,7 @@ sample() {
   fi
 }
 
+mkdir -p bench/profiles
 for kind in "${kinds[@]}"; do
   echo "profile: $kind" >&2
   rate=$(sample "$kind")

@@ -88,20 +88,21 @@ for pid in $(psql "${pg_admin%/*}/gatehouse_bench" -tAc \
   taskset -pc 0 "$pid" >/dev/null
 done
 
-# name|url|header (empty: none)|expected answer (empty: 2xx/3xx; 429: every answer a refusal)
+# key|name|url|header (empty: none)|expected answer (empty: 2xx/3xx; 429: every answer a refusal). The key names the
+# row in bench/floors.
 rows=(
-  "bare axum hello (baseline)|$hello/|"
-  "\`GET /healthz\`|$app/healthz|"
-  "anonymous \`GET /\`|$app/|"
-  "anonymous \`GET /login\`|$app/login|"
-  "signed-in \`GET /dashboard\`|$app/dashboard|Cookie: $cookie"
-  "signed-in \`GET /profile\`|$app/profile|Cookie: $cookie"
-  "\`GET /api/v1/me\` with a personal access token|$app/api/v1/me|Authorization: Bearer $token"
-  "\`GET /api/v1/me\` with a session cookie|$app/api/v1/me|Cookie: $cookie"
-  "\`GET /api/v1/me\` with a personal access token, API rate limit off|$off/api/v1/me|Authorization: Bearer $token"
-  "\`GET /auth/login/dev\` over the sign-in rate limit (429)|$off/auth/login/dev||429"
-  "signed-in \`GET /dashboard\`, PostgreSQL|$pgapp/dashboard|Cookie: $pg_cookie"
-  "\`GET /api/v1/me\` with a personal access token, PostgreSQL|$pgapp/api/v1/me|Authorization: Bearer $pg_token"
+  "hello|bare axum hello (baseline)|$hello/|"
+  "healthz|\`GET /healthz\`|$app/healthz|"
+  "home|anonymous \`GET /\`|$app/|"
+  "login|anonymous \`GET /login\`|$app/login|"
+  "dashboard|signed-in \`GET /dashboard\`|$app/dashboard|Cookie: $cookie"
+  "profile|signed-in \`GET /profile\`|$app/profile|Cookie: $cookie"
+  "api-pat|\`GET /api/v1/me\` with a personal access token|$app/api/v1/me|Authorization: Bearer $token"
+  "api-session|\`GET /api/v1/me\` with a session cookie|$app/api/v1/me|Cookie: $cookie"
+  "api-pat-unlimited|\`GET /api/v1/me\` with a personal access token, API rate limit off|$off/api/v1/me|Authorization: Bearer $token"
+  "refused|\`GET /auth/login/dev\` over the sign-in rate limit (429)|$off/auth/login/dev||429"
+  "pg-dashboard|signed-in \`GET /dashboard\`, PostgreSQL|$pgapp/dashboard|Cookie: $pg_cookie"
+  "pg-api-pat|\`GET /api/v1/me\` with a personal access token, PostgreSQL|$pgapp/api/v1/me|Authorization: Bearer $pg_token"
 )
 
 # For a row that failed: wrk again, counting the answers by status, so the failure says which statuses it got. (Not
@@ -152,7 +153,7 @@ measure() {
 
 for round in $(seq "$rounds"); do
   for i in "${!rows[@]}"; do
-    IFS='|' read -r name url header expect <<<"${rows[$i]}"
+    IFS='|' read -r _ name url header expect <<<"${rows[$i]}"
     echo "bench: round $round/$rounds: $name" >&2
     read -r rps p99 < <(measure "$url" "$header" "$expect")
     echo "$i $round $rps $p99" >>"$work/samples"
@@ -228,13 +229,14 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
   echo "| request | req/s | p99 | ÷ bare axum hello |"
   echo "|---|---:|---:|---:|"
   for i in "${!rows[@]}"; do
-    IFS='|' read -r name _ _ <<<"${rows[$i]}"
+    IFS='|' read -r key name _ <<<"${rows[$i]}"
     rps=$(awk -v i="$i" '$1 == i { print $3 }' "$work/samples" | median)
     p99=$(awk -v i="$i" '$1 == i { print $4 }' "$work/samples" | median)
     # The ratio is taken per round (against that round's hello), then the median of those.
     ratio=$(awk -v i="$i" '$1 == 0 { h[$2] = $3 } $1 == i { r[$2] = $3 } END { for (k in r) print r[k] / h[k] }' \
       "$work/samples" | median)
     printf '| %s | %s | %s ms | %s |\n' "$name" "$(printf '%.0f' "$rps")" "$p99" "$(printf '%.3f' "$ratio")"
+    echo "$key $ratio $p99" >>"$work/ratios"
   done
   echo
   echo "| sign-in and memory | figure |"
@@ -256,3 +258,10 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
   echo "| first visit to \`/dashboard\`, signed in | | | $(kb "$dashboard_bytes") |"
 } >"$results"
 cat "$results"
+
+# The floors (bench/floors): every row at or above its ratio to hello (and, where one is set, under its p99), the
+# sign-in under its CPU. A row below its floor fails the run, by name.
+signin_key="signin-cpu-ms"
+echo "$signin_key $signin_cpu" >>"$work/ratios"
+echo "rss-mb $rss" >>"$work/ratios"
+python3 bench/check_floors.py bench/floors "$work/ratios"
