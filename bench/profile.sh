@@ -4,8 +4,9 @@
 # Builds the server with frame pointers (target/profiling, the release profile otherwise), runs it as bench/run.sh
 # does (pinned to CPU 0, one tokio worker, rate limits on but out of reach, default logging), puts one kind of load on
 # it from CPU 1, and samples it with `perf record -e cpu-clock -g` (the hardware-event default captures nothing on
-# these VMs). Writes bench/profiles/<kind>.txt: the throughput while sampled, then the top functions by self time
-# and by inclusive time (a function and everything it calls), each also in microseconds per request.
+# these VMs). Writes bench/profiles/<kind>.txt: the throughput and server CPU per request while sampled, then the
+# top functions by self time and by inclusive time (a function and everything it calls), each also in µs per request. The raw
+# samples stay in target/profiling/<kind>.perf.data for `perf report -i`.
 #
 #   make profile                       every kind
 #   make profile KIND=dashboard        one kind; kinds: healthz home login dashboard profile api-pat signin
@@ -72,36 +73,50 @@ sample() {
   fi
   load=$!
   sleep 2 # warm up: caches filled, connections open
-  perf record -q -e cpu-clock -F 2000 -g -p "$app_pid" -o "$work/perf.data" -- sleep "$seconds" 2>/dev/null
+  local cpu_before count_before
+  cpu_before=$(cpu_ms)
+  count_before=$(done_so_far)
+  perf record -q -e cpu-clock -F 2000 -g -p "$app_pid" -o "target/profiling/$kind.perf.data" -- sleep "$seconds" 2>/dev/null
+  local cpu_after count_after
+  cpu_after=$(cpu_ms)
+  count_after=$(done_so_far)
   if [ -n "$url" ]; then
     wait "$load"
-    awk '/Requests\/sec/ { printf "%.0f\n", $2 }' "$work/load.out"
+    # wrk counts only at the end: its rate over the whole run stands for the sampled seconds.
+    local rate
+    rate=$(awk '/Requests\/sec/ { print $2 }' "$work/load.out")
+    count_before=0 count_after=$(awk -v r="$rate" -v s="$seconds" 'BEGIN { printf "%.0f", r * s }')
   else
     kill "$load" 2>/dev/null || true
     wait "$load" 2>/dev/null || true
-    # Sign-ins are counted by the sessions they made, over the sampled seconds and the warm-up.
-    awk -v s=$((seconds + 2)) 'END { printf "%.0f\n", NR / s }' "$work/signins"
   fi
+  # "requests per second" and "µs of server CPU per request" over the sampled seconds.
+  awk -v n=$((count_after - count_before)) -v s="$seconds" -v c="$(awk -v a="$cpu_after" -v b="$cpu_before" 'BEGIN { print a - b }')" \
+    'BEGIN { printf "%.0f %.1f\n", n / s, (n > 0) ? c * 1000 / n : 0 }'
 }
+
+# The server's CPU time so far (user and system, all threads), in ms; sign-ins finished so far.
+cpu_ms() { awk '{ print ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"' }' "/proc/$app_pid/stat"; }
+done_so_far() { [ -f "$work/signins" ] && wc -l <"$work/signins" || echo 0; }
 
 mkdir -p bench/profiles
 for kind in "${kinds[@]}"; do
   echo "profile: $kind" >&2
-  rate=$(sample "$kind")
+  read -r rate cost < <(sample "$kind")
   out=bench/profiles/$kind.txt
   {
     echo "# Profile: $kind"
     echo
     echo "$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)$(git diff --quiet -- src Cargo.toml 2>/dev/null || echo ' (with local changes)'); $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)."
     echo "Server pinned to CPU 0 (one tokio worker), load on CPU 1; perf -e cpu-clock -F 2000 -g for ${seconds} s."
-    echo "Throughput while sampled: $rate $( [ "$kind" = signin ] && echo 'sign-ins' || echo 'requests' ) per second."
+    echo "While sampled: $rate $( [ "$kind" = signin ] && echo 'sign-ins' || echo 'requests' ) per second, $cost µs of server CPU each (from /proc)."
     echo "Reproduce: make profile KIND=$kind"
     echo
-    perf report -i "$work/perf.data" --stdio --no-children --sort symbol -g none --percent-limit 0.4 2>/dev/null |
-      python3 bench/profile_summary.py self "$rate" 40
+    perf report -i "target/profiling/$kind.perf.data" --stdio --no-children --sort symbol -g none --percent-limit 0.4 2>/dev/null |
+      python3 bench/profile_summary.py self "$cost" 40
     echo
-    perf report -i "$work/perf.data" --stdio --children --sort symbol -g none --percent-limit 1.5 2>/dev/null |
-      python3 bench/profile_summary.py inclusive "$rate" 60
+    perf report -i "target/profiling/$kind.perf.data" --stdio --children --sort symbol -g none --percent-limit 0.5 2>/dev/null |
+      python3 bench/profile_summary.py inclusive "$cost" 40
   } >"$out"
   echo "profile: wrote $out" >&2
 done

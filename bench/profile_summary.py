@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
 """Turns `perf report --stdio -g none --sort symbol` into a short table for bench/profiles/*.txt.
 
-    perf report ... | bench/profile_summary.py self|inclusive REQUESTS_PER_SECOND LIMIT
+    perf report ... | bench/profile_summary.py self|inclusive CPU_MICROSECONDS_PER_REQUEST LIMIT
 
-Each row: the share of the server's samples, the same in microseconds per request (the server's one core is busy the
-whole time, so a request costs 1e6 / rate µs in all), and the function, with generic arguments and closures folded
+Each row: the share of the server's samples, the same in microseconds of CPU per request (the share of what a request
+costs in all, measured from /proc while sampling), and the function, with generic arguments and closures folded
 so that the name reads (`<T as Trait>::f` stays, `Foo<Bar<Baz>>` becomes `Foo<…>`).
 """
 
 import re
 import sys
+
+
+PLUMBING = re.compile(
+    r"^(<)?(std::|core::|tokio::runtime|start_thread|__rust_begin|<std::|futures_util::future|axum::util::|"
+    r"tower::util::|hyper_util::service::oneshot|hyper_util::server::graceful|axum::routing::route::|"
+    r"axum::middleware::from_fn|tracing::instrument|tower_http::compression::future|tower_cookies::service|"
+    r"<F as axum::handler|clone$|kernel: entry_SYSCALL|kernel: do_syscall)"
+)
 
 
 def fold(name: str) -> str:
@@ -35,8 +43,7 @@ def fold(name: str) -> str:
 
 
 def main() -> None:
-    kind, rate, limit = sys.argv[1], float(sys.argv[2] or 0), int(sys.argv[3])
-    per_request = 1e6 / rate if rate > 0 else 0.0
+    kind, per_request, limit = sys.argv[1], float(sys.argv[2] or 0), int(sys.argv[3])
     rows = []
     for line in sys.stdin:
         if line.startswith("#") or not line.strip():
@@ -44,15 +51,27 @@ def main() -> None:
         m = re.match(r"\s*([\d.]+)%\s+(?:([\d.]+)%\s+)?\[(.)\]\s+(.*)$", line.rstrip("\n"))
         if not m:
             continue
-        share, where, symbol = float(m.group(1)), m.group(3), m.group(4).strip()
+        share, where = float(m.group(1)), m.group(3)
+        symbol = re.split(r"\s{2,}", m.group(4).strip())[0]
         rows.append((share, ("kernel: " if where == "k" else "") + fold(symbol)))
-    title = "self time (the function's own code)" if kind == "self" else "inclusive time (the function and what it calls)"
-    print(f"## Top {min(limit, len(rows))} by {title}")
-    print()
-    print("| share | µs/request | function |")
-    print("|---:|---:|---|")
-    for share, symbol in rows[:limit]:
-        print(f"| {share:.1f} % | {share / 100 * per_request:.1f} | `{symbol.replace('|', '/')}` |")
+    def table(title: str, chosen: list) -> None:
+        print(f"## {title}")
+        print()
+        print("| share | µs/request | function |")
+        print("|---:|---:|---|")
+        for share, symbol in chosen[:limit]:
+            print(f"| {share:.1f} % | {share / 100 * per_request:.1f} | `{symbol.replace('|', '/')}` |")
+        print()
+
+    if kind == "self":
+        table("By self time (the function's own code)", rows)
+        return
+    # Inclusive: Gatehouse's own functions (each layer and step), then everything else that is not plumbing (the
+    # runtime, futures' combinators and the layers' wrappers, which hold 100 % between them and say nothing).
+    ours = [r for r in rows if "gatehouse::" in r[1]]
+    others = [r for r in rows if "gatehouse::" not in r[1] and not PLUMBING.search(r[1])]
+    table("By inclusive time (the function and what it calls): Gatehouse's code", ours)
+    table("By inclusive time: libraries and the kernel", others)
 
 
 if __name__ == "__main__":

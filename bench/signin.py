@@ -67,6 +67,7 @@ def main() -> None:
             cookie = sign_in(app, idp, account(n))
             with lock:
                 cookies.write(cookie + "\n")
+                cookies.flush()
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
             for done in pool.map(one, range(count)):
