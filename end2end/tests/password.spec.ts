@@ -1,12 +1,12 @@
 // Email and password accounts in Chromium, with the mail read from maildev's API as a person reads their inbox:
 // sign up → confirm the address → sign in; reset by email; change the password; all of it also without JavaScript.
-import type { Page } from '@playwright/test';
+import type { APIRequestContext, Page } from '@playwright/test';
 import { test, expect } from './fixtures';
 
 // A wrong password answers 401 and a refused form 400 (the page shows why); Chromium logs those statuses.
 test.use({ expectedConsole: [/status of 40[01]/] });
 import { APP_URL } from '../playwright.config';
-import { linkIn, mailTo } from './mail';
+import { linkIn, mailTo, type Mail } from './mail';
 
 const PASSWORD = 'tramway lagoon pistachio';
 const NEW_PASSWORD = 'orchard kettle semaphore';
@@ -22,6 +22,17 @@ async function signUp(page: Page, email: string, name = 'Grace Hopper', password
   await page.getByLabel('Your name').fill(name);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Create account' }).click();
+}
+
+/**
+ * Signs up and waits until the account exists. The form answers at once and the account is created after the
+ * answer (so the time says nothing about whether the address was taken): the confirmation mail is the sign that it
+ * is there. Signing in before then is a race the test would sometimes lose.
+ */
+async function signUpAndWait(page: Page, request: APIRequestContext, email: string): Promise<Mail> {
+  await signUp(page, email);
+  await expect(page.getByTestId('sign-up-sent')).toContainText('Check your email');
+  return mailTo(request, email);
 }
 
 async function signInWithPassword(page: Page, email: string, password: string) {
@@ -43,10 +54,7 @@ for (const javaScriptEnabled of [true, false]) {
     await signUp(page, email, 'Grace Hopper', 'password1');
     await expect(page.getByTestId('sign-up-error')).toContainText('too easy to guess');
 
-    await signUp(page, email);
-    await expect(page.getByTestId('sign-up-sent')).toContainText('Check your email');
-
-    const mail = await mailTo(request, email);
+    const mail = await signUpAndWait(page, request, email);
     expect(mail.subject).toBe('Confirm your email address for Gatehouse');
     expect(mail.text).not.toContain(PASSWORD);
     await page.goto(linkIn(mail, '/verify-email?token='));
@@ -70,7 +78,7 @@ for (const javaScriptEnabled of [true, false]) {
     const email = freshEmail('reset');
     const first = await browser.newContext({ javaScriptEnabled });
     const signedIn = await first.newPage();
-    await signUp(signedIn, email);
+    await signUpAndWait(signedIn, request, email);
     await signInWithPassword(signedIn, email, PASSWORD);
     await expect(signedIn).toHaveURL(`${APP_URL}/dashboard`);
 
@@ -100,9 +108,9 @@ for (const javaScriptEnabled of [true, false]) {
   });
 }
 
-test('change the password from the profile, given the current one', async ({ page }) => {
+test('change the password from the profile, given the current one', async ({ page, request }) => {
   const email = freshEmail('change');
-  await signUp(page, email);
+  await signUpAndWait(page, request, email);
   await signInWithPassword(page, email, PASSWORD);
   await page.goto('/profile');
   const form = page.getByTestId('change-password-form');
