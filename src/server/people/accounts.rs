@@ -2,6 +2,8 @@
 //! id from a checked session or token, never from the caller, and writes its audit event in the same transaction as
 //! the change it describes.
 
+use std::sync::LazyLock;
+
 use serde_json::{Value, json};
 
 use crate::model::{
@@ -21,14 +23,14 @@ use crate::server::{
     },
     platform::{
         clock,
-        db::{Exec, on},
+        db::{self, Column, Exec, Lists, on},
     },
     security::audit::{self, Event, chain},
     state::AppState,
 };
 
 /// A `user_sessions` row.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct SessionRow {
     id: String,
     provider: String,
@@ -40,7 +42,7 @@ struct SessionRow {
 }
 
 /// An `identities` row, with its account's dates.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct IdentityRow {
     id: String,
     provider: String,
@@ -62,7 +64,7 @@ impl IdentityRow {
 }
 
 /// The account's own row for the profile, with its password and two-step state.
-#[derive(sqlx::FromRow)]
+#[derive(serde::Deserialize)]
 struct AccountRow {
     created_at: i64,
     last_sign_in_at: Option<i64>,
@@ -84,27 +86,35 @@ struct EventRow {
 
 /// The profile page's data: the person as the session check read them, their sign-in methods (provider identities
 /// and a password; every account has at least one, and the last cannot be removed) and the account's dates.
+/// The profile's data in one statement (see [`db::Lists`]); `$1` the person.
+static PROFILE: LazyLock<Lists> = LazyLock::new(|| {
+    Lists::new(&[
+        Column::List {
+            values: "created_at, last_sign_in_at, password_email, password_verified_at, two_step_enabled_at, \
+                     recovery_codes_left",
+            from: "SELECT u.created_at, u.last_sign_in_at, p.email AS password_email,
+                          p.verified_at AS password_verified_at, t.enabled_at AS two_step_enabled_at,
+                          (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL)
+                              AS recovery_codes_left
+                   FROM users u LEFT JOIN passwords p ON p.user_id = u.id LEFT JOIN totp t ON t.user_id = u.id
+                   WHERE u.id = $1",
+        },
+        Column::List { values: "id, provider, email, linked_at", from: IdentityRow::SELECT },
+    ])
+});
+
 pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOverview, AppError> {
     let user_id = &signed_in.session.user_id;
-    // Two reads: the account with its password and two-step state, and its identities.
-    let (account, rows) = on!(&state.db, pool => {
-        let account: Option<AccountRow> = sqlx::query_as(
-            "SELECT u.created_at, u.last_sign_in_at, p.email AS password_email, p.verified_at AS password_verified_at,
-                    t.enabled_at AS two_step_enabled_at,
-                    (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL)
-                        AS recovery_codes_left
-             FROM users u LEFT JOIN passwords p ON p.user_id = u.id LEFT JOIN totp t ON t.user_id = u.id
-             WHERE u.id = $1",
-        )
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await?;
-        let rows: Vec<IdentityRow> = sqlx::query_as(IdentityRow::SELECT)
-        .bind(user_id)
-        .fetch_all(pool)
-        .await?;
-        Ok::<_, sqlx::Error>((account, rows))
-    })?;
+    // One statement: the account with its password and two-step state (one row, or none), and its identities.
+    let mut conn = state.db.acquire().await?;
+    let exec = conn.as_exec();
+    let sql = PROFILE.sql(&exec);
+    let (account, identities): (String, String) =
+        on!(exec, conn => sqlx::query_as(sql).bind(user_id).fetch_one(conn).await)?;
+    drop(conn);
+    let account = db::rows::<AccountRow>(&account)?.pop();
+    let mut rows: Vec<IdentityRow> = db::rows(&identities)?;
+    rows.sort_unstable_by(|a, b| (a.linked_at, &a.provider).cmp(&(b.linked_at, &b.provider)));
     let account = account.ok_or(AppError::Unauthorized)?;
     let (member_since, last_sign_in_at) = (account.created_at, account.last_sign_in_at);
     let identities: Vec<LinkedIdentity> = rows.into_iter().map(|row| row.linked(state)).collect();
@@ -240,21 +250,55 @@ pub async fn erase(mut tx: Exec<'_>, user_id: &str, why: &str) -> Result<(), sql
 /// The dashboard's data, read in one read transaction: one consistent snapshot, one connection. The summary's
 /// counts come from the lists themselves (same filters as [`summary`]), and the sign-in methods from the person the
 /// session check already read.
+/// Everything the dashboard shows, in one statement (see [`db::Lists`]): the live sessions, the tokens that still
+/// work, the last two sign-ins, a page of activity with the chain's start to verify it by, and the open "not me"
+/// notices. `$1` the person, `$2` now, `$3` the activity page's `before`, `$4` its size plus one.
+static DASHBOARD: LazyLock<Lists> = LazyLock::new(|| {
+    let activity = format!(
+        "SELECT {} FROM audit_events e WHERE e.user_id = $1 AND e.id < $3 ORDER BY e.id DESC LIMIT $4",
+        chain::LINKED_COLUMNS
+    );
+    Lists::new(&[
+        Column::List { values: SESSION_VALUES, from: SESSIONS },
+        Column::List { values: tokens::TOKEN_VALUES, from: tokens::LIVE_TOKENS },
+        Column::List { values: "id, at, ip, detail", from: SIGN_INS },
+        Column::List { values: chain::LINKED_VALUES, from: &activity },
+        Column::Scalar(chain::CHECKPOINT_SEQ),
+        Column::Scalar(chain::CHECKPOINT_HASH),
+        Column::List { values: "id, expires_at", from: OPEN_NOTICES },
+    ])
+});
+
+/// The open "not me" notices of the sign-ins in the activity.
+const OPEN_NOTICES: &str =
+    "SELECT id, expires_at FROM sign_in_notices WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2";
+
+type DashboardRow = (String, String, String, String, Option<i64>, Option<String>, String);
+
 pub async fn dashboard(state: &AppState, signed_in: &SignedIn, before: Option<i64>) -> Result<DashboardView, AppError> {
     let auth = &signed_in.session;
-    let mut tx = state.db.begin_read().await?;
-    let sessions = sessions(tx.as_exec(), &auth.user_id, Some(&auth.session_id)).await?;
-    let tokens = tokens::list(tx.as_exec(), &auth.user_id).await?;
-    let last_sign_in = previous_sign_in(tx.as_exec(), auth).await?;
-    let mut activity = activity(state, tx.as_exec(), &auth.user_id, before, ACTIVITY_PAGE_SIZE).await?;
-    let open_notices: Vec<(String, i64)> = on!(tx.as_exec(), conn => sqlx::query_as(
-        "SELECT id, expires_at FROM sign_in_notices WHERE user_id = $1 AND used_at IS NULL AND expires_at > $2",
-    )
-    .bind(&auth.user_id)
-    .bind(clock::now())
-    .fetch_all(conn)
-    .await)?;
-    tx.commit().await?;
+    let now = clock::now();
+    let mut conn = state.db.acquire().await?;
+    let exec = conn.as_exec();
+    let sql = DASHBOARD.sql(&exec);
+    let (sessions, tokens, sign_ins, activity, checkpoint_seq, checkpoint_hash, notices): DashboardRow = on!(exec, conn => sqlx::query_as(sql)
+            .bind(&auth.user_id)
+            .bind(now)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(i64::from(ACTIVITY_PAGE_SIZE) + 1)
+            .fetch_one(conn)
+            .await)?;
+    drop(conn);
+
+    let sessions = session_list(now, db::rows(&sessions)?, Some(&auth.session_id));
+    let tokens = tokens::live(db::rows(&tokens)?);
+    let mut sign_ins: Vec<(i64, i64, Option<String>, String)> = db::rows(&sign_ins)?;
+    sign_ins.sort_unstable_by_key(|&(id, ..)| std::cmp::Reverse(id));
+    let last_sign_in = sign_ins.into_iter().nth(1).map(|(_, at, ip, detail)| sign_in_record(at, ip, &detail));
+    let linked = db::rows::<chain::LinkedRow>(&activity)?.into_iter().map(chain::Linked::from).collect();
+    let start = chain::start_from(checkpoint_seq, checkpoint_hash);
+    let mut activity = activity_page(state, linked, &start, ACTIVITY_PAGE_SIZE);
+    let open_notices: Vec<(String, i64)> = db::rows(&notices)?;
     for event in activity.events.iter_mut().filter(|e| e.kind == "new_sign_in") {
         let notice = event.detail["notice"].as_str();
         if let Some((id, expires_at)) = open_notices.iter().find(|(id, _)| Some(id.as_str()) == notice) {
@@ -262,13 +306,13 @@ pub async fn dashboard(state: &AppState, signed_in: &SignedIn, before: Option<i6
         }
     }
     let summary = DashboardSummary {
-        now: sessions.now,
+        now,
         active_sessions: count(sessions.sessions.len()),
         linked_providers: count(signed_in.user.providers.len()),
         api_tokens: count(tokens.len()),
         last_sign_in,
     };
-    let tokens = TokenList { now: sessions.now, tokens, allow_non_expiring: state.config.tokens.allow_non_expiring };
+    let tokens = TokenList { now, tokens, allow_non_expiring: state.config.tokens.allow_non_expiring };
     Ok(DashboardView { user: signed_in.user.as_ref().clone(), summary, sessions, tokens, activity })
 }
 
@@ -304,24 +348,39 @@ async fn previous_sign_in(conn: Exec<'_>, auth: &AuthSession) -> Result<Option<S
     .bind(&auth.user_id)
     .fetch_all(conn)
     .await)?;
-    Ok(rows.into_iter().nth(1).map(|(at, ip, detail)| SignInRecord {
+    Ok(rows.into_iter().nth(1).map(|(at, ip, detail)| sign_in_record(at, ip, &detail)))
+}
+
+/// The person's last two sign-ins, newest first (`$1` the person).
+const SIGN_INS: &str =
+    "SELECT id, at, ip, detail FROM audit_events WHERE user_id = $1 AND kind = 'sign_in' ORDER BY id DESC LIMIT 2";
+
+fn sign_in_record(at: i64, ip: Option<String>, detail: &str) -> SignInRecord {
+    SignInRecord {
         at,
         ip,
-        provider: serde_json::from_str::<Value>(&detail).ok().and_then(|d| d["provider"].as_str().map(Into::into)),
-    }))
+        provider: serde_json::from_str::<Value>(detail).ok().and_then(|d| d["provider"].as_str().map(Into::into)),
+    }
 }
+
+/// The person's live sessions (`$1` the person, `$2` now), in the order of [`SessionRow`]'s fields.
+const SESSIONS: &str = "SELECT id, provider, created_at, last_seen_at, expires_at, ip, user_agent FROM user_sessions
+     WHERE user_id = $1 AND expires_at > $2";
+const SESSION_VALUES: &str = "id, provider, created_at, last_seen_at, expires_at, ip, user_agent";
 
 /// The person's live sessions, most recently active first; `current` is the session asking, if it is one.
 pub async fn sessions(conn: Exec<'_>, user_id: &str, current: Option<&str>) -> Result<SessionList, AppError> {
     let now = clock::now();
-    let rows: Vec<SessionRow> = on!(conn, conn => sqlx::query_as(
-        "SELECT id, provider, created_at, last_seen_at, expires_at, ip, user_agent FROM user_sessions
-         WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC, created_at DESC",
-    )
+    let rows: Vec<SessionRow> = on!(conn, conn => sqlx::query_as(SESSIONS)
     .bind(user_id)
     .bind(now)
     .fetch_all(conn)
     .await)?;
+    Ok(session_list(now, rows, current))
+}
+
+fn session_list(now: i64, mut rows: Vec<SessionRow>, current: Option<&str>) -> SessionList {
+    rows.sort_unstable_by(|a, b| (b.last_seen_at, b.created_at).cmp(&(a.last_seen_at, a.created_at)));
     let sessions = rows
         .into_iter()
         .map(|row| {
@@ -339,7 +398,7 @@ pub async fn sessions(conn: Exec<'_>, user_id: &str, current: Option<&str>) -> R
             }
         })
         .collect();
-    Ok(SessionList { now, sessions })
+    SessionList { now, sessions }
 }
 
 /// Revokes one of `user_id`'s sessions; another person's session id is "not found".
@@ -402,12 +461,18 @@ pub async fn activity(
     .fetch_all(conn)
     .await)?;
     let start = chain::start(conn).await?;
+    Ok(activity_page(state, rows, &start, limit))
+}
+
+/// A page of activity from up to `limit + 1` events (the extra one says there is a next page), in any order.
+fn activity_page(state: &AppState, mut rows: Vec<chain::Linked>, start: &(i64, String), limit: u32) -> ActivityPage {
+    rows.sort_unstable_by_key(|linked| std::cmp::Reverse(linked.event.id));
     let more = rows.len() > limit as usize;
     let events: Vec<ActivityEvent> = rows
         .into_iter()
         .take(limit as usize)
         .map(|linked| {
-            let verified = linked.verified(&start);
+            let verified = linked.verified(start);
             let chain::Stored { id, at, kind, ip, user_agent, detail, .. } = linked.event;
             let detail: Value = serde_json::from_str(&detail).unwrap_or_else(|_| json!({}));
             ActivityEvent {
@@ -427,7 +492,7 @@ pub async fn activity(
         })
         .collect();
     let next = if more { events.last().map(|e| e.id) } else { None };
-    Ok(ActivityPage { now: clock::now(), events, next })
+    ActivityPage { now: clock::now(), events, next }
 }
 
 /// A sentence for an audit event.

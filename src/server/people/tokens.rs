@@ -228,24 +228,34 @@ pub async fn create(
     Ok(CreatedToken { token, secret })
 }
 
-type TokenRow = (String, String, String, i64, Option<i64>, Option<i64>, Option<String>, Option<String>);
+pub(crate) type TokenRow = (String, String, String, i64, Option<i64>, Option<i64>, Option<String>, Option<String>);
 
 fn token_info((id, name, scopes, created_at, expires_at, last_used_at, last_used_ip, allowed): TokenRow) -> TokenInfo {
     let allowed_ips = Networks::from_stored(allowed.as_deref()).entries();
     TokenInfo { id, name, scopes: split(&scopes), created_at, expires_at, last_used_at, last_used_ip, allowed_ips }
 }
 
+/// The person's tokens that still work (`$1` the person, `$2` now), in the order of [`TokenRow`].
+pub(crate) const LIVE_TOKENS: &str =
+    "SELECT id, name, scopes, created_at, expires_at, last_used_at, last_used_ip, allowed_networks
+     FROM api_tokens WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2)";
+pub(crate) const TOKEN_VALUES: &str =
+    "id, name, scopes, created_at, expires_at, last_used_at, last_used_ip, allowed_networks";
+
 /// The person's tokens that still work, newest first.
 pub async fn list(conn: Exec<'_>, user_id: &str) -> Result<Vec<TokenInfo>, AppError> {
-    let rows: Vec<TokenRow> = on!(conn, conn => sqlx::query_as(
-        "SELECT id, name, scopes, created_at, expires_at, last_used_at, last_used_ip, allowed_networks
-         FROM api_tokens WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC, id",
-    )
+    let rows: Vec<TokenRow> = on!(conn, conn => sqlx::query_as(LIVE_TOKENS)
     .bind(user_id)
     .bind(clock::now())
     .fetch_all(conn)
     .await)?;
-    Ok(rows.into_iter().map(token_info).collect())
+    Ok(live(rows))
+}
+
+/// [`LIVE_TOKENS`]' rows, in any order, as the list shows them: newest first.
+pub(crate) fn live(mut rows: Vec<TokenRow>) -> Vec<TokenInfo> {
+    rows.sort_unstable_by(|a, b| b.3.cmp(&a.3).then_with(|| a.0.cmp(&b.0)));
+    rows.into_iter().map(token_info).collect()
 }
 
 /// Revokes one of the person's tokens (another person's id is "not found"). It is refused from the next request.

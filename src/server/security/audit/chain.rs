@@ -534,6 +534,50 @@ impl Linked {
     }
 }
 
+/// The names of [`LINKED_COLUMNS`]' values, for a [`db::Lists`] list over a `SELECT` of them.
+pub const LINKED_VALUES: &str =
+    "id, seq, at, kind, detail, user_id, ip, user_agent, salt, sealed, prev_hash, hash, before_hash";
+
+/// An event with its predecessor's hash as a [`db::Lists`] row of [`LINKED_VALUES`].
+#[derive(Deserialize)]
+#[allow(clippy::type_complexity)]
+pub struct LinkedRow(
+    i64,
+    Option<i64>,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+impl From<LinkedRow> for Linked {
+    fn from(row: LinkedRow) -> Self {
+        let LinkedRow(id, seq, at, kind, detail, user_id, ip, user_agent, salt, sealed, prev_hash, hash, before_hash) =
+            row;
+        let event = Stored { id, seq, at, kind, detail, user_id, ip, user_agent, salt, sealed, prev_hash, hash };
+        Self { event, before_hash }
+    }
+}
+
+/// The newest checkpoint, as two [`db::Column::Scalar`]s of a [`db::Lists`] statement (its `seq`, its `hash`).
+pub const CHECKPOINT_SEQ: &str = "SELECT seq FROM audit_checkpoints ORDER BY seq DESC LIMIT 1";
+pub const CHECKPOINT_HASH: &str = "SELECT hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1";
+
+/// Where the chain starts, from the checkpoint's two values (see [`start`]).
+pub fn start_from(seq: Option<i64>, hash: Option<String>) -> (i64, String) {
+    match (seq, hash) {
+        (Some(seq), Some(hash)) => (seq, hash),
+        _ => (0, GENESIS.to_owned()),
+    }
+}
+
 /// Where the chain starts: after the newest checkpoint, or at the beginning.
 pub async fn start(db: Exec<'_>) -> Result<(i64, String), sqlx::Error> {
     Ok(checkpoint(db).await?.unwrap_or((0, GENESIS.to_owned())))
