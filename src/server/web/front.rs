@@ -31,7 +31,7 @@ use crate::server::{
     platform::{config::AccessLog, metrics::Route, telemetry, transport},
     security::headers,
     state::AppState,
-    web::{layers, owner_scope},
+    web::{health, layers, owner_scope},
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -69,7 +69,13 @@ pub async fn front(State(front): State<Arc<Front>>, mut request: Request, next: 
         layers::identify(state, peer, &mut request);
     }
     let method = request.method().clone();
-    let span = telemetry::request_span(&method, request.uri().path(), request_id.to_str().unwrap_or("-"));
+    // A probe logs nothing of its own and is asked for every few seconds: its span would be the largest part of its
+    // cost (`bench/profiles/healthz.txt`). Its access-log line, if any, names its path and request id itself.
+    let probe = health::PROBES.into_iter().find(|probe| *probe == request.uri().path());
+    let span = match probe {
+        Some(_) => tracing::Span::none(),
+        None => telemetry::request_span(&method, request.uri().path(), request_id.to_str().unwrap_or("-")),
+    };
 
     let mut response = match front.slots.try_acquire() {
         Err(_) => transport::overloaded(),
@@ -90,7 +96,14 @@ pub async fn front(State(front): State<Arc<Front>>, mut request: Request, next: 
     state.metrics.request(route, &method, response.status(), elapsed.as_secs_f64());
     if front.access_log.wants(response.status()) {
         span.in_scope(|| {
-            tracing::info!(status = response.status().as_u16(), latency_ms = elapsed.as_millis() as u64, "response");
+            let (status, latency_ms) = (response.status().as_u16(), elapsed.as_millis() as u64);
+            match probe {
+                None => tracing::info!(status, latency_ms, "response"),
+                Some(path) => {
+                    let request_id = response.headers().get(&REQUEST_ID).and_then(|id| id.to_str().ok());
+                    tracing::info!(%method, path, request_id, status, latency_ms, "response");
+                }
+            }
         });
     }
     response
