@@ -1,7 +1,8 @@
 //! Sign-in with external providers.
 //!
 //! - [`handlers`]: the `/auth/*` routes (start, callback, link, confirm, sign-out).
-//! - [`providers`]: the configured providers; [`oidc`]: OpenID Connect; [`github`]: GitHub's OAuth 2.0;
+//! - [`providers`]: the configured providers; [`oidc`]: OpenID Connect, with [`provider_keys`] checking ID tokens'
+//!   signatures; [`github`]: GitHub's OAuth 2.0;
 //!   [`capped`]: provider requests with size and time caps; [`flow`]: what every provider's flow shares.
 //! - [`attempt`]: a sign-in in progress; [`redirect`]: where the browser goes afterwards.
 
@@ -11,5 +12,6 @@ pub mod flow;
 pub mod github;
 pub mod handlers;
 pub mod oidc;
+pub mod provider_keys;
 pub mod providers;
 pub mod redirect;

@@ -11,17 +11,20 @@ use std::{
 
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    JsonWebKeySetUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
-    TokenResponse,
+    IdTokenVerifier, JsonWebKeySetUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    Scope, TokenResponse,
     core::{
-        CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
-        CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreUserInfoClaims,
+        CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+        CoreUserInfoClaims,
     },
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::server::auth::flow::{AuthorizationRequest, CallbackError};
+use crate::server::auth::{
+    flow::{AuthorizationRequest, CallbackError},
+    provider_keys::{ProviderKey, ProviderKeys},
+};
 use crate::server::{auth::capped::describe_reqwest, people::users::Identity, platform::clock};
 
 /// Signature algorithms accepted for ID tokens: asymmetric only. `none` cannot be expressed, and an HMAC algorithm
@@ -61,7 +64,7 @@ pub struct OidcProvider {
 }
 
 struct Jwks {
-    keys: CoreJsonWebKeySet,
+    keys: ProviderKeys,
     /// When an unknown `kid` last caused a refetch.
     refetched_at: Option<Instant>,
 }
@@ -239,16 +242,15 @@ impl OidcProvider {
             .into_iter()
             .filter(|alg| self.metadata.id_token_signing_alg_values_supported().contains(alg))
             .collect();
-        let verifier =
-            CoreIdTokenVerifier::new_public_client(self.client_id.clone(), self.metadata.issuer().clone(), keys)
-                .set_allowed_algs(allowed)
-                .set_issue_time_verifier_fn(|iat| {
-                    if iat > chrono::Utc::now() + CLOCK_LEEWAY {
-                        Err(format!("issued in the future ({iat})"))
-                    } else {
-                        Ok(())
-                    }
-                });
+        let verifier = IdTokenVerifier::<ProviderKey>::new_public_client(
+            self.client_id.clone(),
+            self.metadata.issuer().clone(),
+            keys,
+        )
+        .set_allowed_algs(allowed)
+        .set_issue_time_verifier_fn(|iat| {
+            if iat > chrono::Utc::now() + CLOCK_LEEWAY { Err(format!("issued in the future ({iat})")) } else { Ok(()) }
+        });
         id_token.claims(&verifier, nonce).cloned().map_err(|error| match error {
             openidconnect::ClaimsVerificationError::SignatureVerification(
                 openidconnect::SignatureVerificationError::NoMatchingKey,
@@ -278,7 +280,7 @@ enum VerifyError {
     Invalid(String),
 }
 
-async fn fetch_jwks(http: &reqwest::Client, url: &JsonWebKeySetUrl) -> Result<CoreJsonWebKeySet, DiscoveryError> {
+async fn fetch_jwks(http: &reqwest::Client, url: &JsonWebKeySetUrl) -> Result<ProviderKeys, DiscoveryError> {
     let fetch_error = |reason: String| DiscoveryError::Fetch { url: url.to_string(), reason };
     let response = http.get(url.as_str()).send().await.map_err(|e| fetch_error(describe_reqwest(&e)))?;
     if !response.status().is_success() {
