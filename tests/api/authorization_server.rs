@@ -549,6 +549,35 @@ async fn tokens_that_are_not_valid_access_tokens_are_refused_with_a_clear_reason
     assert_eq!(me(&app, &forge(&app, &within_leeway, "at+jwt", None)).await.0, StatusCode::OK, "60 s leeway");
 }
 
+/// A token checked once is remembered (its signature is not checked again on the next call), and the memory changes
+/// no answer: a copy with its signature altered is refused, and a remembered token is refused once it expires.
+/// (Revocation is checked on every call: see the next test, which uses the token before revoking it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_access_token_is_still_refused_when_altered_or_expired() {
+    let (_provider, app, client) = setup().await;
+    let issued = tokens(&app, &client).await;
+    let access = issued["access_token"].as_str().expect("at");
+    assert_eq!(me(&app, access).await.0, StatusCode::OK);
+    assert_eq!(me(&app, access).await.0, StatusCode::OK, "again: remembered");
+
+    let signature_at = access.rfind('.').expect("three parts") + 10;
+    let swapped = if &access[signature_at..=signature_at] == "A" { "B" } else { "A" };
+    let altered = format!("{}{swapped}{}", &access[..signature_at], &access[signature_at + 1..]);
+    assert_eq!(me(&app, &altered).await.0, StatusCode::UNAUTHORIZED, "one character of the signature changed");
+
+    // Inside the 60 s leeway for two more seconds, then not.
+    let mut claims: Value = jsonwebtoken::dangerous::insecure_decode::<Value>(access).expect("claims").claims;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64;
+    claims["exp"] = json!(now - 58);
+    claims["iat"] = json!(now - 600);
+    let expiring = forge(&app, &claims, "at+jwt", None);
+    assert_eq!(me(&app, &expiring).await.0, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let (status, challenge, _) = me(&app, &expiring).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.contains("error_description=\"token expired\""), "{challenge}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_an_app_stops_its_refresh_tokens_at_once_and_its_access_tokens_from_the_next_request() {
     let (_provider, app, client) = setup().await;

@@ -4,6 +4,8 @@
 use jsonwebtoken::{Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
+use sha2::{Digest, Sha256};
+
 use crate::server::oauth::{keys, scopes::Scopes};
 use crate::server::{platform::clock, state::AppState};
 
@@ -125,6 +127,14 @@ pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Access
     }
     let kid = header.kid.ok_or(AccessTokenError::Invalid("no key id"))?;
     let key = state.keys.find_or_reload(&state.db, &kid).await.ok_or(AccessTokenError::Invalid("unknown key"))?;
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    if let Some(claims) = verified::recall(&digest, &key) {
+        // These exact bytes passed every check below under this very key; only the time can have changed.
+        return match claims.exp.saturating_add(keys::LEEWAY_SECS as i64) < clock::now() {
+            true => Err(AccessTokenError::Expired),
+            false => Ok(claims),
+        };
+    }
     let mut validation = Validation::new(keys::ALGORITHM);
     validation.leeway = keys::LEEWAY_SECS;
     validation.validate_nbf = true;
@@ -132,7 +142,10 @@ pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Access
     validation.set_audience(&[audience(state)]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     match jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation) {
-        Ok(data) => Ok(data.claims),
+        Ok(data) => {
+            verified::remember(digest, &key, &data.claims);
+            Ok(data.claims)
+        }
         Err(error) => Err(match error.kind() {
             ErrorKind::ExpiredSignature => AccessTokenError::Expired,
             ErrorKind::ImmatureSignature => AccessTokenError::Invalid("not valid yet"),
@@ -168,4 +181,43 @@ pub async fn verify_id_token_hint(state: &AppState, token: &str) -> Option<IdTok
     validation.set_issuer(&[issuer(state)]);
     validation.set_required_spec_claims(&["iss", "sub", "aud"]);
     jsonwebtoken::decode::<IdTokenHint>(token, &key.decoding, &validation).ok().map(|data| data.claims)
+}
+
+/// Access tokens already checked, so an app calling the API with the same token again and again pays for its ES256
+/// signature once (an ECDSA verification was nine tenths of such a request's CPU: `make bench`'s `api-jwt` row ran at a
+/// fortieth of a personal access token's). Keyed by the SHA-256 of the token's exact bytes, with the key that verified
+/// it: a hit needs the very same key object still in the ring (a reload or a retired key ends its entries), and the
+/// expiry is checked again on every hit. Whether the authorization still stands is not remembered here: the caller
+/// checks it on every request. Bounded: past [`MAX_VERIFIED`] entries, expired ones go, then all.
+mod verified {
+    use std::{
+        collections::HashMap,
+        sync::{Arc, LazyLock, Mutex, PoisonError, Weak},
+    };
+
+    use super::{AccessClaims, keys::SigningKey};
+    use crate::server::platform::clock;
+
+    pub const MAX_VERIFIED: usize = 10_000;
+
+    type Entries = HashMap<[u8; 32], (Weak<SigningKey>, AccessClaims)>;
+    static ENTRIES: LazyLock<Mutex<Entries>> = LazyLock::new(Mutex::default);
+
+    pub fn recall(digest: &[u8; 32], key: &Arc<SigningKey>) -> Option<AccessClaims> {
+        let entries = ENTRIES.lock().unwrap_or_else(PoisonError::into_inner);
+        let (by, claims) = entries.get(digest)?;
+        std::ptr::eq(by.as_ptr(), Arc::as_ptr(key)).then(|| claims.clone())
+    }
+
+    pub fn remember(digest: [u8; 32], key: &Arc<SigningKey>, claims: &AccessClaims) {
+        let mut entries = ENTRIES.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= MAX_VERIFIED {
+            let now = clock::now();
+            entries.retain(|_, (by, claims)| by.strong_count() > 0 && claims.exp >= now);
+            if entries.len() >= MAX_VERIFIED {
+                entries.clear();
+            }
+        }
+        entries.insert(digest, (Arc::downgrade(key), claims.clone()));
+    }
 }
