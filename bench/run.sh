@@ -50,7 +50,8 @@ wait_for "$idp/.well-known/openid-configuration" "the Dev IdP" "$work/idp.log"
 # The rate limits stay on, set out of reach: every request pays for its check, none is refused (the sign-in rows
 # alone start thousands of sign-ins from this one address).
 limits_on="RATE_LIMIT_SIGN_IN=1000000/1s RATE_LIMIT_OAUTH=1000000/1s RATE_LIMIT_API=1000000/1s"
-env $limits_on APP_URL=$app DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.0.1:$app_port" \
+# The app's access tokens of the OAuth rows last an hour (the longest allowed), so they outlive the run.
+env $limits_on OAUTH_ACCESS_TOKEN_LIFETIME=1h APP_URL=$app DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.0.1:$app_port" \
   LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD RUST_LOG=warn LOG_FORMAT=json DEV_IDP_URL=$idp \
   TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/gatehouse >"$work/app.log" 2>&1 &
 app_pid=$!
@@ -82,14 +83,45 @@ wait_for "$pgapp/readyz" "Gatehouse on PostgreSQL" "$work/pgapp.log"
 # One signed-in person for the page rows (a fresh account: one session, one token, a short activity list), on each.
 read -r cookie token < <(signed_in "$app" "$idp" "$work/cookies")
 read -r pg_cookie pg_token < <(signed_in "$pgapp" "$idp" "$work/pgcookies")
+
+# An app the person authorized, as apps get their tokens (code + PKCE, then /oauth/token): an access token (an
+# ES256 JWT) for the API and introspection rows, and a pool of refresh tokens for the refresh row, each used once —
+# every answer's new refresh token goes back into the pool (rotation; a token used twice would end the
+# authorization and fail the row).
+app_client=$(DATABASE_URL="sqlite://$work/gatehouse.db" target/release/gatehouse clients add --name "Bench app" \
+  --redirect-uri http://127.0.0.1/bench-callback --scope "openid profile:read offline_access")
+read -r client_id client_secret app_jwt < <(taskset -c 1 python3 bench/app_tokens.py "$app" "$cookie" "$app_client" \
+  $(( connections + 16 )) "$work/refresh-tokens")
+app_basic="Authorization: Basic $(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)"
+cat >"$work/refresh.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+local pool = {}
+function init(args)
+  for line in io.lines("$work/refresh-tokens") do table.insert(pool, line) end
+end
+function request()
+  local token = table.remove(pool) or "the-pool-ran-dry"
+  return wrk.format(nil, nil, nil, "grant_type=refresh_token&refresh_token=" .. token)
+end
+function response(status, headers, body)
+  local token = body:match('"refresh_token"%s*:%s*"([^"]+)"')
+  if token then table.insert(pool, token) end
+end
+LUA
+cat >"$work/introspect.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.body = "token=$app_jwt"
+LUA
 taskset -c 1 wrk -t1 -c$connections -d2s -H "Cookie: $pg_cookie" "$pgapp/dashboard" >/dev/null
 for pid in $(psql "${pg_admin%/*}/gatehouse_bench" -tAc \
   "SELECT pid FROM pg_stat_activity WHERE application_name = 'gatehouse' AND datname = 'gatehouse_bench'"); do
   taskset -pc 0 "$pid" >/dev/null
 done
 
-# key|name|url|header (empty: none)|expected answer (empty: 2xx/3xx; 429: every answer a refusal). The key names the
-# row in bench/floors.
+# key|name|url|header (empty: none)|expected answer (empty: 2xx/3xx; 429: every answer a refusal)|wrk script (empty:
+# GET). The key names the row in bench/floors.
 rows=(
   "hello|bare axum hello (baseline)|$hello/|"
   "healthz|\`GET /healthz\`|$app/healthz|"
@@ -101,6 +133,9 @@ rows=(
   "api-session|\`GET /api/v1/me\` with a session cookie|$app/api/v1/me|Cookie: $cookie"
   "api-pat-unlimited|\`GET /api/v1/me\` with a personal access token, API rate limit off|$off/api/v1/me|Authorization: Bearer $token"
   "refused|\`GET /auth/login/dev\` over the sign-in rate limit (429)|$off/auth/login/dev||429"
+  "api-jwt|\`GET /api/v1/me\` with an app's access token (ES256 JWT)|$app/api/v1/me|Authorization: Bearer $app_jwt"
+  "oauth-refresh|\`POST /oauth/token\`, refresh grant (a new refresh token each time)|$app/oauth/token|$app_basic||$work/refresh.lua"
+  "oauth-introspect|\`POST /oauth/introspect\` of an app's access token|$app/oauth/introspect|$app_basic||$work/introspect.lua"
   "pg-dashboard|signed-in \`GET /dashboard\`, PostgreSQL|$pgapp/dashboard|Cookie: $pg_cookie"
   "pg-api-pat|\`GET /api/v1/me\` with a personal access token, PostgreSQL|$pgapp/api/v1/me|Authorization: Bearer $pg_token"
 )
@@ -119,15 +154,14 @@ function done(summary, latency, requests)
 end
 LUA
 
-# measure URL HEADER [429] -> "rps p99_ms"; refuses a run with any non-2xx/3xx answer or socket error (with 429: a run
-# in which any answer was not a refusal).
+# measure URL HEADER [429] [SCRIPT] -> "rps p99_ms"; refuses a run with any non-2xx/3xx answer or socket error (with
+# 429: a run in which any answer was not a refusal).
 measure() {
-  local url=$1 header=$2 expect=${3:-} out
-  if [ -n "$header" ]; then
-    out=$(taskset -c 1 wrk -t1 -c$connections -d"$duration" --latency -H "$header" "$url")
-  else
-    out=$(taskset -c 1 wrk -t1 -c$connections -d"$duration" --latency "$url")
-  fi
+  local url=$1 header=$2 expect=${3:-} script=${4:-} out
+  local -a with=()
+  [ -n "$header" ] && with+=(-H "$header")
+  [ -n "$script" ] && with+=(-s "$script")
+  out=$(taskset -c 1 wrk -t1 -c$connections -d"$duration" --latency "${with[@]}" "$url")
   local bad
   if [ "$expect" = 429 ]; then
     # Every answer must be a refusal: as many non-2xx/3xx answers as requests, and no socket errors.
@@ -153,9 +187,9 @@ measure() {
 
 for round in $(seq "$rounds"); do
   for i in "${!rows[@]}"; do
-    IFS='|' read -r _ name url header expect <<<"${rows[$i]}"
+    IFS='|' read -r _ name url header expect script <<<"${rows[$i]}"
     echo "bench: round $round/$rounds: $name" >&2
-    read -r rps p99 < <(measure "$url" "$header" "$expect")
+    read -r rps p99 < <(measure "$url" "$header" "$expect" "$script")
     echo "$i $round $rps $p99" >>"$work/samples"
   done
 done
