@@ -90,15 +90,26 @@ read -r pg_cookie pg_token < <(signed_in "$pgapp" "$idp" "$work/pgcookies")
 # authorization and fail the row).
 app_client=$(DATABASE_URL="sqlite://$work/gatehouse.db" target/release/gatehouse clients add --name "Bench app" \
   --redirect-uri http://127.0.0.1/bench-callback --scope "openid profile:read offline_access")
+# Each round's run ends with up to one request per connection in flight, whose new refresh tokens are lost: the pool
+# starts with enough for every round, and each run writes what is left of it back for the next.
 read -r client_id client_secret app_jwt < <(taskset -c 1 python3 bench/app_tokens.py "$app" "$cookie" "$app_client" \
-  $(( connections + 16 )) "$work/refresh-tokens")
+  $(( connections * (rounds + 1) + 16 )) "$work/refresh-tokens")
 app_basic="Authorization: Basic $(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)"
 cat >"$work/refresh.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
-local pool = {}
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+pool = {}
 function init(args)
   for line in io.lines("$work/refresh-tokens") do table.insert(pool, line) end
+end
+function done(summary, latency, requests)
+  local left = io.open("$work/refresh-tokens", "w")
+  for _, thread in ipairs(threads) do
+    for _, token in ipairs(thread:get("pool")) do left:write(token, "\n") end
+  end
+  left:close()
 end
 function request()
   local token = table.remove(pool) or "the-pool-ran-dry"
