@@ -380,7 +380,7 @@ pub async fn sessions(conn: Exec<'_>, user_id: &str, current: Option<&str>) -> R
 }
 
 fn session_list(now: i64, mut rows: Vec<SessionRow>, current: Option<&str>) -> SessionList {
-    rows.sort_unstable_by(|a, b| (b.last_seen_at, b.created_at).cmp(&(a.last_seen_at, a.created_at)));
+    rows.sort_unstable_by_key(|row| std::cmp::Reverse((row.last_seen_at, row.created_at)));
     let sessions = rows
         .into_iter()
         .map(|row| {
