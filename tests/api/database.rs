@@ -285,6 +285,43 @@ async fn housekeeping_on_several_instances_at_once_deletes_only_what_expired() {
     assert_eq!(app.me_status().await, 200, "and the person is still signed in");
 }
 
+/// A new session whose random id is already taken gets another: the session stored under it is never overwritten
+/// (SQLite's store creates in one statement of its own, PostgreSQL's in the library's transaction; both retried).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_session_never_takes_over_the_id_of_a_stored_one() {
+    use tower_sessions::{
+        cookie::time::{Duration, OffsetDateTime},
+        session::Record,
+        session_store::SessionStore,
+    };
+    let (_provider, app) = signed_in(&[]).await;
+    let stored = |id: String| {
+        let sql = app.sql.clone();
+        async move {
+            sqlx::query_scalar::<_, Vec<u8>>("SELECT data FROM tower_sessions WHERE id = $1")
+                .bind(id)
+                .fetch_one(&sql)
+                .await
+                .expect("the stored session")
+        }
+    };
+    let taken: String = sqlx::query_scalar("SELECT id FROM tower_sessions").fetch_one(&app.sql).await.expect("one");
+    let before = stored(taken.clone()).await;
+
+    let store = session::Store::open(&app.state.db).await.expect("the session store");
+    let mut record = Record {
+        id: taken.parse().expect("a session id"),
+        data: Default::default(),
+        expiry_date: OffsetDateTime::now_utc() + Duration::hours(1),
+    };
+    store.create(&mut record).await.expect("created under another id");
+    assert_ne!(record.id.to_string(), taken, "the taken id was not reused");
+    assert_eq!(stored(taken).await, before, "the stored session is untouched");
+    assert!(store.load(&record.id).await.expect("loads").is_some(), "the new one is stored under its new id");
+    assert_eq!(app.count("tower_sessions").await, 2);
+    assert_eq!(app.me_status().await, 200, "and the person is still signed in");
+}
+
 async fn futures_join<T>(
     handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
 ) -> Vec<Result<T, tokio::task::JoinError>> {

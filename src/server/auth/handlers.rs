@@ -21,7 +21,7 @@ use crate::server::auth::{
 };
 use crate::server::{
     people::{
-        mfa, notices,
+        notices,
         security_mail::{self, Change},
         session::{self, Caller, ClientInfo},
         step_up::{self, Proof},
@@ -314,21 +314,19 @@ async fn finish(
     // 4c. The person, found or created, a session and the audit trail: written together or not at all. Then the
     // browser's cookie gets a fresh id that carries the session.
     let mut tx = state.db.begin_write().await.map_err(|e| internal(&e))?;
-    let (user, created) = match users::sign_in(tx.as_exec(), &identity).await.map_err(|e| internal(&e))? {
-        SignIn::Existing(user)
-            if users::lock_if_disabled(tx.as_exec(), &user.id).await.map_err(|e| internal(&e))? =>
-        {
+    let (user, created, two_step) = match users::sign_in(tx.as_exec(), &identity).await.map_err(|e| internal(&e))? {
+        SignIn::Existing { user, disabled: true, .. } => {
             return Err(Failed { error: CallbackError::AccountDisabled, user_id: Some(user.id), linking: false });
         }
-        SignIn::Existing(user) => (user, false),
-        SignIn::Created(user) => (user, true),
+        SignIn::Existing { user, two_step, .. } => (user, false, two_step),
+        SignIn::Created(user) => (user, true, false),
         SignIn::EmailInUse { owner } => {
             return Err(Failed { error: CallbackError::EmailInUse, user_id: Some(owner), linking: false });
         }
     };
     // Two-step verification on: the provider's answer is only the first step. The browser gets a challenge (and no
     // session) until a code passes at /login/mfa.
-    if !created && mfa::is_enabled(tx.as_exec(), &user.id).await.map_err(|e| internal(&e))? {
+    if two_step {
         tx.commit().await.map_err(|e| internal(&e))?;
         let challenge = session::Challenge {
             user_id: user.id.clone(),
@@ -360,9 +358,11 @@ async fn finish(
     audit::record(tx.as_exec(), Event::SignIn, Some(&user.id), client_info, json!({ "provider": provider }))
         .await
         .map_err(|e| internal(&e))?;
+    let new_sign_in =
+        notices::note(tx.as_exec(), &user.id, &auth.session_id, client_info).await.map_err(|e| internal(&e))?;
     tx.commit().await.map_err(|e| internal(&e))?;
     state.metrics.sign_in(provider, Outcome::Success);
-    notices::after_sign_in(state, &user.id, &auth.session_id, client_info).await;
+    notices::tell(state, new_sign_in, client_info).await;
     session::start(session, &state.cache, &state.config.sessions, &auth, attempt.keep)
         .await
         .map_err(|e| internal(&e))?;

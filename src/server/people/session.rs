@@ -56,7 +56,56 @@ pub fn layer(store: Store, app_url: &AppUrl, settings: &SessionSettings) -> Sess
 /// Where session data (the signed-in person, pending login attempts) is kept: tower-sessions' store for the
 /// database in use, in the `tower_sessions` table. Shared by every instance on the same database, so a session
 /// made on one is valid on all, and a sign-in started on one completes on another.
-pub type Store = Backend<SqliteStore, PostgresStore>;
+pub type Store = Backend<SqliteSessions, PostgresStore>;
+
+/// SQLite's store: tower-sessions-sqlx-store's, except for `create`, which it wraps in a transaction to retry on an id
+/// collision — three round trips to the database's thread and a commit for one row. An id is 128 random bits;
+/// retrying the single statement keeps the same guarantee in one round trip.
+#[derive(Clone, Debug)]
+pub struct SqliteSessions {
+    store: SqliteStore,
+    pool: sqlx::SqlitePool,
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SqliteSessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        loop {
+            let data = rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+            // The store's own statement, so that its `load`, `save` and expiry read the row as they wrote it.
+            let inserted = sqlx::query("INSERT OR ABORT INTO tower_sessions (id, data, expiry_date) VALUES (?, ?, ?)")
+                .bind(record.id.to_string())
+                .bind(data)
+                .bind(record.expiry_date)
+                .execute(&self.pool)
+                .await;
+            match inserted {
+                Ok(_) => return Ok(()),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => record.id = Id::default(),
+                Err(e) => return Err(session_store::Error::Backend(e.to_string())),
+            }
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.store.save(record).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.store.load(id).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.store.delete(id).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ExpiredDeletion for SqliteSessions {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        self.store.delete_expired().await
+    }
+}
 
 impl Store {
     /// The store on `db`'s pool. SQLite's table is created here, as tower-sessions defines it; PostgreSQL's by the
@@ -66,7 +115,7 @@ impl Store {
             Db::Sqlite(pool) => {
                 let store = SqliteStore::new(pool.clone());
                 store.migrate().await?;
-                Store::Sqlite(store)
+                Store::Sqlite(SqliteSessions { store, pool: pool.clone() })
             }
             Db::Postgres(pool) => {
                 // The schema the migrations created it in: the first of the connection's `search_path`.

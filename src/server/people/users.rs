@@ -84,10 +84,20 @@ impl PersonColumns {
     }
 }
 
+/// A returning person's row as the sign-in's update leaves it.
+#[derive(sqlx::FromRow)]
+struct Returning {
+    #[sqlx(flatten)]
+    user: User,
+    disabled: bool,
+    two_step: bool,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum SignIn {
-    /// A returning person.
-    Existing(User),
+    /// A returning person: whether an administrator disabled the account and whether two-step verification is on
+    /// are read with the row (which the transaction now holds, so neither can change before it commits).
+    Existing { user: User, disabled: bool, two_step: bool },
     /// A first sign-in: the account was created.
     Created(User),
     /// The identity is new but its verified email belongs to an existing account. Nothing was created: accounts are
@@ -103,27 +113,45 @@ pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sq
     // Two first sign-ins of one person, or of two people with one verified email, finishing at once (two tabs, two
     // instances) would each find nothing and each create an account: the checks and the creation run one at a time.
     db::claim(tx.reborrow(), &identity_key(identity)).await?;
-    let existing = owner_of(tx.reborrow(), identity).await?;
-    if let Some(user_id) = existing {
-        on!(tx.reborrow(), conn => {
-            sqlx::query("UPDATE identities SET email = $1 WHERE provider = $2 AND issuer = $3 AND subject = $4")
-                .bind(&identity.email)
-                .bind(&identity.provider)
-                .bind(&identity.issuer)
-                .bind(&identity.subject)
-                .execute(&mut *conn)
-                .await?;
-            // Keep the picture current when the person has not chosen otherwise; names and emails are theirs.
-            sqlx::query("UPDATE users SET last_sign_in_at = $1, avatar_url = COALESCE($2, avatar_url) WHERE id = $3")
-                .bind(now)
-                .bind(&identity.avatar_url)
-                .bind(&user_id)
-                .execute(conn)
-                .await
-                .map(drop)
-        })?;
-        let user = find_in(tx, &user_id).await?;
-        return Ok(SignIn::Existing(user));
+    let existing: Option<(String, Option<String>)> = on!(tx.reborrow(), conn => sqlx::query_as(
+        "SELECT user_id, email FROM identities WHERE provider = $1 AND issuer = $2 AND subject = $3",
+    )
+    .bind(&identity.provider)
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .fetch_optional(conn)
+    .await)?;
+    if let Some((user_id, known_email)) = existing {
+        // Written only when it changed: an unchanged row is not a page to write.
+        if known_email != identity.email {
+            on!(tx.reborrow(), conn => sqlx::query(
+                "UPDATE identities SET email = $1 WHERE provider = $2 AND issuer = $3 AND subject = $4",
+            )
+            .bind(&identity.email)
+            .bind(&identity.provider)
+            .bind(&identity.issuer)
+            .bind(&identity.subject)
+            .execute(conn)
+            .await
+            .map(drop))?;
+        }
+        // Keep the picture current when the person has not chosen otherwise; names and emails are theirs. The update
+        // locks the row (an administrator disabling the account at this moment waits for this sign-in, which then
+        // ends with the rest of the account's sessions, or this waits and reads the account disabled).
+        let returning: Returning = on!(tx, conn => sqlx::query_as(
+            "UPDATE users SET last_sign_in_at = $1, avatar_url = COALESCE($2, avatar_url) WHERE id = $3
+             RETURNING id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at,
+                       disabled_at IS NOT NULL AS disabled,
+                       EXISTS (SELECT 1 FROM totp WHERE totp.user_id = users.id AND totp.enabled_at IS NOT NULL)
+                           AS two_step",
+        )
+        .bind(now)
+        .bind(&identity.avatar_url)
+        .bind(&user_id)
+        .fetch_one(conn)
+        .await)?;
+        let Returning { user, disabled, two_step } = returning;
+        return Ok(SignIn::Existing { user, disabled, two_step });
     }
 
     if let Some(email) = identity.email.as_deref().filter(|_| identity.email_verified) {

@@ -254,6 +254,10 @@ async fn connect_sqlite(settings: &DatabaseSettings) -> Result<(SqlitePool, Stri
         // NORMAL is durable in WAL mode except for the last transactions before a power loss.
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
+        // Each connection's page cache is emptied whenever another connection has written (every sign-in writes), so
+        // pages are read again and again: mapped, a read is a pointer into the file instead of a system call and a
+        // copy. 256 MiB of address space, not of memory; the kernel's page cache holds the pages either way.
+        .pragma("mmap_size", "268435456")
         .busy_timeout(settings.statement_timeout);
     let file = options.get_filename().display().to_string();
 
