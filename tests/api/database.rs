@@ -352,3 +352,64 @@ async fn a_transaction_dropped_while_it_begins_never_leaks_into_the_next_request
         assert!(!inside, "round {round}: the connection came back inside a transaction");
     }
 }
+
+/// The same on SQLite, where a transaction left open by a dropped `BEGIN IMMEDIATE` holds the database's write lock:
+/// found under `make bench` (wrk closing its connections at the end of a row), after which every write in the process
+/// waited out the busy timeout and failed. Each round drops a `BEGIN` at a different moment; afterwards another
+/// connection must be able to take the write lock at once, and the pool's connection must begin a transaction of its
+/// own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_transaction_dropped_while_it_begins_never_keeps_the_write_lock() {
+    use std::future::Future as _;
+
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+    let file = std::env::temp_dir().join(format!("gatehouse-begin-{}.db", uuid_like()));
+    let options =
+        SqliteConnectOptions::new().filename(&file).create_if_missing(true).journal_mode(SqliteJournalMode::Wal);
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.expect("pool");
+    let other = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.busy_timeout(Duration::from_millis(0)))
+        .await
+        .expect("another connection");
+    let db = Db::Sqlite(pool.clone());
+    for round in 0..300u64 {
+        type Begin<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<db::Tx, sqlx::Error>> + Send + 'a>>;
+        let mut dropped: Begin<'_> =
+            if round % 2 == 0 { Box::pin(db.begin_read()) } else { Box::pin(db.begin_write()) };
+        // As hyper drops a request whose client hung up: polled a few times, then dropped without another poll — also
+        // after its `BEGIN` was answered but before the answer was read.
+        let mut waker = std::task::Context::from_waker(std::task::Waker::noop());
+        for _ in 0..=(round % 3) {
+            if dropped.as_mut().poll(&mut waker).is_ready() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(200 * (round % 5))).await;
+        }
+        drop(dropped);
+        let mut own = pool.begin_with("BEGIN IMMEDIATE").await.unwrap_or_else(|error| {
+            panic!("round {round}: the pool's connection came back inside a transaction: {error}")
+        });
+        sqlx::query("SELECT 1").execute(&mut *own).await.expect("a statement in it");
+        own.rollback().await.expect("rolled back");
+        let mut lock = other
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .unwrap_or_else(|error| panic!("round {round}: the write lock was still held: {error}"));
+        sqlx::query("SELECT 1").execute(&mut *lock).await.expect("a statement in it");
+        lock.rollback().await.expect("rolled back");
+    }
+    pool.close().await;
+    other.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+    )
+}

@@ -98,7 +98,7 @@ impl Db {
     /// read turns into a write. PostgreSQL locks rows as they are written.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pool) => Tx::Sqlite(begin_to_completion(pool, "BEGIN IMMEDIATE").await?),
             Db::Postgres(pool) => Tx::Postgres(begin_to_completion(pool, "BEGIN").await?),
         })
     }
@@ -106,7 +106,7 @@ impl Db {
     /// Starts a transaction that only reads: one consistent snapshot for a page's several queries.
     pub async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Db::Sqlite(pool) => Tx::Sqlite(begin_to_completion(pool, "BEGIN").await?),
             Db::Postgres(pool) => {
                 Tx::Postgres(begin_to_completion(pool, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?)
             }
@@ -329,15 +329,19 @@ pub async fn claim(tx: Exec<'_>, key: &str) -> Result<(), sqlx::Error> {
     }
 }
 
-/// Begins a PostgreSQL transaction in a task of its own, so that it completes even when the request awaiting it is
-/// dropped (a client that hangs up). sqlx 0.8 counts a transaction as open only once the server has answered its
-/// `BEGIN`: dropped in between, the connection went back to the pool inside a transaction the next borrower did not
-/// know of — under `make bench` the next request's UPDATE failed with "cannot execute UPDATE in a read-only
-/// transaction" (500). A transaction begun here and no longer wanted is dropped inside the task, which rolls it back.
-pub async fn begin_to_completion(
-    pool: &PgPool,
+/// Begins a transaction in a task of its own, so that it completes even when the request awaiting it is dropped (a
+/// client that hangs up). sqlx 0.8 counts a transaction as open only once its `BEGIN` has been answered: dropped in
+/// between, the connection went back to the pool inside a transaction the next borrower did not know of. On
+/// PostgreSQL, under `make bench`, the next request's UPDATE failed with "cannot execute UPDATE in a read-only
+/// transaction" (500). On SQLite it is worse: a `BEGIN IMMEDIATE` answered just as wrk closed its connections at the
+/// end of a row left a connection holding the database's write lock for good — every write after it waited out the
+/// busy timeout and failed ("database is locked"), and the next transaction on that connection failed with "attempted
+/// to call begin_with at non-zero transaction depth". A transaction begun here and no longer wanted is dropped inside
+/// the task, which rolls it back.
+pub async fn begin_to_completion<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
     statement: &'static str,
-) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+) -> Result<Transaction<'static, DB>, sqlx::Error> {
     let pool = pool.clone();
     tokio::spawn(async move { pool.begin_with(statement).await })
         .await
