@@ -360,8 +360,6 @@ async fn a_transaction_dropped_while_it_begins_never_leaks_into_the_next_request
 /// own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_transaction_dropped_while_it_begins_never_keeps_the_write_lock() {
-    use std::future::Future as _;
-
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
     let file = std::env::temp_dir().join(format!("gatehouse-begin-{}.db", uuid_like()));
     let options =
