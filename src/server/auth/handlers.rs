@@ -358,11 +358,9 @@ async fn finish(
     audit::record(tx.as_exec(), Event::SignIn, Some(&user.id), client_info, json!({ "provider": provider }))
         .await
         .map_err(|e| internal(&e))?;
-    let new_sign_in =
-        notices::note(tx.as_exec(), &user.id, &auth.session_id, client_info).await.map_err(|e| internal(&e))?;
     tx.commit().await.map_err(|e| internal(&e))?;
     state.metrics.sign_in(provider, Outcome::Success);
-    notices::tell(state, new_sign_in, client_info).await;
+    notices::after_sign_in(state, &user.id, &auth.session_id, client_info).await;
     session::start(session, &state.cache, &state.config.sessions, &auth, attempt.keep)
         .await
         .map_err(|e| internal(&e))?;

@@ -484,10 +484,9 @@ pub async fn record_sign_in(
         None => json!({ "provider": provider }),
     };
     audit::record(tx.as_exec(), Event::SignIn, Some(user_id), client, detail).await?;
-    let new_sign_in = crate::server::people::notices::note(tx.as_exec(), user_id, &auth.session_id, client).await?;
     tx.commit().await?;
     state.metrics.sign_in(provider, Outcome::Success);
-    crate::server::people::notices::tell(state, new_sign_in, client).await;
+    crate::server::people::notices::after_sign_in(state, user_id, &auth.session_id, client).await;
     Ok(auth)
 }
 

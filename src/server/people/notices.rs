@@ -29,12 +29,7 @@ use crate::server::{
         session::ClientInfo,
         useragent,
     },
-    platform::{
-        clock,
-        db::{Exec, on},
-        mail::Mail,
-        secret_key::Purpose,
-    },
+    platform::{clock, db::on, mail::Mail, secret_key::Purpose},
     security::{
         audit::{self, Event},
         networks::canonical,
@@ -71,28 +66,20 @@ pub fn network(ip: Option<&str>) -> String {
     ipnet::IpNet::new(canonical(ip), prefix).map(|net| net.trunc().to_string()).unwrap_or_else(|_| ip.to_string())
 }
 
-/// A sign-in from a browser and network never seen for the person, recorded: what to tell them once it commits.
-#[must_use = "the person is told only by `tell`, after the sign-in commits"]
-pub struct NewSignIn {
-    user_id: String,
-    notice_id: String,
-    expires_at: i64,
-    browser: String,
+/// After a sign-in has committed: notes the browser and network, and tells the person when the pair is new. A
+/// failure here is logged, never the sign-in's.
+pub async fn after_sign_in(state: &AppState, user_id: &str, session_id: &str, client: &ClientInfo) {
+    if let Err(error) = note(state, user_id, session_id, client).await {
+        tracing::error!(%error, %user_id, "could not record the sign-in's browser and network");
+    }
 }
 
-/// In the sign-in's own write transaction (one commit for the session, its audit events and this): notes the browser
-/// and network, and when the pair is new for a person who has signed in before, records the notice and its audit
-/// event. A failure here fails the sign-in with the rest of it: nothing half-written, no sign-in left unnoticed.
-pub async fn note(
-    mut tx: Exec<'_>,
-    user_id: &str,
-    session_id: &str,
-    client: &ClientInfo,
-) -> Result<Option<NewSignIn>, sqlx::Error> {
+async fn note(state: &AppState, user_id: &str, session_id: &str, client: &ClientInfo) -> Result<(), AppError> {
     let browser = browser_family(client.user_agent.as_deref());
     let network = network(client.ip.as_deref());
     let now = clock::now();
-    let known = on!(tx.reborrow(), conn => sqlx::query(
+    let mut tx = state.db.begin_write().await?;
+    let known = on!(tx.as_exec(), conn => sqlx::query(
         "UPDATE known_devices SET last_seen_at = $1 WHERE user_id = $2 AND browser = $3 AND network = $4",
     )
     .bind(now)
@@ -103,9 +90,10 @@ pub async fn note(
     .await
     .map(|done| done.rows_affected()))?;
     if known > 0 {
-        return Ok(None);
+        tx.commit().await?;
+        return Ok(());
     }
-    let (seen_before, inserted) = on!(tx.reborrow(), conn => {
+    let (seen_before, inserted) = on!(tx.as_exec(), conn => {
         let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE user_id = $1")
             .bind(user_id)
             .fetch_one(&mut *conn)
@@ -125,14 +113,15 @@ pub async fn note(
     })?;
     // The first pair Gatehouse knows of for this person, or one a sign-in at the same moment just recorded.
     if seen_before == 0 || inserted == 0 {
-        return Ok(None);
+        tx.commit().await?;
+        return Ok(());
     }
-    let notice_id = clock::new_id();
+    let id = clock::new_id();
     let expires_at = now + NOTICE_LIFETIME_SECS;
-    on!(tx.reborrow(), conn => sqlx::query(
+    on!(tx.as_exec(), conn => sqlx::query(
         "INSERT INTO sign_in_notices (id, user_id, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(&notice_id)
+    .bind(&id)
     .bind(user_id)
     .bind(session_id)
     .bind(now)
@@ -140,20 +129,11 @@ pub async fn note(
     .execute(conn)
     .await
     .map(drop))?;
-    let detail = json!({ "notice": notice_id, "browser": browser, "network": network });
-    audit::record(tx, Event::NewSignIn, Some(user_id), client, detail).await?;
+    let detail = json!({ "notice": id, "browser": browser, "network": network });
+    audit::record(tx.as_exec(), Event::NewSignIn, Some(user_id), client, detail).await?;
+    tx.commit().await?;
     tracing::info!(%user_id, %browser, %network, "sign-in from a new browser and network");
-    Ok(Some(NewSignIn { user_id: user_id.to_owned(), notice_id, expires_at, browser }))
-}
-
-/// After the sign-in has committed: mails the person about a new browser and network (when mail is configured). A
-/// failure here is logged, never the sign-in's.
-pub async fn tell(state: &AppState, new: Option<NewSignIn>, client: &ClientInfo) {
-    let Some(new) = new else { return };
-    let link = link(state, &new.notice_id, new.expires_at);
-    if let Err(error) = mail_notice(state, &new.user_id, &link, &new.browser, client).await {
-        tracing::error!(%error, user_id = %new.user_id, "could not mail the new sign-in's notice");
-    }
+    mail_notice(state, user_id, &link(state, &id, expires_at), &browser, client).await
 }
 
 async fn mail_notice(
