@@ -346,7 +346,7 @@ async fn a_transaction_dropped_while_it_begins_never_leaks_into_the_next_request
     for round in 0..300u64 {
         type Begin<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<db::Tx, sqlx::Error>> + Send + 'a>>;
         let dropped: Begin<'_> = if round % 2 == 0 { Box::pin(db.begin_read()) } else { Box::pin(db.begin_write()) };
-        let _ = tokio::time::timeout(Duration::from_micros(round * 3), dropped).await;
+        drop_while_beginning(dropped, round).await;
         // A savepoint can only be made inside a transaction block: outside one, PostgreSQL refuses it.
         let inside = sqlx::query("SAVEPOINT probe").execute(&pool).await.is_ok();
         assert!(!inside, "round {round}: the connection came back inside a transaction");
@@ -373,18 +373,8 @@ async fn a_sqlite_transaction_dropped_while_it_begins_never_keeps_the_write_lock
     let db = Db::Sqlite(pool.clone());
     for round in 0..300u64 {
         type Begin<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<db::Tx, sqlx::Error>> + Send + 'a>>;
-        let mut dropped: Begin<'_> =
-            if round % 2 == 0 { Box::pin(db.begin_read()) } else { Box::pin(db.begin_write()) };
-        // As hyper drops a request whose client hung up: polled a few times, then dropped without another poll — also
-        // after its `BEGIN` was answered but before the answer was read.
-        let mut waker = std::task::Context::from_waker(std::task::Waker::noop());
-        for _ in 0..=(round % 3) {
-            if dropped.as_mut().poll(&mut waker).is_ready() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_micros(200 * (round % 5))).await;
-        }
-        drop(dropped);
+        let dropped: Begin<'_> = if round % 2 == 0 { Box::pin(db.begin_read()) } else { Box::pin(db.begin_write()) };
+        drop_while_beginning(dropped, round).await;
         let mut own = pool.begin_with("BEGIN IMMEDIATE").await.unwrap_or_else(|error| {
             panic!("round {round}: the pool's connection came back inside a transaction: {error}")
         });
@@ -401,6 +391,22 @@ async fn a_sqlite_transaction_dropped_while_it_begins_never_keeps_the_write_lock
     other.close().await;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+}
+
+/// As hyper drops a request whose client hung up: `begin` polled a few times (how many, and how long apart, varies
+/// with `round`), then dropped without another poll — also after its `BEGIN` was answered but before the answer was
+/// read, which a timeout (it polls the future once more before giving up) never reaches.
+async fn drop_while_beginning<T>(
+    mut begin: std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + '_>>,
+    round: u64,
+) {
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..=(round % 3) {
+        if begin.as_mut().poll(&mut context).is_ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_micros(200 * (round % 5))).await;
     }
 }
 
