@@ -344,7 +344,6 @@ async fn a_transaction_dropped_while_it_begins_never_leaks_into_the_next_request
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.expect("pool");
     let db = Db::Postgres(pool.clone());
     for round in 0..300u64 {
-        type Begin<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<db::Tx, sqlx::Error>> + Send + 'a>>;
         let dropped: Begin<'_> = if round % 2 == 0 { Box::pin(db.begin_read()) } else { Box::pin(db.begin_write()) };
         drop_while_beginning(dropped, round).await;
         // A savepoint can only be made inside a transaction block: outside one, PostgreSQL refuses it.
@@ -361,7 +360,8 @@ async fn a_transaction_dropped_while_it_begins_never_leaks_into_the_next_request
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sqlite_transaction_dropped_while_it_begins_never_keeps_the_write_lock() {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-    let file = std::env::temp_dir().join(format!("gatehouse-begin-{}.db", uuid_like()));
+    let folder = tempfile::tempdir().expect("temporary directory");
+    let file = folder.path().join("begin.db");
     let options =
         SqliteConnectOptions::new().filename(&file).create_if_missing(true).journal_mode(SqliteJournalMode::Wal);
     let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.expect("pool");
@@ -372,7 +372,6 @@ async fn a_sqlite_transaction_dropped_while_it_begins_never_keeps_the_write_lock
         .expect("another connection");
     let db = Db::Sqlite(pool.clone());
     for round in 0..300u64 {
-        type Begin<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<db::Tx, sqlx::Error>> + Send + 'a>>;
         let dropped: Begin<'_> = if round % 2 == 0 { Box::pin(db.begin_read()) } else { Box::pin(db.begin_write()) };
         drop_while_beginning(dropped, round).await;
         let mut own = pool.begin_with("BEGIN IMMEDIATE").await.unwrap_or_else(|error| {
@@ -389,18 +388,15 @@ async fn a_sqlite_transaction_dropped_while_it_begins_never_keeps_the_write_lock
     }
     pool.close().await;
     other.close().await;
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-    }
 }
+
+/// A transaction beginning, as the tests below hold it.
+type Begin<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<db::Tx, sqlx::Error>> + Send + 'a>>;
 
 /// As hyper drops a request whose client hung up: `begin` polled a few times (how many, and how long apart, varies
 /// with `round`), then dropped without another poll — also after its `BEGIN` was answered but before the answer was
 /// read, which a timeout (it polls the future once more before giving up) never reaches.
-async fn drop_while_beginning<T>(
-    mut begin: std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + '_>>,
-    round: u64,
-) {
+async fn drop_while_beginning(mut begin: Begin<'_>, round: u64) {
     let mut context = std::task::Context::from_waker(std::task::Waker::noop());
     for _ in 0..=(round % 3) {
         if begin.as_mut().poll(&mut context).is_ready() {
@@ -408,12 +404,4 @@ async fn drop_while_beginning<T>(
         }
         tokio::time::sleep(Duration::from_micros(200 * (round % 5))).await;
     }
-}
-
-fn uuid_like() -> String {
-    format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
-    )
 }

@@ -113,15 +113,7 @@ pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sq
     // Two first sign-ins of one person, or of two people with one verified email, finishing at once (two tabs, two
     // instances) would each find nothing and each create an account: the checks and the creation run one at a time.
     db::claim(tx.reborrow(), &identity_key(identity)).await?;
-    let existing: Option<(String, Option<String>)> = on!(tx.reborrow(), conn => sqlx::query_as(
-        "SELECT user_id, email FROM identities WHERE provider = $1 AND issuer = $2 AND subject = $3",
-    )
-    .bind(&identity.provider)
-    .bind(&identity.issuer)
-    .bind(&identity.subject)
-    .fetch_optional(conn)
-    .await)?;
-    if let Some((user_id, known_email)) = existing {
+    if let Some((user_id, known_email)) = identity_row(tx.reborrow(), identity).await? {
         // Written only when it changed: an unchanged row is not a page to write.
         if known_email != identity.email {
             on!(tx.reborrow(), conn => sqlx::query(
@@ -269,10 +261,15 @@ pub async fn owner(db: &Db, identity: &Identity) -> Result<Option<String>, sqlx:
 }
 
 async fn owner_of(tx: Exec<'_>, identity: &Identity) -> Result<Option<String>, sqlx::Error> {
+    Ok(identity_row(tx, identity).await?.map(|(user_id, _)| user_id))
+}
+
+/// The identity's owner and the email last recorded for it, if it is known here.
+async fn identity_row(tx: Exec<'_>, identity: &Identity) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
     on!(tx, conn => {
         // A subject means something only together with its issuer: keyed on both (and on the sign-in method), a
         // provider pointed at another issuer can never map that issuer's subjects onto these accounts.
-        sqlx::query_scalar("SELECT user_id FROM identities WHERE provider = $1 AND issuer = $2 AND subject = $3")
+        sqlx::query_as("SELECT user_id, email FROM identities WHERE provider = $1 AND issuer = $2 AND subject = $3")
             .bind(&identity.provider)
             .bind(&identity.issuer)
             .bind(&identity.subject)
