@@ -112,6 +112,9 @@ for kind in "${kinds[@]}"; do
     echo "While sampled: $rate $( [ "$kind" = signin ] && echo 'sign-ins' || echo 'requests' ) per second, $cost µs of server CPU each (from /proc)."
     echo "Reproduce: make profile KIND=$kind"
     echo
+    perf report -i "target/profiling/$kind.perf.data" --stdio --no-children --sort comm,symbol -g none --percent-limit 0 2>/dev/null |
+      python3 bench/profile_summary.py where "$cost" 25
+    echo
     perf report -i "target/profiling/$kind.perf.data" --stdio --no-children --sort symbol -g none --percent-limit 0.4 2>/dev/null |
       python3 bench/profile_summary.py self "$cost" 40
     echo
