@@ -523,6 +523,10 @@ pub struct Linked {
 impl Linked {
     /// Unchanged since it was recorded, and still right after the event it was written after (or after where the
     /// chain starts, `start` from [`start`]).
+    ///
+    /// Each view of a page of activity asks this of the same rows again; the answer is worked out once (four SHA-256
+    /// and the canonical JSON per event) and then read from [`VERDICTS`], under a fingerprint of every value it
+    /// depends on, so a row changed since gets worked out afresh.
     pub fn verified(&self, start: &(i64, String)) -> bool {
         let event = &self.event;
         let expected = match (&self.before_hash, event.seq) {
@@ -530,7 +534,50 @@ impl Linked {
             (None, Some(seq)) if seq == start.0 + 1 => Some(&start.1),
             _ => None,
         };
-        event.intact() && expected.is_some() && event.prev_hash.as_ref() == expected
+        let fingerprint = VERDICTS.fingerprint(event, expected);
+        if let Some(verdict) = VERDICTS.get(event.id, fingerprint) {
+            return verdict;
+        }
+        let verdict = event.intact() && expected.is_some() && event.prev_hash.as_ref() == expected;
+        VERDICTS.put(event.id, fingerprint, verdict);
+        verdict
+    }
+}
+
+/// Verdicts of [`Linked::verified`] already reached in this process, by event id.
+static VERDICTS: std::sync::LazyLock<Verdicts> = std::sync::LazyLock::new(Verdicts::default);
+
+/// At most this many verdicts are kept; when full, the memo starts again empty.
+const MAX_VERDICTS: usize = 20_000;
+
+/// Each verdict is kept with a fingerprint of everything it was worked out from: SipHash with keys drawn at random
+/// when the process starts, so a row altered in the database cannot be made to match the fingerprint of the row
+/// that was checked (the keys never leave the process).
+#[derive(Default)]
+struct Verdicts {
+    keys: std::hash::RandomState,
+    seen: std::sync::Mutex<std::collections::HashMap<i64, (u64, bool)>>,
+}
+
+impl Verdicts {
+    fn fingerprint(&self, event: &Stored, expected: Option<&String>) -> u64 {
+        use std::hash::BuildHasher;
+        let Stored { id, seq, at, kind, detail, user_id, ip, user_agent, salt, sealed, prev_hash, hash } = event;
+        self.keys
+            .hash_one(((id, seq, at, kind, detail, user_id), (ip, user_agent, salt, sealed, prev_hash, hash, expected)))
+    }
+
+    fn get(&self, id: i64, fingerprint: u64) -> Option<bool> {
+        let seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.get(&id).filter(|(kept, _)| *kept == fingerprint).map(|(_, verdict)| *verdict)
+    }
+
+    fn put(&self, id: i64, fingerprint: u64, verdict: bool) {
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() >= MAX_VERDICTS {
+            seen.clear();
+        }
+        seen.insert(id, (fingerprint, verdict));
     }
 }
 
