@@ -8,6 +8,7 @@ pub mod apps;
 pub mod auth;
 pub mod error;
 pub mod mfa;
+pub mod page;
 pub mod password;
 pub mod time;
 pub mod tokens;

@@ -16,26 +16,25 @@ use crate::{
     model::{
         account::{ActivityEvent, ActivityPage, DashboardSummary, DashboardView, SessionInfo, SessionList},
         auth::provider_name,
+        page::Preloaded,
     },
-    rpc::account::{RevokeOtherSessions, RevokeSession, get_dashboard},
+    rpc::account::{RevokeOtherSessions, RevokeSession},
 };
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let query = use_query_map();
     let before = query.with_untracked(|q| q.get("before").and_then(|b| b.parse::<i64>().ok()));
+    // The whole page's data, read by the server before rendering (`server::web::preload`) and sent as HTML; the
+    // islands get only what they need as props.
+    let loaded = use_context::<Preloaded<DashboardView>>().and_then(|preloaded| preloaded.take());
     view! {
         <Title text="Dashboard"/>
-        <Suspense fallback=|| view! { <p class="muted">"Loading your dashboard…"</p> }>
-            // The whole page in one request, read while rendering on the server and sent as HTML; the islands get
-            // only what they need as props.
-            {Suspend::new(async move {
-                match get_dashboard(before).await {
-                    Ok(view) => Either::Left(view! { <Dashboard view first=before.is_none()/> }),
-                    Err(error) => Either::Right(view! { <LoadError error/> }),
-                }
-            })}
-        </Suspense>
+        // Type-erased: the page's view type is deep enough to reach the compiler's recursion limit.
+        {loaded.map(|loaded| match loaded {
+            Ok(view) => Either::Left(view! { <Dashboard view first=before.is_none()/> }),
+            Err(error) => Either::Right(view! { <LoadError error/> }),
+        }.into_any())}
     }
 }
 

@@ -17,10 +17,11 @@ use crate::{
         auth::ProviderSummary,
         error::AppError,
         mfa::TwoStep,
+        page::Preloaded,
         password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS},
     },
     rpc::{
-        account::{DeleteAccount, UnlinkIdentity, UpdateDisplayName, get_profile},
+        account::{DeleteAccount, UnlinkIdentity, UpdateDisplayName},
         mfa::{DisableTwoStep, RegenerateRecoveryCodes, StartTwoStep},
         password::{AddPassword, ChangePassword},
     },
@@ -28,17 +29,15 @@ use crate::{
 
 #[component]
 pub fn ProfilePage() -> impl IntoView {
+    // Read by the server before rendering (`server::web::preload`); the islands get only their share as props.
+    let loaded = use_context::<Preloaded<ProfileOverview>>().and_then(|preloaded| preloaded.take());
     view! {
         <Title text="Profile"/>
-        <Suspense fallback=|| view! { <p class="muted">"Loading your profile…"</p> }>
-            // Read while rendering on the server; the islands get only their share as props.
-            {Suspend::new(async move {
-                match get_profile().await {
-                    Ok(profile) => Either::Left(view! { <ProfileView profile/> }),
-                    Err(error) => Either::Right(view! { <LoadError error/> }),
-                }
-            })}
-        </Suspense>
+        // Type-erased: the page's view type is deep enough to reach the compiler's recursion limit.
+        {loaded.map(|loaded| match loaded {
+            Ok(profile) => Either::Left(view! { <ProfileView profile/> }),
+            Err(error) => Either::Right(view! { <LoadError error/> }),
+        }.into_any())}
     }
 }
 

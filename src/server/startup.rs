@@ -39,7 +39,7 @@ use crate::server::{
         front::{self, Front},
         guard, health,
         page_cache::{self, PageCache},
-        server_fns,
+        preload, server_fns,
     },
 };
 
@@ -414,7 +414,14 @@ fn route_list() -> Vec<AxumRouteListing> {
 
 /// Every route, with the layers that apply to all of them.
 pub fn router(state: AppState, store: session::Store) -> Router {
-    let routes = route_list();
+    // The pages read before they render (`web::preload`) are routed here; Leptos routes every other page.
+    let (preloaded, routes): (Vec<_>, Vec<_>) =
+        route_list().into_iter().partition(|route| PRELOADED_PAGES.contains(&route.path()));
+    debug_assert_eq!(preloaded.len(), PRELOADED_PAGES.len(), "every preloaded page is one of the app's routes");
+    let page = {
+        let options = state.leptos_options.clone();
+        move || shell(options.clone())
+    };
     let sessions = session::layer(store, &state.config.app_url, &state.config.sessions);
     Router::new()
         .merge(health::router())
@@ -425,10 +432,17 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .merge(apps::router())
         .merge(admin::router())
         .merge(notices::router())
-        .leptos_routes(&state, routes, {
-            let options = state.leptos_options.clone();
-            move || shell(options.clone())
-        })
+        .leptos_routes(&state, routes, page.clone())
+        .route(
+            "/dashboard",
+            preload::page(page.clone(), |state, signed_in, query| async move {
+                accounts::dashboard(&state, &signed_in, activity_before(query.as_deref())).await
+            }),
+        )
+        .route(
+            "/profile",
+            preload::page(page, |state, signed_in, _| async move { accounts::profile(&state, &signed_in).await }),
+        )
         .route("/metrics", axum::routing::get(health::scrape))
         .route_layer(middleware::from_fn(metrics::name_route))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
@@ -442,6 +456,16 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         // Outermost, one layer for what every request needs before anything else: see `web::front`.
         .layer(middleware::from_fn_with_state(Front::new(state.clone()), front::front))
         .with_state(state)
+}
+
+/// The pages whose data is read before they render, in one pass (`web::preload`): the signed-in pages with the most
+/// to show.
+const PRELOADED_PAGES: [&str; 2] = ["/dashboard", "/profile"];
+
+/// The dashboard's activity page, `?before=`, read as the page reads it (the last value, if given more than once).
+fn activity_before(query: Option<&str>) -> Option<i64> {
+    let query = query?;
+    url::form_urlencoded::parse(query.as_bytes()).filter(|(key, _)| key == "before").last()?.1.parse().ok()
 }
 
 /// Answers shorter than this are not compressed (a TCP packet holds about 1,400 bytes).

@@ -112,6 +112,34 @@ async fn anonymous_pages_touch_neither_the_database_nor_the_session_store() {
     assert_eq!(world.app.get("/readyz").await.status(), 503, "and the database really is unreachable");
 }
 
+/// `/dashboard` and `/profile` read their data before they render (`web::preload`): a read that fails shows the page
+/// with the error where the data would be, answered with the error's status, as a page's server function did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preloaded_page_whose_data_cannot_be_read_says_so_with_the_errors_status() {
+    let world = world().await;
+    let ada = world.ada().await;
+    for path in ["/dashboard", "/profile"] {
+        assert_eq!(ada.get(path).await.status(), 200, "{path}");
+    }
+    // A table each page's statement reads and the session check does not: the session still checks out.
+    for table in ["api_tokens", "recovery_codes"] {
+        sqlx::query(&format!("ALTER TABLE {table} RENAME TO {table}_gone"))
+            .execute(&world.app.sql)
+            .await
+            .expect("rename");
+    }
+    for path in ["/dashboard", "/profile"] {
+        let response = ada.get(path).await;
+        assert_eq!(response.status(), 500, "{path}");
+        let page = response.text().await.expect("page");
+        assert!(
+            page.contains(r#"class="problem">Something went wrong on our side."#) && page.contains(r#"role="alert""#),
+            "{path}: {page}"
+        );
+        assert!(page.contains("Sign out") && page.contains("</html>"), "{path}: the whole page, signed in");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_in_person_never_gets_the_anonymous_copy_of_a_page() {
     let world = world().await;
