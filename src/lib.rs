@@ -1,4 +1,7 @@
 //! Gatehouse: sign in with OAuth 2.0 / OpenID Connect providers — a Leptos app rendered on the server and hydrated.
+// A page's view is one nested type; the dashboard's, rendered without a `Suspense` around it (`server::web::preload`),
+// is deeper than the compiler's default limit of 128 allows for the browser build's hydration code.
+#![recursion_limit = "256"]
 
 pub mod app;
 pub mod components;

@@ -30,7 +30,7 @@ pub fn DashboardPage() -> impl IntoView {
     let loaded = use_context::<Preloaded<DashboardView>>().and_then(|preloaded| preloaded.take());
     view! {
         <Title text="Dashboard"/>
-        // Type-erased: the page's view type is deep enough to reach the compiler's recursion limit.
+        // Type-erased here, so that the router's own erasure of the page's view stays a shallow type.
         {loaded.map(|loaded| match loaded {
             Ok(view) => Either::Left(view! { <Dashboard view first=before.is_none()/> }),
             Err(error) => Either::Right(view! { <LoadError error/> }),

@@ -33,7 +33,7 @@ pub fn ProfilePage() -> impl IntoView {
     let loaded = use_context::<Preloaded<ProfileOverview>>().and_then(|preloaded| preloaded.take());
     view! {
         <Title text="Profile"/>
-        // Type-erased: the page's view type is deep enough to reach the compiler's recursion limit.
+        // Type-erased here, so that the router's own erasure of the page's view stays a shallow type.
         {loaded.map(|loaded| match loaded {
             Ok(profile) => Either::Left(view! { <ProfileView profile/> }),
             Err(error) => Either::Right(view! { <LoadError error/> }),
