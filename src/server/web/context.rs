@@ -39,14 +39,22 @@ pub async fn with_status<T>(body: impl Future<Output = Result<T, AppError>>) -> 
             let next = url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>();
             leptos_axum::redirect(&format!("/confirm?next={next}"));
         }
-        if let (false, Some(response)) = (form_post, use_context::<ResponseOptions>()) {
-            response.set_status(error.status());
-            if let AppError::Throttled { retry_after } = error {
-                response.insert_header(header::RETRY_AFTER, (*retry_after).into());
-            }
+        if !form_post {
+            answer_with(error);
         }
     }
     result
+}
+
+/// The page or answer being made goes out with `error`'s HTTP status (and, when throttled, `Retry-After`): what a
+/// server function's failure does to the page it fed, and what a preloaded page's failed read does (`web::preload`).
+pub fn answer_with(error: &AppError) {
+    if let Some(response) = use_context::<ResponseOptions>() {
+        response.set_status(error.status());
+        if let AppError::Throttled { retry_after } = error {
+            response.insert_header(header::RETRY_AFTER, (*retry_after).into());
+        }
+    }
 }
 
 pub fn state() -> Result<AppState, AppError> {

@@ -18,35 +18,33 @@ use std::sync::Arc;
 use axum::{
     body::Body,
     extract::{Request, State},
-    http::header,
     routing::{MethodRouter, get},
 };
 use futures_util::StreamExt;
 use leptos::prelude::*;
-use leptos_axum::ResponseOptions;
 use leptos_integration_utils::{BoxedFnOnce, PinnedFuture, PinnedStream};
 
 use crate::model::{error::AppError, page::Preloaded};
 use crate::server::{
     people::session::{Caller, SignedIn},
     state::AppState,
+    web::context,
 };
 
 /// A `GET` route for a signed-in page: `load` reads its data, then `app` renders it (see the module's comment). A
 /// request without a signed-in session renders the page with `Unauthorized` (the session check in front of the
 /// app sends such requests for `/dashboard` and `/profile` to `/login` before they get here).
-pub fn page<T, IV, Load, Loading>(
-    app: impl Fn() -> IV + Clone + Send + Sync + 'static,
-    load: Load,
-) -> MethodRouter<AppState>
+pub fn page<T, IV, Load, Loading>(app: impl Fn() -> IV + Send + Sync + 'static, load: Load) -> MethodRouter<AppState>
 where
     T: Send + Sync + 'static,
     IV: IntoView + 'static,
     Load: Fn(AppState, Arc<SignedIn>, Option<String>) -> Loading + Clone + Send + Sync + 'static,
     Loading: Future<Output = Result<T, AppError>> + Send + 'static,
 {
+    // Shared, so that a request clones a pointer rather than the closure and the `LeptosOptions` it holds.
+    let app = Arc::new(app);
     get(move |State(state): State<AppState>, request: Request<Body>| {
-        let (app, load) = (app.clone(), load.clone());
+        let (app, load) = (Arc::clone(&app), load.clone());
         async move {
             let signed_in = request.extensions().get::<Caller>().and_then(|caller| caller.signed_in().cloned());
             let loaded = match signed_in {
@@ -55,18 +53,15 @@ where
             };
             let failed = loaded.as_ref().err().cloned();
             let preloaded = Preloaded::new(loaded);
-            let context = move || {
+            let contexts = move || {
                 provide_context(state.clone());
                 provide_context(leptos_router::Method::Get);
                 provide_context(preloaded.clone());
-                if let (Some(error), Some(response)) = (&failed, use_context::<ResponseOptions>()) {
-                    response.set_status(error.status());
-                    if let AppError::Throttled { retry_after } = error {
-                        response.insert_header(header::RETRY_AFTER, (*retry_after).into());
-                    }
+                if let Some(error) = &failed {
+                    context::answer_with(error);
                 }
             };
-            leptos_axum::handle_response_inner(context, app, request, in_one_pass).await
+            leptos_axum::handle_response_inner(contexts, move || app(), request, in_one_pass).await
         }
     })
 }
