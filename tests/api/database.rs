@@ -390,6 +390,48 @@ async fn a_sqlite_transaction_dropped_while_it_begins_never_keeps_the_write_lock
     other.close().await;
 }
 
+/// Writers to one SQLite file take turns in the order they asked. SQLite's busy handler alone serves whoever polls
+/// first after the lock is released, and a writer that has waited long polls least often (its sleeps grow to 100 ms):
+/// under `make bench`'s refresh row, where every request writes, one request waited over two seconds. Here six
+/// writers queue one after another behind a held write transaction; once it ends they must write in that order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writers_take_turns_in_the_order_they_asked() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+    let folder = tempfile::tempdir().expect("temporary directory");
+    let options = SqliteConnectOptions::new()
+        .filename(folder.path().join("turns.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await.expect("pool");
+    sqlx::query("CREATE TABLE turns (n INTEGER NOT NULL)").execute(&pool).await.expect("table");
+    let db = Db::Sqlite(pool.clone());
+
+    let holder = db.begin_write().await.expect("the first writer");
+    let mut writers = Vec::new();
+    for n in 0..6i64 {
+        let db = db.clone();
+        writers.push(tokio::spawn(async move {
+            let mut tx = db.begin_write().await.expect("a turn");
+            let db::Exec::Sqlite(conn) = tx.as_exec() else { unreachable!("a SQLite transaction") };
+            sqlx::query("INSERT INTO turns (n) VALUES ($1)").bind(n).execute(conn).await.expect("written");
+            tx.commit().await.expect("committed");
+        }));
+        // Long enough for this writer to be waiting before the next one asks.
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let written: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM turns").fetch_one(&pool).await.expect("count");
+    assert_eq!(written, 0, "nobody writes while the first writer holds the lock");
+    holder.commit().await.expect("the first writer commits");
+    for writer in writers {
+        writer.await.expect("a writer finished");
+    }
+    let order: Vec<i64> =
+        sqlx::query_scalar("SELECT n FROM turns ORDER BY rowid").fetch_all(&pool).await.expect("order");
+    assert_eq!(order, [0, 1, 2, 3, 4, 5], "writers wrote in the order they asked");
+    pool.close().await;
+}
+
 /// A transaction beginning, as the tests below hold it.
 type Begin<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<db::Tx, sqlx::Error>> + Send + 'a>>;
 
