@@ -224,6 +224,8 @@ if [ "$sessions" -gt "$live" ]; then
 fi
 live=$(wc -l <"$work/cookies")
 rss=$(awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$app_pid/status")
+# Of it, pages of mapped files (the binary, and the SQLite file: PRAGMA mmap_size maps it) rather than the heap.
+rss_file=$(awk '/RssFile/ { printf "%.1f", $2 / 1024 }' "/proc/$app_pid/status")
 
 # What a first visit downloads: the page and every asset it references (stylesheet, JS, WASM, icon), compressed as
 # the server sends them to a browser that accepts brotli.
@@ -300,6 +302,7 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
   echo "| full OIDC sign-ins of a returning person through the Dev IdP (4 at a time, $done_count in all) | $signin_rate per second |"
   echo "| Gatehouse CPU per sign-in (from /proc, the Dev IdP not counted) | $signin_cpu ms |"
   echo "| RSS with $live live sessions, each used once | $rss MB |"
+  echo "| … of it, pages of mapped files (the binary, the SQLite file) | $rss_file MB |"
   echo
   echo "| the audit hash chain (\`cargo bench --bench audit_chain\`, 1,000 events × 5 rounds, medians) |"
   echo "|---|"
