@@ -432,6 +432,32 @@ async fn sqlite_writers_take_turns_in_the_order_they_asked() {
     pool.close().await;
 }
 
+/// A writer that gets no turn within SQLite's busy timeout (`DATABASE_STATEMENT_TIMEOUT`) fails as one that got no
+/// lock did: unavailable (503), after that long — it does not wait for ever behind a writer that never finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_writer_waits_for_its_turn_no_longer_than_the_busy_timeout() {
+    let folder = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", folder.path().join("wait.db").display());
+    let config = Config::from_lookup(|key| {
+        Ok(match key {
+            "DATABASE_URL" => Some(url.clone()),
+            "DATABASE_STATEMENT_TIMEOUT" => Some("1s".to_owned()),
+            "LEPTOS_SITE_ADDR" => Some("127.0.0.1:0".to_owned()),
+            _ => None,
+        })
+    })
+    .expect("configuration");
+    let db = Db::connect(&config.database).await.expect("connects");
+    let holder = db.begin_write().await.expect("the first writer");
+    let started = std::time::Instant::now();
+    let refused = db.begin_write().await.err().expect("no turn while the first writer holds it");
+    let waited = started.elapsed();
+    assert!(db::is_unavailable(&refused), "unavailable, so a 503: {refused}");
+    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(5), "waited {waited:?}");
+    holder.commit().await.expect("the first writer commits");
+    db.begin_write().await.expect("the next writer has its turn").commit().await.expect("committed");
+}
+
 /// A transaction beginning, as the tests below hold it.
 type Begin<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<db::Tx, sqlx::Error>> + Send + 'a>>;
 

@@ -177,27 +177,45 @@ impl<T> DerefMut for Gated<T> {
     }
 }
 
-/// One turn at a time per SQLite file in this process, handed out in the order asked for.
-static WRITE_TURNS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>> = LazyLock::new(Default::default);
+/// One turn at a time per SQLite file in this process, handed out in the order asked for, and how long a writer waits
+/// for its turn: SQLite's busy timeout for that file (`DATABASE_STATEMENT_TIMEOUT`), as long as it waited for the lock.
+static WRITE_TURNS: LazyLock<Mutex<HashMap<String, Turns>>> = LazyLock::new(Default::default);
+
+/// A file's turns (one permit) and how long a writer waits for one.
+type Turns = (Arc<tokio::sync::Semaphore>, Duration);
+
+/// The wait for a turn on a file no pool of [`Db::connect`] opened (one a test made itself).
+const DEFAULT_TURN_WAIT: Duration = Duration::from_secs(10);
+
+/// The turns of `file`, made on first use; `wait` (when connecting) sets how long a writer waits for one.
+fn write_turns(file: String, wait: Option<Duration>) -> Turns {
+    let mut all = WRITE_TURNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let turns = all.entry(file).or_insert_with(|| (Arc::new(tokio::sync::Semaphore::new(1)), DEFAULT_TURN_WAIT));
+    if let Some(wait) = wait {
+        turns.1 = wait;
+    }
+    turns.clone()
+}
 
 /// Begins a write transaction on SQLite once it is this request's turn: the writers of a process queue in order
 /// (tokio's semaphore is first come, first served) instead of all polling SQLite's write lock. SQLite's busy handler
 /// sleeps 1, 2, 5, 10… up to 100 ms between tries, so a writer that has waited long sleeps longest and a newcomer
-/// takes the lock first: under `make bench`'s refresh row (64 clients, every request a write) one request in
-/// hundreds of thousands waited over two seconds. The busy handler still settles contention with other processes on
-/// the same file. The connection is taken first and the turn second, as before the turn existed: a writer that has
-/// its turn never waits for a connection held by one waiting for the turn.
+/// takes the lock first: under `make bench`'s refresh row (64 clients, every request a write) one request in some
+/// 26,000 waited over two seconds. The busy handler still settles contention with other processes on the same file.
+/// The connection is taken first and the turn second, as before the turn existed: a writer that has its turn never
+/// waits for a connection held by one waiting for the turn. A writer that gets no turn within the busy timeout fails
+/// as one that got no lock did: unavailable (503), nothing written.
 async fn begin_sqlite_write(pool: &SqlitePool) -> Result<Gated<Transaction<'static, Sqlite>>, sqlx::Error> {
-    let turns = {
-        let file = pool.connect_options().get_filename().display().to_string();
-        let mut all = WRITE_TURNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        all.entry(file).or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(1))).clone()
-    };
+    let (turns, wait) = write_turns(pool.connect_options().get_filename().display().to_string(), None);
     let pool = pool.clone();
     // In a task of its own, for the reason `begin_to_completion` gives.
     tokio::spawn(async move {
         let conn = pool.acquire().await?;
-        let turn = turns.acquire_owned().await.map_err(|_| sqlx::Error::PoolClosed)?;
+        let turn = match tokio::time::timeout(wait, turns.acquire_owned()).await {
+            Ok(Ok(turn)) => turn,
+            Ok(Err(_closed)) => return Err(sqlx::Error::PoolClosed),
+            Err(_elapsed) => return Err(sqlx::Error::PoolTimedOut),
+        };
         let tx = Transaction::begin(MaybePoolConnection::PoolConnection(conn), Some("BEGIN IMMEDIATE".into())).await?;
         Ok(Gated { tx, _turn: Some(turn) })
     })
@@ -319,6 +337,8 @@ async fn connect_sqlite(settings: &DatabaseSettings) -> Result<(SqlitePool, Stri
         .pragma("mmap_size", "268435456")
         .busy_timeout(settings.statement_timeout);
     let file = options.get_filename().display().to_string();
+    // This process's writers to the file wait for their turn as long as SQLite waits for its lock.
+    write_turns(file.clone(), Some(settings.statement_timeout));
 
     let folder = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty());
     if let Some(folder) = folder
