@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod mfa;
 pub mod page;
+pub mod passkeys;
 pub mod password;
 pub mod time;
 pub mod tokens;

@@ -19,7 +19,7 @@ use crate::server::{
     admin, api,
     auth::{self, providers::Providers},
     oauth::{self, apps, keys::KeyRing},
-    people::{accounts, notices, passwords::Hasher, session},
+    people::{accounts, notices, passkeys, passwords::Hasher, session},
     platform::{
         bus::Bus,
         cache::AuthCache,
@@ -27,6 +27,7 @@ use crate::server::{
         db::{DatabaseError, Db, on},
         mail::Mailer,
         metrics::{self, Metrics},
+        relying_party::RelyingParty,
         secret_key::{Sealer, SecretKey},
     },
     security::{
@@ -63,6 +64,8 @@ pub enum StartupError {
     /// Already names its variable.
     #[error("{0}")]
     RateLimits(String),
+    #[error("APP_URL: {0}")]
+    Passkeys(String),
     #[error("DATABASE_URL: cannot seal the earlier security activity into the hash chain: {0}")]
     AuditChain(sqlx::Error),
     #[error("cannot prepare the token-signing keys: {0}")]
@@ -219,6 +222,12 @@ impl Application {
         let sealer = Arc::new(sealer(&config)?);
         let keys = Arc::new(KeyRing::open(&db, sealer.clone(), config.oauth.signing_key_rotation).await?);
         let limiter = Arc::new(Limiter::new(&config.rate_limits).await.map_err(StartupError::RateLimits)?);
+        let passkeys = config
+            .passkeys
+            .rp_id()
+            .map(|rp_id| RelyingParty::new(&config.app_url, rp_id).map(Arc::new))
+            .transpose()
+            .map_err(StartupError::Passkeys)?;
         let state = AppState::new(Shared {
             leptos_options,
             db,
@@ -229,6 +238,7 @@ impl Application {
             hasher,
             mailer,
             sealer,
+            passkeys,
             keys,
             limiter,
             metrics: Arc::new(Metrics::new()),
@@ -360,6 +370,9 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                         Err(error) => tracing::warn!(%error, "purging old security activity failed"),
                     }
                 }
+                if let Err(error) = passkeys::purge_expired(&state.db).await {
+                    tracing::warn!(%error, "could not purge used passkey challenges");
+                }
                 if let Err(error) = notices::purge_expired(&state.db).await {
                     tracing::warn!(%error, "purging expired sign-in notices failed");
                 }
@@ -426,6 +439,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
     Router::new()
         .merge(health::router())
         .merge(auth::handlers::router())
+        .merge(auth::passkey::router())
         .merge(api::router(&state))
         .merge(accounts::router())
         .merge(oauth::router())

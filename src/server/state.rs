@@ -58,6 +58,8 @@ pub struct Shared {
     pub mailer: Option<Mailer>,
     /// Seals data kept at rest (authenticator seeds) with keys derived from `SECRET_KEY`.
     pub sealer: Arc<Sealer>,
+    /// This site as a WebAuthn relying party, when passkeys are on (`PASSKEYS`, and `APP_URL` on a host name).
+    pub passkeys: Option<Arc<crate::server::platform::relying_party::RelyingParty>>,
     /// The keys that sign the access and ID tokens Gatehouse issues to apps.
     pub keys: Arc<KeyRing>,
     /// Request rate limits and address blocks, counted here or in Redis.

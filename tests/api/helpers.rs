@@ -51,10 +51,19 @@ impl Drop for TestApp {
 
 /// Starts the app with the default configuration plus `overrides`. `TEST_LOG=1` shows the app's logs.
 pub async fn spawn_app_with(overrides: &[(&'static str, &str)]) -> TestApp {
+    spawn_app_at("127.0.0.1", overrides).await
+}
+
+/// Starts the app at `http://localhost:PORT` (its `APP_URL` and the tests' address): a host name, as passkeys need.
+pub async fn spawn_app_on_localhost(overrides: &[(&'static str, &str)]) -> TestApp {
+    spawn_app_at("localhost", overrides).await
+}
+
+async fn spawn_app_at(host: &str, overrides: &[(&'static str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary directory");
     let db_path = dir.path().join("data").join("gatehouse.db");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("free port");
-    let address = format!("http://{}", listener.local_addr().expect("bound address"));
+    let address = format!("http://{host}:{}", listener.local_addr().expect("bound address").port());
 
     let database_url = match postgres_server() {
         Some(server) => fresh_postgres_schema(&server).await,

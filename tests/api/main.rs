@@ -19,6 +19,7 @@ mod metrics;
 mod notices;
 mod oidc;
 mod pages;
+mod passkeys;
 mod passwords;
 mod provider;
 mod proxies;

@@ -1,6 +1,7 @@
 //! Sign-in with external providers.
 //!
-//! - [`handlers`]: the `/auth/*` routes (start, callback, link, confirm, sign-out).
+//! - [`handlers`]: the `/auth/*` routes (start, callback, link, confirm, sign-out); [`passkey`]: the
+//!   `/auth/passkey/*` routes (JSON, for the pages' scripts).
 //! - [`providers`]: the configured providers; [`oidc`]: OpenID Connect, with [`provider_keys`] checking ID tokens'
 //!   signatures; [`github`]: GitHub's OAuth 2.0;
 //!   [`capped`]: provider requests with size and time caps; [`flow`]: what every provider's flow shares.
@@ -12,6 +13,7 @@ pub mod flow;
 pub mod github;
 pub mod handlers;
 pub mod oidc;
+pub mod passkey;
 pub mod provider_keys;
 pub mod providers;
 pub mod redirect;

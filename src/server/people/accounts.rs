@@ -168,21 +168,18 @@ pub async fn unlink(
     let user_id = confirmed.user_id();
     let mut tx = state.db.begin_write().await?;
     users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::Unauthorized)?;
-    let (provider, count): (Option<String>, i64) = on!(tx.as_exec(), conn => {
-        sqlx::query_as(
-            "SELECT (SELECT provider FROM identities WHERE id = $1 AND user_id = $2),
-                    (SELECT COUNT(*) FROM identities WHERE user_id = $2)
-                        + (SELECT COUNT(*) FROM passwords WHERE user_id = $2)",
-        )
-        .bind(identity_id)
-        .bind(user_id)
-        .fetch_one(conn)
-        .await
+    let provider: Option<String> = on!(tx.as_exec(), conn => {
+        sqlx::query_scalar("SELECT provider FROM identities WHERE id = $1 AND user_id = $2")
+            .bind(identity_id)
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await
     })?;
     let provider = provider.ok_or(AppError::NotFound)?;
-    if count <= 1 {
+    if users::ways_in(tx.as_exec(), user_id).await? <= 1 {
         return Err(AppError::Conflict(
-            "This is your only way to sign in. Link another provider or add a password before removing it.".into(),
+            "This is your only way to sign in. Link another provider, add a password or a passkey before removing it."
+                .into(),
         ));
     }
     on!(tx.as_exec(), conn => sqlx::query("DELETE FROM identities WHERE id = $1").bind(identity_id).execute(conn).await.map(drop))?;
@@ -226,16 +223,16 @@ pub async fn erase(mut tx: Exec<'_>, user_id: &str, why: &str) -> Result<(), sql
     let anonymised = audit::chain::anonymise(tx.reborrow(), user_id, &erased).await?;
     let mut removed = on!(tx.reborrow(), conn => {
         let mut removed = serde_json::Map::new();
-        for table in ["identities", "user_sessions", "api_tokens"] {
+        for table in ["identities", "passkeys", "user_sessions", "api_tokens"] {
             let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE user_id = $1"))
                 .bind(user_id)
                 .fetch_one(&mut *conn)
                 .await?;
             removed.insert(table.into(), n.into());
         }
-        // Identities, sessions and tokens go with the user (ON DELETE CASCADE); deleted explicitly all the same, so
+        // Identities, passkeys, sessions and tokens go with the user (ON DELETE CASCADE); deleted explicitly all the same, so
         // the transaction does not depend on the connection's foreign-key setting.
-        for table in ["api_tokens", "user_sessions", "identities", "users"] {
+        for table in ["api_tokens", "user_sessions", "identities", "passkeys", "users"] {
             let key = if table == "users" { "id" } else { "user_id" };
             sqlx::query(&format!("DELETE FROM {table} WHERE {key} = $1")).bind(user_id).execute(&mut *conn).await?;
         }
@@ -504,7 +501,9 @@ pub(crate) fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
     };
     match kind {
         "sign_in" => match detail["second_factor"].as_str() {
+            _ if text("provider") == crate::server::people::session::PASSKEY => "Signed in with a passkey".into(),
             Some("recovery_code") => format!("Signed in with {} and a recovery code", provider()),
+            Some("passkey") => format!("Signed in with {} and a passkey", provider()),
             Some(_) => format!("Signed in with {} and an authenticator code", provider()),
             None => format!("Signed in with {}", provider()),
         },
@@ -557,7 +556,22 @@ pub(crate) fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
         "mfa_disabled" => "Turned off two-step verification".into(),
         "mfa_failed" => "Wrong two-step verification code".into(),
         "recovery_codes_regenerated" => "Made new recovery codes".into(),
-        "step_up" => "Confirmed it was you".into(),
+        "step_up" => match detail["method"].as_str() {
+            Some("passkey") => "Confirmed it was you with a passkey".into(),
+            _ => "Confirmed it was you".into(),
+        },
+        "passkey_added" => format!("Added the passkey \u{201c}{}\u{201d}", text("name")),
+        "passkey_renamed" => format!("Renamed a passkey to \u{201c}{}\u{201d}", text("name")),
+        "passkey_removed" => format!("Removed the passkey \u{201c}{}\u{201d}", text("name")),
+        "passkey_refused" => match text("reason").as_str() {
+            "counter_went_back" => format!(
+                "The passkey \u{201c}{}\u{201d} was refused: its device's counter went back, so it may have been copied",
+                text("name")
+            ),
+            reason => {
+                format!("The passkey \u{201c}{}\u{201d} was refused ({})", text("name"), reason.replace('_', " "))
+            }
+        },
         "app_registered" => format!("Registered the app \u{201c}{}\u{201d}", text("name")),
         "app_removed" => format!("Removed the app \u{201c}{}\u{201d}", text("name")),
         "app_authorized" => format!("Allowed \u{201c}{}\u{201d} access ({})", text("name"), text("scope")),
@@ -623,6 +637,8 @@ pub async fn export(state: &AppState, user_id: &str) -> Result<Value, AppError> 
         Ok::<_, sqlx::Error>((password, two_step))
     })?;
     conn.commit().await?;
+    // Passkeys: names, dates and flags, never the public key or the credential's id.
+    let passkeys = crate::server::people::passkeys::list(&state.db, user_id).await?;
     let time = |at: i64| crate::model::time::iso(at);
     Ok(json!({
         "exported_at": time(clock::now()),
@@ -651,6 +667,10 @@ pub async fn export(state: &AppState, user_id: &str) -> Result<Value, AppError> 
             "email": email, "verified_at": verified_at.map(time), "created_at": time(created_at),
             "changed_at": time(updated_at),
         })),
+        "passkeys": passkeys.into_iter().map(|p| json!({
+            "name": p.name, "created_at": time(p.created_at), "last_used_at": p.last_used_at.map(time),
+            "synced": p.synced, "backed_up": p.backed_up,
+        })).collect::<Vec<_>>(),
         "two_step_verification": two_step.map(|(enabled_at, left)| json!({
             "enabled_at": enabled_at.map(time), "recovery_codes_left": left,
         })),

@@ -4,7 +4,8 @@
 //!   the profile, the dashboard and the API.
 //! - [`session`]: the signed-in session and its row, and the request's [`session::Caller`].
 //! - [`local_accounts`]: email and password accounts; [`passwords`]: what a password must be, and hashing it.
-//! - [`mfa`]: two-step verification; [`step_up`]: the one gate in front of every sensitive change.
+//! - [`mfa`]: two-step verification; [`passkeys`]: WebAuthn passkeys, as a first step or a second;
+//!   [`step_up`]: the one gate in front of every sensitive change.
 //! - [`tokens`]: personal access tokens; [`revocation`]: ending every credential at once.
 //! - [`notices`]: new-sign-in notices; [`security_mail`]: mails about sign-in changes; [`useragent`]: browser names.
 
@@ -12,6 +13,7 @@ pub mod accounts;
 pub mod local_accounts;
 pub mod mfa;
 pub mod notices;
+pub mod passkeys;
 pub mod passwords;
 pub mod revocation;
 pub mod security_mail;

@@ -23,6 +23,8 @@ pub enum Change {
     PasswordReset,
     /// A provider (its label, as the login page shows it) was linked.
     ProviderLinked(String),
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl Change {
@@ -35,6 +37,8 @@ impl Change {
             Change::PasswordChanged => "password_changed",
             Change::PasswordReset => "password_reset",
             Change::ProviderLinked(_) => "provider_linked",
+            Change::PasskeyAdded => "passkey_added",
+            Change::PasskeyRemoved => "passkey_removed",
         }
     }
 
@@ -47,6 +51,8 @@ impl Change {
             Change::PasswordChanged => "The password of your Gatehouse account was changed",
             Change::PasswordReset => "The password of your Gatehouse account was reset",
             Change::ProviderLinked(_) => "A new way to sign in was added to your Gatehouse account",
+            Change::PasskeyAdded => "A passkey was added to your Gatehouse account",
+            Change::PasskeyRemoved => "A passkey was removed from your Gatehouse account",
         }
     }
 
@@ -74,6 +80,10 @@ impl Change {
             Change::ProviderLinked(label) => {
                 format!("Signing in with {label} was added to your Gatehouse account.")
             }
+            Change::PasskeyAdded => "A passkey was added to your Gatehouse account: the device or password manager                                      that holds it can now sign in to it, without a password."
+                .into(),
+            Change::PasskeyRemoved => "A passkey was removed from your Gatehouse account: it can no longer be used                                        to sign in."
+                .into(),
         }
     }
 }

@@ -272,11 +272,16 @@ pub enum SessionError {
     Database(#[from] sqlx::Error),
 }
 
-/// A second factor that passed: a code from an authenticator app, or a recovery code.
+/// A second factor that passed: a code from an authenticator app, a recovery code, or a passkey (which verified the
+/// person itself: a fingerprint, a face or the device's PIN, so it is two factors on its own).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecondFactor {
     Totp,
     RecoveryCode,
+    /// A user-verifying passkey; `synced` when it may be copied between devices (its backup-eligible flag).
+    Passkey {
+        synced: bool,
+    },
 }
 
 impl SecondFactor {
@@ -284,21 +289,34 @@ impl SecondFactor {
         match self {
             SecondFactor::Totp => "totp",
             SecondFactor::RecoveryCode => "recovery_code",
+            SecondFactor::Passkey { .. } => "passkey",
         }
     }
 }
 
+/// The provider id a sign-in with a passkey records (sessions, the audit trail).
+pub const PASSKEY: &str = "passkey";
+
 /// RFC 8176 values for a sign-in's first step: `pwd` for a password; a sign-in at another provider is `fed`
-/// (federated, as Entra ID writes it).
-fn first_factor(provider: &str) -> &'static str {
-    if provider == "password" { "pwd" } else { "fed" }
+/// (federated, as Entra ID writes it). A passkey's methods are all its own (see [`second_factor_methods`]).
+fn first_factor(provider: &str) -> Option<&'static str> {
+    match provider {
+        "password" => Some("pwd"),
+        PASSKEY => None,
+        _ => Some("fed"),
+    }
 }
 
-/// What a second factor adds to a session's methods: `otp` for an authenticator's code, and `mfa` for any.
+/// What a second factor adds to a session's methods: `otp` for an authenticator's code, and `mfa` for any. A passkey
+/// is a key kept in hardware (`hwk`) or, when it may be synced between devices, in software (`swk`), used after the
+/// device checked who is holding it (`user`: the person's presence and their fingerprint, face or PIN; WebAuthn does
+/// not say which).
 fn second_factor_methods(factor: SecondFactor) -> &'static [&'static str] {
     match factor {
         SecondFactor::Totp => &["otp", "mfa"],
         SecondFactor::RecoveryCode => &["mfa"],
+        SecondFactor::Passkey { synced: false } => &["hwk", "user", "mfa"],
+        SecondFactor::Passkey { synced: true } => &["swk", "user", "mfa"],
     }
 }
 
@@ -318,7 +336,7 @@ pub async fn record(
     let now = clock::now();
     let expires_at = now + keep.lifetime(settings).as_secs() as i64;
     let session_id = clock::new_id();
-    let mut amr = vec![first_factor(provider)];
+    let mut amr: Vec<&str> = first_factor(provider).into_iter().collect();
     amr.extend(second_factor.map(second_factor_methods).unwrap_or_default());
     // Signing in confirms who is at the keyboard: sensitive actions need no second confirmation for ten minutes.
     on!(tx, conn => sqlx::query(
@@ -641,5 +659,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         Ok(parts.extensions.get::<Caller>().cloned().unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passkey_is_two_factors_and_says_where_its_key_is_kept() {
+        assert_eq!(first_factor(PASSKEY), None, "a passkey's methods are all its own");
+        assert_eq!(second_factor_methods(SecondFactor::Passkey { synced: false }), ["hwk", "user", "mfa"]);
+        assert_eq!(second_factor_methods(SecondFactor::Passkey { synced: true }), ["swk", "user", "mfa"]);
+        assert_eq!(first_factor("password"), Some("pwd"));
+        assert_eq!(first_factor("github"), Some("fed"));
+        let amr: Vec<String> = ["hwk", "user", "mfa"].map(str::to_owned).into();
+        assert_eq!(acr(&amr), ACR_TWO_FACTORS);
     }
 }

@@ -251,6 +251,19 @@ pub async fn lock(tx: Exec<'_>, user_id: &str) -> Result<Option<User>, sqlx::Err
     }
 }
 
+/// How many ways the person has to sign in: linked providers, a password, passkeys. Read in the transaction that
+/// locked their row ([`lock`]), so that removing one of them never leaves none.
+pub async fn ways_in(tx: Exec<'_>, user_id: &str) -> Result<i64, sqlx::Error> {
+    on!(tx, conn => sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM identities WHERE user_id = $1)
+                + (SELECT COUNT(*) FROM passwords WHERE user_id = $1)
+                + (SELECT COUNT(*) FROM passkeys WHERE user_id = $1)",
+    )
+    .bind(user_id)
+    .fetch_one(conn)
+    .await)
+}
+
 const USER_COLUMNS: &str = "SELECT id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at
                             FROM users WHERE id = $1";
 

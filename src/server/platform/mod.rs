@@ -3,7 +3,8 @@
 //! - [`config`]: the settings, read once at start-up; [`db`]: SQLite or PostgreSQL; [`cache`]: checked sessions and
 //!   tokens in memory; [`bus`]: cache invalidation between instances.
 //! - [`clock`]: time and randomness; [`telemetry`]: logs; [`metrics`]: what `/metrics` reports.
-//! - [`mail`]: outgoing mail; [`secret_key`]: `SECRET_KEY` and sealing data at rest.
+//! - [`mail`]: outgoing mail; [`secret_key`]: `SECRET_KEY` and sealing data at rest; [`relying_party`]: this site
+//!   as a WebAuthn relying party, for passkeys.
 //! - [`transport`]: body size, request time and concurrency limits; [`app_error`]: the wire error's HTTP side.
 
 pub mod app_error;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod db;
 pub mod mail;
 pub mod metrics;
+pub mod relying_party;
 pub mod secret_key;
 pub mod telemetry;
 pub mod transport;

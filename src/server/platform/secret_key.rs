@@ -75,6 +75,11 @@ pub enum Purpose {
     /// An authorization request from a visitor who is not signed in, carried through the sign-in in its URL instead
     /// of being stored (a stranger's request must not make us keep anything).
     PendingAuthorization,
+    /// A passkey ceremony's state, carried by the browser between its options and its answer instead of being
+    /// stored (see `people::passkeys`).
+    PasskeyCeremony,
+    /// The key that makes the decoy credentials shown for an address with no passkey (not for sealing).
+    PasskeyDecoy,
 }
 
 impl Purpose {
@@ -86,6 +91,8 @@ impl Purpose {
             Purpose::FreshClientSecret => b"gatehouse fresh client secret v1",
             Purpose::SignInNotice => b"gatehouse sign-in notice v1",
             Purpose::PendingAuthorization => b"gatehouse pending authorization v1",
+            Purpose::PasskeyCeremony => b"gatehouse passkey ceremony v1",
+            Purpose::PasskeyDecoy => b"gatehouse passkey decoys v1",
         }
     }
 }
@@ -164,6 +171,16 @@ impl Sealer {
         key.cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: record.as_bytes() })
             .map_err(|_| OpenError::Tampered)
+    }
+
+    /// A key for `purpose` derived from `SECRET_KEY`, for keyed hashes that must be the same on every instance
+    /// (never for sealing: [`Sealer::seal`] derives its own).
+    pub fn derive_key(&self, purpose: Purpose) -> [u8; KEY_BYTES] {
+        let mut key = [0u8; KEY_BYTES];
+        Hkdf::<Sha256>::new(None, &self.current.0)
+            .expand(purpose.label(), &mut key)
+            .expect("32 bytes is a valid HKDF length");
+        key
     }
 
     /// Whether `sealed` was made with a previous key and should be sealed again with the current one.

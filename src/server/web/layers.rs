@@ -50,7 +50,12 @@ fn warn_of_untrusted_local_proxy(state: &AppState) {
 /// Which limit a path falls under at the address layer, and whether its 401s count as failures.
 fn limit_for(path: &str) -> Option<(Option<Limit>, bool)> {
     let under = |prefix: &str| path.starts_with(prefix);
-    if under("/auth/login/") || under("/auth/callback/") || under("/auth/link/") || under("/auth/confirm/") {
+    if under("/auth/login/")
+        || under("/auth/callback/")
+        || under("/auth/link/")
+        || under("/auth/confirm/")
+        || under("/auth/passkey/")
+    {
         return Some((Some(Limit::SignIn), false));
     }
     // Server functions of the sign-in forms: password sign-in and sign-up, resets, the second step.

@@ -3,7 +3,8 @@
 //! its own settings, one type each:
 //!
 //! - [`site`]: `APP_URL` and the Leptos options; [`database`]; [`log`]; [`sessions`];
-//! - [`providers`]: the sign-in providers; [`mail`]: outgoing mail and password accounts; [`secrets`]: `SECRET_KEY`;
+//! - [`providers`]: the sign-in providers; [`mail`]: outgoing mail and password accounts; [`passkeys`]: `PASSKEYS`;
+//!   [`secrets`]: `SECRET_KEY`;
 //! - [`oauth`]: the tokens issued to apps; [`api`]: personal access tokens and the JSON API;
 //! - [`security`]: rate limits, trusted proxies, operators, audit retention; [`transport`]: timeouts and concurrency;
 //! - [`vars`]: reading a variable, and the error that names it.
@@ -13,6 +14,7 @@ pub mod database;
 pub mod log;
 pub mod mail;
 pub mod oauth;
+pub mod passkeys;
 pub mod providers;
 pub mod secrets;
 pub mod security;
@@ -32,6 +34,7 @@ pub use self::{
     log::{AccessLog, DEFAULT_LOG_FILTER, LogFormat, LogSettings},
     mail::MailSettings,
     oauth::OAuthSettings,
+    passkeys::PasskeySettings,
     providers::{DEV_IDP_CLIENT_ID, DEV_IDP_CLIENT_SECRET, Protocol, ProviderSettings, parse_provider_url},
     secrets::SecretKeySetting,
     security::{LONGEST_BLOCK, OperatorSettings, Rate, RateLimitSettings, TrustedProxies},
@@ -61,6 +64,7 @@ pub struct Config {
     pub api: ApiSettings,
     /// Email and password accounts (`PASSWORD_LOGIN`): on by default when mail can be sent.
     pub password_login: bool,
+    pub passkeys: PasskeySettings,
     /// Outgoing mail (`SMTP_URL`, `MAIL_FROM`); `None` when no SMTP server is configured.
     pub mail: Option<MailSettings>,
     /// `SECRET_KEY` and `SECRET_KEY_PREVIOUS`: what data at rest is sealed with.
@@ -118,6 +122,7 @@ impl Config {
         let mail = MailSettings::read(&vars, &app_url)?;
         let password_login = mail::password_login(&vars, mail.is_some())?;
         let secret_key = SecretKeySetting::read(&vars, &app_url)?;
+        let passkeys = PasskeySettings::read(&vars, &app_url)?;
         Ok(Self {
             app_url,
             database,
@@ -130,6 +135,7 @@ impl Config {
             tokens,
             api,
             password_login,
+            passkeys,
             mail,
             secret_key,
             oauth,

@@ -42,11 +42,17 @@ pub enum Event {
     AuditExported,
     NewSignIn,
     SignInDisowned,
+    PasskeyAdded,
+    PasskeyRenamed,
+    PasskeyRemoved,
+    /// An answer from one of the person's passkeys that did not check out: a bad signature, another site, no user
+    /// verification, or a counter that went back (a copied authenticator).
+    PasskeyRefused,
 }
 
 impl Event {
     /// Every kind, for the admin area's filter.
-    pub const ALL: [Event; 39] = [
+    pub const ALL: [Event; 43] = [
         Event::SignIn,
         Event::SignInFailed,
         Event::SignOut,
@@ -86,6 +92,10 @@ impl Event {
         Event::AuditExported,
         Event::NewSignIn,
         Event::SignInDisowned,
+        Event::PasskeyAdded,
+        Event::PasskeyRenamed,
+        Event::PasskeyRemoved,
+        Event::PasskeyRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -129,6 +139,10 @@ impl Event {
             Event::AuditExported => "audit_exported",
             Event::NewSignIn => "new_sign_in",
             Event::SignInDisowned => "sign_in_disowned",
+            Event::PasskeyAdded => "passkey_added",
+            Event::PasskeyRenamed => "passkey_renamed",
+            Event::PasskeyRemoved => "passkey_removed",
+            Event::PasskeyRefused => "passkey_refused",
         }
     }
 }

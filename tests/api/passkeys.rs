@@ -1,0 +1,602 @@
+//! Passkeys, whole ceremonies without a browser: a software authenticator (the `passkey` crate) answers the options
+//! Gatehouse sends, as a phone or a security key would, and the answers go back as a browser's
+//! `PublicKeyCredential.toJSON()` sends them. Registering (after a recent confirmation), signing in without an
+//! address and with one, the second step, confirming it is you; and each way an answer is refused: a bad signature,
+//! another origin, another relying party id, a replayed or expired challenge, a counter that went back, someone
+//! else's passkey, a device that did not verify its holder.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL};
+use passkey::{
+    authenticator::{Authenticator, UiHint, UserCheck, UserValidationMethod},
+    client::{Client, DefaultClientData},
+    crypto::rust_crypto::RustCryptoBackend,
+    types::{
+        Passkey as Held,
+        ctap2::{Aaguid, Ctap2Error, get_assertion},
+        webauthn as wire,
+    },
+};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    helpers::{Browser, TestApp, location, spawn_app_on_localhost, spawn_app_with},
+    provider::{CLIENT_ID, CLIENT_SECRET, TestProvider},
+    two_step,
+};
+
+/// The holder of a device: present, and verified by it (a fingerprint, a face, a PIN) when `verified`.
+struct Holder {
+    verified: bool,
+}
+
+#[async_trait::async_trait]
+impl UserValidationMethod for Holder {
+    type PasskeyItem = Held;
+
+    async fn check_user<'a>(
+        &self,
+        _hint: UiHint<'a, Held>,
+        presence: bool,
+        _verification: bool,
+    ) -> Result<UserCheck, Ctap2Error> {
+        Ok(UserCheck { presence, verification: self.verified })
+    }
+
+    fn is_presence_enabled(&self) -> bool {
+        true
+    }
+
+    fn is_verification_enabled(&self) -> Option<bool> {
+        Some(self.verified)
+    }
+}
+
+/// An authenticator holding one passkey (a phone, a security key), cloneable to play a copied device.
+#[derive(Clone)]
+pub struct Device {
+    held: Option<Held>,
+    /// Whether it verifies its holder (false: the holder's fingerprint did not match, say).
+    pub verifies: bool,
+    /// Whether it counts its signatures (as most security keys do).
+    counts: bool,
+}
+
+impl Device {
+    pub fn new() -> Self {
+        Self { held: None, verifies: true, counts: false }
+    }
+
+    /// A device that counts its signatures.
+    fn counting() -> Self {
+        Self { counts: true, ..Self::new() }
+    }
+
+    fn authenticator(&self) -> Authenticator<Option<Held>, Holder, RustCryptoBackend> {
+        let mut authenticator = Authenticator::new(
+            Aaguid::new_empty(),
+            self.held.clone(),
+            Holder { verified: self.verifies },
+            RustCryptoBackend,
+        );
+        authenticator.set_make_credentials_with_signature_counter(self.counts);
+        authenticator
+    }
+
+    /// `navigator.credentials.create` with `options` (the `publicKey` Gatehouse sent) at `origin`.
+    pub async fn create(&mut self, origin: &str, options: &Value) -> Result<Value, String> {
+        let request: wire::CredentialCreationOptions =
+            serde_json::from_value(json!({ "publicKey": options })).expect("creation options in WebAuthn's JSON");
+        let mut client = Client::new(self.authenticator()).allows_insecure_localhost(true);
+        let origin = url::Url::parse(origin).expect("an origin");
+        let created = client.register(&origin, request, DefaultClientData).await.map_err(|e| format!("{e:?}"))?;
+        self.held = client.authenticator().store().clone();
+        Ok(to_json(serde_json::to_value(created).expect("serialisable")))
+    }
+
+    /// `navigator.credentials.get` with `options` at `origin`.
+    pub async fn get(&mut self, origin: &str, options: &Value) -> Result<Value, String> {
+        let mut options = options.clone();
+        // A browser treats an empty list as none: any of this site's passkeys may answer.
+        if options["allowCredentials"].as_array().is_some_and(Vec::is_empty) {
+            options.as_object_mut().expect("an object").remove("allowCredentials");
+        }
+        let request: wire::CredentialRequestOptions =
+            serde_json::from_value(json!({ "publicKey": options })).expect("request options in WebAuthn's JSON");
+        let mut client = Client::new(self.authenticator()).allows_insecure_localhost(true);
+        let origin = url::Url::parse(origin).expect("an origin");
+        let answer = client.authenticate(&origin, request, DefaultClientData).await.map_err(|e| format!("{e:?}"))?;
+        self.held = client.authenticator().store().clone();
+        Ok(to_json(serde_json::to_value(answer).expect("serialisable")))
+    }
+
+    /// An answer signed by the authenticator for relying party `rp_id`, with client data naming `origin`: what a
+    /// browser would never send for this site, made by hand to see the server refuse it.
+    async fn forged(&mut self, rp_id: &str, origin: &str, options: &Value) -> Value {
+        let client_data = json!({
+            "type": "webauthn.get",
+            "challenge": options["challenge"],
+            "origin": origin,
+            "crossOrigin": false,
+        })
+        .to_string();
+        let mut authenticator = self.authenticator();
+        let response = authenticator
+            .get_assertion(get_assertion::Request {
+                rp_id: rp_id.to_owned(),
+                client_data_hash: Sha256::digest(client_data.as_bytes()).to_vec().into(),
+                allow_list: None,
+                extensions: None,
+                options: get_assertion::Options { up: true, uv: self.verifies },
+                pin_auth: None,
+                pin_protocol: None,
+            })
+            .await
+            .expect("the authenticator signs");
+        self.held = authenticator.store().clone();
+        let id = BASE64URL.encode(self.held.as_ref().expect("a passkey").credential_id.as_slice());
+        json!({
+            "id": id,
+            "rawId": id,
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": BASE64URL.encode(client_data.as_bytes()),
+                "authenticatorData": BASE64URL.encode(response.auth_data.to_vec()),
+                "signature": BASE64URL.encode(response.signature.as_slice()),
+                "userHandle": response.user.map(|user| BASE64URL.encode(user.id.as_slice())),
+            },
+            "clientExtensionResults": {},
+        })
+    }
+}
+
+/// What `PublicKeyCredential.toJSON()` sends: every byte string base64url (the `passkey` crate writes arrays).
+fn to_json(value: Value) -> Value {
+    match value {
+        Value::Array(items) if !items.is_empty() && items.iter().all(|i| i.as_u64().is_some_and(|n| n < 256)) => {
+            let bytes: Vec<u8> = items.iter().filter_map(Value::as_u64).map(|n| n as u8).collect();
+            Value::String(BASE64URL.encode(bytes))
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(to_json).collect()),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, to_json(v))).collect()),
+        other => other,
+    }
+}
+
+/// A browser at the app, posting JSON from the app's pages.
+async fn post(browser: &Browser, path: &str, body: Value) -> reqwest::Response {
+    browser
+        .client
+        .post(format!("{}{path}", browser.address))
+        .header("origin", &browser.address)
+        .json(&body)
+        .send()
+        .await
+        .expect("request reaches the app")
+}
+
+async fn body(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// An app on localhost signing in with the in-test OpenID Provider, `user-1` signed in in the app's own browser.
+async fn signed_in(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp, Browser) {
+    let provider = TestProvider::start().await;
+    let mut vars = vec![
+        ("OIDC_ISSUER_URL", provider.issuer.as_str()),
+        ("OIDC_CLIENT_ID", CLIENT_ID),
+        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
+    ];
+    vars.extend_from_slice(extra);
+    let app = spawn_app_on_localhost(&vars).await;
+    let browser = app.main_browser();
+    sign_in_at_provider(&browser, &provider, "user-1").await;
+    (provider, app, browser)
+}
+
+async fn sign_in_at_provider(browser: &Browser, provider: &TestProvider, subject: &str) {
+    let login = browser.get("/auth/login/oidc").await;
+    let query = provider.approve(&location(&login), subject);
+    assert_eq!(browser.get(&format!("/auth/callback/oidc?{query}")).await.status(), 303);
+    assert_eq!(status_of_me(browser).await, 200, "signed in at the provider");
+}
+
+async fn status_of_me(browser: &Browser) -> u16 {
+    browser.api(reqwest::Method::GET, "/me").send().await.expect("request").status().as_u16()
+}
+
+/// Adds a passkey from `device` to `browser`'s account, named `name`: returns the passkey as the app lists it.
+async fn register(browser: &Browser, device: &mut Device, name: &str) -> Value {
+    let (status, options) = body(post(browser, "/auth/passkey/register/options", json!({})).await).await;
+    assert_eq!(status, 200, "{options}");
+    let credential = device.create(&browser.address, &options["publicKey"]).await.expect("the device makes one");
+    let (status, added) = body(
+        post(
+            browser,
+            "/auth/passkey/register",
+            json!({ "ceremony": options["ceremony"], "credential": credential, "name": name }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    added
+}
+
+/// Starts a sign-in ceremony: its options.
+async fn options(browser: &Browser, request: Value) -> Value {
+    let (status, options) = body(post(browser, "/auth/passkey/options", request).await).await;
+    assert_eq!(status, 200, "{options}");
+    options
+}
+
+async fn finish(browser: &Browser, options: &Value, credential: Value, next: &str) -> (u16, Value) {
+    body(
+        post(
+            browser,
+            "/auth/passkey/finish",
+            json!({ "ceremony": options["ceremony"], "credential": credential, "next": next }),
+        )
+        .await,
+    )
+    .await
+}
+
+async fn me(browser: &Browser) -> Value {
+    browser.api(reqwest::Method::GET, "/me").send().await.expect("request").json().await.unwrap_or(Value::Null)
+}
+
+async fn kinds(app: &TestApp) -> Vec<String> {
+    sqlx::query_scalar("SELECT kind FROM audit_events ORDER BY id").fetch_all(&app.sql).await.expect("audit")
+}
+
+/// The methods (`amr`) of every live session, sorted.
+async fn amrs(app: &TestApp) -> Vec<String> {
+    let mut all: Vec<String> =
+        sqlx::query_scalar("SELECT amr FROM user_sessions").fetch_all(&app.sql).await.expect("sessions");
+    all.sort();
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_passkey_signs_in_without_an_address_as_two_factors() {
+    let (_provider, app, browser) = signed_in(&[]).await;
+    let mut phone = Device::new();
+    let added = register(&browser, &mut phone, "  My phone ").await;
+    assert_eq!(added["name"], "My phone");
+    assert_eq!(added["synced"], true, "the software authenticator's passkeys are backup eligible");
+    assert!(added["last_used_at"].is_null());
+    let (stored, handle): (String, String) =
+        sqlx::query_as("SELECT credential_id, user_handle FROM passkeys").fetch_one(&app.sql).await.expect("a row");
+    assert_eq!(stored.len(), 22, "a 16-byte credential id, base64url");
+    assert_eq!(handle.len(), 36, "a random UUID as the user handle, never the account id");
+    assert!(kinds(&app).await.contains(&"passkey_added".to_owned()));
+
+    // Signed out, in a new browser: the "Sign in with a passkey" button (no address).
+    let stranger = app.browser();
+    let options = options(&stranger, json!({})).await;
+    assert!(options["publicKey"].get("allowCredentials").is_none(), "any of this site's passkeys: {options}");
+    assert_eq!(options["publicKey"]["userVerification"], "required");
+    assert_eq!(options["publicKey"]["rpId"], "localhost");
+    let answer = phone.get(&stranger.address, &options["publicKey"]).await.expect("the phone answers");
+    let (status, done) = finish(&stranger, &options, answer, "/profile").await;
+    assert_eq!((status, &done), (200, &json!({ "redirect": "/profile" })));
+    assert_eq!(me(&stranger).await["display_name"], me(&browser).await["display_name"], "the same person");
+    assert_eq!(amrs(&app).await, ["fed", "swk user mfa"], "a verified passkey is two factors (RFC 8176)");
+    let last_used: Option<i64> =
+        sqlx::query_scalar("SELECT last_used_at FROM passkeys").fetch_one(&app.sql).await.expect("row");
+    assert!(last_used.is_some(), "its last use is recorded");
+    let providers: Vec<String> = sqlx::query_scalar("SELECT provider FROM user_sessions ORDER BY provider")
+        .fetch_all(&app.sql)
+        .await
+        .expect("sessions");
+    assert_eq!(providers, ["oidc", "passkey"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asking_for_passkey_options_stores_nothing_and_an_unknown_address_gets_stable_decoys() {
+    let (_provider, app, browser) = signed_in(&[]).await;
+    let mut phone = Device::new();
+    register(&browser, &mut phone, "phone").await;
+    let email: String = sqlx::query_scalar("SELECT email FROM users").fetch_one(&app.sql).await.expect("email");
+    let (challenges, sessions) = (app.count("passkey_challenges").await, app.count("tower_sessions").await);
+
+    let visitor = app.browser();
+    for _ in 0..5 {
+        options(&visitor, json!({})).await;
+        options(&visitor, json!({ "email": "nobody@example.test" })).await;
+    }
+    assert_eq!(app.count("passkey_challenges").await, challenges, "starting a ceremony stores no row");
+    assert_eq!(app.count("tower_sessions").await, sessions, "nor a session");
+
+    // With an address: its passkeys for a person, stable decoys for an address without one; the same shape.
+    let named = options(&visitor, json!({ "email": email.to_uppercase() })).await;
+    let ids = |o: &Value| o["publicKey"]["allowCredentials"].as_array().expect("a list").clone();
+    assert_eq!(ids(&named).len(), 1);
+    let unknown = options(&visitor, json!({ "email": "nobody@example.test" })).await;
+    assert_eq!(ids(&unknown), ids(&options(&visitor, json!({ "email": "nobody@example.test" })).await));
+    assert!((1..=3).contains(&ids(&unknown).len()));
+    assert_eq!(ids(&unknown)[0]["type"], "public-key");
+    assert_eq!(named["publicKey"].as_object().map(|o| o.len()), unknown["publicKey"].as_object().map(|o| o.len()));
+
+    // Address first: the person's passkey signs them in.
+    let answer = phone.get(&visitor.address, &named["publicKey"]).await.expect("answers");
+    assert_eq!(finish(&visitor, &named, answer, "/dashboard").await.0, 200);
+    assert_eq!(me(&visitor).await["email"], email);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_a_passkey_needs_a_recent_confirmation_and_a_session() {
+    let (_provider, app, browser) = signed_in(&[]).await;
+    let anonymous = app.browser();
+    assert_eq!(body(post(&anonymous, "/auth/passkey/register/options", json!({})).await).await.0, 401);
+
+    let options = body(post(&browser, "/auth/passkey/register/options", json!({})).await).await.1;
+    sqlx::query("UPDATE user_sessions SET confirmed_at = 1").execute(&app.sql).await.expect("age");
+    let (status, refused) = body(post(&browser, "/auth/passkey/register/options", json!({})).await).await;
+    assert_eq!((status, refused["error"].as_str()), (403, Some("confirm_identity")));
+    // Nor can a ceremony started while confirmed be finished once the confirmation is old.
+    let credential = Device::new().create(&browser.address, &options["publicKey"]).await.expect("made");
+    let (status, _) = body(
+        post(&browser, "/auth/passkey/register", json!({ "ceremony": options["ceremony"], "credential": credential }))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(app.count("passkeys").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_started_in_another_session_or_replayed_is_refused() {
+    let (provider, app, browser) = signed_in(&[]).await;
+    let options = body(post(&browser, "/auth/passkey/register/options", json!({})).await).await.1;
+    let mut device = Device::new();
+    let credential = device.create(&browser.address, &options["publicKey"]).await.expect("made");
+
+    // The same person in another browser cannot finish this browser's ceremony.
+    let other = app.browser();
+    sign_in_at_provider(&other, &provider, "user-1").await;
+    let request = json!({ "ceremony": options["ceremony"], "credential": credential, "name": "x" });
+    let (status, refused) = body(post(&other, "/auth/passkey/register", request.clone()).await).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["message"].as_str().unwrap_or("").contains("another session"), "{refused}");
+
+    assert_eq!(body(post(&browser, "/auth/passkey/register", request.clone()).await).await.0, 201);
+    let (status, again) = body(post(&browser, "/auth/passkey/register", request).await).await;
+    assert_eq!(status, 422, "a replayed registration: {again}");
+    assert!(again["message"].as_str().unwrap_or("").contains("already used"), "{again}");
+    assert_eq!(app.count("passkeys").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_answer_or_an_expired_ceremony_signs_nobody_in() {
+    let (_provider, app, browser) = signed_in(&[]).await;
+    let mut phone = Device::new();
+    register(&browser, &mut phone, "phone").await;
+
+    let first = app.browser();
+    let options = options(&first, json!({})).await;
+    let answer = phone.get(&first.address, &options["publicKey"]).await.expect("answers");
+    assert_eq!(finish(&first, &options, answer.clone(), "/").await.0, 200);
+    // Someone who saw the answer sends it again, from another browser.
+    let thief = app.browser();
+    let (status, replayed) = finish(&thief, &options, answer, "/").await;
+    assert_eq!(status, 422, "{replayed}");
+    assert!(replayed["message"].as_str().unwrap_or("").contains("already used"));
+    assert_eq!(status_of_me(&thief).await, 401);
+
+    // A ceremony past its five minutes: its sealed state no longer opens.
+    let late = app.browser();
+    let options = self::options(&late, json!({})).await;
+    let answer = phone.get(&late.address, &options["publicKey"]).await.expect("answers");
+    let sealed = BASE64URL.decode(options["ceremony"].as_str().expect("a token")).expect("base64url");
+    let (status, expired) =
+        finish(&late, &json!({ "ceremony": BASE64URL.encode(&sealed[..sealed.len() - 1]) }), answer.clone(), "/").await;
+    assert_eq!(status, 422, "a changed ceremony: {expired}");
+    let state = &app.state;
+    let opened = state.sealer.open(
+        gatehouse::server::platform::secret_key::Purpose::PasskeyCeremony,
+        "passkey ceremony",
+        &sealed,
+    );
+    let mut ceremony: Value = serde_json::from_slice(&opened.expect("opens")).expect("JSON");
+    ceremony["expires_at"] = json!(1);
+    let stale = BASE64URL.encode(state.sealer.seal(
+        gatehouse::server::platform::secret_key::Purpose::PasskeyCeremony,
+        "passkey ceremony",
+        ceremony.to_string().as_bytes(),
+    ));
+    let (status, expired) = finish(&late, &json!({ "ceremony": stale }), answer, "/").await;
+    assert_eq!(status, 422);
+    assert!(expired["message"].as_str().unwrap_or("").contains("expired"), "{expired}");
+    assert_eq!(status_of_me(&late).await, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_for_another_origin_or_relying_party_or_with_a_bad_signature_are_refused_and_recorded() {
+    let (_provider, app, browser) = signed_in(&[]).await;
+    let mut phone = Device::new();
+    register(&browser, &mut phone, "phone").await;
+    let visitor = app.browser();
+    let port = url::Url::parse(&visitor.address).expect("address").port().expect("a port");
+
+    // Signed for another origin (a look-alike site on another port of the same host).
+    let options = options(&visitor, json!({})).await;
+    let elsewhere = format!("http://localhost:{}", port + 1);
+    let answer = phone.get(&elsewhere, &options["publicKey"]).await.expect("the phone answers the other site");
+    let (status, refused) = finish(&visitor, &options, answer, "/").await;
+    assert_eq!(status, 401, "{refused}");
+    assert!(refused["message"].as_str().unwrap_or("").contains("another site"), "{refused}");
+
+    // Signed for another relying party id, with client data naming this origin.
+    let options = self::options(&visitor, json!({})).await;
+    let answer = phone.forged("example.com", &visitor.address, &options["publicKey"]).await;
+    assert_eq!(finish(&visitor, &options, answer, "/").await.0, 401);
+
+    // A signature changed in transit.
+    let options = self::options(&visitor, json!({})).await;
+    let mut answer = phone.get(&visitor.address, &options["publicKey"]).await.expect("answers");
+    let mut signature = BASE64URL.decode(answer["response"]["signature"].as_str().expect("signature")).expect("b64");
+    let last = signature.len() - 1;
+    signature[last] ^= 1;
+    answer["response"]["signature"] = json!(BASE64URL.encode(signature));
+    assert_eq!(finish(&visitor, &options, answer, "/").await.0, 401);
+
+    // Not verified by the device (WebAuthn.setUserVerified(false) in a browser).
+    let options = self::options(&visitor, json!({})).await;
+    let mut unverified = phone.clone();
+    unverified.verifies = false;
+    let answer = unverified.forged("localhost", &visitor.address, &options["publicKey"]).await;
+    assert_eq!(finish(&visitor, &options, answer, "/").await.0, 401);
+
+    assert_eq!(status_of_me(&visitor).await, 401);
+    let reasons: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM audit_events WHERE kind = 'passkey_refused' ORDER BY id")
+            .fetch_all(&app.sql)
+            .await
+            .expect("events");
+    let reasons: Vec<String> = reasons
+        .iter()
+        .map(|d| serde_json::from_str::<Value>(d).expect("JSON")["reason"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(reasons, ["another_site", "another_site", "bad_signature", "not_verified"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_authenticator_whose_counter_goes_back_is_refused_and_recorded() {
+    let (_provider, app, browser) = signed_in(&[]).await;
+    let mut key = Device::counting();
+    register(&browser, &mut key, "security key").await;
+    let copy = key.clone();
+
+    let visitor = app.browser();
+    let options = options(&visitor, json!({})).await;
+    let answer = key.get(&visitor.address, &options["publicKey"]).await.expect("answers");
+    assert_eq!(finish(&visitor, &options, answer, "/").await.0, 200);
+    let counter: i64 = sqlx::query_scalar("SELECT counter FROM passkeys").fetch_one(&app.sql).await.expect("row");
+    assert_eq!(counter, 1);
+
+    let mut copy = copy;
+    let thief = app.browser();
+    let options = self::options(&thief, json!({})).await;
+    let answer = copy.get(&thief.address, &options["publicKey"]).await.expect("the copy answers");
+    let (status, refused) = finish(&thief, &options, answer, "/").await;
+    assert_eq!(status, 401);
+    assert!(refused["message"].as_str().unwrap_or("").contains("copy"), "{refused}");
+    assert_eq!(status_of_me(&thief).await, 401);
+    let detail: String = sqlx::query_scalar("SELECT detail FROM audit_events WHERE kind = 'passkey_refused'")
+        .fetch_one(&app.sql)
+        .await
+        .expect("recorded");
+    assert!(detail.contains("counter_went_back"), "{detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_persons_passkey_cannot_answer_for_an_address_or_a_second_step() {
+    let (provider, app, ada) = signed_in(&[]).await;
+    let mut adas_phone = Device::new();
+    register(&ada, &mut adas_phone, "Ada's phone").await;
+    let grace = app.browser();
+    provider.set(|b| b.email = Some("grace@example.test".into()));
+    sign_in_at_provider(&grace, &provider, "user-2").await;
+    let mut graces_phone = Device::new();
+    register(&grace, &mut graces_phone, "Grace's phone").await;
+    let adas_email: String = sqlx::query_scalar("SELECT email FROM users ORDER BY created_at LIMIT 1")
+        .fetch_one(&app.sql)
+        .await
+        .expect("email");
+
+    // Ada's address typed, Grace's passkey answering (her device ignores the list, as a forged client would).
+    let visitor = app.browser();
+    let options = options(&visitor, json!({ "email": adas_email })).await;
+    let mut open = options["publicKey"].clone();
+    open.as_object_mut().expect("object").remove("allowCredentials");
+    let answer = graces_phone.get(&visitor.address, &open).await.expect("answers");
+    let (status, refused) = finish(&visitor, &options, answer, "/").await;
+    assert_eq!(status, 401, "{refused}");
+    assert!(refused["message"].as_str().unwrap_or("").contains("not registered"), "{refused}");
+    assert_eq!(status_of_me(&visitor).await, 401);
+
+    // A user handle that is not the credential's owner's.
+    let options = self::options(&visitor, json!({})).await;
+    let mut answer = graces_phone.get(&visitor.address, &options["publicKey"]).await.expect("answers");
+    let adas_handle: String = sqlx::query_scalar("SELECT user_handle FROM passkeys WHERE name = 'Ada''s phone'")
+        .fetch_one(&app.sql)
+        .await
+        .expect("handle");
+    let handle = uuid_bytes(&adas_handle);
+    answer["response"]["userHandle"] = json!(BASE64URL.encode(handle));
+    assert_eq!(finish(&visitor, &options, answer, "/").await.0, 401);
+}
+
+fn uuid_bytes(text: &str) -> Vec<u8> {
+    let hex: String = text.chars().filter(|c| *c != '-').collect();
+    (0..16).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passkey_answers_the_second_step_and_confirms_it_is_you() {
+    let (provider, app, browser) = signed_in(&[]).await;
+    let (key, _codes) = two_step::enrol(&browser).await;
+    let mut phone = Device::new();
+    register(&browser, &mut phone, "phone").await;
+
+    // A new sign-in at the provider stops at the second step; the passkey answers it instead of a code.
+    let next = app.browser();
+    let login = next.get("/auth/login/oidc?next=/profile").await;
+    let query = provider.approve(&location(&login), "user-1");
+    let callback = next.get(&format!("/auth/callback/oidc?{query}")).await;
+    assert_eq!(location(&callback), "/login/mfa");
+    let options = options(&next, json!({ "for": "second_step" })).await;
+    assert_eq!(options["publicKey"]["allowCredentials"].as_array().map(Vec::len), Some(1), "only theirs");
+    let answer = phone.get(&next.address, &options["publicKey"]).await.expect("answers");
+    let (status, done) = finish(&next, &options, answer, "/ignored").await;
+    assert_eq!((status, done["redirect"].as_str()), (200, Some("/profile")), "where the sign-in was headed");
+    assert!(amrs(&app).await.contains(&"fed swk user mfa".to_owned()), "{:?}", amrs(&app).await);
+    let detail: String =
+        sqlx::query_scalar("SELECT detail FROM audit_events WHERE kind = 'sign_in' ORDER BY id DESC LIMIT 1")
+            .fetch_one(&app.sql)
+            .await
+            .expect("event");
+    assert!(detail.contains("\"second_factor\":\"passkey\""), "{detail}");
+
+    // Without a pending second step there is nothing to answer.
+    let nobody = app.browser();
+    assert_eq!(body(post(&nobody, "/auth/passkey/options", json!({ "for": "second_step" })).await).await.0, 422);
+
+    // Confirming it is you (step-up) with the passkey, in the first browser, after its confirmation aged.
+    sqlx::query("UPDATE user_sessions SET confirmed_at = 1").execute(&app.sql).await.expect("age");
+    assert_eq!(body(post(&browser, "/auth/passkey/register/options", json!({})).await).await.0, 403);
+    let options = self::options(&browser, json!({ "for": "confirm" })).await;
+    let answer = phone.get(&browser.address, &options["publicKey"]).await.expect("answers");
+    let (status, done) = finish(&browser, &options, answer, "/profile").await;
+    assert_eq!((status, done["redirect"].as_str()), (200, Some("/profile")));
+    assert_eq!(body(post(&browser, "/auth/passkey/register/options", json!({})).await).await.0, 200);
+    assert!(kinds(&app).await.contains(&"step_up".to_owned()));
+    let _ = key;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_ceremony_belongs_to_its_session() {
+    let (provider, app, browser) = signed_in(&[]).await;
+    let mut phone = Device::new();
+    register(&browser, &mut phone, "phone").await;
+    let other = app.browser();
+    sign_in_at_provider(&other, &provider, "user-1").await;
+
+    let options = options(&browser, json!({ "for": "confirm" })).await;
+    let answer = phone.get(&browser.address, &options["publicKey"]).await.expect("answers");
+    let (status, refused) = finish(&other, &options, answer, "/profile").await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["message"].as_str().unwrap_or("").contains("another session"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkeys_are_off_on_an_ip_address_with_a_reason() {
+    let app = spawn_app_with(&[]).await;
+    let (status, refused) = body(post(&app.browser(), "/auth/passkey/options", json!({})).await).await;
+    assert_eq!(status, 403);
+    assert!(refused["message"].as_str().unwrap_or("").contains("IP address"), "{refused}");
+    assert_eq!(app.count("passkey_challenges").await, 0);
+}
