@@ -72,7 +72,7 @@ bench: build ## Gatehouse beside a bare axum hello (pinned cores, wrk): pages, A
 	bench/run.sh
 	bench/runtime.sh
 
-profile: build ## Where the CPU goes for one kind of request (KIND=healthz|home|login|dashboard|profile|api-pat|signin; default all): perf summaries in bench/profiles/
+profile: build ## Where the CPU goes for one kind of request (KIND=healthz|home|login|dashboard|profile|api-pat|signin|pg-dashboard; default all): perf summaries in bench/profiles/
 	bench/profile.sh $(KIND)
 
 bench-api: build ## Quick look: throughput of GET /api/v1/me with a personal access token (wrk, unpinned)

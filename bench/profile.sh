@@ -9,13 +9,17 @@
 # samples stay in target/profiling/<kind>.perf.data for `perf report -i`.
 #
 #   make profile                       every kind
-#   make profile KIND=dashboard        one kind; kinds: healthz home login dashboard profile api-pat signin
+#   make profile KIND=dashboard        one kind; kinds: healthz home login dashboard profile api-pat signin pg-dashboard
+#
+# pg-dashboard runs a second server on PostgreSQL (a fresh database `gatehouse_profile` on the server .ci/postgres
+# finds or starts) and samples it together with the PostgreSQL backends serving it, pinned to CPU 0 with it, as
+# `make bench` pins them: the CPU per request and the table of whose code ran count both processes.
 #   PROFILE_SECONDS=8 bench/profile.sh dashboard api-pat
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-all_kinds=(healthz home login dashboard profile api-pat signin)
+all_kinds=(healthz home login dashboard profile api-pat signin pg-dashboard)
 kinds=("$@")
 [ ${#kinds[@]} -gt 0 ] || kinds=("${all_kinds[@]}")
 seconds=${PROFILE_SECONDS:-6}
@@ -32,24 +36,47 @@ RUSTFLAGS="-C force-frame-pointers=yes" cargo build --release --locked --quiet -
 bin=target/profiling/release/gatehouse
 
 . end2end/lib.sh
-app_port=$(free_port)
 idp_port=$(free_port)
-app="http://127.0.0.1:$app_port"
+sqlite_port=$(free_port)
+pg_port=$(free_port)
 idp="http://127.0.0.1:$idp_port"
 
-IDP_PORT=$idp_port IDP_REDIRECT_URIS="$app/auth/callback/dev" taskset -c 1 node end2end/idp/server.mjs \
-  >"$work/idp.log" 2>&1 &
+IDP_PORT=$idp_port \
+  IDP_REDIRECT_URIS="http://127.0.0.1:$sqlite_port/auth/callback/dev,http://127.0.0.1:$pg_port/auth/callback/dev" \
+  taskset -c 1 node end2end/idp/server.mjs >"$work/idp.log" 2>&1 &
 pids+=($!)
 wait_for "$idp/.well-known/openid-configuration" "the Dev IdP" "$work/idp.log"
 
-env RATE_LIMIT_SIGN_IN=1000000/1s RATE_LIMIT_OAUTH=1000000/1s RATE_LIMIT_API=1000000/1s \
-  APP_URL=$app DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.0.1:$app_port" \
-  LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD LOG_FORMAT=json DEV_IDP_URL=$idp \
-  TOKIO_WORKER_THREADS=1 taskset -c 0 "$bin" >"$work/app.log" 2>&1 &
-app_pid=$!
-pids+=("$app_pid")
-wait_for "$app/readyz" "Gatehouse" "$work/app.log"
-read -r cookie token < <(signed_in "$app" "$idp" "$work/cookies")
+# start_app PORT DATABASE_URL: a server pinned to CPU 0 on that database, with a signed-in person; sets app, app_pid,
+# cookie, token and sampled (the processes sampled and whose CPU counts: the server, and PostgreSQL's backends).
+start_app() {
+  app="http://127.0.0.1:$1"
+  env RATE_LIMIT_SIGN_IN=1000000/1s RATE_LIMIT_OAUTH=1000000/1s RATE_LIMIT_API=1000000/1s \
+    APP_URL=$app DATABASE_URL="$2" LEPTOS_SITE_ADDR="127.0.0.1:$1" \
+    LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD LOG_FORMAT=json DEV_IDP_URL=$idp \
+    TOKIO_WORKER_THREADS=1 taskset -c 0 "$bin" >"$work/app-$1.log" 2>&1 &
+  app_pid=$!
+  pids+=("$app_pid")
+  wait_for "$app/readyz" "Gatehouse" "$work/app-$1.log"
+  read -r cookie token < <(signed_in "$app" "$idp" "$work/cookies-$1")
+  sampled=("$app_pid")
+}
+
+# on_postgres: a second server on a fresh PostgreSQL database; its backends (the pool's connections, opened by a
+# short load first) pinned to CPU 0 beside it and sampled with it.
+on_postgres() {
+  local admin
+  admin=$(.ci/postgres)
+  psql "$admin" -qc "DROP DATABASE IF EXISTS gatehouse_profile WITH (FORCE)" -c "CREATE DATABASE gatehouse_profile"
+  start_app "$pg_port" "${admin%/*}/gatehouse_profile"
+  taskset -c 1 wrk -t1 -c$connections -d2s -H "Cookie: $cookie" "$app/dashboard" >/dev/null
+  local pid
+  for pid in $(psql "${admin%/*}/gatehouse_profile" -tAc \
+    "SELECT pid FROM pg_stat_activity WHERE application_name = 'gatehouse' AND datname = 'gatehouse_profile'"); do
+    taskset -pc 0 "$pid" >/dev/null
+    sampled+=("$pid")
+  done
+}
 
 # sample KIND: perf over `seconds` while the load runs; prints the requests done per second.
 sample() {
@@ -58,7 +85,7 @@ sample() {
     healthz) url=$app/healthz ;;
     home) url=$app/ ;;
     login) url=$app/login ;;
-    dashboard) url=$app/dashboard header="Cookie: $cookie" ;;
+    dashboard | pg-dashboard) url=$app/dashboard header="Cookie: $cookie" ;;
     profile) url=$app/profile header="Cookie: $cookie" ;;
     api-pat) url=$app/api/v1/me header="Authorization: Bearer $token" ;;
     signin) url="" ;;
@@ -76,7 +103,7 @@ sample() {
   local cpu_before count_before
   cpu_before=$(cpu_ms)
   count_before=$(done_so_far)
-  perf record -q -e cpu-clock -F 2000 -g -p "$app_pid" -o "target/profiling/$kind.perf.data" -- sleep "$seconds" 2>/dev/null
+  perf record -q -e cpu-clock -F 2000 -g -p "$(IFS=,; echo "${sampled[*]}")" -o "target/profiling/$kind.perf.data" -- sleep "$seconds" 2>/dev/null
   local cpu_after count_after
   cpu_after=$(cpu_ms)
   count_after=$(done_so_far)
@@ -95,20 +122,31 @@ sample() {
     'BEGIN { printf "%.0f %.1f\n", n / s, (n > 0) ? c * 1000 / n : 0 }'
 }
 
-# The server's CPU time so far (user and system, all threads), in ms; sign-ins finished so far.
-cpu_ms() { awk '{ print ($14 + $15) * 1000 / '"$(getconf CLK_TCK)"' }' "/proc/$app_pid/stat"; }
+# The sampled processes' CPU time so far (user and system, all threads), in ms; sign-ins finished so far.
+cpu_ms() {
+  local pid
+  for pid in "${sampled[@]}"; do cat "/proc/$pid/stat"; done |
+    awk '{ t += $14 + $15 } END { print t * 1000 / '"$(getconf CLK_TCK)"' }'
+}
 done_so_far() { [ -f "$work/signins" ] && wc -l <"$work/signins" || echo 0; }
 
+start_app "$sqlite_port" "sqlite://$work/gatehouse.db"
+on_sqlite=("$app" "$app_pid" "$cookie" "$token")
 mkdir -p bench/profiles
 for kind in "${kinds[@]}"; do
   echo "profile: $kind" >&2
+  if [ "$kind" = pg-dashboard ]; then
+    on_postgres
+  else
+    app=${on_sqlite[0]} app_pid=${on_sqlite[1]} cookie=${on_sqlite[2]} token=${on_sqlite[3]} sampled=("$app_pid")
+  fi
   read -r rate cost < <(sample "$kind")
   out=bench/profiles/$kind.txt
   {
     echo "# Profile: $kind"
     echo
     echo "$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD)$(git diff --quiet -- src Cargo.toml 2>/dev/null || echo ' (with local changes)'); $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)."
-    echo "Server pinned to CPU 0 (one tokio worker), load on CPU 1; perf -e cpu-clock -F 2000 -g for ${seconds} s."
+    echo "Server pinned to CPU 0 (one tokio worker)$( [ "$kind" = pg-dashboard ] && echo ' with the PostgreSQL backends serving it (sampled with it)'), load on CPU 1; perf -e cpu-clock -F 2000 -g for ${seconds} s."
     echo "While sampled: $rate $( [ "$kind" = signin ] && echo 'sign-ins' || echo 'requests' ) per second, $cost µs of server CPU each (from /proc)."
     echo "Reproduce: make profile KIND=$kind"
     echo

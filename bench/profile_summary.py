@@ -47,7 +47,7 @@ def fold(name: str) -> str:
     return folded if len(folded) <= 150 else folded[:149] + "…"
 
 
-THREADS = {"tokio-rt-worker": "request thread", "sqlx-sqlite-wor": "SQLite threads"}
+THREADS = {"tokio-rt-worker": "request thread", "sqlx-sqlite-wor": "SQLite threads", "postgres": "PostgreSQL backends"}
 
 
 def owner(where: str, thread: str, symbol: str) -> str:
@@ -58,6 +58,8 @@ def owner(where: str, thread: str, symbol: str) -> str:
         return "allocator (mimalloc)"
     if re.match(r"(__mem|__GI_|syscall|__vdso|__lll|pthread|__pthread|__libc|__str|epoll|__futex|_IO_|__clock|__sched|clock_)", symbol):
         return "C library"
+    if thread == "PostgreSQL backends":
+        return "PostgreSQL"
     if "::" not in symbol:
         # Another C function: SQLite's (its internals share no prefix) on its threads, else the C library's.
         return "SQLite (C)" if thread == "SQLite threads" or symbol.startswith("sqlite3") else "C library"
