@@ -11,6 +11,10 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # Where `make run` listens; the release binary reads these as a deployment would.
 SITE_ADDR ?= 127.0.0.1:3000
 SITE_ROOT ?= target/site
+# What `make run` and `make dev` advertise: APP_URL from the environment or .env, else http://localhost and
+# SITE_ADDR's port. A host name, not an IP address: browsers refuse passkeys on an address. (Gatehouse sends a page
+# opened at http://127.0.0.1:PORT to localhost.)
+RUN_APP_URL = $(or $(APP_URL),$(shell sed -n 's/^APP_URL=//p' .env 2>/dev/null | tail -n 1),http://localhost:$(lastword $(subst :, ,$(SITE_ADDR))))
 
 .PHONY: help tools browser servers fuzz-tools build run run-pg dev test lint test-rust test-e2e test-api-fuzz screenshots bench bench-build bench-api profile
 
@@ -32,18 +36,18 @@ fuzz-tools: ## Install schemathesis (the API fuzzer) into .tools/venv, if missin
 build: tools ## Build the release site: server binary and WASM (precompressed) under target/
 	cargo leptos build --release --precompress
 
-run: build ## Build, then serve http://127.0.0.1:3000 (SQLite at data/gatehouse.db; Dev IdP if no provider is set; a mail inbox at http://127.0.0.1:1080 if no SMTP_URL)
-	LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) end2end/mail/with-maildev.sh end2end/idp/with-dev-idp.sh ./target/release/gatehouse
+run: build ## Build, then serve http://localhost:3000 (SQLite at data/gatehouse.db; Dev IdP if no provider is set; a mail inbox at http://127.0.0.1:1080 if no SMTP_URL)
+	APP_URL=$(RUN_APP_URL) LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) end2end/mail/with-maildev.sh end2end/idp/with-dev-idp.sh ./target/release/gatehouse
 
 run-pg: build ## Like run, on PostgreSQL: database `gatehouse` on the local server (or a throwaway one, see .ci/postgres)
 	admin=$$(.ci/postgres) && url=$${admin%/*}/gatehouse && \
 	  { psql "$$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = 'gatehouse'" | grep -q 1 || \
 	    psql "$$admin" -qc "CREATE DATABASE gatehouse"; } && \
-	  DATABASE_URL=$$url LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) \
+	  DATABASE_URL=$$url APP_URL=$(RUN_APP_URL) LEPTOS_SITE_ROOT=$(SITE_ROOT) LEPTOS_SITE_ADDR=$(SITE_ADDR) \
 	  end2end/mail/with-maildev.sh end2end/idp/with-dev-idp.sh ./target/release/gatehouse
 
 dev: tools ## Serve a debug build that rebuilds and reloads on every change (with the Dev IdP, as for run)
-	end2end/mail/with-maildev.sh end2end/idp/with-dev-idp.sh cargo leptos watch
+	APP_URL=$(RUN_APP_URL) end2end/mail/with-maildev.sh end2end/idp/with-dev-idp.sh cargo leptos watch
 
 test: tools browser lint test-rust test-e2e test-api-fuzz ## Everything CI runs: formatting, clippy, Rust tests, Playwright, API fuzzing
 

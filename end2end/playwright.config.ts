@@ -7,7 +7,10 @@ const APP_PORT = Number(process.env.E2E_APP_PORT ?? 3010);
 const IDP_PORT = Number(process.env.E2E_IDP_PORT ?? 3910);
 const SMTP_PORT = Number(process.env.E2E_SMTP_PORT ?? 3925);
 const MAIL_PORT = Number(process.env.E2E_MAIL_PORT ?? 3926);
+const PASSKEY_PORT = Number(process.env.E2E_PASSKEY_PORT ?? 3011);
 export const APP_URL = `http://127.0.0.1:${APP_PORT}`;
+/** A second Gatehouse at a host name: browsers refuse passkeys on an IP address (tests/passkeys.spec.ts). */
+export const PASSKEY_URL = `http://localhost:${PASSKEY_PORT}`;
 export const IDP_URL = `http://127.0.0.1:${IDP_PORT}`;
 /** maildev's web inbox and REST API: the mail Gatehouse sends during the tests. */
 export const MAIL_URL = `http://127.0.0.1:${MAIL_PORT}`;
@@ -56,7 +59,11 @@ export default defineConfig({
       timeout: 30_000,
       stdout: 'ignore',
       stderr: 'pipe',
-      env: { IDP_PORT: String(IDP_PORT), APP_URL },
+      env: {
+        IDP_PORT: String(IDP_PORT),
+        APP_URL,
+        IDP_REDIRECT_URIS: [`${APP_URL}/auth/callback/dev`, `${APP_URL}/auth/callback/oidc`, `${PASSKEY_URL}/auth/callback/dev`].join(','),
+      },
     },
     {
       command: `node_modules/.bin/maildev --smtp ${SMTP_PORT} --web ${MAIL_PORT} --ip 127.0.0.1 --web-ip 127.0.0.1`,
@@ -93,6 +100,26 @@ export default defineConfig({
         RATE_LIMIT_SIGN_IN: '1000/1m',
         // The operator of tests/admin.spec.ts (a Dev IdP account made on first use).
         ADMIN_EMAILS: 'e2e-admin@example.test',
+      },
+    },
+    {
+      // The same release at http://localhost (passkeys on), on a database of its own, for tests/passkeys.spec.ts.
+      command: 'rm -rf ../target/e2e-passkeys && mkdir -p ../target/e2e-passkeys && exec ../target/release/gatehouse',
+      url: `${PASSKEY_URL}/readyz`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+      env: {
+        APP_URL: PASSKEY_URL,
+        DATABASE_URL: 'sqlite://../target/e2e-passkeys/gatehouse.db',
+        LEPTOS_SITE_ADDR: `127.0.0.1:${PASSKEY_PORT}`,
+        LEPTOS_SITE_ROOT: '../target/site',
+        LEPTOS_ENV: 'PROD',
+        RUST_LOG: 'warn',
+        DEV_IDP_URL: IDP_URL,
+        SMTP_URL: `smtp://127.0.0.1:${SMTP_PORT}`,
+        RATE_LIMIT_SIGN_IN: '1000/1m',
       },
     },
   ],

@@ -55,6 +55,8 @@ pub struct ProfileOverview {
     pub password_login: bool,
     /// Two-step verification: on or off, and the recovery codes left.
     pub two_step: TwoStep,
+    /// The person's passkeys.
+    pub passkeys: crate::model::passkeys::PasskeySection,
 }
 
 /// A password sign-in method: the address it signs in with, and whether that address is confirmed.

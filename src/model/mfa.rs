@@ -25,6 +25,9 @@ pub struct TwoStep {
 pub struct ConfirmChoices {
     pub password: bool,
     pub code: bool,
+    /// Whether the person has a passkey (and passkeys are on).
+    #[serde(default)]
+    pub passkey: bool,
     /// Their providers, to sign in at again.
     pub providers: Vec<ProviderSummary>,
 }

@@ -1,17 +1,28 @@
 //! `/login`: the password form (when the site offers passwords) and one button per configured provider, with one
 //! "Keep me signed in" box for all of them. With passwords, the providers' buttons are part of the password form and
 //! post it to the server's login route (`POST /auth/login/{provider}`); without, they submit a GET form to it
-//! (`/auth/login/{provider}?remember=1&next=…`). Either way all of it works without JavaScript.
+//! (`/auth/login/{provider}?remember=1&next=…`). Either way all of it works without JavaScript. Where the site offers
+//! passkeys, a small script (`/passkey.js`, no WebAssembly) adds "Sign in with a passkey" and passkey autofill.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    components::form::KeepSignedIn,
+    components::{form::KeepSignedIn, passkey::PasskeyButton},
     pages::password::PasswordSignInForm,
-    rpc::{auth::login_providers, password::password_login},
+    rpc::{auth::login_providers, passkeys::passkeys_offered, password::password_login},
 };
+
+/// "Sign in with a passkey": shown by `passkey.js` only in a browser that can use passkeys (no JavaScript, no
+/// button: the other ways in are above). The script also offers passkeys in the address field's autofill.
+#[component]
+fn PasskeySignIn() -> impl IntoView {
+    view! {
+        <p class="divider" role="separator" data-passkey-only hidden><span>"or"</span></p>
+        <PasskeyButton purpose="sign-in" label="Sign in with a passkey"/>
+    }
+}
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -19,6 +30,7 @@ pub fn LoginPage() -> impl IntoView {
     let providers = Resource::new(|| (), |_| login_providers());
 
     let with_password = password_login();
+    let with_passkeys = passkeys_offered();
     let flag = |name: &str| query.with_untracked(|q| q.get(name).is_some());
     let notice = if flag("verified") {
         Some("Your email address is confirmed. Sign in to continue.")
@@ -101,7 +113,9 @@ pub fn LoginPage() -> impl IntoView {
             {notice.map(|text| view! { <p class="banner" role="status" data-testid="login-notice">{text}</p> })}
             {if with_password {
                 view! {
-                    <PasswordSignInForm next=next_for_form email=email.unwrap_or_default()>{options}</PasswordSignInForm>
+                    <PasswordSignInForm next=next_for_form email=email.unwrap_or_default() passkeys=with_passkeys>
+                        {options}
+                    </PasswordSignInForm>
                 }
                     .into_any()
             } else {
@@ -113,6 +127,7 @@ pub fn LoginPage() -> impl IntoView {
                 }
                     .into_any()
             }}
+            {with_passkeys.then(|| view! { <PasskeySignIn/> })}
         </section>
     }
 }

@@ -27,13 +27,16 @@ pub fn PasswordSignInForm(
     next: Option<String>,
     #[prop(optional)] email: Option<String>,
     #[prop(optional)] children: Option<Children>,
+    // The address field also offers this site's passkeys (autofill), when the site offers them.
+    #[prop(optional)] passkeys: bool,
 ) -> impl IntoView {
     let error = page_error(PasswordSignIn::PATH);
+    let autocomplete = if passkeys { "username webauthn" } else { "username" };
     view! {
         <form method="post" action=PasswordSignIn::PATH class="stacked-form" data-testid="password-form">
             {next.map(|next| view! { <input type="hidden" name="next" value=next/> })}
             <label for="email">"Email address"</label>
-            <input id="email" name="email" type="email" required autocomplete="username" value=email
+            <input id="email" name="email" type="email" required autocomplete=autocomplete value=email
                 maxlength=EmailAddress::MAX_CHARS aria-describedby="sign-in-error"/>
             <label for="password">"Password"</label>
             <input id="password" name="password" type="password" required autocomplete="current-password"

@@ -18,11 +18,13 @@ use crate::{
         error::AppError,
         mfa::TwoStep,
         page::Preloaded,
+        passkeys::{MAX_NAME, PasskeySection, PasskeyView},
         password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS},
     },
     rpc::{
         account::{DeleteAccount, UnlinkIdentity, UpdateDisplayName},
         mfa::{DisableTwoStep, RegenerateRecoveryCodes, StartTwoStep},
+        passkeys::{RemovePasskey, RenamePasskey},
         password::{AddPassword, ChangePassword},
     },
 };
@@ -54,6 +56,7 @@ fn ProfileView(profile: ProfileOverview) -> impl IntoView {
         password,
         password_login,
         two_step,
+        passkeys,
         ..
     } = profile;
     view! {
@@ -82,6 +85,8 @@ fn ProfileView(profile: ProfileOverview) -> impl IntoView {
 
         <PasswordSection password offered=password_login
             verified_email=user.email.clone().filter(|_| user.email_verified)/>
+
+        <PasskeysSection section=passkeys now/>
 
         <TwoStepSection two_step/>
 
@@ -367,6 +372,92 @@ fn PasswordSection(password: Option<PasswordSummary>, offered: bool, verified_em
         </section>
     }
     .into_any()
+}
+
+/// Passkeys: each with its name, when it was added and last used, and whether it is synced; rename or remove one
+/// (plain forms), or add one (`passkey.js`, which needs the browser's WebAuthn API: without it, the form stays
+/// hidden and a sentence says why).
+#[component]
+fn PasskeysSection(section: PasskeySection, now: i64) -> impl IntoView {
+    let outcome = use_query_map().with_untracked(|q| q.get("passkey"));
+    let saved = match outcome.as_deref() {
+        Some("added") => Some("Your passkey was added. Next time, sign in with it: no password needed."),
+        Some("renamed") => Some("The passkey was renamed."),
+        Some("removed") => Some("The passkey was removed. It can no longer sign in to your account."),
+        _ => None,
+    };
+    let error = page_error(RenamePasskey::PATH).or_else(|| page_error(RemovePasskey::PATH));
+    let PasskeySection { list, unavailable } = section;
+    let adding = match unavailable {
+        Some(why) => view! { <p class="muted" data-testid="passkeys-unavailable">{why}</p> }.into_any(),
+        None => view! {
+            <form class="stacked-form" data-passkey="register" data-testid="add-passkey-form" hidden>
+                <label for="passkey-name">"Name it (optional)"</label>
+                <div class="field-row">
+                    <input id="passkey-name" name="name" type="text" maxlength=MAX_NAME autocomplete="off"
+                        placeholder="Work laptop"/>
+                    <button type="submit" class="button">"Add a passkey"</button>
+                </div>
+                <p class="hint">"Your browser asks which device or password manager keeps it."</p>
+            </form>
+            <p class="muted" data-passkey-hide>
+                "Adding a passkey needs a browser that supports passkeys, with JavaScript on."
+            </p>
+            <p class="field-error" role="alert" data-passkey-status data-testid="passkey-status" hidden></p>
+            <script src="/passkey.js" defer></script>
+        }
+        .into_any(),
+    };
+    view! {
+        <section class="card" aria-labelledby="passkeys-title" data-testid="passkeys-section">
+            <h2 id="passkeys-title">"Passkeys"</h2>
+            <p class="muted">
+                "Sign in with your fingerprint, face or screen lock, or a security key: no password to type, and                  nothing a look-alike site can use."
+            </p>
+            {saved.map(|text| view! { <p class="saved" role="status" data-testid="passkey-saved">{text}</p> })}
+            <ul class="rows" data-testid="passkeys">
+                {list.into_iter().map(|passkey| view! { <PasskeyRow passkey now/> }).collect_view()}
+            </ul>
+            <p class="muted empty-note">"No passkeys yet."</p>
+            {adding}
+            <p class="field-error" role="alert" data-testid="passkey-error">{error.map(|e| e.to_string())}</p>
+        </section>
+    }
+}
+
+#[component]
+fn PasskeyRow(passkey: PasskeyView, now: i64) -> impl IntoView {
+    let PasskeyView { id, name, created_at, last_used_at, synced, backed_up } = passkey;
+    let kept = match (synced, backed_up) {
+        (true, true) => "synced",
+        (true, false) => "can be synced",
+        (false, _) => "this device only",
+    };
+    let field = format!("passkey-name-{id}");
+    view! {
+        <li class="row" data-testid="passkey">
+            <div class="row-main">
+                <strong data-testid="passkey-name">{name.clone()}</strong>
+                <span class="badge">{kept}</span>
+                <span class="muted small">
+                    "Added " <Ago at=created_at now/> " · last used " <MaybeAgo at=last_used_at now fallback="never"/>
+                </span>
+            </div>
+            <details class="row-edit">
+                <summary>"Rename"</summary>
+                <form method="post" action=RenamePasskey::PATH class="inline-form">
+                    <input type="hidden" name="id" value=id.clone()/>
+                    <label for=field.clone() class="visually-hidden">"New name"</label>
+                    <input id=field name="name" type="text" value=name.clone() required maxlength=MAX_NAME/>
+                    <button type="submit" class="button secondary">"Save"</button>
+                </form>
+            </details>
+            <form method="post" action=RemovePasskey::PATH class="inline-form">
+                <input type="hidden" name="id" value=id/>
+                <button type="submit" class="button danger" aria-label=format!("Remove {name}")>"Remove"</button>
+            </form>
+        </li>
+    }
 }
 
 /// Two-step verification: turn it on (the enrolment page), or off; new recovery codes; how many are left.

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    components::{account::LoadError, form::page_error},
+    components::{account::LoadError, form::page_error, passkey::PasskeyButton},
     model::{
         mfa::{ConfirmChoices, EnrolmentView},
         password::MAX_PASSWORD_CHARS,
@@ -16,6 +16,7 @@ use crate::{
         ConfirmIdentity, ConfirmTwoStep, DismissRecoveryCodes, PassChallenge, StartTwoStep, challenge_pending,
         confirm_options, fresh_recovery_codes, two_step_enrolment,
     },
+    rpc::passkeys::passkeys_offered,
 };
 
 /// A code field: six digits from the app, or a recovery code.
@@ -48,6 +49,9 @@ pub fn ChallengePage() -> impl IntoView {
                                     {error.clone().map(|e| e.to_string())}
                                 </p>
                             </form>
+                            {passkeys_offered().then(|| view! {
+                                <PasskeyButton purpose="second-step" label="Use a passkey instead"/>
+                            })}
                         })
                     } else {
                         Either::Right(view! {
@@ -190,6 +194,7 @@ fn ConfirmChoicesView(
 ) -> impl IntoView {
     let encoded_next = crate::components::form::url_escape(&next);
     view! {
+        {choices.passkey.then(|| view! { <PasskeyButton purpose="confirm" label="Confirm with a passkey" primary=true/> })}
         {choices.code.then(|| view! {
             <form method="post" action=ConfirmIdentity::PATH class="stacked-form" data-testid="confirm-code-form">
                 <input type="hidden" name="next" value=next.clone()/>

@@ -8,5 +8,6 @@ pub mod admin;
 pub mod apps;
 pub mod auth;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod tokens;

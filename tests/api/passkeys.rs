@@ -600,3 +600,76 @@ async fn passkeys_are_off_on_an_ip_address_with_a_reason() {
     assert!(refused["message"].as_str().unwrap_or("").contains("IP address"), "{refused}");
     assert_eq!(app.count("passkey_challenges").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_profile_lists_passkeys_and_renames_and_removes_them() {
+    let (_provider, app, browser) = signed_in(&[]).await;
+    let mut phone = Device::new();
+    let added = register(&browser, &mut phone, "Phone").await;
+    let id = added["id"].as_str().expect("an id").to_owned();
+    let page = browser.get("/profile").await.text().await.expect("page");
+    assert!(page.contains("data-testid=\"passkeys-section\"") && page.contains(">Phone<"), "{page}");
+    assert!(page.contains("synced"), "the software authenticator's passkey is synced");
+    assert!(page.contains("src=\"/passkey.js\""), "the page loads the script that adds passkeys");
+
+    // Renaming: the name is the person's label, checked and bounded.
+    let renamed = browser.call("account/passkeys/rename", &[("id", &id), ("name", "  Pixel 9 ")]).await;
+    assert_eq!(location(&renamed), "/profile?passkey=renamed#passkeys-title");
+    let name: String = sqlx::query_scalar("SELECT name FROM passkeys").fetch_one(&app.sql).await.expect("row");
+    assert_eq!(name, "Pixel 9");
+    let long = "x".repeat(61);
+    assert_eq!(browser.call("account/passkeys/rename", &[("id", &id), ("name", &long)]).await.status(), 400);
+    let stranger = app.browser();
+    assert_eq!(stranger.call("account/passkeys/rename", &[("id", &id), ("name", "mine")]).await.status(), 401);
+
+    // The export lists it without its key or its credential id.
+    let export = browser.get("/account/export").await.text().await.expect("export");
+    let credential_id: String =
+        sqlx::query_scalar("SELECT credential_id FROM passkeys").fetch_one(&app.sql).await.expect("row");
+    let export: Value = serde_json::from_str(&export).expect("JSON");
+    assert_eq!(export["passkeys"][0]["name"], "Pixel 9");
+    assert!(!export.to_string().contains(&credential_id), "{export}");
+
+    // Removing needs a recent confirmation, and never takes the last way in.
+    sqlx::query("UPDATE user_sessions SET confirmed_at = 1").execute(&app.sql).await.expect("age");
+    assert_eq!(browser.call("account/passkeys/remove", &[("id", &id)]).await.status(), 403);
+    sqlx::query("UPDATE user_sessions SET confirmed_at = $1")
+        .bind(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64)
+        .execute(&app.sql)
+        .await
+        .expect("confirm");
+    sqlx::query("DELETE FROM identities").execute(&app.sql).await.expect("only the passkey is left");
+    let refused = browser.call("account/passkeys/remove", &[("id", &id)]).await;
+    assert_eq!(refused.status(), 409);
+    assert_eq!(app.count("passkeys").await, 1);
+    // With another way in, it goes; its owner is told in the activity.
+    let mut laptop = Device::new();
+    register(&browser, &mut laptop, "Laptop").await;
+    let removed = browser.call("account/passkeys/remove", &[("id", &id)]).await;
+    assert_eq!(location(&removed), "/profile?passkey=removed#passkeys-title");
+    assert_eq!(app.count("passkeys").await, 1);
+    let events = kinds(&app).await;
+    assert!(events.contains(&"passkey_renamed".to_owned()) && events.contains(&"passkey_removed".to_owned()));
+    // The removed passkey signs nobody in.
+    let visitor = app.browser();
+    let options = options(&visitor, json!({})).await;
+    let mut only_phone = options["publicKey"].clone();
+    only_phone.as_object_mut().expect("object").remove("allowCredentials");
+    let answer = phone.get(&visitor.address, &only_phone).await.expect("the phone still holds it");
+    assert_eq!(finish(&visitor, &options, answer, "/").await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_account_deletes_its_passkeys() {
+    let (_provider, app, browser) = signed_in(&[]).await;
+    register(&browser, &mut Device::new(), "Phone").await;
+    let email: String = sqlx::query_scalar("SELECT email FROM users").fetch_one(&app.sql).await.expect("email");
+    let deleted = browser.call("account/delete", &[("confirm", &email)]).await;
+    assert_eq!(location(&deleted), "/?deleted=1");
+    assert_eq!(app.count("passkeys").await, 0);
+    let detail: String = sqlx::query_scalar("SELECT detail FROM audit_events WHERE kind = 'account_deleted'")
+        .fetch_one(&app.sql)
+        .await
+        .expect("event");
+    assert!(detail.contains("\"passkeys\":1"), "{detail}");
+}

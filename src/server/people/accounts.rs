@@ -17,6 +17,7 @@ use crate::model::{
 };
 use crate::server::{
     people::{
+        passkeys,
         session::{AuthSession, ClientInfo, SignedIn},
         step_up::Confirmed,
         tokens, useragent, users,
@@ -100,16 +101,18 @@ static PROFILE: LazyLock<Lists> = LazyLock::new(|| {
                    WHERE u.id = $1",
         },
         Column::List { values: "id, provider, email, linked_at", from: IdentityRow::SELECT },
+        Column::List { values: passkeys::PROFILE_VALUES, from: passkeys::PROFILE_SELECT },
     ])
 });
 
 pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOverview, AppError> {
     let user_id = &signed_in.session.user_id;
-    // One statement: the account with its password and two-step state (one row, or none), and its identities.
+    // One statement: the account with its password and two-step state (one row, or none), its identities and its
+    // passkeys.
     let mut conn = state.db.acquire().await?;
     let exec = conn.as_exec();
     let sql = PROFILE.sql(&exec);
-    let (account, identities): (String, String) =
+    let (account, identities, passkey_rows): (String, String, String) =
         on!(exec, conn => sqlx::query_as(sql).bind(user_id).fetch_one(conn).await)?;
     drop(conn);
     let account = db::rows::<AccountRow>(&account)?.pop();
@@ -122,6 +125,8 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
     let linkable = providers.iter().filter(|p| !identities.iter().any(|i| i.provider == p.id)).cloned().collect();
     let verified = account.password_verified_at.is_some();
     let password = account.password_email.map(|email| PasswordSummary { email, verified });
+    let passkey_rows: Vec<passkeys::PasskeyRow> = db::rows(&passkey_rows)?;
+    let passkeys = passkeys::section(state, passkey_rows.into_iter().map(Into::into).collect());
     Ok(ProfileOverview {
         now: clock::now(),
         user: signed_in.user.as_ref().clone(),
@@ -136,6 +141,7 @@ pub async fn profile(state: &AppState, signed_in: &SignedIn) -> Result<ProfileOv
             enabled: account.two_step_enabled_at.is_some(),
             recovery_codes_left: u32::try_from(account.recovery_codes_left).unwrap_or(0),
         },
+        passkeys,
     })
 }
 

@@ -835,5 +835,7 @@ pub async fn confirm_choices(
     let code = crate::server::people::mfa::status(&state.db, user_id).await?.enabled;
     let providers =
         state.providers.summaries().into_iter().filter(|p| signed_in.user.providers.contains(&p.id)).collect();
-    Ok(crate::model::mfa::ConfirmChoices { password, code, providers })
+    let passkey =
+        state.passkeys.is_some() && !crate::server::people::passkeys::list(&state.db, user_id).await?.is_empty();
+    Ok(crate::model::mfa::ConfirmChoices { password, code, passkey, providers })
 }

@@ -25,7 +25,10 @@ use webauthn_rs::prelude::{
     WebauthnError,
 };
 
-use crate::model::{error::AppError, passkeys::PasskeyView};
+use crate::model::{
+    error::AppError,
+    passkeys::{PasskeySection, PasskeyView},
+};
 use crate::server::{
     people::{
         security_mail::{self, Change},
@@ -45,8 +48,7 @@ use crate::server::{
 
 /// The most passkeys one account may have.
 pub const MAX_PER_PERSON: i64 = 20;
-/// The longest name a passkey may have, in characters.
-pub const MAX_NAME: usize = 60;
+pub use crate::model::passkeys::MAX_NAME;
 /// The largest sealed ceremony accepted back (a registration's state is about 600 bytes sealed).
 const MAX_CEREMONY: usize = 4096;
 
@@ -544,6 +546,43 @@ pub async fn list(db: &Db, user_id: &str) -> Result<Vec<PasskeyView>, sqlx::Erro
             backed_up,
         })
         .collect())
+}
+
+/// The profile's passkeys section: `rows` (the profile statement's passkey list) as the page shows them, and why
+/// passkeys cannot be used here, if they cannot.
+pub fn section(state: &AppState, mut list: Vec<PasskeyView>) -> PasskeySection {
+    list.sort_unstable_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let unavailable = match &state.config.passkeys {
+        crate::server::platform::config::PasskeySettings::Off(why) => Some((*why).to_owned()),
+        crate::server::platform::config::PasskeySettings::On { .. } => None,
+    };
+    PasskeySection { list, unavailable }
+}
+
+/// The columns of a passkey row as the profile's one statement reads them ([`PasskeyRow`]); `$1` the person. The
+/// flags as 0 or 1 on both databases.
+pub const PROFILE_SELECT: &str = "SELECT id, name, created_at, last_used_at,
+                                         CASE WHEN backup_eligible THEN 1 ELSE 0 END AS synced,
+                                         CASE WHEN backup_state THEN 1 ELSE 0 END AS backed_up
+                                  FROM passkeys WHERE user_id = $1";
+pub const PROFILE_VALUES: &str = "id, name, created_at, last_used_at, synced, backed_up";
+
+/// A row of [`PROFILE_SELECT`].
+#[derive(serde::Deserialize)]
+pub struct PasskeyRow {
+    id: String,
+    name: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    synced: i64,
+    backed_up: i64,
+}
+
+impl From<PasskeyRow> for PasskeyView {
+    fn from(row: PasskeyRow) -> Self {
+        let PasskeyRow { id, name, created_at, last_used_at, synced, backed_up } = row;
+        PasskeyView { id, name, created_at, last_used_at, synced: synced == 1, backed_up: backed_up == 1 }
+    }
 }
 
 /// How many passkeys the person has (in a transaction that locked their row, for the last-way-in rule).

@@ -3,6 +3,8 @@
 //! and the address limits), each boxing the request's future and cloning the state. Here they are steps of one async
 //! function over state made once ([`Front`]), in the order a request meets them:
 //!
+//! 0. where `APP_URL` is `http://localhost:PORT` (as `make run` serves it), a page opened at 127.0.0.1 or [::1] on
+//!    that port is sent to localhost: one origin, so that passkeys, cookies and the same-site check all agree;
 //! 1. an incoming `X-Request-Id` is kept only from a trusted proxy; otherwise the request gets a fresh one;
 //! 2. the client's address is worked out once (`ClientAddr`);
 //! 3. the server's capacity: a request over `MAX_CONCURRENT_REQUESTS` is answered 503 at once;
@@ -20,9 +22,9 @@ use std::{
 
 use axum::{
     extract::{ConnectInfo, Request, State},
-    http::{HeaderName, HeaderValue, StatusCode},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Redirect, Response},
 };
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -43,6 +45,8 @@ pub struct Front {
     slots: Semaphore,
     timeout: Duration,
     access_log: AccessLog,
+    /// `APP_URL`'s origin and port when its host is `localhost`.
+    localhost: Option<(String, u16)>,
 }
 
 impl Front {
@@ -53,6 +57,7 @@ impl Front {
             slots: Semaphore::new(transport.max_concurrent_requests),
             timeout: transport.request_timeout,
             access_log: state.config.log.access,
+            localhost: state.config.app_url.localhost(),
             state,
         })
     }
@@ -60,6 +65,11 @@ impl Front {
 
 /// The layer (see the module's comment).
 pub async fn front(State(front): State<Arc<Front>>, mut request: Request, next: Next) -> Response {
+    if let Some((origin, port)) = &front.localhost
+        && let Some(redirect) = to_localhost(origin, *port, &request)
+    {
+        return redirect;
+    }
     let started = Instant::now();
     let state = &front.state;
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
@@ -107,6 +117,22 @@ pub async fn front(State(front): State<Arc<Front>>, mut request: Request, next: 
         });
     }
     response
+}
+
+/// A GET or HEAD addressed to a loopback IP on `APP_URL`'s port, sent to the same path at `origin` (localhost).
+/// Other methods are left alone: a form posted from the IP's origin is cross-site to localhost, and refused as such.
+fn to_localhost(origin: &str, port: u16, request: &Request) -> Option<Response> {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return None;
+    }
+    let host = request.headers().get(header::HOST)?.to_str().ok()?;
+    let authority: axum::http::uri::Authority = host.parse().ok()?;
+    let ip: std::net::IpAddr = authority.host().trim_start_matches('[').trim_end_matches(']').parse().ok()?;
+    if !ip.is_loopback() || authority.port_u16() != Some(port) {
+        return None;
+    }
+    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+    Some(Redirect::temporary(&format!("{origin}{path}")).into_response())
 }
 
 /// The request's id: the one a trusted proxy sent, or a fresh one; set on the request for everything after.
@@ -183,6 +209,33 @@ mod tests {
             assert_eq!(id.len(), 36, "{id}");
             assert_eq!(&id[14..15], "4", "version: {id}");
             assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "variant: {id}");
+        }
+    }
+
+    #[test]
+    fn a_page_opened_at_a_loopback_ip_goes_to_localhost_on_the_same_port_only() {
+        let request = |method: Method, host: &str, path: &str| {
+            Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::HOST, host)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let origin = "http://localhost:3000";
+        let moved = to_localhost(origin, 3000, &request(Method::GET, "127.0.0.1:3000", "/login?next=%2Fprofile"));
+        let moved = moved.expect("redirected");
+        assert_eq!(moved.status(), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(moved.headers()[header::LOCATION], "http://localhost:3000/login?next=%2Fprofile");
+        assert!(to_localhost(origin, 3000, &request(Method::HEAD, "[::1]:3000", "/")).is_some());
+        for (method, host) in [
+            (Method::POST, "127.0.0.1:3000"),
+            (Method::GET, "127.0.0.1:3001"),
+            (Method::GET, "localhost:3000"),
+            (Method::GET, "192.0.2.1:3000"),
+            (Method::GET, "127.0.0.1"),
+        ] {
+            assert!(to_localhost(origin, 3000, &request(method.clone(), host, "/")).is_none(), "{method} {host}");
         }
     }
 }

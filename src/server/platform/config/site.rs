@@ -46,6 +46,11 @@ impl AppUrl {
         self.0.origin().ascii_serialization()
     }
 
+    /// The origin and port when the host is `localhost` (development, as `make run` serves it).
+    pub fn localhost(&self) -> Option<(String, u16)> {
+        (self.0.host_str() == Some("localhost")).then(|| (self.origin(), self.0.port_or_known_default().unwrap_or(80)))
+    }
+
     /// An absolute URL for a path on this site; `path` starts with `/`.
     pub fn join(&self, path: &str) -> String {
         format!("{}{path}", self.origin())
