@@ -121,8 +121,10 @@ pub async fn front(State(front): State<Arc<Front>>, mut request: Request, next: 
 
 /// A GET or HEAD addressed to a loopback IP on `APP_URL`'s port, sent to the same path at `origin` (localhost).
 /// Other methods are left alone: a form posted from the IP's origin is cross-site to localhost, and refused as such.
+/// So are the health probes.
 fn to_localhost(origin: &str, port: u16, request: &Request) -> Option<Response> {
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+    // Probes answer wherever they are asked: a health check by address is not a person at a page.
+    if !matches!(*request.method(), Method::GET | Method::HEAD) || health::PROBES.contains(&request.uri().path()) {
         return None;
     }
     let host = request.headers().get(header::HOST)?.to_str().ok()?;
@@ -228,6 +230,7 @@ mod tests {
         assert_eq!(moved.status(), StatusCode::TEMPORARY_REDIRECT);
         assert_eq!(moved.headers()[header::LOCATION], "http://localhost:3000/login?next=%2Fprofile");
         assert!(to_localhost(origin, 3000, &request(Method::HEAD, "[::1]:3000", "/")).is_some());
+        assert!(to_localhost(origin, 3000, &request(Method::GET, "127.0.0.1:3000", "/readyz")).is_none(), "probes");
         for (method, host) in [
             (Method::POST, "127.0.0.1:3000"),
             (Method::GET, "127.0.0.1:3001"),
