@@ -81,7 +81,7 @@ async fn options(
             Some(email) if email.len() > MAX_EMAIL => {
                 return Err(AppError::Invalid("That email address is too long.".into()).into());
             }
-            Some(email) => Who::Named { user_ids: passkeys::people_with(&state.db, email).await? },
+            Some(email) => return Ok(Json(passkeys::start_for_address(&state, email).await?)),
         },
         For::SecondStep => {
             let challenge = session::challenge(&session).await.map_err(ApiError::internal)?;
@@ -96,8 +96,7 @@ async fn options(
             }
         }
     };
-    let typed = request.email.as_deref();
-    Ok(Json(passkeys::start_authentication(&state, who, typed).await?))
+    Ok(Json(passkeys::start_authentication(&state, who).await?))
 }
 
 const SIGN_IN_EXPIRED: &str = "This sign-in has expired or was already finished. Please sign in again.";

@@ -340,59 +340,68 @@ fn refusal(error: &WebauthnError) -> &'static str {
 // ---------------------------------------------------------------------------------------------------------------
 
 /// Starts a passkey ceremony for `who`: options for `navigator.credentials.get`. For anyone, the browser offers
-/// every passkey it holds for this site (usernameless, and autofill); otherwise it is told which credentials may
-/// answer: the person's own, or, for an address no one with a passkey has, stable decoys, so that the answer looks
-/// the same whether or not the address has an account.
-pub async fn start_authentication(state: &AppState, who: Who, typed: Option<&str>) -> Result<Options, AppError> {
+/// every passkey it holds for this site (usernameless, and autofill); for a second step or a confirmation, the
+/// person's own. (An address typed first: [`start_for_address`].)
+pub async fn start_authentication(state: &AppState, who: Who) -> Result<Options, AppError> {
+    let allowed = match &who {
+        Who::Anyone => None,
+        Who::Named { .. } => return Err(AppError::internal("an address's ceremony starts in start_for_address")),
+        Who::SecondStep { user_id } | Who::Confirm { user_id, .. } => {
+            let ids: Vec<String> = on!(&state.db, pool => sqlx::query_scalar(
+                "SELECT credential_id FROM passkeys WHERE user_id = $1 ORDER BY created_at",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await)?;
+            if ids.is_empty() {
+                return Err(AppError::Conflict("You have no passkey yet: add one on your profile first.".into()));
+            }
+            Some(ids)
+        }
+    };
+    begin(state, who, allowed)
+}
+
+/// Starts a ceremony for the address typed first: only the passkeys of the people with that address may answer. An
+/// address no one with a passkey has gets one to three decoys instead, so that the answer has the same shape; both
+/// ways are one query, so the time taken says nothing either.
+pub async fn start_for_address(state: &AppState, email: &str) -> Result<Options, AppError> {
+    let rows: Vec<(String, String)> = on!(&state.db, pool => sqlx::query_as(
+        "SELECT p.user_id, p.credential_id FROM passkeys p JOIN users u ON u.id = p.user_id
+         WHERE lower(u.email) = lower($1) ORDER BY p.created_at",
+    )
+    .bind(email)
+    .fetch_all(pool)
+    .await)?;
+    let mut user_ids: Vec<String> = rows.iter().map(|(user_id, _)| user_id.clone()).collect();
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    let allowed = match rows.is_empty() {
+        true => decoys(&state.sealer, email),
+        false => rows.into_iter().map(|(_, id)| id).collect(),
+    };
+    begin(state, Who::Named { user_ids }, Some(allowed))
+}
+
+/// The options and sealed state of an authentication ceremony for `who`, answerable by `allowed` credentials (any
+/// of this site's when `None`).
+fn begin(state: &AppState, who: Who, allowed: Option<Vec<String>>) -> Result<Options, AppError> {
     let rp = relying_party(state)?;
     let (options, authentication) = rp.webauthn().start_discoverable_authentication().map_err(AppError::internal)?;
     let mut options = serde_json::to_value(options).map_err(AppError::internal)?;
-    let allowed = match &who {
+    match allowed {
+        Some(allowed) => {
+            options["publicKey"]["allowCredentials"] =
+                allowed.into_iter().map(|id| json!({ "type": "public-key", "id": id })).collect();
+        }
         // Any of this site's passkeys: no list at all (an empty one means the same, and some browsers mind it).
-        Who::Anyone => {
+        None => {
             options["publicKey"].as_object_mut().map(|o| o.remove("allowCredentials"));
-            None
         }
-        Who::Named { user_ids } if user_ids.is_empty() => Some(decoys(&state.sealer, typed.unwrap_or_default())),
-        Who::Named { user_ids } => Some(credential_ids(&state.db, user_ids).await?),
-        Who::SecondStep { user_id } | Who::Confirm { user_id, .. } => {
-            Some(credential_ids(&state.db, std::slice::from_ref(user_id)).await?)
-        }
-    };
-    if let Some(allowed) = allowed {
-        if allowed.is_empty() {
-            return Err(AppError::Conflict("You have no passkey yet: add one on your profile first.".into()));
-        }
-        options["publicKey"]["allowCredentials"] =
-            allowed.into_iter().map(|id| json!({ "type": "public-key", "id": id })).collect();
     }
     let challenge = challenge_of(&options)?;
     let ceremony = Ceremony::Authenticate { who, state: authentication };
     Ok(Options { public_key: options["publicKey"].take(), ceremony: seal(&state.sealer, ceremony, challenge)? })
-}
-
-/// The people with `email` (as their account's address) who have a passkey.
-pub async fn people_with(db: &Db, email: &str) -> Result<Vec<String>, AppError> {
-    Ok(on!(db, pool => sqlx::query_scalar(
-        "SELECT DISTINCT u.id FROM users u JOIN passkeys p ON p.user_id = u.id WHERE lower(u.email) = lower($1)",
-    )
-    .bind(email)
-    .fetch_all(pool)
-    .await)?)
-}
-
-async fn credential_ids(db: &Db, user_ids: &[String]) -> Result<Vec<String>, AppError> {
-    let mut all = Vec::new();
-    for user_id in user_ids {
-        let ids: Vec<String> = on!(db, pool => sqlx::query_scalar(
-            "SELECT credential_id FROM passkeys WHERE user_id = $1 ORDER BY created_at",
-        )
-        .bind(user_id)
-        .fetch_all(pool)
-        .await)?;
-        all.extend(ids);
-    }
-    Ok(all)
 }
 
 /// One to three credential ids that belong to no one, the same ones each time for the same address (derived from
