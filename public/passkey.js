@@ -8,6 +8,9 @@
 //   [data-passkey="second-step"]  a button on /login/mfa
 //   [data-passkey="confirm"]      a button on /confirm
 //   [data-passkey="register"]     a form on /profile, with an optional `name` field
+//   [data-passkey="sign-up"]      a form on /signup/passkey (the mailed link's page), with the link as `link`
+//   [data-passkey="recover"]      a form on /reset/new, with the link as `link`, and a `code` field inside
+//                                 [data-passkey-code], shown when the account asks for its second step
 //   [data-passkey-status]         where a sentence about the outcome goes
 //   [data-passkey-only]           shown only where passkeys can be used; [data-passkey-hide] hidden there
 //   input[autocomplete~="webauthn"]  the login page's address field: passkey autofill where the browser offers it
@@ -143,29 +146,57 @@
     }
   };
 
-  // --- Adding a passkey ---
+  // --- Making a passkey: on the profile, for a new account, or from a reset link ---
 
-  const register = async (form) => {
+  const field = (form, name) => {
+    const input = form.querySelector(`[name="${name}"]`);
+    return input ? input.value.trim() : '';
+  };
+
+  const creating = {
+    register: (form) => ({
+      options: ['/auth/passkey/register/options', {}],
+      finish: ['/auth/passkey/register', { name: field(form, 'name') }],
+      done: () => '/profile?passkey=added#passkeys-title',
+    }),
+    'sign-up': (form) => ({
+      options: ['/auth/passkey/sign-up/options', { link: field(form, 'link') }],
+      finish: ['/auth/passkey/sign-up', { remember: remembered() }],
+    }),
+    recover: (form) => ({
+      options: ['/auth/passkey/recover/options', { link: field(form, 'link'), code: field(form, 'code') || undefined }],
+      finish: ['/auth/passkey/recover', { link: field(form, 'link') }],
+    }),
+  };
+
+  const create = async (form, kind) => {
     const submit = form.querySelector('button[type="submit"]');
     if (submit) submit.disabled = true;
     say('');
+    const steps = creating[kind](form);
     try {
-      const options = await post('/auth/passkey/register/options', {});
+      const options = await post(...steps.options);
       const credential = await navigator.credentials.create({ publicKey: creationOptions(options.publicKey) });
-      const name = form.querySelector('input[name="name"]');
-      await post('/auth/passkey/register', {
+      const done = await post(steps.finish[0], {
+        ...steps.finish[1],
         ceremony: options.ceremony,
         credential: answerJSON(credential),
-        name: name ? name.value : '',
       });
-      location.assign('/profile?passkey=added#passkeys-title');
+      location.assign(steps.done ? steps.done() : done.redirect);
     } catch (error) {
       if (error.code === 'confirm_identity') {
         location.assign('/confirm?next=' + encodeURIComponent(location.pathname));
         return;
       }
-      if (error.name === 'InvalidStateError') say('This device already holds a passkey for your account.', true);
-      else if (!cancelled(error)) say(error.message, true);
+      if (error.code === 'code_needed') {
+        const code = form.querySelector('[data-passkey-code]');
+        if (code) code.hidden = false;
+        const input = form.querySelector('[name="code"]');
+        if (input) input.focus();
+        say(error.message);
+      } else if (error.name === 'InvalidStateError') {
+        say('This device already holds a passkey for your account: sign in with it.', true);
+      } else if (!cancelled(error)) say(error.message, true);
       if (submit) submit.disabled = false;
     }
   };
@@ -175,10 +206,10 @@
   for (const element of document.querySelectorAll('[data-passkey]')) {
     const kind = element.dataset.passkey;
     element.hidden = false;
-    if (kind === 'register') {
+    if (creating[kind]) {
       element.addEventListener('submit', (event) => {
         event.preventDefault();
-        register(element);
+        create(element, kind);
       });
     } else if (purposes[kind]) {
       element.addEventListener('click', (event) => {

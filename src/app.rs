@@ -17,7 +17,7 @@ use crate::{
         home::HomePage,
         login::LoginPage,
         not_found::NotFound,
-        password::{ResetPasswordPage, ResetRequestPage, SignUpPage, VerifyEmailPage},
+        password::{PasskeySignUpPage, ResetPasswordPage, ResetRequestPage, SignUpPage, VerifyEmailPage},
         profile::ProfilePage,
         two_step::{ChallengePage, ConfirmPage, EnrolPage, RecoveryCodesPage},
     },
@@ -47,6 +47,7 @@ pub fn App() -> impl IntoView {
                     <Route path=(StaticSegment("admin"), StaticSegment("audit")) view=AdminAuditPage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("admin"), StaticSegment("people"), ParamSegment("id")) view=AdminPersonPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("signup") view=SignUpPage ssr=SsrMode::Async/>
+                    <Route path=(StaticSegment("signup"), StaticSegment("passkey")) view=PasskeySignUpPage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("login"), StaticSegment("mfa")) view=ChallengePage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("profile"), StaticSegment("two-step")) view=EnrolPage ssr=SsrMode::Async/>
                     <Route path=(StaticSegment("profile"), StaticSegment("recovery-codes")) view=RecoveryCodesPage ssr=SsrMode::Async/>

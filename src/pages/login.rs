@@ -39,6 +39,11 @@ pub fn LoginPage() -> impl IntoView {
             "Your new password is set. Every session was signed out, and every API token and app authorization was \
              ended. Sign in with the new password.",
         )
+    } else if flag("recovered") {
+        Some(
+            "Your new passkey is added. Every session was signed out, and every API token and app authorization was \
+             ended. Sign in with the new passkey.",
+        )
     } else {
         None
     };

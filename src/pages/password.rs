@@ -10,7 +10,10 @@ use leptos_router::hooks::use_query_map;
 use crate::{
     components::form::{KeepSignedIn, page_error},
     model::{account::DisplayName, error::AppError, password::EmailAddress},
-    rpc::password::{PasswordSignIn, RequestPasswordReset, ResetPassword, SignUp, VerifyEmail, password_login},
+    rpc::{
+        passkeys::{PasskeySignUp, passkeys_offered},
+        password::{PasswordSignIn, RequestPasswordReset, ResetPassword, SignUp, VerifyEmail, password_login},
+    },
 };
 
 /// What a field-level error looks like, under its form.
@@ -83,6 +86,20 @@ pub fn SignUpPage() -> impl IntoView {
     if !password_login() {
         return view! { <NotOffered/> }.into_any();
     }
+    if query_value("sent").as_deref() == Some("passkey") {
+        return view! {
+            <Title text="Check your email"/>
+            <section class="card narrow" aria-labelledby="sent-title" data-testid="sign-up-sent">
+                <h1 id="sent-title">"Check your email"</h1>
+                <p>
+                    "We sent a message to the address you gave. Open the link in it on the device that should hold \
+                     your passkey, to make it and finish creating your account; it works for one hour."
+                </p>
+                <p class="muted">"Nothing there? Look in your spam folder, or sign up again to get a new link."</p>
+            </section>
+        }
+        .into_any();
+    }
     if query_flag("sent") {
         return view! {
             <Title text="Check your email"/>
@@ -120,7 +137,67 @@ pub fn SignUpPage() -> impl IntoView {
                 <button type="submit" class="button">"Create account"</button>
                 <FormError id="sign-up-error" error/>
             </form>
+            {passkeys_offered().then(|| view! { <PasskeySignUpForm/> })}
             <p class="form-links">"Have an account? " <a href="/login">"Sign in"</a></p>
+        </section>
+    }
+    .into_any()
+}
+
+/// Signing up with a passkey instead of a password: the address and name, then a mailed link that makes the
+/// passkey. Shown only by `passkey.js`, in a browser that can make passkeys: the link's page needs one.
+#[component]
+fn PasskeySignUpForm() -> impl IntoView {
+    let error = page_error(PasskeySignUp::PATH);
+    view! {
+        <div class="passkey-sign-up" data-passkey-only hidden>
+            <p class="divider"><span>"or, without a password"</span></p>
+            <form method="post" action=PasskeySignUp::PATH class="stacked-form" data-testid="passkey-sign-up-form">
+                <label for="passkey-email">"Email address"</label>
+                <input id="passkey-email" name="email" type="email" required autocomplete="email"
+                    maxlength=EmailAddress::MAX_CHARS/>
+                <label for="passkey-display-name">"Your name"</label>
+                <input id="passkey-display-name" name="display_name" type="text" required autocomplete="name"
+                    maxlength=DisplayName::MAX_CHARS/>
+                <p class="hint">
+                    "We mail you a link; opening it on your phone or computer makes a passkey there (your fingerprint, \
+                     face or screen lock), and your account signs in with it."
+                </p>
+                <button type="submit" class="button secondary">"Sign up with a passkey"</button>
+                <FormError id="passkey-sign-up-error" error/>
+            </form>
+        </div>
+        <script src="/passkey.js" defer></script>
+    }
+}
+
+/// Where a passkey sign-up's emailed link lands: one button makes the passkey, creates the account and signs it in
+/// (`passkey.js`; without it, a sentence says what is needed).
+#[component]
+pub fn PasskeySignUpPage() -> impl IntoView {
+    if !password_login() || !passkeys_offered() {
+        return view! { <NotOffered/> }.into_any();
+    }
+    let token = query_value("token").unwrap_or_default();
+    view! {
+        <Title text="Create your passkey"/>
+        <section class="card narrow" aria-labelledby="create-passkey-title">
+            <h1 id="create-passkey-title">"Create your passkey"</h1>
+            <p>
+                "One step left: make the passkey your account signs in with. Your device asks for your fingerprint, \
+                 face, screen lock or security key; nothing else is needed, now or later."
+            </p>
+            <form class="stacked-form" data-passkey="sign-up" data-testid="create-passkey-form" hidden>
+                <input type="hidden" name="link" value=token/>
+                <KeepSignedIn id="remember-passkey"/>
+                <button type="submit" class="button">"Create my passkey"</button>
+            </form>
+            <p class="muted" data-passkey-hide>
+                "Making a passkey needs a browser that supports passkeys, with JavaScript on. Open the link there, or "
+                <a href="/signup">"sign up with a password"</a>"."
+            </p>
+            <p class="field-error" role="alert" data-passkey-status data-testid="passkey-status" hidden></p>
+            <script src="/passkey.js" defer></script>
         </section>
     }
     .into_any()
@@ -173,7 +250,11 @@ pub fn ResetRequestPage() -> impl IntoView {
         <Title text="Reset your password"/>
         <section class="card narrow" aria-labelledby="reset-title">
             <h1 id="reset-title">"Reset your password"</h1>
-            <p class="muted">"Enter your account's email address, and we will send you a link to choose a new password."</p>
+            <p class="muted">
+                "Enter your account's email address, and we will send you a link to choose a new password"
+                {passkeys_offered().then_some(" (or, if you lost your passkey, to add a new one)")}
+                "."
+            </p>
             <form method="post" action=RequestPasswordReset::PATH class="stacked-form" data-testid="reset-request-form">
                 <label for="email">"Email address"</label>
                 <input id="email" name="email" type="email" required autocomplete="username"
@@ -194,9 +275,11 @@ pub fn ResetPasswordPage() -> impl IntoView {
     }
     let token = query_value("token").unwrap_or_default();
     let error = page_error(ResetPassword::PATH);
+    let passkey = passkeys_offered().then(|| view! { <RecoverWithPasskey token=token.clone()/> });
     view! {
         <Title text="Choose a new password"/>
         <section class="card narrow" aria-labelledby="new-password-title">
+            {passkey}
             <h1 id="new-password-title">"Choose a new password"</h1>
             <p class="muted">"Setting it signs you out everywhere; then sign in with the new password."</p>
             <form method="post" action=ResetPassword::PATH class="stacked-form" data-testid="reset-form">
@@ -212,4 +295,31 @@ pub fn ResetPasswordPage() -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+/// The reset page's other way back in: a new passkey instead of a password (shown by `passkey.js` where passkeys
+/// work). An account with two-step verification on is asked for a code first: the link proves the address, not the
+/// second factor.
+#[component]
+fn RecoverWithPasskey(token: String) -> impl IntoView {
+    view! {
+        <div data-passkey-only hidden>
+            <h2 id="recover-passkey-title">"Lost your passkey?"</h2>
+            <p class="muted">
+                "Make a new one on this device. It signs you out everywhere; then sign in with it."
+            </p>
+            <form class="stacked-form" data-passkey="recover" data-testid="recover-passkey-form" hidden>
+                <input type="hidden" name="link" value=token/>
+                <div data-passkey-code hidden>
+                    <label for="recover-code">"Code from your authenticator app, or a recovery code"</label>
+                    <input id="recover-code" name="code" type="text" autocomplete="one-time-code" maxlength="32"
+                        spellcheck="false"/>
+                </div>
+                <button type="submit" class="button">"Add a new passkey"</button>
+            </form>
+            <p class="field-error" role="alert" data-passkey-status data-testid="passkey-status" hidden></p>
+            <p class="divider"><span>"or"</span></p>
+        </div>
+        <script src="/passkey.js" defer></script>
+    }
 }

@@ -382,6 +382,10 @@ fn PasskeysSection(section: PasskeySection, now: i64) -> impl IntoView {
     let outcome = use_query_map().with_untracked(|q| q.get("passkey"));
     let saved = match outcome.as_deref() {
         Some("added") => Some("Your passkey was added. Next time, sign in with it: no password needed."),
+        Some("created") => Some(
+            "Welcome! Your account signs in with the passkey you just made. Add a second one on another device, so \
+             that losing one does not lock you out (your email can always recover the account).",
+        ),
         Some("renamed") => Some("The passkey was renamed."),
         Some("removed") => Some("The passkey was removed. It can no longer sign in to your account."),
         _ => None,

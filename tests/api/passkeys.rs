@@ -673,3 +673,221 @@ async fn deleting_the_account_deletes_its_passkeys() {
         .expect("event");
     assert!(detail.contains("\"passkeys\":1"), "{detail}");
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Accounts that live on passkeys: sign-up with an address and a passkey, recovery by email
+// ---------------------------------------------------------------------------------------------------------------
+
+const EMAIL: &str = "ada@example.test";
+
+/// An app on localhost with mail going to a fresh catcher.
+async fn app_with_mail() -> (crate::mail::MailCatcher, TestApp) {
+    let mail = crate::mail::MailCatcher::start().await;
+    let app = spawn_app_on_localhost(&[("SMTP_URL", mail.url.as_str())]).await;
+    (mail, app)
+}
+
+/// Asks for a passkey sign-up link for `email` from the sign-up page's form.
+async fn ask_for_sign_up_link(browser: &Browser, email: &str) {
+    let sent = browser.call("auth/passkey/sign-up", &[("email", email), ("display_name", "Ada Lovelace")]).await;
+    assert_eq!(location(&sent), "/signup?sent=passkey");
+}
+
+/// The link (path and query) in the `nth` mail (from 1) to `to` that starts with `path`.
+async fn mailed_link(app: &TestApp, mail: &crate::mail::MailCatcher, to: &str, nth: usize, path: &str) -> String {
+    let messages = mail.wait_for(to, nth).await;
+    messages[nth - 1].link(&app.address, path).unwrap_or_else(|| panic!("a {path} link in {:?}", messages[nth - 1]))
+}
+
+/// The token in a link's query.
+fn token_of(link: &str) -> String {
+    link.split_once("token=").expect("a token").1.to_owned()
+}
+
+/// Makes the passkey on `device` from a sign-up link's token, in `browser`: the finishing answer.
+async fn create_account(browser: &Browser, device: &mut Device, link: &str) -> (u16, Value) {
+    let (status, options) = body(post(browser, "/auth/passkey/sign-up/options", json!({ "link": link })).await).await;
+    if status != 200 {
+        return (status, options);
+    }
+    assert_eq!(options["publicKey"]["authenticatorSelection"]["userVerification"], "required", "{options}");
+    assert!(options["publicKey"]["excludeCredentials"].as_array().is_none_or(Vec::is_empty));
+    let credential = device.create(&browser.address, &options["publicKey"]).await.expect("the device makes one");
+    body(
+        post(browser, "/auth/passkey/sign-up", json!({ "ceremony": options["ceremony"], "credential": credential }))
+            .await,
+    )
+    .await
+}
+
+/// A passkey account for `EMAIL`, signed in in the app's main browser: the device holding its passkey.
+async fn passkey_account(app: &TestApp, mail: &crate::mail::MailCatcher) -> Device {
+    let browser = app.main_browser();
+    ask_for_sign_up_link(&browser, EMAIL).await;
+    let link = mailed_link(app, mail, EMAIL, 1, "/signup/passkey?token=").await;
+    let mut phone = Device::new();
+    let (status, done) = create_account(&browser, &mut phone, &token_of(&link)).await;
+    assert_eq!((status, done["redirect"].as_str()), (201, Some("/profile?passkey=created#passkeys-title")));
+    phone
+}
+
+/// Signs in with `device`'s passkey in a new browser.
+async fn sign_in_with(app: &TestApp, device: &mut Device) -> (u16, Browser) {
+    let browser = app.browser();
+    let options = options(&browser, json!({})).await;
+    let answer = device.get(&browser.address, &options["publicKey"]).await.expect("the device answers");
+    let status = finish(&browser, &options, answer, "/dashboard").await.0;
+    (status, browser)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_up_with_a_passkey_stores_nothing_until_the_mailed_link_makes_the_passkey() {
+    let (mail, app) = app_with_mail().await;
+    let browser = app.main_browser();
+    let signup = browser.get("/signup").await.text().await.expect("page");
+    assert!(signup.contains("data-testid=\"passkey-sign-up-form\""), "the sign-up page offers it");
+
+    ask_for_sign_up_link(&browser, EMAIL).await;
+    let link = mailed_link(&app, &mail, EMAIL, 1, "/signup/passkey?token=").await;
+    assert_eq!(mail.to(EMAIL)[0].subject(), "Create your Gatehouse passkey");
+    assert_eq!(app.count("users").await, 0, "a stranger's sign-up stores nothing");
+    assert_eq!(app.count("email_tokens").await, 0, "the link is sealed, not stored");
+    let page = browser.get(&link).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.expect("page").contains("data-testid=\"create-passkey-form\""));
+
+    // A link that was changed does not work; nothing is made.
+    let token = token_of(&link);
+    let mut changed = token.clone().into_bytes();
+    changed[30] = if changed[30] == b'A' { b'B' } else { b'A' };
+    let changed = String::from_utf8(changed).expect("text");
+    let (status, refused) = create_account(&browser, &mut Device::new(), &changed).await;
+    assert_eq!((status, refused["error"].as_str()), (422, Some("invalid_body")), "{refused}");
+
+    // The link's page makes the passkey: the account exists, its address proved, and it is signed in with two
+    // factors (the passkey verified its holder).
+    let mut phone = Device::new();
+    let (status, done) = create_account(&browser, &mut phone, &token).await;
+    assert_eq!(status, 201, "{done}");
+    let me = me(&browser).await;
+    assert_eq!((me["email"].as_str(), me["display_name"].as_str()), (Some(EMAIL), Some("Ada Lovelace")));
+    assert_eq!(amrs(&app).await, ["swk user mfa"]);
+    let verified: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email_verified").fetch_one(&app.sql).await.expect("count");
+    assert_eq!(verified, 1, "the link came to the address");
+    assert_eq!(app.count("passwords").await, 0, "no password");
+    assert_eq!(app.count("passkeys").await, 1);
+    assert_eq!(kinds(&app).await, ["account_created", "email_verified", "passkey_added", "sign_in"]);
+
+    // The link made one account: opened again, it says the address has one.
+    let (status, again) = create_account(&app.browser(), &mut Device::new(), &token).await;
+    assert_eq!(status, 409, "{again}");
+    assert_eq!(app.count("users").await, 1);
+
+    // Signing up again with the address mails its owner how they sign in, and creates nothing.
+    ask_for_sign_up_link(&app.browser(), &EMAIL.to_uppercase()).await;
+    let recover = mailed_link(&app, &mail, EMAIL, 2, "/reset").await;
+    assert_eq!(recover, "/reset");
+    assert!(mail.to(EMAIL)[1].text.contains("signs in with a passkey"), "{:?}", mail.to(EMAIL)[1]);
+    assert_eq!(app.count("users").await, 1);
+
+    // The passkey signs the account in, anywhere.
+    let (status, elsewhere) = sign_in_with(&app, &mut phone).await;
+    assert_eq!(status, 200);
+    assert_eq!(self::me(&elsewhere).await["email"], EMAIL);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_passkey_is_replaced_from_an_emailed_link_and_everything_else_ends() {
+    let (mail, app) = app_with_mail().await;
+    let mut lost = passkey_account(&app, &mail).await;
+    let browser = app.main_browser();
+    assert_eq!(status_of_me(&browser).await, 200);
+
+    // "Forgot your password?" with the address: a passkey account gets a link to recover it.
+    let stranger = app.browser();
+    let asked = stranger.call("auth/password/forgot", &[("email", EMAIL)]).await;
+    assert_eq!(location(&asked), "/reset?sent=1");
+    let link = mailed_link(&app, &mail, EMAIL, 2, "/reset/new?token=").await;
+    assert_eq!(mail.to(EMAIL)[1].subject(), "Recover your Gatehouse account");
+    let token = token_of(&link);
+
+    // A new passkey on a new device, from the link.
+    let mut laptop = Device::new();
+    let (status, options) =
+        body(post(&stranger, "/auth/passkey/recover/options", json!({ "link": token })).await).await;
+    assert_eq!(status, 200, "{options}");
+    let excluded = options["publicKey"]["excludeCredentials"].as_array().map(Vec::len);
+    assert_eq!(excluded, Some(1), "the account's passkey is excluded: a device holding it says so");
+    let credential = laptop.create(&stranger.address, &options["publicKey"]).await.expect("made");
+    let recover = json!({ "link": token, "ceremony": options["ceremony"], "credential": credential });
+    let (status, done) = body(post(&stranger, "/auth/passkey/recover", recover.clone()).await).await;
+    assert_eq!((status, done["redirect"].as_str()), (200, Some("/login?recovered=1")), "{done}");
+    assert_eq!(status_of_me(&browser).await, 401, "every session ended");
+    assert_eq!(app.count("passkeys").await, 2);
+    assert!(kinds(&app).await.contains(&"account_recovered".to_owned()));
+    let told = mail.wait_for(EMAIL, 3).await;
+    assert_eq!(told[2].subject(), "Your Gatehouse account was recovered with a new passkey");
+
+    // The link worked once.
+    let (status, _) = body(post(&stranger, "/auth/passkey/recover/options", json!({ "link": token })).await).await;
+    assert_eq!(status, 422);
+    assert_eq!(body(post(&stranger, "/auth/passkey/recover", recover).await).await.0, 422);
+    assert_eq!(app.count("passkeys").await, 2);
+
+    // The new passkey signs in (and the old one still would: removing it is the person's choice, on the profile).
+    assert_eq!(sign_in_with(&app, &mut laptop).await.0, 200);
+    assert_eq!(sign_in_with(&app, &mut lost).await.0, 200);
+
+    // A second link, used for a password instead: the account gets its first password.
+    stranger.call("auth/password/forgot", &[("email", EMAIL)]).await;
+    let link = mailed_link(&app, &mail, EMAIL, 4, "/reset/new?token=").await;
+    let reset = stranger
+        .call("auth/password/reset", &[("token", &token_of(&link)), ("password", "a new long passphrase")])
+        .await;
+    assert_eq!(location(&reset), "/login?reset=1");
+    let signed_in =
+        stranger.call("auth/password/sign-in", &[("email", EMAIL), ("password", "a new long passphrase")]).await;
+    assert_eq!(location(&signed_in), "/dashboard");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovering_with_a_passkey_asks_for_the_second_step_when_it_is_on() {
+    let (mail, app) = app_with_mail().await;
+    passkey_account(&app, &mail).await;
+    let (_key, codes) = two_step::enrol(&app.main_browser()).await;
+    let stranger = app.browser();
+    stranger.call("auth/password/forgot", &[("email", EMAIL)]).await;
+    let link = mailed_link(&app, &mail, EMAIL, 3, "/reset/new?token=").await;
+    let token = token_of(&link);
+    let ask = |code: Option<&str>| json!({ "link": token, "code": code });
+
+    // The link alone is not enough: it proves the address, not the second factor.
+    let (status, needed) = body(post(&stranger, "/auth/passkey/recover/options", ask(None)).await).await;
+    assert_eq!((status, needed["error"].as_str()), (400, Some("code_needed")), "{needed}");
+    let (status, wrong) = body(post(&stranger, "/auth/passkey/recover/options", ask(Some("123456"))).await).await;
+    assert_eq!(status, 401, "{wrong}");
+    assert!(kinds(&app).await.contains(&"mfa_failed".to_owned()));
+
+    // A recovery code lets the new passkey be made, and is used up.
+    let (status, options) = body(post(&stranger, "/auth/passkey/recover/options", ask(Some(&codes[0]))).await).await;
+    assert_eq!(status, 200, "{options}");
+    let mut laptop = Device::new();
+    let credential = laptop.create(&stranger.address, &options["publicKey"]).await.expect("made");
+    let (status, _) = body(
+        post(
+            &stranger,
+            "/auth/passkey/recover",
+            json!({ "link": token, "ceremony": options["ceremony"], "credential": credential }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM recovery_codes WHERE used_at IS NOT NULL")
+        .fetch_one(&app.sql)
+        .await
+        .expect("count");
+    assert_eq!(used, 1);
+    assert_eq!(sign_in_with(&app, &mut laptop).await.0, 200);
+}

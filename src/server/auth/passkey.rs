@@ -5,7 +5,12 @@
 //! - `POST /auth/passkey/finish` `{"ceremony", "credential", "next"?, "remember"?}`: the answer; signs in, passes
 //!   the second step or confirms it is you, and says where to go (`{"redirect": "/…"}`);
 //! - `POST /auth/passkey/register/options` and `POST /auth/passkey/register` `{"ceremony", "credential", "name"?}`:
-//!   adding a passkey to the signed-in person's account (after a recent confirmation of identity).
+//!   adding a passkey to the signed-in person's account (after a recent confirmation of identity);
+//! - `POST /auth/passkey/sign-up/options` `{"link"}` and `POST /auth/passkey/sign-up` `{"ceremony", "credential",
+//!   "remember"?}`: creating an account with a passkey, from the link mailed by the sign-up form (signs it in);
+//! - `POST /auth/passkey/recover/options` `{"link", "code"?}` and `POST /auth/passkey/recover` `{"link",
+//!   "ceremony", "credential"}`: adding a new passkey from a reset link; 400 `code_needed` first when the account
+//!   has two-step verification on and no code was given.
 //!
 //! Errors are the API's shape (`{"error", "message"}`) with its statuses. Each handler authenticates, calls one
 //! service in `people::passkeys`, and maps the outcome.
@@ -43,6 +48,10 @@ pub fn router() -> Router<AppState> {
         .route("/auth/passkey/finish", post(finish))
         .route("/auth/passkey/register/options", post(register_options))
         .route("/auth/passkey/register", post(register))
+        .route("/auth/passkey/sign-up/options", post(sign_up_options))
+        .route("/auth/passkey/sign-up", post(sign_up))
+        .route("/auth/passkey/recover/options", post(recover_options))
+        .route("/auth/passkey/recover", post(recover))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -195,4 +204,99 @@ async fn register(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(added)).into_response())
+}
+
+/// The longest emailed link token read back (a reset link's is 43 characters, a sign-up link's a few hundred).
+const MAX_LINK: usize = 2048;
+
+fn link_of(link: &str) -> Result<&str, ApiError> {
+    match link.len() {
+        0 => Err(AppError::Invalid("This page needs the link from your email.".into()).into()),
+        n if n > MAX_LINK => Err(AppError::Invalid("This link does not work.".into()).into()),
+        _ => Ok(link),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SignUpOptionsRequest {
+    #[serde(default)]
+    link: String,
+}
+
+/// Options to make the passkey of the account a sign-up link asks for.
+async fn sign_up_options(
+    State(state): State<AppState>,
+    Json(request): Json<SignUpOptionsRequest>,
+) -> Result<Json<passkeys::Options>, ApiError> {
+    Ok(Json(local_accounts::start_passkey_sign_up(&state, link_of(&request.link)?).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct SignUpRequest {
+    ceremony: String,
+    credential: Value,
+    #[serde(default)]
+    remember: bool,
+}
+
+/// Creates the account with its passkey, signs it in, and sends the person to their profile (where a second
+/// passkey, on another device, is one button away).
+async fn sign_up(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    session: Session,
+    Json(request): Json<SignUpRequest>,
+) -> Result<Response, ApiError> {
+    let keep = if request.remember { Keep::Remembered } else { Keep::BrowserSession };
+    let auth =
+        local_accounts::finish_passkey_sign_up(&state, &request.ceremony, request.credential, &client, keep).await?;
+    session::start(&session, &state.cache, &state.config.sessions, &auth, keep).await.map_err(ApiError::internal)?;
+    let body = json!({ "redirect": "/profile?passkey=created#passkeys-title" });
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct RecoverOptionsRequest {
+    #[serde(default)]
+    link: String,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// Options to add a passkey from a reset link; 400 `code_needed` when the account has two-step verification on and
+/// no code came with the request.
+async fn recover_options(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Json(request): Json<RecoverOptionsRequest>,
+) -> Result<Json<passkeys::Options>, ApiError> {
+    let link = link_of(&request.link)?;
+    match local_accounts::start_passkey_recovery(&state, link, request.code.as_deref(), &client).await? {
+        local_accounts::Recovery::Options(options) => Ok(Json(options)),
+        local_accounts::Recovery::CodeNeeded => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "code_needed",
+            "Your account has two-step verification: enter a code from your authenticator app, or one of your \
+             recovery codes, then add the passkey.",
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RecoverRequest {
+    #[serde(default)]
+    link: String,
+    ceremony: String,
+    credential: Value,
+}
+
+/// Adds the new passkey; everything else of the person's ends, and they sign in with it.
+async fn recover(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Json(request): Json<RecoverRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let link = link_of(&request.link)?;
+    local_accounts::finish_passkey_recovery(&state, link, &request.ceremony, request.credential, &client).await?;
+    Ok(Json(json!({ "redirect": "/login?recovered=1" })))
 }

@@ -553,6 +553,7 @@ pub(crate) fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
         "password_set" => "Added a password".into(),
         "password_changed" => "Changed password".into(),
         "password_reset" => "Reset password by email".into(),
+        "account_recovered" => "Recovered the account by email with a new passkey".into(),
         "email_verified" => "Confirmed email address".into(),
         "account_locked" => match text("reason").as_str() {
             "wrong_code" => "Sign-in paused after repeated wrong codes".into(),

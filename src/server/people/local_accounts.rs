@@ -9,9 +9,10 @@ use sha2::{Digest, Sha256};
 use crate::model::{account::DisplayName, error::AppError, password::EmailAddress};
 use crate::server::{
     people::{
+        passkeys::{self, NewAccount, Options, Registered},
         passwords::{Checked, NewPassword, Password},
         security_mail::{self, Change},
-        session::{self, AuthSession, ClientInfo},
+        session::{self, AuthSession, ClientInfo, PASSKEY},
         step_up::Confirmed,
     },
     platform::{
@@ -110,33 +111,8 @@ async fn create_account(
     let owner = address_owner(tx.as_exec(), email).await?;
     if let Some(owner) = owner {
         tx.commit().await?;
-        let mail = match owner {
-            Owner::Password { .. } => Mail {
-                to: email.to_string(),
-                subject: "Someone tried to create a Gatehouse account with your address".into(),
-                paragraphs: vec![
-                    "Someone — maybe you — tried to create a Gatehouse account with this email address. You already \
-                     have one, so nothing was created."
-                        .into(),
-                    "If it was you, sign in with your password. If you have forgotten it, you can choose a new one:"
-                        .into(),
-                ],
-                link: Some((state.config.app_url.join("/reset"), "Reset your password".into())),
-            },
-            Owner::Provider => Mail {
-                to: email.to_string(),
-                subject: "Someone tried to create a Gatehouse account with your address".into(),
-                paragraphs: vec![
-                    "Someone — maybe you — tried to create a Gatehouse account with this email address. You already \
-                     have one, which signs in with an external provider, so nothing was created."
-                        .into(),
-                    "If it was you, sign in the way you usually do; you can add a password from your profile.".into(),
-                ],
-                link: Some((state.config.app_url.join("/login"), "Sign in".into())),
-            },
-        };
         if may_mail(state, email).await? {
-            mailer.send_later("sign_up_existing", mail);
+            mailer.send_later("sign_up_existing", existing_account_mail(state, email, &owner));
         }
         return Ok(());
     }
@@ -164,6 +140,267 @@ async fn create_account(
     }
     tracing::info!(%user_id, "password account created");
     Ok(())
+}
+
+/// How long the link that finishes a passkey sign-up works.
+pub const PASSKEY_SIGN_UP_LINK_SECS: i64 = 3600;
+/// What a sealed sign-up link is bound to (AES-GCM's associated data).
+const SIGN_UP_LINK: &str = "passkey sign-up link";
+
+/// Signs up with a passkey instead of a password: answers at once, like [`sign_up`], then mails the address a
+/// link to make the passkey (or tells its owner they have an account). Nothing is stored until the link is opened
+/// and the passkey made: the link carries the address and name, sealed with `SECRET_KEY`, for an hour.
+pub fn sign_up_with_passkey(state: &AppState, email: EmailAddress, name: DisplayName) -> Result<(), AppError> {
+    mailer(state)?;
+    crate::server::people::passkeys::offered(state)?;
+    let state = state.clone();
+    after_the_answer("passkey sign-up", async move { mail_sign_up_link(&state, &email, &name).await });
+    Ok(())
+}
+
+async fn mail_sign_up_link(state: &AppState, email: &EmailAddress, name: &DisplayName) -> Result<(), AppError> {
+    let mailer = mailer(state)?;
+    let owner = {
+        let mut conn = state.db.begin_read().await?;
+        address_owner(conn.as_exec(), email).await?
+    };
+    let mail = match owner {
+        Some(owner) => existing_account_mail(state, email, &owner),
+        None => {
+            let link = NewAccountLink {
+                email: email.as_str().to_owned(),
+                name: name.as_str().to_owned(),
+                expires_at: clock::now() + PASSKEY_SIGN_UP_LINK_SECS,
+            };
+            let plain = serde_json::to_vec(&link).map_err(AppError::internal)?;
+            let sealed =
+                state.sealer.seal(crate::server::platform::secret_key::Purpose::SignUpLink, SIGN_UP_LINK, &plain);
+            let token = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sealed);
+            Mail {
+                to: email.to_string(),
+                subject: "Create your Gatehouse passkey".into(),
+                paragraphs: vec![
+                    "Someone — hopefully you — started creating a Gatehouse account with this email address, to sign \
+                     in with a passkey."
+                        .into(),
+                    "Open the link on the device that should hold the passkey (or whose browser or password manager \
+                     keeps it). It works for one hour."
+                        .into(),
+                    "If you did not ask, ignore this message: no account exists until the link is used.".into(),
+                ],
+                link: Some((
+                    state.config.app_url.join(&format!("/signup/passkey?token={token}")),
+                    "Create my passkey".into(),
+                )),
+            }
+        }
+    };
+    if may_mail(state, email).await? {
+        mailer.send_later("sign_up_passkey", mail);
+    }
+    Ok(())
+}
+
+/// What a passkey sign-up link carries.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct NewAccountLink {
+    email: String,
+    name: String,
+    expires_at: i64,
+}
+
+/// The largest sign-up link token read (an address and a name, sealed, are a few hundred characters).
+const MAX_SIGN_UP_LINK: usize = 2048;
+
+/// Opens a passkey sign-up link: the account it asks for, or why the link does not work.
+fn open_sign_up_link(state: &AppState, token: &str) -> Result<NewAccount, AppError> {
+    let invalid = || {
+        AppError::Invalid(
+            "This link does not work: it was changed, or has expired. Sign up again for a new one.".into(),
+        )
+    };
+    if token.len() > MAX_SIGN_UP_LINK {
+        return Err(invalid());
+    }
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token.trim())
+        .map_err(|_| invalid())?;
+    let plain = state
+        .sealer
+        .open(crate::server::platform::secret_key::Purpose::SignUpLink, SIGN_UP_LINK, &bytes)
+        .map_err(|_| invalid())?;
+    let link: NewAccountLink = serde_json::from_slice(&plain).map_err(|_| invalid())?;
+    if link.expires_at <= clock::now() {
+        return Err(invalid());
+    }
+    Ok(NewAccount { email: link.email, name: link.name })
+}
+
+fn address_taken() -> AppError {
+    AppError::Conflict(
+        "An account with this address exists already, so nothing was created. Sign in, or recover it from the \
+         sign-in page."
+            .into(),
+    )
+}
+
+/// Starts making the passkey of the account a sign-up link asks for (the options for the browser), unless the
+/// address found an owner since the mail went.
+pub async fn start_passkey_sign_up(state: &AppState, link: &str) -> Result<Options, AppError> {
+    mailer(state)?;
+    let account = open_sign_up_link(state, link)?;
+    let email = EmailAddress::parse(&account.email)?;
+    let mut conn = state.db.begin_read().await?;
+    if address_owner(conn.as_exec(), &email).await?.is_some() {
+        return Err(address_taken());
+    }
+    drop(conn);
+    passkeys::start_sign_up(state, account)
+}
+
+/// Creates the account a passkey sign-up link asked for, with the passkey just made as its one way in, its address
+/// proved (the link came to it), and signs it in: the passkey verified its holder, so the session is two-factor.
+pub async fn finish_passkey_sign_up(
+    state: &AppState,
+    ceremony: &str,
+    credential: serde_json::Value,
+    client: &ClientInfo,
+    keep: session::Keep,
+) -> Result<AuthSession, AppError> {
+    mailer(state)?;
+    let (registered, new) = passkeys::finish_new(state, ceremony, credential).await?;
+    let Registered::SignUp(account) = registered else {
+        return Err(AppError::Invalid("This is not a request to create an account.".into()));
+    };
+    let email = EmailAddress::parse(&account.email)?;
+    let name = DisplayName::parse(&account.name)?;
+    let user_id = clock::new_id();
+    let now = clock::now();
+    let mut tx = state.db.begin_write().await?;
+    db::claim(tx.as_exec(), &format!("email {}", email.lowercase())).await?;
+    if address_owner(tx.as_exec(), &email).await?.is_some() {
+        return Err(address_taken());
+    }
+    on!(tx.as_exec(), conn => sqlx::query(
+        "INSERT INTO users (id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at)
+         VALUES ($1, $2, $3, $4, NULL, $5, NULL)",
+    )
+    .bind(&user_id)
+    .bind(name.as_str())
+    .bind(email.as_str())
+    .bind(true)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(drop))?;
+    audit::record(tx.as_exec(), Event::AccountCreated, Some(&user_id), client, json!({ "provider": PASSKEY })).await?;
+    audit::record(tx.as_exec(), Event::EmailVerified, Some(&user_id), client, json!({})).await?;
+    passkeys::store(tx.as_exec(), &user_id, &new, "", client).await?;
+    tx.commit().await?;
+    tracing::info!(%user_id, "passkey account created");
+    record_sign_in(state, &user_id, PASSKEY, Some(new.factor()), client, keep).await
+}
+
+/// What opening a reset link to add a passkey leads to.
+pub enum Recovery {
+    /// The person has two-step verification on: a code from their app, or a recovery code, first.
+    CodeNeeded,
+    /// The options for the browser.
+    Options(Options),
+}
+
+/// Starts adding a passkey from a reset link (the person lost theirs). With two-step verification on, `code` (from
+/// the authenticator app, or a recovery code) is checked first, counted like a sign-in's: the link proves the
+/// address, not the second factor, and a passkey made here signs in on its own.
+pub async fn start_passkey_recovery(
+    state: &AppState,
+    link: &str,
+    code: Option<&str>,
+    client: &ClientInfo,
+) -> Result<Recovery, AppError> {
+    mailer(state)?;
+    passkeys::offered(state)?;
+    let mut conn = state.db.begin_read().await?;
+    let (user_id, _) = take_link(conn.as_exec(), link, Purpose::Reset, true).await?.map_err(|e| e.explain())?;
+    let two_step = crate::server::people::mfa::is_enabled(conn.as_exec(), &user_id).await?;
+    drop(conn);
+    if two_step {
+        let Some(code) = code.map(str::trim).filter(|code| !code.is_empty()) else { return Ok(Recovery::CodeNeeded) };
+        crate::server::people::mfa::verify(state, &user_id, code, client).await?;
+    }
+    Ok(Recovery::Options(passkeys::start_recovery(state, &user_id).await?))
+}
+
+/// Adds the passkey made from a reset link: the link is used up, the address counts as proved, and — as a password
+/// reset does — every session, token and app authorization of the person ends (whoever has the lost passkey is
+/// signed out). Audited, and mailed to the owner. The person then signs in with the new passkey.
+pub async fn finish_passkey_recovery(
+    state: &AppState,
+    link: &str,
+    ceremony: &str,
+    credential: serde_json::Value,
+    client: &ClientInfo,
+) -> Result<(), AppError> {
+    mailer(state)?;
+    let (registered, new) = passkeys::finish_new(state, ceremony, credential).await?;
+    let Registered::Recover { user_id: ceremony_user } = registered else {
+        return Err(AppError::Invalid("This is not a request to recover an account.".into()));
+    };
+    let mut tx = state.db.begin_write().await?;
+    let (user_id, email) = take_link(tx.as_exec(), link, Purpose::Reset, false).await?.map_err(|e| e.explain())?;
+    if user_id != ceremony_user {
+        return Err(AppError::Invalid("This passkey was started from another link. Please start again.".into()));
+    }
+    crate::server::people::users::lock(tx.as_exec(), &user_id).await?.ok_or(AppError::Unauthorized)?;
+    let added = passkeys::store(tx.as_exec(), &user_id, &new, "", client).await?;
+    mark_verified(tx.as_exec(), &user_id, &email).await?;
+    let ended = crate::server::people::revocation::end(
+        tx.as_exec(),
+        &user_id,
+        crate::server::people::revocation::Which::Everything,
+    )
+    .await?;
+    let detail = json!({
+        "passkey": added.id, "sessions_ended": ended.sessions, "tokens_revoked": ended.tokens.len(),
+        "app_authorizations_ended": ended.app_authorizations,
+    });
+    audit::record(tx.as_exec(), Event::AccountRecovered, Some(&user_id), client, detail).await?;
+    tx.commit().await?;
+    ended.forget(&state.cache, &user_id);
+    lockout::succeeded(&state.db, &Key::account(&email)).await?;
+    tracing::info!(%user_id, sessions_ended = ended.sessions, "account recovered with a new passkey");
+    security_mail::tell_owner(state, &user_id, Change::AccountRecovered).await;
+    Ok(())
+}
+
+/// What a sign-up with an address that has an account sends to that address instead: how its owner signs in.
+fn existing_account_mail(state: &AppState, email: &EmailAddress, owner: &Owner) -> Mail {
+    let (already, how, link) = match owner {
+        Owner::Password { .. } => (
+            "You already have one, so nothing was created.",
+            "If it was you, sign in with your password. If you have forgotten it, you can choose a new one:",
+            (state.config.app_url.join("/reset"), "Reset your password"),
+        ),
+        Owner::Passkey { .. } => (
+            "You already have one, which signs in with a passkey, so nothing was created.",
+            "If it was you, sign in with your passkey. If you have lost it, you can add a new one from a link we mail \
+             you:",
+            (state.config.app_url.join("/reset"), "Recover your account"),
+        ),
+        Owner::Provider => (
+            "You already have one, which signs in with an external provider, so nothing was created.",
+            "If it was you, sign in the way you usually do; you can add a password from your profile.",
+            (state.config.app_url.join("/login"), "Sign in"),
+        ),
+    };
+    Mail {
+        to: email.to_string(),
+        subject: "Someone tried to create a Gatehouse account with your address".into(),
+        paragraphs: vec![
+            format!("Someone — maybe you — tried to create a Gatehouse account with this email address. {already}"),
+            how.into(),
+        ],
+        link: Some((link.0, link.1.into())),
+    }
 }
 
 /// A person's password row: `verified_at` when the address is already proved (a provider's verified address).
@@ -205,11 +442,13 @@ fn verification_mail(state: &AppState, to: &str, token: &str) -> Mail {
     }
 }
 
-/// Who holds an address already: a password account (verified or not), or a provider account that proved it. An
-/// unverified owner is never sent a verification link again from a sign-up: whoever made it chose its password, so
-/// the address's true owner is offered a reset instead (which proves the address and replaces the password).
+/// Who holds an address already: a password account (verified or not), an account that signs in with passkeys
+/// only, or a provider account that proved it. An unverified owner is never sent a verification link again from a
+/// sign-up: whoever made it chose its password, so the address's true owner is offered a reset instead (which
+/// proves the address and replaces the password).
 enum Owner {
     Password { user_id: String },
+    Passkey { user_id: String },
     Provider,
 }
 
@@ -223,13 +462,18 @@ async fn address_owner(mut tx: Exec<'_>, email: &EmailAddress) -> Result<Option<
     if let Some(user_id) = password {
         return Ok(Some(Owner::Password { user_id }));
     }
-    let provider: Option<String> = on!(tx, conn => sqlx::query_scalar(
-        "SELECT id FROM users WHERE lower(email) = lower($1) AND email_verified LIMIT 1",
+    // A verified address without a password: a provider's account, or one made with a passkey (no provider).
+    let verified: Option<(String, bool)> = on!(tx, conn => sqlx::query_as(
+        "SELECT u.id, EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id) FROM users u
+         WHERE lower(u.email) = lower($1) AND u.email_verified ORDER BY u.created_at LIMIT 1",
     )
     .bind(email.as_str())
     .fetch_optional(conn)
     .await)?;
-    Ok(provider.map(|_| Owner::Provider))
+    Ok(verified.map(|(user_id, has_provider)| match has_provider {
+        true => Owner::Provider,
+        false => Owner::Passkey { user_id },
+    }))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -569,6 +813,25 @@ async fn mail_reset(state: &AppState, email: &EmailAddress) -> Result<(), AppErr
                 )),
             })
         }
+        Some(Owner::Passkey { user_id }) => {
+            let token = new_link(tx.as_exec(), &user_id, Purpose::Reset, email.as_str()).await?;
+            Some(Mail {
+                to: email.to_string(),
+                subject: "Recover your Gatehouse account".into(),
+                paragraphs: vec![
+                    "Someone — hopefully you — asked to recover the Gatehouse account with this email address, which \
+                     signs in with a passkey. With this link you can add a new passkey (or choose a password); it \
+                     works once, for 30 minutes."
+                        .into(),
+                    "Recovering signs you out everywhere. If you did not ask, ignore this message: nothing changes."
+                        .into(),
+                ],
+                link: Some((
+                    state.config.app_url.join(&format!("/reset/new?token={token}")),
+                    "Recover my account".into(),
+                )),
+            })
+        }
         Some(Owner::Provider) => Some(Mail {
             to: email.to_string(),
             subject: "About your Gatehouse password".into(),
@@ -616,13 +879,20 @@ pub async fn reset(state: &AppState, token: &str, password: String, client: &Cli
     let mut tx = state.db.begin_write().await?;
     let (user_id, email) = take_link(tx.as_exec(), token, Purpose::Reset, false).await?.map_err(|e| e.explain())?;
     let now = clock::now();
-    on!(tx.as_exec(), conn => sqlx::query("UPDATE passwords SET hash = $1, updated_at = $2 WHERE user_id = $3")
-        .bind(&hash)
-        .bind(now)
-        .bind(&user_id)
-        .execute(conn)
-        .await
-        .map(drop))?;
+    let updated = on!(tx.as_exec(), conn => sqlx::query(
+        "UPDATE passwords SET hash = $1, updated_at = $2 WHERE user_id = $3",
+    )
+    .bind(&hash)
+    .bind(now)
+    .bind(&user_id)
+    .execute(conn)
+    .await
+    .map(|done| done.rows_affected()))?;
+    if updated == 0 {
+        // An account that signed in with passkeys only: the link proved the address, the password is its first.
+        let address = EmailAddress::parse(&email).map_err(|_| AppError::internal("a reset link's address"))?;
+        insert_password(tx.as_exec(), &user_id, &address, &hash, Some(now)).await?;
+    }
     mark_verified(tx.as_exec(), &user_id, &email).await?;
     // Whoever knew the old password may have made tokens or let apps in meanwhile: all of it ends.
     let ended = crate::server::people::revocation::end(
@@ -835,7 +1105,6 @@ pub async fn confirm_choices(
     let code = crate::server::people::mfa::status(&state.db, user_id).await?.enabled;
     let providers =
         state.providers.summaries().into_iter().filter(|p| signed_in.user.providers.contains(&p.id)).collect();
-    let passkey =
-        state.passkeys.is_some() && !crate::server::people::passkeys::list(&state.db, user_id).await?.is_empty();
+    let passkey = state.passkeys.is_some() && !passkeys::list(&state.db, user_id).await?.is_empty();
     Ok(crate::model::mfa::ConfirmChoices { password, code, passkey, providers })
 }

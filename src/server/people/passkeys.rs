@@ -71,8 +71,58 @@ pub enum Who {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "ceremony", rename_all = "snake_case")]
 enum Ceremony {
-    Register { user_id: String, session_id: String, handle: Uuid, state: PasskeyRegistration },
-    Authenticate { who: Who, state: DiscoverableAuthentication },
+    /// Adding a passkey on the profile, in this session.
+    Register {
+        user_id: String,
+        session_id: String,
+        handle: Uuid,
+        state: PasskeyRegistration,
+    },
+    /// Creating an account whose way in is this passkey (its address proved by the mailed link that started it).
+    SignUp {
+        account: NewAccount,
+        handle: Uuid,
+        state: PasskeyRegistration,
+    },
+    /// Adding a passkey from an emailed reset link: the person lost theirs (and passed their second step, if on).
+    Recover {
+        user_id: String,
+        handle: Uuid,
+        state: PasskeyRegistration,
+    },
+    Authenticate {
+        who: Who,
+        state: DiscoverableAuthentication,
+    },
+}
+
+/// An account to create with a passkey, as the link mailed to its address carries it (see
+/// `local_accounts::sign_up_with_passkey`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAccount {
+    pub email: String,
+    pub name: String,
+}
+
+/// What a sign-up's or a recovery's registration was for, once the authenticator's answer checked out.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Registered {
+    SignUp(NewAccount),
+    Recover { user_id: String },
+}
+
+/// A passkey whose registration checked out, not stored yet: [`store`] keeps it, in the caller's transaction.
+pub struct NewPasskey {
+    passkey: Passkey,
+    handle: Uuid,
+    flags: Flags,
+}
+
+impl NewPasskey {
+    /// How making it proved the person (user-verified; synced or bound to the device).
+    pub fn factor(&self) -> SecondFactor {
+        Passed { synced: self.flags.backup_eligible }.factor()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -168,12 +218,48 @@ fn replayed() -> AppError {
 // Registration
 // ---------------------------------------------------------------------------------------------------------------
 
+/// Whether this site offers passkeys; a sentence saying why not when it does not.
+pub fn offered(state: &AppState) -> Result<(), AppError> {
+    relying_party(state).map(drop)
+}
+
 /// Starts adding a passkey to the confirmed person's account: options for `navigator.credentials.create`, asking
 /// for a discoverable credential where the authenticator can keep one (`residentKey: preferred`: a security key
 /// with no room left still works, with the address typed first) and for the person to be verified.
 pub async fn start_registration(state: &AppState, confirmed: &Confirmed) -> Result<Options, AppError> {
-    let rp = relying_party(state)?;
-    let user_id = confirmed.user_id();
+    let (user_id, session_id) = (confirmed.user_id().to_owned(), confirmed.session_id().to_owned());
+    start_for_person(state, confirmed.user_id(), |handle, state| Ceremony::Register {
+        user_id,
+        session_id,
+        handle,
+        state,
+    })
+    .await
+}
+
+/// Starts adding a passkey from a reset link, for the person it was mailed to (the caller checked the link, and
+/// their second step where they have one on).
+pub async fn start_recovery(state: &AppState, user_id: &str) -> Result<Options, AppError> {
+    let owner = user_id.to_owned();
+    start_for_person(state, user_id, |handle, state| Ceremony::Recover { user_id: owner, handle, state }).await
+}
+
+/// Starts making the first passkey of an account that does not exist yet: a new random user handle, nothing to
+/// exclude. Nothing is stored until the answer comes back.
+pub fn start_sign_up(state: &AppState, account: NewAccount) -> Result<Options, AppError> {
+    let handle = Uuid::new_v4();
+    let (email, name) = (account.email.clone(), account.name.clone());
+    creation(state, handle, &email, &name, Vec::new(), |state| Ceremony::SignUp { account, handle, state })
+}
+
+/// A registration ceremony for an existing person: their user handle, and their passkeys excluded (an
+/// authenticator that holds one says so instead of making a second).
+async fn start_for_person(
+    state: &AppState,
+    user_id: &str,
+    ceremony: impl FnOnce(Uuid, PasskeyRegistration) -> Ceremony,
+) -> Result<Options, AppError> {
+    relying_party(state)?;
     let user = users::find(&state.db, user_id).await?.ok_or(AppError::Unauthorized)?;
     let existing: Vec<(String, String)> = on!(&state.db, pool => sqlx::query_as(
         "SELECT credential_id, user_handle FROM passkeys WHERE user_id = $1 ORDER BY created_at",
@@ -190,20 +276,53 @@ pub async fn start_registration(state: &AppState, confirmed: &Confirmed) -> Resu
     let handle = existing.first().and_then(|(_, handle)| Uuid::parse_str(handle).ok()).unwrap_or_else(Uuid::new_v4);
     let exclude: Vec<_> = existing.iter().filter_map(|(id, _)| BASE64URL.decode(id).ok()).collect();
     let account = user.email.clone().unwrap_or_else(|| user.display_name.clone());
+    creation(state, handle, &account, &user.display_name, exclude, |state| ceremony(handle, state))
+}
+
+/// The options and sealed state of a registration ceremony.
+fn creation(
+    state: &AppState,
+    handle: Uuid,
+    account: &str,
+    display_name: &str,
+    exclude: Vec<Vec<u8>>,
+    ceremony: impl FnOnce(PasskeyRegistration) -> Ceremony,
+) -> Result<Options, AppError> {
+    let rp = relying_party(state)?;
     let (options, registration) = rp
         .webauthn()
-        .start_passkey_registration(handle, &account, &user.display_name, Some(exclude))
+        .start_passkey_registration(handle, account, display_name, Some(exclude))
         .map_err(AppError::internal)?;
     let mut options = serde_json::to_value(options).map_err(AppError::internal)?;
     options["publicKey"]["authenticatorSelection"]["residentKey"] = json!("preferred");
     let challenge = challenge_of(&options)?;
-    let ceremony = Ceremony::Register {
-        user_id: user_id.to_owned(),
-        session_id: confirmed.session_id().to_owned(),
-        handle,
-        state: registration,
-    };
-    Ok(Options { public_key: options["publicKey"].take(), ceremony: seal(&state.sealer, ceremony, challenge)? })
+    Ok(Options {
+        public_key: options["publicKey"].take(),
+        ceremony: seal(&state.sealer, ceremony(registration), challenge)?,
+    })
+}
+
+/// Checks a registration's answer against its sealed ceremony (spending the challenge): the new passkey, not
+/// stored yet.
+async fn verify_registration(
+    state: &AppState,
+    sealed: &Sealed,
+    registration: &PasskeyRegistration,
+    handle: Uuid,
+    credential: Value,
+) -> Result<NewPasskey, AppError> {
+    let rp = relying_party(state)?;
+    let credential: RegisterPublicKeyCredential = serde_json::from_value(credential)
+        .map_err(|_| AppError::Invalid("The browser's answer is not a passkey registration.".into()))?;
+    if !spend(&state.db, sealed).await? {
+        return Err(replayed());
+    }
+    let passkey = rp.webauthn().finish_passkey_registration(&credential, registration).map_err(|error| {
+        tracing::info!(%error, "a passkey registration was refused");
+        AppError::Invalid(format!("The passkey could not be added: {}", refusal(&error)))
+    })?;
+    let flags = Flags::of(&passkey)?;
+    Ok(NewPasskey { passkey, handle, flags })
 }
 
 /// Finishes adding a passkey: checks the authenticator's answer against the ceremony this session started, and
@@ -217,7 +336,7 @@ pub async fn finish_registration(
     name: &str,
     client: &ClientInfo,
 ) -> Result<PasskeyView, AppError> {
-    let rp = relying_party(state)?;
+    relying_party(state)?;
     let sealed = open(&state.sealer, token)?;
     let Ceremony::Register { user_id, session_id, handle, state: registration } = &sealed.ceremony else {
         return Err(AppError::Invalid("This is not a request to add a passkey.".into()));
@@ -226,31 +345,60 @@ pub async fn finish_registration(
         return Err(AppError::Invalid("This request to add a passkey was started in another session.".into()));
     }
     let name = name_or_default(name, client)?;
-    let credential: RegisterPublicKeyCredential = serde_json::from_value(credential)
-        .map_err(|_| AppError::Invalid("The browser's answer is not a passkey registration.".into()))?;
-    if !spend(&state.db, &sealed).await? {
-        return Err(replayed());
-    }
-    let passkey = rp.webauthn().finish_passkey_registration(&credential, registration).map_err(|error| {
-        tracing::info!(%error, "a passkey registration was refused");
-        AppError::Invalid(format!("The passkey could not be added: {}", refusal(&error)))
-    })?;
-    let flags = Flags::of(&passkey)?;
-    let credential_id = BASE64URL.encode(passkey.cred_id());
-    let stored = serde_json::to_string(&passkey).map_err(AppError::internal)?;
-    let id = clock::new_id();
-    let now = clock::now();
-
+    let new = verify_registration(state, &sealed, registration, *handle, credential).await?;
     let mut tx = state.db.begin_write().await?;
     users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::Unauthorized)?;
-    let count: i64 = on!(tx.as_exec(), conn => sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+    let added = store(tx.as_exec(), user_id, &new, &name, client).await?;
+    tx.commit().await?;
+    state.cache.forget_user(user_id);
+    security_mail::tell_owner(state, user_id, Change::PasskeyAdded).await;
+    Ok(added)
+}
+
+/// Checks the answer to a sign-up's or a recovery's registration ceremony ([`start_sign_up`],
+/// [`start_recovery`]): what it was for, and the new passkey for [`store`].
+pub async fn finish_new(
+    state: &AppState,
+    token: &str,
+    credential: Value,
+) -> Result<(Registered, NewPasskey), AppError> {
+    relying_party(state)?;
+    let sealed = open(&state.sealer, token)?;
+    let (registered, handle, registration) = match &sealed.ceremony {
+        Ceremony::SignUp { account, handle, state } => (Registered::SignUp(account.clone()), *handle, state),
+        Ceremony::Recover { user_id, handle, state } => {
+            (Registered::Recover { user_id: user_id.clone() }, *handle, state)
+        }
+        _ => return Err(AppError::Invalid("This is not a request to make a passkey for an account.".into())),
+    };
+    let new = verify_registration(state, &sealed, registration, handle, credential).await?;
+    Ok((registered, new))
+}
+
+/// Stores a checked passkey for `user_id` (whose row the caller's transaction holds) under `name`, or the browser
+/// and system it was made on; audited. At most [`MAX_PER_PERSON`] each; a credential registered already is
+/// refused.
+pub async fn store(
+    mut tx: Exec<'_>,
+    user_id: &str,
+    new: &NewPasskey,
+    name: &str,
+    client: &ClientInfo,
+) -> Result<PasskeyView, AppError> {
+    let name = name_or_default(name, client)?;
+    let count: i64 = on!(tx.reborrow(), conn => sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
         .bind(user_id)
         .fetch_one(conn)
         .await)?;
     if count >= MAX_PER_PERSON {
         return Err(AppError::Conflict(format!("You have {MAX_PER_PERSON} passkeys, the most an account may have.")));
     }
-    let inserted = on!(tx.as_exec(), conn => sqlx::query(
+    let flags = &new.flags;
+    let credential_id = BASE64URL.encode(new.passkey.cred_id());
+    let stored = serde_json::to_string(&new.passkey).map_err(AppError::internal)?;
+    let id = clock::new_id();
+    let now = clock::now();
+    let inserted = on!(tx.reborrow(), conn => sqlx::query(
         "INSERT INTO passkeys (id, user_id, user_handle, credential_id, name, credential, counter, backup_eligible,
                                backup_state, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -258,7 +406,7 @@ pub async fn finish_registration(
     )
     .bind(&id)
     .bind(user_id)
-    .bind(handle.to_string())
+    .bind(new.handle.to_string())
     .bind(&credential_id)
     .bind(&name)
     .bind(&stored)
@@ -273,10 +421,7 @@ pub async fn finish_registration(
         return Err(AppError::Conflict("This passkey is already registered.".into()));
     }
     let detail = json!({ "passkey": id, "name": name, "synced": flags.backup_eligible });
-    audit::record(tx.as_exec(), Event::PasskeyAdded, Some(user_id), client, detail).await?;
-    tx.commit().await?;
-    state.cache.forget_user(user_id);
-    security_mail::tell_owner(state, user_id, Change::PasskeyAdded).await;
+    audit::record(tx, Event::PasskeyAdded, Some(user_id), client, detail).await?;
     Ok(PasskeyView {
         id,
         name,

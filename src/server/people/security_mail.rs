@@ -25,6 +25,8 @@ pub enum Change {
     ProviderLinked(String),
     PasskeyAdded,
     PasskeyRemoved,
+    /// A new passkey from a reset link: every session, token and app authorization was ended.
+    AccountRecovered,
 }
 
 impl Change {
@@ -39,6 +41,7 @@ impl Change {
             Change::ProviderLinked(_) => "provider_linked",
             Change::PasskeyAdded => "passkey_added",
             Change::PasskeyRemoved => "passkey_removed",
+            Change::AccountRecovered => "account_recovered",
         }
     }
 
@@ -53,6 +56,7 @@ impl Change {
             Change::ProviderLinked(_) => "A new way to sign in was added to your Gatehouse account",
             Change::PasskeyAdded => "A passkey was added to your Gatehouse account",
             Change::PasskeyRemoved => "A passkey was removed from your Gatehouse account",
+            Change::AccountRecovered => "Your Gatehouse account was recovered with a new passkey",
         }
     }
 
@@ -80,9 +84,16 @@ impl Change {
             Change::ProviderLinked(label) => {
                 format!("Signing in with {label} was added to your Gatehouse account.")
             }
-            Change::PasskeyAdded => "A passkey was added to your Gatehouse account: the device or password manager                                      that holds it can now sign in to it, without a password."
+            Change::PasskeyAdded => "A passkey was added to your Gatehouse account: the device or password manager \
+                                    that holds it can now sign in to it, without a password."
                 .into(),
-            Change::PasskeyRemoved => "A passkey was removed from your Gatehouse account: it can no longer be used                                        to sign in."
+            Change::PasskeyRemoved => "A passkey was removed from your Gatehouse account: it can no longer be used \
+                                      to sign in."
+                .into(),
+            Change::AccountRecovered => "A new passkey was added to your Gatehouse account from a link mailed to \
+                                         this address. Every session was signed out, and every API token and app \
+                                         authorization was ended: sign in with the new passkey, and create again \
+                                         the tokens you need."
                 .into(),
         }
     }

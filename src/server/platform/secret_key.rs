@@ -80,6 +80,9 @@ pub enum Purpose {
     PasskeyCeremony,
     /// The key that makes the decoy credentials shown for an address with no passkey (not for sealing).
     PasskeyDecoy,
+    /// The link mailed to create an account with a passkey: the address and name, sealed, so that a stranger's
+    /// sign-up stores nothing until the address's owner opens it.
+    SignUpLink,
 }
 
 impl Purpose {
@@ -93,6 +96,7 @@ impl Purpose {
             Purpose::PendingAuthorization => b"gatehouse pending authorization v1",
             Purpose::PasskeyCeremony => b"gatehouse passkey ceremony v1",
             Purpose::PasskeyDecoy => b"gatehouse passkey decoys v1",
+            Purpose::SignUpLink => b"gatehouse passkey sign-up link v1",
         }
     }
 }

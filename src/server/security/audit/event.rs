@@ -48,11 +48,13 @@ pub enum Event {
     /// An answer from one of the person's passkeys that did not check out: a bad signature, another site, no user
     /// verification, or a counter that went back (a copied authenticator).
     PasskeyRefused,
+    /// A new passkey added from an emailed reset link (the person lost theirs): everything else of theirs ended.
+    AccountRecovered,
 }
 
 impl Event {
     /// Every kind, for the admin area's filter.
-    pub const ALL: [Event; 43] = [
+    pub const ALL: [Event; 44] = [
         Event::SignIn,
         Event::SignInFailed,
         Event::SignOut,
@@ -96,6 +98,7 @@ impl Event {
         Event::PasskeyRenamed,
         Event::PasskeyRemoved,
         Event::PasskeyRefused,
+        Event::AccountRecovered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -143,6 +146,7 @@ impl Event {
             Event::PasskeyRenamed => "passkey_renamed",
             Event::PasskeyRemoved => "passkey_removed",
             Event::PasskeyRefused => "passkey_refused",
+            Event::AccountRecovered => "account_recovered",
         }
     }
 }
