@@ -1054,11 +1054,7 @@ const UNCONFIRMED_PER_RUN: i64 = 100;
 /// Deletes links past their expiry (used or not), counters with nothing left to remember, and accounts whose
 /// address was not confirmed within [`UNCONFIRMED_DAYS`] (housekeeping). Returns how many accounts went.
 pub async fn purge_expired(db: &crate::server::platform::db::Db) -> Result<u64, sqlx::Error> {
-    on!(db, pool => sqlx::query("DELETE FROM email_tokens WHERE expires_at <= $1")
-        .bind(clock::now())
-        .execute(pool)
-        .await
-        .map(drop))?;
+    db::delete_expired(db, "email_tokens").await?;
     lockout::purge(db).await?;
     let stale: Vec<String> = on!(db, pool => sqlx::query_scalar(
         "SELECT p.user_id FROM passwords p JOIN users u ON u.id = p.user_id
@@ -1105,6 +1101,6 @@ pub async fn confirm_choices(
     let code = crate::server::people::mfa::status(&state.db, user_id).await?.enabled;
     let providers =
         state.providers.summaries().into_iter().filter(|p| signed_in.user.providers.contains(&p.id)).collect();
-    let passkey = state.passkeys.is_some() && !passkeys::list(&state.db, user_id).await?.is_empty();
+    let passkey = state.passkeys.is_some() && passkeys::has_any(&state.db, user_id).await?;
     Ok(crate::model::mfa::ConfirmChoices { password, code, passkey, providers })
 }

@@ -294,11 +294,7 @@ async fn end(state: &AppState, notice_id: &str, who: &ClientInfo) -> Result<Opti
 
 /// Removes notices whose links have expired.
 pub async fn purge_expired(db: &crate::server::platform::db::Db) -> Result<u64, sqlx::Error> {
-    on!(db, pool => sqlx::query("DELETE FROM sign_in_notices WHERE expires_at <= $1")
-        .bind(clock::now())
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))
+    crate::server::platform::db::delete_expired(db, "sign_in_notices").await
 }
 
 #[cfg(test)]

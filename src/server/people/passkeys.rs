@@ -680,6 +680,14 @@ async fn refused(
 // The profile's list
 // ---------------------------------------------------------------------------------------------------------------
 
+/// Whether the person has a passkey (to offer one where they confirm it is them).
+pub async fn has_any(db: &Db, user_id: &str) -> Result<bool, sqlx::Error> {
+    on!(db, pool => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)")
+        .bind(user_id)
+        .fetch_one(pool)
+        .await)
+}
+
 /// The person's passkeys, oldest first.
 pub async fn list(db: &Db, user_id: &str) -> Result<Vec<PasskeyView>, sqlx::Error> {
     let rows: Vec<(String, String, i64, Option<i64>, bool, bool)> = on!(db, pool => sqlx::query_as(
@@ -737,14 +745,6 @@ impl From<PasskeyRow> for PasskeyView {
         let PasskeyRow { id, name, created_at, last_used_at, synced, backed_up } = row;
         PasskeyView { id, name, created_at, last_used_at, synced: synced == 1, backed_up: backed_up == 1 }
     }
-}
-
-/// How many passkeys the person has (in a transaction that locked their row, for the last-way-in rule).
-pub async fn count(tx: Exec<'_>, user_id: &str) -> Result<i64, sqlx::Error> {
-    on!(tx, conn => sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_one(conn)
-        .await)
 }
 
 /// Renames one of the person's passkeys (not a sensitive change: the name is the person's label).
@@ -822,11 +822,7 @@ pub async fn remove(
 
 /// Deletes the challenges of ceremonies that have expired: a replay of one is refused as expired by then.
 pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
-    on!(db, pool => sqlx::query("DELETE FROM passkey_challenges WHERE expires_at <= $1")
-        .bind(clock::now())
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))
+    crate::server::platform::db::delete_expired(db, "passkey_challenges").await
 }
 
 #[cfg(test)]

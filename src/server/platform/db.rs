@@ -408,6 +408,15 @@ pub async fn claim(tx: Exec<'_>, key: &str) -> Result<(), sqlx::Error> {
     }
 }
 
+/// Deletes the rows of `table` whose `expires_at` (Unix seconds) has passed, in one statement: housekeeping for the
+/// short-lived rows a feature keeps (used passkey challenges, sign-in notices, email links). `table` is named by the
+/// code, never by a request. Returns how many went.
+pub async fn delete_expired(db: &Db, table: &'static str) -> Result<u64, sqlx::Error> {
+    let statement = format!("DELETE FROM {table} WHERE expires_at <= $1");
+    let now = crate::server::platform::clock::now();
+    on!(db, pool => sqlx::query(&statement).bind(now).execute(pool).await.map(|done| done.rows_affected()))
+}
+
 /// Begins a transaction in a task of its own, so that it completes even when the request awaiting it is dropped (a
 /// client that hangs up). sqlx 0.8 counts a transaction as open only once its `BEGIN` has been answered: dropped in
 /// between, the connection went back to the pool inside a transaction the next borrower did not know of. On
