@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     helpers::{Browser, TestApp, location, spawn_app_on_localhost, spawn_app_with},
-    provider::{CLIENT_ID, CLIENT_SECRET, TestProvider},
+    provider::TestProvider,
+    sessions::{self, sign_in_as},
     two_step,
 };
 
@@ -183,23 +184,10 @@ async fn body(response: reqwest::Response) -> (u16, Value) {
 /// An app on localhost signing in with the in-test OpenID Provider, `user-1` signed in in the app's own browser.
 async fn signed_in(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp, Browser) {
     let provider = TestProvider::start().await;
-    let mut vars = vec![
-        ("OIDC_ISSUER_URL", provider.issuer.as_str()),
-        ("OIDC_CLIENT_ID", CLIENT_ID),
-        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
-    ];
-    vars.extend_from_slice(extra);
-    let app = spawn_app_on_localhost(&vars).await;
+    let app = spawn_app_on_localhost(&sessions::provider_settings(&provider, extra)).await;
     let browser = app.main_browser();
-    sign_in_at_provider(&browser, &provider, "user-1").await;
+    sign_in_as(&browser, &provider, "user-1").await;
     (provider, app, browser)
-}
-
-async fn sign_in_at_provider(browser: &Browser, provider: &TestProvider, subject: &str) {
-    let login = browser.get("/auth/login/oidc").await;
-    let query = provider.approve(&location(&login), subject);
-    assert_eq!(browser.get(&format!("/auth/callback/oidc?{query}")).await.status(), 303);
-    assert_eq!(status_of_me(browser).await, 200, "signed in at the provider");
 }
 
 async fn status_of_me(browser: &Browser) -> u16 {
@@ -356,7 +344,7 @@ async fn a_registration_started_in_another_session_or_replayed_is_refused() {
 
     // The same person in another browser cannot finish this browser's ceremony.
     let other = app.browser();
-    sign_in_at_provider(&other, &provider, "user-1").await;
+    sign_in_as(&other, &provider, "user-1").await;
     let request = json!({ "ceremony": options["ceremony"], "credential": credential, "name": "x" });
     let (status, refused) = body(post(&other, "/auth/passkey/register", request.clone()).await).await;
     assert_eq!(status, 422, "{refused}");
@@ -499,7 +487,7 @@ async fn another_persons_passkey_cannot_answer_for_an_address_or_a_second_step()
     register(&ada, &mut adas_phone, "Ada's phone").await;
     let grace = app.browser();
     provider.set(|b| b.email = Some("grace@example.test".into()));
-    sign_in_at_provider(&grace, &provider, "user-2").await;
+    sign_in_as(&grace, &provider, "user-2").await;
     let mut graces_phone = Device::new();
     register(&grace, &mut graces_phone, "Grace's phone").await;
     let adas_email: String = sqlx::query_scalar("SELECT email FROM users ORDER BY created_at LIMIT 1")
@@ -583,7 +571,7 @@ async fn a_confirmation_ceremony_belongs_to_its_session() {
     let mut phone = Device::new();
     register(&browser, &mut phone, "phone").await;
     let other = app.browser();
-    sign_in_at_provider(&other, &provider, "user-1").await;
+    sign_in_as(&other, &provider, "user-1").await;
 
     let options = options(&browser, json!({ "for": "confirm" })).await;
     let answer = phone.get(&browser.address, &options["publicKey"]).await.expect("answers");

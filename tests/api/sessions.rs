@@ -10,21 +10,38 @@ use gatehouse::server::{
 
 use crate::{
     github::{GitHub, app_with_github, github_sign_in},
-    helpers::{TestApp, location, on_postgres, spawn_app_with},
+    helpers::{Browser, TestApp, location, on_postgres, spawn_app_with},
     provider::{CLIENT_ID, CLIENT_SECRET, TestProvider},
 };
 
 /// An app signing in with the in-test OpenID Provider (plus `extra` settings), nobody signed in yet.
 pub async fn with_provider(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp) {
     let provider = TestProvider::start().await;
+    let app = spawn_app_with(&provider_settings(&provider, extra)).await;
+    (provider, app)
+}
+
+/// The settings of an app that signs in with `provider` (the in-test OpenID Provider), and `extra`.
+pub fn provider_settings<'a>(
+    provider: &'a TestProvider,
+    extra: &[(&'static str, &'a str)],
+) -> Vec<(&'static str, &'a str)> {
     let mut vars = vec![
         ("OIDC_ISSUER_URL", provider.issuer.as_str()),
         ("OIDC_CLIENT_ID", CLIENT_ID),
         ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
     ];
     vars.extend_from_slice(extra);
-    let app = spawn_app_with(&vars).await;
-    (provider, app)
+    vars
+}
+
+/// Signs `browser` in at `provider` as `subject`.
+pub async fn sign_in_as(browser: &Browser, provider: &TestProvider, subject: &str) {
+    let login = browser.get("/auth/login/oidc").await;
+    let query = provider.approve(&location(&login), subject);
+    assert_eq!(browser.get(&format!("/auth/callback/oidc?{query}")).await.status(), 303);
+    let me = browser.api(reqwest::Method::GET, "/me").send().await.expect("request").status();
+    assert_eq!(me, 200, "signed in at the provider");
 }
 
 pub async fn signed_in(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp) {
@@ -34,10 +51,7 @@ pub async fn signed_in(extra: &[(&'static str, &str)]) -> (TestProvider, TestApp
 }
 
 async fn sign_in(app: &TestApp, provider: &TestProvider) {
-    let login = app.get("/auth/login/oidc").await;
-    let query = provider.approve(&location(&login), "user-1");
-    assert_eq!(app.get(&format!("/auth/callback/oidc?{query}")).await.status(), 303);
-    assert_eq!(app.me_status().await, 200);
+    sign_in_as(&app.main_browser(), provider, "user-1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
