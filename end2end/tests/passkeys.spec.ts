@@ -1,11 +1,13 @@
 // Passkeys in Chromium with its virtual authenticator (CDP `WebAuthn.*`: CTAP2, built in, resident keys, user
 // verification), against the Gatehouse at http://localhost (passkeys need a host name): adding one on the profile,
 // signing in with the button and with autofill, a passkey as the second step, a device that does not verify its
-// holder, removal, and the pages without JavaScript or where passkeys are off.
+// holder, removal, an account made with a passkey alone and recovered by email, and the pages without JavaScript or
+// where passkeys are off.
 import type { CDPSession, Page } from '@playwright/test';
 import { test, expect, SCREENSHOTS } from './fixtures';
 import { APP_URL, IDP_URL, PASSKEY_URL } from '../playwright.config';
 import { enrol } from './totp';
+import { linkIn, mailAbout } from './mail';
 
 test.use({ baseURL: PASSKEY_URL });
 
@@ -203,4 +205,46 @@ test('where APP_URL is an IP address, passkeys are off and the profile says why'
   await expect(page).toHaveURL(`${APP_URL}/dashboard`);
   await page.goto(`${APP_URL}/profile`);
   await expect(page.getByTestId('passkeys-unavailable')).toContainText('not an IP address');
+});
+
+test('sign up with a passkey alone, lose it, and recover the account by email with a new one', async ({ page, request }) => {
+  const { cdp, id } = await authenticator(page);
+  await withoutAutofill(page);
+  const email = `${person()}@example.test`;
+  await page.goto('/signup');
+  const form = page.getByTestId('passkey-sign-up-form');
+  await form.getByLabel('Email address').fill(email);
+  await form.getByLabel('Your name').fill('Ada Lovelace');
+  await form.getByRole('button', { name: 'Sign up with a passkey' }).click();
+  await expect(page.getByTestId('sign-up-sent')).toContainText('device that should hold your passkey');
+
+  const created = await mailAbout(request, email, 'Create your Gatehouse passkey');
+  await page.goto(linkIn(created, '/signup/passkey?token=', PASSKEY_URL));
+  await page.getByRole('button', { name: 'Create my passkey' }).click();
+  await expect(page).toHaveURL(/\/profile\?passkey=created/);
+  await expect(page.getByTestId('passkey-saved')).toContainText('Welcome!');
+  await expect(page.getByTestId('passkey')).toHaveCount(1);
+  await expect(page.getByTestId('password-section')).toContainText('Add a password to sign in with');
+  expect((await me(page)).body.email).toBe(email);
+
+  // The device is lost (its passkeys gone); "Forgot your password?" mails a link to recover the account.
+  await cdp.send('WebAuthn.clearCredentials', { authenticatorId: id });
+  await signOut(page);
+  await page.goto('/login');
+  await page.getByRole('link', { name: 'Forgot your password?' }).click();
+  await page.getByLabel('Email address').fill(email);
+  await page.getByRole('button', { name: 'Send the link' }).click();
+  await expect(page.getByTestId('reset-sent')).toBeVisible();
+  const recover = await mailAbout(request, email, 'Recover your Gatehouse account');
+  await page.goto(linkIn(recover, '/reset/new?token=', PASSKEY_URL));
+  await page.getByRole('button', { name: 'Add a new passkey' }).click();
+  await expect(page).toHaveURL(`${PASSKEY_URL}/login?recovered=1`);
+  await expect(page.getByTestId('login-notice')).toContainText('Sign in with the new passkey');
+  await mailAbout(request, email, 'Your Gatehouse account was recovered with a new passkey');
+
+  await page.getByTestId('passkey-sign-in').click();
+  await expect(page).toHaveURL(`${PASSKEY_URL}/dashboard`);
+  expect((await me(page)).body.email).toBe(email);
+  await page.goto('/profile');
+  await expect(page.getByTestId('passkey')).toHaveCount(2);
 });

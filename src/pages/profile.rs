@@ -339,7 +339,7 @@ fn PasswordSection(password: Option<PasswordSummary>, offered: bool, verified_em
                 view! {
                     <p class="muted">
                         "Add a password to sign in with " <strong>{email.clone()}</strong>
-                        " and it, as well as with your providers."
+                        " and it, as well as the ways you sign in now."
                     </p>
                     <form method="post" action=AddPassword::PATH class="stacked-form" data-testid="add-password-form">
                         <input type="text" name="username" value=email autocomplete="username" hidden/>
