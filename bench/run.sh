@@ -7,6 +7,9 @@
 #
 #   bench/run.sh                      (after `make build`; `make bench` does both)
 #   BENCH_ROUNDS=3 BENCH_DURATION=10s BENCH_SIGNINS=300 BENCH_SESSIONS=10000 bench/run.sh
+#   BENCH_ONLY="login login-passkeys" bench/run.sh   a quick look at some rows (hello and /healthz always run): their
+#                                                   table on the terminal; no sign-in, memory or audit figures, and
+#                                                   bench/results.md and the floors are left alone
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -30,11 +33,13 @@ hello_bin=target/bench-hello/release/hello
 hello_port=$(free_port)
 app_port=$(free_port)
 off_port=$(free_port)
+pk_port=$(free_port)
 pg_app_port=$(free_port)
 idp_port=$(free_port)
 hello="http://127.0.0.1:$hello_port"
 app="http://127.0.0.1:$app_port"
 off="http://127.0.0.1:$off_port"
+pkapp="http://127.0.0.1:$pk_port"
 pgapp="http://127.0.0.1:$pg_app_port"
 idp="http://127.0.0.1:$idp_port"
 
@@ -67,6 +72,17 @@ APP_URL=$off DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.
 pids+=($!)
 wait_for "$off/readyz" "Gatehouse without API limits" "$work/offapp.log"
 curl -sS -o /dev/null "$off/auth/login/dev" # uses up its one sign-in start: from here on every start is refused
+
+# Passkeys on: the same release advertising http://localhost (browsers refuse passkeys on an IP address), on the same
+# SQLite file. Its row asks at 127.0.0.1 with the Host a browser at localhost sends (a request naming the IP address
+# would be redirected to localhost), so /login is measured with its passkey button, autofill field and script tag.
+env $limits_on APP_URL="http://localhost:$pk_port" DATABASE_URL="sqlite://$work/gatehouse.db" \
+  LEPTOS_SITE_ADDR="127.0.0.1:$pk_port" LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD RUST_LOG=warn LOG_FORMAT=json \
+  DEV_IDP_URL=$idp TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/gatehouse >"$work/pkapp.log" 2>&1 &
+pids+=($!)
+wait_for "$pkapp/readyz" "Gatehouse with passkeys" "$work/pkapp.log"
+curl -fsS -H "Host: localhost:$pk_port" "$pkapp/login" | grep -q 'data-passkey="sign-in"' ||
+  { echo "bench: /login at localhost shows no passkey button" >&2; exit 1; }
 
 # The same release on PostgreSQL (a fresh database `gatehouse_bench` on the server .ci/postgres finds or starts),
 # beside the SQLite one, pinned the same way. PostgreSQL's own processes serving it are pinned to CPU 0 too, after a
@@ -138,6 +154,7 @@ rows=(
   "healthz|\`GET /healthz\`|$app/healthz|"
   "home|anonymous \`GET /\`|$app/|"
   "login|anonymous \`GET /login\`|$app/login|"
+  "login-passkeys|anonymous \`GET /login\`, passkeys on (\`APP_URL\` at localhost)|$pkapp/login|Host: localhost:$pk_port"
   "dashboard|signed-in \`GET /dashboard\`|$app/dashboard|Cookie: $cookie"
   "profile|signed-in \`GET /profile\`|$app/profile|Cookie: $cookie"
   "api-pat|\`GET /api/v1/me\` with a personal access token|$app/api/v1/me|Authorization: Bearer $token"
@@ -200,6 +217,16 @@ measure() {
     END { printf "%s %.2f\n", rps, p99 }' <<<"$out"
 }
 
+# BENCH_ONLY: the rows named, after hello and /healthz (which every ratio needs).
+if [ -n "${BENCH_ONLY:-}" ]; then
+  kept=()
+  for row in "${rows[@]}"; do
+    key=${row%%|*}
+    case " hello healthz $BENCH_ONLY " in *" $key "*) kept+=("$row") ;; esac
+  done
+  rows=("${kept[@]}")
+fi
+
 for round in $(seq "$rounds"); do
   for i in "${!rows[@]}"; do
     IFS='|' read -r _ name url header expect script <<<"${rows[$i]}"
@@ -208,6 +235,21 @@ for round in $(seq "$rounds"); do
     echo "$i $round $rps $p99" >>"$work/samples"
   done
 done
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+if [ -n "${BENCH_ONLY:-}" ]; then
+  echo "| request | req/s | p99 | ÷ bare axum hello |"
+  echo "|---|---:|---:|---:|"
+  for i in "${!rows[@]}"; do
+    IFS='|' read -r _ name _ <<<"${rows[$i]}"
+    rps=$(awk -v i="$i" '$1 == i { print $3 }' "$work/samples" | median)
+    p99=$(awk -v i="$i" '$1 == i { print $4 }' "$work/samples" | median)
+    ratio=$(awk -v i="$i" '$1 == 0 { h[$2] = $3 } $1 == i { r[$2] = $3 } END { for (k in r) print r[k] / h[k] }' \
+      "$work/samples" | median)
+    printf '| %s | %.0f | %s ms | %.3f |\n' "$name" "$rps" "$p99" "$ratio"
+  done
+  exit 0
+fi
 
 # Full OIDC sign-ins of a returning person through the Dev IdP (login start, the IdP, the callback's code exchange,
 # ID-token checks and new session): sign-ins per second, and the app's own CPU time per sign-in, from /proc.
@@ -233,18 +275,19 @@ rss_file=$(awk '/RssFile/ { printf "%.1f", $2 / 1024 }' "/proc/$app_pid/status")
 
 # What a first visit downloads: the page and every asset it references (stylesheet, JS, WASM, icon), compressed as
 # the server sends them to a browser that accepts brotli.
-first_visit() { # first_visit PATH [HEADER] -> bytes
-  local path=$1 header=${2:-} page total asset
+first_visit() { # first_visit PATH [HEADER] [SERVER] -> bytes
+  local path=$1 header=${2:-} server=${3:-$app} page total asset
   local -a with=(-H 'Accept-Encoding: br, gzip')
   [ -n "$header" ] && with+=(-H "$header")
-  page=$(curl -fsS ${header:+-H "$header"} "$app$path")
-  total=$(curl -fsS -o /dev/null -w '%{size_download}' "${with[@]}" "$app$path")
-  for asset in $(grep -oE '/(pkg/[^"'"'"' )]+|favicon\.svg)' <<<"$page" | sort -u); do
-    total=$(( total + $(curl -fsS -o /dev/null -w '%{size_download}' -H 'Accept-Encoding: br, gzip' "$app$asset") ))
+  page=$(curl -fsS ${header:+-H "$header"} "$server$path")
+  total=$(curl -fsS -o /dev/null -w '%{size_download}' "${with[@]}" "$server$path")
+  for asset in $(grep -oE '/(pkg/[^"'"'"' )]+|favicon\.svg|passkey\.js)' <<<"$page" | sort -u); do
+    total=$(( total + $(curl -fsS -o /dev/null -w '%{size_download}' "${with[@]}" "$server$asset") ))
   done
   echo "$total"
 }
 login_bytes=$(first_visit /login)
+login_passkeys_bytes=$(first_visit /login "Host: localhost:$pk_port" "$pkapp")
 dashboard_bytes=$(first_visit /dashboard "Cookie: $cookie")
 wasm=target/site/pkg/gatehouse.wasm
 js=target/site/pkg/gatehouse.js
@@ -252,7 +295,7 @@ sizes() { echo "$(stat -c %s "$1") $(gzip -9 -c "$1" | wc -c) $( [ -f "$1.br" ] 
 read -r wasm_raw wasm_gz wasm_br < <(sizes "$wasm")
 read -r js_raw js_gz js_br < <(sizes "$js")
 
-for log in "$work/app.log" "$work/offapp.log" "$work/pgapp.log"; do
+for log in "$work/app.log" "$work/offapp.log" "$work/pkapp.log" "$work/pgapp.log"; do
   if grep -q '"level":"ERROR"' "$log"; then
     echo "bench: the server logged errors ($log):" >&2
     grep '"level":"ERROR"' "$log" >&2
@@ -273,7 +316,6 @@ audit_cost=$(BENCH_POSTGRES_URL="${pg_admin%/*}/gatehouse_bench_audit" taskset -
 # by that, and every ratio to hello with it: the hello server gains more from a wider memcpy than Gatehouse does).
 machine="$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(grep -qw avx512f /proc/cpuinfo && echo AVX-512 || echo no AVX-512)"
 for i in "${!rows[@]}"; do [ "${rows[$i]%%|*}" = healthz ] && healthz_row=$i; done
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 {
   echo "# Gatehouse benchmark"
   echo
@@ -318,6 +360,7 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] 
   echo "| WASM, whole app | $(kb "$wasm_raw") | $(kb "$wasm_gz") | $(kb "$wasm_br") |"
   echo "| JS glue | $(kb "$js_raw") | $(kb "$js_gz") | $(kb "$js_br") |"
   echo "| first visit to \`/login\` (page, CSS, JS, WASM, icon, compressed as served) | | | $(kb "$login_bytes") |"
+  echo "| … with passkeys on (the same, and \`/passkey.js\`) | | | $(kb "$login_passkeys_bytes") |"
   echo "| first visit to \`/dashboard\`, signed in | | | $(kb "$dashboard_bytes") |"
 } >"$results"
 cat "$results"
