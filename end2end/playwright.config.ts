@@ -1,6 +1,7 @@
-// Playwright drives Debian's Chromium (browser downloads are impossible here) against the release build of
-// Gatehouse, the Dev IdP and maildev (the mail catcher), all started below on ports of their own so a running
-// `make run` does not clash.
+// Playwright drives Debian's Chromium (browser downloads are impossible here) against Gatehouse, the Dev IdP and
+// maildev (the mail catcher), all started below on ports of their own so a running `make run` does not clash. The
+// server is E2E_SERVER: `make test-e2e` gives the binary the Rust tests built (target/debug/gatehouse) with the release
+// site; run by hand after `make build`, the release binary.
 import { defineConfig } from '@playwright/test';
 
 const APP_PORT = Number(process.env.E2E_APP_PORT ?? 3010);
@@ -14,6 +15,7 @@ export const PASSKEY_URL = `http://localhost:${PASSKEY_PORT}`;
 export const IDP_URL = `http://127.0.0.1:${IDP_PORT}`;
 /** maildev's web inbox and REST API: the mail Gatehouse sends during the tests. */
 export const MAIL_URL = `http://127.0.0.1:${MAIL_PORT}`;
+const SERVER = process.env.E2E_SERVER ?? '../target/release/gatehouse';
 
 export default defineConfig({
   testDir: './tests',
@@ -74,8 +76,8 @@ export default defineConfig({
       stderr: 'pipe',
     },
     {
-      // The release server binary on its own, as a deployment runs it, on a fresh database each run.
-      command: 'rm -rf ../target/e2e && mkdir -p ../target/e2e && exec ../target/release/gatehouse',
+      // The server binary on its own, as a deployment runs it, on a fresh database each run.
+      command: `rm -rf ../target/e2e && mkdir -p ../target/e2e && exec ${SERVER}`,
       url: `${APP_URL}/readyz`,
       reuseExistingServer: false,
       timeout: 30_000,
@@ -103,8 +105,8 @@ export default defineConfig({
       },
     },
     {
-      // The same release at http://localhost (passkeys on), on a database of its own, for tests/passkeys.spec.ts.
-      command: 'rm -rf ../target/e2e-passkeys && mkdir -p ../target/e2e-passkeys && exec ../target/release/gatehouse',
+      // The same server at http://localhost (passkeys on), on a database of its own, for tests/passkeys.spec.ts.
+      command: `rm -rf ../target/e2e-passkeys && mkdir -p ../target/e2e-passkeys && exec ${SERVER}`,
       url: `${PASSKEY_URL}/readyz`,
       reuseExistingServer: false,
       timeout: 30_000,

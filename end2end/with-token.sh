@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs a command against a throwaway Gatehouse: the release binary on a fresh SQLite file with the Dev IdP, signed
-# in as the Dev IdP's default person, and a personal access token holding every scope. The command sees
+# Runs a command against a throwaway Gatehouse: GATEHOUSE_BIN (the release binary unless named; `make test-api-fuzz`
+# names the one the Rust tests built) on a fresh SQLite file with the Dev IdP, signed in as the Dev IdP's default person, and a personal access token holding every scope. The command sees
 #   GATEHOUSE_URL   the app's base URL          GATEHOUSE_TOKEN   the token (gth_…, lives one day)
 #   GATEHOUSE_DB    the SQLite file (to check what the command did)
 # and the run fails if the command fails or the server logs an error. Used by the API fuzzer and the API benchmark.
@@ -14,7 +14,8 @@ app_port=${TOKEN_APP_PORT:-3020}
 idp_port=${TOKEN_IDP_PORT:-3920}
 app="http://127.0.0.1:$app_port"
 idp="http://127.0.0.1:$idp_port"
-[ -x target/release/gatehouse ] || { echo "with-token: run 'make build' first" >&2; exit 1; }
+bin=${GATEHOUSE_BIN:-target/release/gatehouse}
+[ -x "$bin" ] || { echo "with-token: $bin is missing: run 'make build' first" >&2; exit 1; }
 . end2end/lib.sh
 
 IDP_PORT=$idp_port APP_URL=$app node end2end/idp/server.mjs >"$work/idp.log" 2>&1 &
@@ -25,7 +26,7 @@ wait_for "$idp/.well-known/openid-configuration" "the Dev IdP" "$work/idp.log"
 # API's rate limit stays on, set above that, and its address is never blocked.
 APP_URL=$app DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.0.1:$app_port" \
   LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD RUST_LOG=warn LOG_FORMAT=json DEV_IDP_URL=$idp \
-  RATE_LIMIT_API=100000/1m BLOCK_AFTER_FAILURES=0 target/release/gatehouse >"$work/app.log" 2>&1 &
+  RATE_LIMIT_API=100000/1m BLOCK_AFTER_FAILURES=0 "$bin" >"$work/app.log" 2>&1 &
 pids+=($!)
 wait_for "$app/readyz" "Gatehouse" "$work/app.log"
 
