@@ -879,3 +879,36 @@ async fn recovering_with_a_passkey_asks_for_the_second_step_when_it_is_on() {
     assert_eq!(used, 1);
     assert_eq!(sign_in_with(&app, &mut laptop).await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ceremony_started_on_one_instance_finishes_on_another_once() {
+    // Two servers of one site behind a load balancer: the same APP_URL, SECRET_KEY and database.
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    let provider = TestProvider::start().await;
+    let first = spawn_app_on_localhost(&sessions::provider_settings(&provider, &[("SECRET_KEY", KEY)])).await;
+    let site = first.address.clone();
+    let second = spawn_app_on_localhost(&sessions::provider_settings(
+        &provider,
+        &[("SECRET_KEY", KEY), ("DATABASE_URL", &first.database_url), ("APP_URL", &site)],
+    ))
+    .await;
+    sign_in_as(&first.main_browser(), &provider, "user-1").await;
+    let mut phone = Device::new();
+    register(&first.main_browser(), &mut phone, "phone").await;
+
+    // One browser; the balancer sends each of its requests to either server.
+    let client = first.browser().client;
+    let to = |server: &TestApp, path: &str, body: Value| {
+        client.post(format!("{}{path}", server.address)).header("origin", &site).json(&body).send()
+    };
+    let (status, options) = body(to(&second, "/auth/passkey/options", json!({})).await.expect("request")).await;
+    assert_eq!(status, 200, "{options}");
+    let answer = phone.get(&site, &options["publicKey"]).await.expect("the phone answers");
+    let finish = json!({ "ceremony": options["ceremony"], "credential": answer, "next": "/dashboard" });
+    let (status, done) = body(to(&first, "/auth/passkey/finish", finish.clone()).await.expect("request")).await;
+    assert_eq!((status, done["redirect"].as_str()), (200, Some("/dashboard")), "{done}");
+    // The same answer again, at the other server: its challenge is spent, for both.
+    let (status, again) = body(to(&second, "/auth/passkey/finish", finish).await.expect("request")).await;
+    assert_eq!(status, 422, "{again}");
+    assert!(again["message"].as_str().is_some_and(|m| m.contains("already used")), "{again}");
+}
