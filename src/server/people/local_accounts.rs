@@ -14,6 +14,7 @@ use crate::server::{
         security_mail::{self, Change},
         session::{self, AuthSession, ClientInfo, PASSKEY},
         step_up::Confirmed,
+        users,
     },
     platform::{
         clock,
@@ -117,19 +118,14 @@ async fn create_account(
         return Ok(());
     }
 
-    let user_id = clock::new_id();
-    on!(tx.as_exec(), conn => sqlx::query(
-        "INSERT INTO users (id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at)
-         VALUES ($1, $2, $3, $4, NULL, $5, NULL)",
-    )
-    .bind(&user_id)
-    .bind(name.as_str())
-    .bind(email.as_str())
-    .bind(false)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map(drop))?;
+    let account = users::NewUser {
+        display_name: name.as_str(),
+        email: Some(email.as_str()),
+        email_verified: false,
+        avatar_url: None,
+        signed_in: false,
+    };
+    let user_id = users::insert(tx.as_exec(), account, now).await?;
     insert_password(tx.as_exec(), &user_id, email, &hash, None).await?;
     let token = new_link(tx.as_exec(), &user_id, Purpose::Verify, email.as_str()).await?;
     audit::record(tx.as_exec(), Event::AccountCreated, Some(&user_id), client, json!({ "provider": METHOD })).await?;
@@ -273,25 +269,20 @@ pub async fn finish_passkey_sign_up(
     };
     let email = EmailAddress::parse(&account.email)?;
     let name = DisplayName::parse(&account.name)?;
-    let user_id = clock::new_id();
     let now = clock::now();
     let mut tx = state.db.begin_write().await?;
     db::claim(tx.as_exec(), &format!("email {}", email.lowercase())).await?;
     if address_owner(tx.as_exec(), &email).await?.is_some() {
         return Err(address_taken());
     }
-    on!(tx.as_exec(), conn => sqlx::query(
-        "INSERT INTO users (id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at)
-         VALUES ($1, $2, $3, $4, NULL, $5, NULL)",
-    )
-    .bind(&user_id)
-    .bind(name.as_str())
-    .bind(email.as_str())
-    .bind(true)
-    .bind(now)
-    .execute(conn)
-    .await
-    .map(drop))?;
+    let account = users::NewUser {
+        display_name: name.as_str(),
+        email: Some(email.as_str()),
+        email_verified: true,
+        avatar_url: None,
+        signed_in: false,
+    };
+    let user_id = users::insert(tx.as_exec(), account, now).await?;
     audit::record(tx.as_exec(), Event::AccountCreated, Some(&user_id), client, json!({ "provider": PASSKEY })).await?;
     audit::record(tx.as_exec(), Event::EmailVerified, Some(&user_id), client, json!({})).await?;
     passkeys::store(tx.as_exec(), &user_id, &new, "", client).await?;
@@ -350,7 +341,7 @@ pub async fn finish_passkey_recovery(
     if user_id != ceremony_user {
         return Err(AppError::Invalid("This passkey was started from another link. Please start again.".into()));
     }
-    crate::server::people::users::lock(tx.as_exec(), &user_id).await?.ok_or(AppError::Unauthorized)?;
+    users::lock(tx.as_exec(), &user_id).await?.ok_or(AppError::Unauthorized)?;
     let added = passkeys::store(tx.as_exec(), &user_id, &new, "", client).await?;
     mark_verified(tx.as_exec(), &user_id, &email).await?;
     let ended = crate::server::people::revocation::end(
@@ -687,8 +678,8 @@ pub async fn sign_in(
     }
     guess.succeeded(&state.db).await?;
     let mut conn = state.db.begin_read().await?;
-    if crate::server::people::users::is_disabled(conn.as_exec(), &user_id).await? {
-        return Err(AppError::Forbidden(crate::server::people::users::DISABLED.into()));
+    if users::is_disabled(conn.as_exec(), &user_id).await? {
+        return Err(AppError::Forbidden(users::DISABLED.into()));
     }
     if crate::server::people::mfa::is_enabled(conn.as_exec(), &user_id).await? {
         state.metrics.sign_in(METHOD, Outcome::SecondStep);
@@ -712,8 +703,8 @@ pub async fn record_sign_in(
 ) -> Result<AuthSession, AppError> {
     let mut tx = state.db.begin_write().await?;
     // Disabled between the first step and the second: refused all the same.
-    if crate::server::people::users::lock_if_disabled(tx.as_exec(), user_id).await? {
-        return Err(AppError::Forbidden(crate::server::people::users::DISABLED.into()));
+    if users::lock_if_disabled(tx.as_exec(), user_id).await? {
+        return Err(AppError::Forbidden(users::DISABLED.into()));
     }
     on!(tx.as_exec(), conn => sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
         .bind(clock::now())
@@ -871,8 +862,7 @@ pub async fn reset(state: &AppState, token: &str, password: String, client: &Cli
         let mut conn = state.db.begin_read().await?;
         take_link(conn.as_exec(), token, Purpose::Reset, true).await?.map_err(|e| e.explain())?
     };
-    let name =
-        crate::server::people::users::find(&state.db, &user_id).await?.map(|u| u.display_name).unwrap_or_default();
+    let name = users::find(&state.db, &user_id).await?.map(|u| u.display_name).unwrap_or_default();
     let password = NewPassword::parse(password, &[&email, &name])?;
     let hash = state.hasher.hash(password.password()).await.map_err(AppError::internal)?;
 
@@ -934,8 +924,7 @@ pub async fn change(
     };
     let key = Key::account(&email);
     check_own_password(state, &key, &hash, current).await?;
-    let name =
-        crate::server::people::users::find(&state.db, &auth.user_id).await?.map(|u| u.display_name).unwrap_or_default();
+    let name = users::find(&state.db, &auth.user_id).await?.map(|u| u.display_name).unwrap_or_default();
     let new = NewPassword::parse(new, &[&email, &name])?;
     let hash = state.hasher.hash(new.password()).await.map_err(AppError::internal)?;
     let mut tx = state.db.begin_write().await?;
@@ -998,7 +987,7 @@ pub async fn confirm_with_password(state: &AppState, user_id: &str, password: &P
 pub async fn add(state: &AppState, confirmed: &Confirmed, new: String, client: &ClientInfo) -> Result<(), AppError> {
     let auth = confirmed.session();
     mailer(state)?;
-    let user = crate::server::people::users::find(&state.db, &auth.user_id).await?.ok_or(AppError::Unauthorized)?;
+    let user = users::find(&state.db, &auth.user_id).await?.ok_or(AppError::Unauthorized)?;
     let email = match (&user.email, user.email_verified) {
         (Some(email), true) => EmailAddress::parse(email)
             .map_err(|_| AppError::Conflict("Your account's email address cannot receive mail from us.".into()))?,
@@ -1013,7 +1002,7 @@ pub async fn add(state: &AppState, confirmed: &Confirmed, new: String, client: &
     let now = clock::now();
     let mut tx = state.db.begin_write().await?;
     db::claim(tx.as_exec(), &format!("email {}", email.lowercase())).await?;
-    crate::server::people::users::lock(tx.as_exec(), &auth.user_id).await?.ok_or(AppError::Unauthorized)?;
+    users::lock(tx.as_exec(), &auth.user_id).await?.ok_or(AppError::Unauthorized)?;
     match address_owner(tx.as_exec(), &email).await? {
         Some(Owner::Password { user_id, .. }) if user_id == auth.user_id => {
             return Err(AppError::Conflict("Your account has a password already. Change it instead.".into()));

@@ -173,24 +173,47 @@ pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sq
         }
     }
 
+    let new = NewUser {
+        display_name: &display_name_for(identity),
+        email: identity.email.as_deref(),
+        email_verified: identity.email_verified && identity.email.is_some(),
+        avatar_url: identity.avatar_url.as_deref(),
+        signed_in: true,
+    };
+    let user_id = insert(tx.reborrow(), new, now).await?;
+    insert_identity(tx.reborrow(), &user_id, identity, now).await?;
+    let user = find_in(tx, &user_id).await?;
+    Ok(SignIn::Created(user))
+}
+
+/// A new person's row, as each way of creating an account fills it.
+pub struct NewUser<'a> {
+    pub display_name: &'a str,
+    pub email: Option<&'a str>,
+    pub email_verified: bool,
+    pub avatar_url: Option<&'a str>,
+    /// Whether they are signing in as the account is made (a provider's sign-in), or later (after a mail).
+    pub signed_in: bool,
+}
+
+/// Inserts a new person made at `now`: their new id.
+pub async fn insert(tx: Exec<'_>, new: NewUser<'_>, now: i64) -> Result<String, sqlx::Error> {
     let user_id = clock::new_id();
-    on!(tx.reborrow(), conn => sqlx::query(
+    on!(tx, conn => sqlx::query(
         "INSERT INTO users (id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&user_id)
-    .bind(display_name_for(identity))
-    .bind(&identity.email)
-    .bind(identity.email_verified && identity.email.is_some())
-    .bind(&identity.avatar_url)
+    .bind(new.display_name)
+    .bind(new.email)
+    .bind(new.email_verified)
+    .bind(new.avatar_url)
     .bind(now)
-    .bind(now)
+    .bind(new.signed_in.then_some(now))
     .execute(conn)
     .await
     .map(drop))?;
-    insert_identity(tx.reborrow(), &user_id, identity, now).await?;
-    let user = find_in(tx, &user_id).await?;
-    Ok(SignIn::Created(user))
+    Ok(user_id)
 }
 
 /// What linking an identity to a signed-in person did.
