@@ -133,7 +133,7 @@ async fn finish(
     let next = match who {
         Who::Anyone | Who::Named { .. } => {
             // A user-verifying passkey is two factors on its own: no second step is asked.
-            let keep = if request.remember { Keep::Remembered } else { Keep::BrowserSession };
+            let keep = Keep::remembered(request.remember);
             let auth =
                 local_accounts::record_sign_in(&state, &user_id, PASSKEY, Some(passed.factor()), &client, keep).await?;
             session::start(&session, &state.cache, &state.config.sessions, &auth, keep).await.map_err(internal)?;
@@ -247,7 +247,7 @@ async fn sign_up(
     session: Session,
     Json(request): Json<SignUpRequest>,
 ) -> Result<Response, ApiError> {
-    let keep = if request.remember { Keep::Remembered } else { Keep::BrowserSession };
+    let keep = Keep::remembered(request.remember);
     let auth =
         local_accounts::finish_passkey_sign_up(&state, &request.ceremony, request.credential, &client, keep).await?;
     session::start(&session, &state.cache, &state.config.sessions, &auth, keep).await.map_err(ApiError::internal)?;

@@ -213,6 +213,11 @@ impl Keep {
         }
     }
 
+    /// From a JSON request's `remember` flag.
+    pub fn remembered(remember: bool) -> Self {
+        if remember { Self::Remembered } else { Self::BrowserSession }
+    }
+
     /// The session's absolute lifetime.
     pub fn lifetime(self, settings: &SessionSettings) -> std::time::Duration {
         match self {
