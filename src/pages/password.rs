@@ -121,12 +121,7 @@ pub fn SignUpPage() -> impl IntoView {
         <section class="card narrow" aria-labelledby="sign-up-title">
             <h1 id="sign-up-title">"Create an account"</h1>
             <form method="post" action=SignUp::PATH class="stacked-form" data-testid="sign-up-form">
-                <label for="email">"Email address"</label>
-                <input id="email" name="email" type="email" required autocomplete="email"
-                    maxlength=EmailAddress::MAX_CHARS/>
-                <label for="display_name">"Your name"</label>
-                <input id="display_name" name="display_name" type="text" required autocomplete="name"
-                    maxlength=DisplayName::MAX_CHARS/>
+                <AddressAndName prefix=""/>
                 <label for="password">"Password"</label>
                 <input id="password" name="password" type="password" required autocomplete="new-password"
                     minlength=crate::model::password::MIN_PASSWORD_CHARS maxlength=crate::model::password::MAX_PASSWORD_CHARS
@@ -144,6 +139,18 @@ pub fn SignUpPage() -> impl IntoView {
     .into_any()
 }
 
+/// A sign-up form's address and name; `prefix` keeps the ids of two such forms on one page apart.
+#[component]
+fn AddressAndName(prefix: &'static str) -> impl IntoView {
+    let (email, name) = (format!("{prefix}email"), format!("{prefix}display_name"));
+    view! {
+        <label for=email.clone()>"Email address"</label>
+        <input id=email name="email" type="email" required autocomplete="email" maxlength=EmailAddress::MAX_CHARS/>
+        <label for=name.clone()>"Your name"</label>
+        <input id=name name="display_name" type="text" required autocomplete="name" maxlength=DisplayName::MAX_CHARS/>
+    }
+}
+
 /// Signing up with a passkey instead of a password: the address and name, then a mailed link that makes the
 /// passkey. Shown only by `passkey.js`, in a browser that can make passkeys: the link's page needs one.
 #[component]
@@ -153,12 +160,7 @@ fn PasskeySignUpForm() -> impl IntoView {
         <div class="passkey-sign-up" data-passkey-only hidden>
             <p class="divider"><span>"or, without a password"</span></p>
             <form method="post" action=PasskeySignUp::PATH class="stacked-form" data-testid="passkey-sign-up-form">
-                <label for="passkey-email">"Email address"</label>
-                <input id="passkey-email" name="email" type="email" required autocomplete="email"
-                    maxlength=EmailAddress::MAX_CHARS/>
-                <label for="passkey-display-name">"Your name"</label>
-                <input id="passkey-display-name" name="display_name" type="text" required autocomplete="name"
-                    maxlength=DisplayName::MAX_CHARS/>
+                <AddressAndName prefix="passkey-"/>
                 <p class="hint">
                     "We mail you a link; opening it on your phone or computer makes a passkey there (your fingerprint, \
                      face or screen lock), and your account signs in with it."
