@@ -237,16 +237,19 @@ for round in $(seq "$rounds"); do
 done
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# A row's medians: `column ROW N` of the samples (3: req/s, 4: p99); `per_round ROW BASE`: its ratio to row BASE
+# (hello is 0), taken per round against that round's BASE, then the median of those.
+column() { awk -v i="$1" -v c="$2" '$1 == i { print $c }' "$work/samples" | median; }
+per_round() {
+  awk -v i="$1" -v base="$2" '$1 == base { h[$2] = $3 } $1 == i { r[$2] = $3 } END { for (k in r) print r[k] / h[k] }' \
+    "$work/samples" | median
+}
 if [ -n "${BENCH_ONLY:-}" ]; then
   echo "| request | req/s | p99 | ÷ bare axum hello |"
   echo "|---|---:|---:|---:|"
   for i in "${!rows[@]}"; do
     IFS='|' read -r _ name _ <<<"${rows[$i]}"
-    rps=$(awk -v i="$i" '$1 == i { print $3 }' "$work/samples" | median)
-    p99=$(awk -v i="$i" '$1 == i { print $4 }' "$work/samples" | median)
-    ratio=$(awk -v i="$i" '$1 == 0 { h[$2] = $3 } $1 == i { r[$2] = $3 } END { for (k in r) print r[k] / h[k] }' \
-      "$work/samples" | median)
-    printf '| %s | %.0f | %s ms | %.3f |\n' "$name" "$rps" "$p99" "$ratio"
+    printf '| %s | %.0f | %s ms | %.3f |\n' "$name" "$(column "$i" 3)" "$(column "$i" 4)" "$(per_round "$i" 0)"
   done
   exit 0
 fi
@@ -329,15 +332,10 @@ for i in "${!rows[@]}"; do [ "${rows[$i]%%|*}" = healthz ] && healthz_row=$i; do
   echo "|---|---:|---:|---:|---:|"
   for i in "${!rows[@]}"; do
     IFS='|' read -r key name _ <<<"${rows[$i]}"
-    rps=$(awk -v i="$i" '$1 == i { print $3 }' "$work/samples" | median)
-    p99=$(awk -v i="$i" '$1 == i { print $4 }' "$work/samples" | median)
-    # Each ratio is taken per round (against that round's hello, or its /healthz), then the median of those.
-    per_round() {
-      awk -v i="$i" -v base="$1" '$1 == base { h[$2] = $3 } $1 == i { r[$2] = $3 } END { for (k in r) print r[k] / h[k] }' \
-        "$work/samples" | median
-    }
-    ratio=$(per_round 0)
-    relative=$(per_round "$healthz_row")
+    rps=$(column "$i" 3)
+    p99=$(column "$i" 4)
+    ratio=$(per_round "$i" 0)
+    relative=$(per_round "$i" "$healthz_row")
     printf '| %s | %s | %s ms | %s | %s |\n' "$name" "$(printf '%.0f' "$rps")" "$p99" "$(printf '%.3f' "$ratio")" \
       "$(printf '%.3f' "$relative")"
     echo "$key $ratio $p99 $relative" >>"$work/ratios"
