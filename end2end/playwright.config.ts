@@ -17,6 +17,32 @@ export const IDP_URL = `http://127.0.0.1:${IDP_PORT}`;
 export const MAIL_URL = `http://127.0.0.1:${MAIL_PORT}`;
 const SERVER = process.env.E2E_SERVER ?? '../target/release/gatehouse';
 
+/** A Gatehouse at `url` (listening on 127.0.0.1:`port`) on a fresh SQLite file under ../target/`dir`. */
+function gatehouse(url: string, port: number, dir: string, env: Record<string, string> = {}) {
+  return {
+    command: `rm -rf ../target/${dir} && mkdir -p ../target/${dir} && exec ${SERVER}`,
+    url: `${url}/readyz`,
+    reuseExistingServer: false,
+    timeout: 30_000,
+    stdout: 'ignore' as const,
+    stderr: 'pipe' as const,
+    env: {
+      APP_URL: url,
+      DATABASE_URL: `sqlite://../target/${dir}/gatehouse.db`,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: '../target/site',
+      LEPTOS_ENV: 'PROD',
+      RUST_LOG: 'warn',
+      DEV_IDP_URL: IDP_URL,
+      SMTP_URL: `smtp://127.0.0.1:${SMTP_PORT}`,
+      // Every test signs in from 127.0.0.1, several at once: far more starts a minute than one person makes.
+      // The limits themselves are tested in tests/api/rate_limits.rs.
+      RATE_LIMIT_SIGN_IN: '1000/1m',
+      ...env,
+    },
+  };
+}
+
 export default defineConfig({
   testDir: './tests',
   outputDir: './test-results',
@@ -75,54 +101,17 @@ export default defineConfig({
       stdout: 'ignore',
       stderr: 'pipe',
     },
-    {
-      // The server binary on its own, as a deployment runs it, on a fresh database each run.
-      command: `rm -rf ../target/e2e && mkdir -p ../target/e2e && exec ${SERVER}`,
-      url: `${APP_URL}/readyz`,
-      reuseExistingServer: false,
-      timeout: 30_000,
-      stdout: 'ignore',
-      stderr: 'pipe',
-      env: {
-        APP_URL,
-        DATABASE_URL: 'sqlite://../target/e2e/gatehouse.db',
-        LEPTOS_SITE_ADDR: `127.0.0.1:${APP_PORT}`,
-        LEPTOS_SITE_ROOT: '../target/site',
-        LEPTOS_ENV: 'PROD',
-        RUST_LOG: 'warn',
-        DEV_IDP_URL: IDP_URL,
-        SMTP_URL: `smtp://127.0.0.1:${SMTP_PORT}`,
-        // The same Dev IdP a second time, as the generic OpenID Connect provider: a second sign-in method to link.
-        OIDC_ISSUER_URL: IDP_URL,
-        OIDC_CLIENT_ID: 'gatehouse-dev',
-        OIDC_CLIENT_SECRET: 'gatehouse-dev-secret-not-for-production',
-        OIDC_PROVIDER_NAME: 'Company SSO',
-        // Every test signs in from 127.0.0.1, several at once: far more starts a minute than one person makes.
-        // The limits themselves are tested in tests/api/rate_limits.rs.
-        RATE_LIMIT_SIGN_IN: '1000/1m',
-        // The operator of tests/admin.spec.ts (a Dev IdP account made on first use).
-        ADMIN_EMAILS: 'e2e-admin@example.test',
-      },
-    },
-    {
-      // The same server at http://localhost (passkeys on), on a database of its own, for tests/passkeys.spec.ts.
-      command: `rm -rf ../target/e2e-passkeys && mkdir -p ../target/e2e-passkeys && exec ${SERVER}`,
-      url: `${PASSKEY_URL}/readyz`,
-      reuseExistingServer: false,
-      timeout: 30_000,
-      stdout: 'ignore',
-      stderr: 'pipe',
-      env: {
-        APP_URL: PASSKEY_URL,
-        DATABASE_URL: 'sqlite://../target/e2e-passkeys/gatehouse.db',
-        LEPTOS_SITE_ADDR: `127.0.0.1:${PASSKEY_PORT}`,
-        LEPTOS_SITE_ROOT: '../target/site',
-        LEPTOS_ENV: 'PROD',
-        RUST_LOG: 'warn',
-        DEV_IDP_URL: IDP_URL,
-        SMTP_URL: `smtp://127.0.0.1:${SMTP_PORT}`,
-        RATE_LIMIT_SIGN_IN: '1000/1m',
-      },
-    },
+    // The server binary on its own, as a deployment runs it, on a fresh database each run.
+    gatehouse(APP_URL, APP_PORT, 'e2e', {
+      // The same Dev IdP a second time, as the generic OpenID Connect provider: a second sign-in method to link.
+      OIDC_ISSUER_URL: IDP_URL,
+      OIDC_CLIENT_ID: 'gatehouse-dev',
+      OIDC_CLIENT_SECRET: 'gatehouse-dev-secret-not-for-production',
+      OIDC_PROVIDER_NAME: 'Company SSO',
+      // The operator of tests/admin.spec.ts (a Dev IdP account made on first use).
+      ADMIN_EMAILS: 'e2e-admin@example.test',
+    }),
+    // The same server at http://localhost (passkeys on), on a database of its own, for tests/passkeys.spec.ts.
+    gatehouse(PASSKEY_URL, PASSKEY_PORT, 'e2e-passkeys'),
   ],
 });
