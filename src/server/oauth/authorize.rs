@@ -20,8 +20,6 @@ use serde_json::json;
 use tower_sessions::Session;
 use url::Url;
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-
 use crate::model::error::AppError;
 use crate::server::oauth::{
     clients, jwt, page,
@@ -384,18 +382,12 @@ const SEALED_FOR: &str = "oauth authorize";
 
 /// A request as the URL carries it: sealed with `SECRET_KEY` (so it can be neither read nor altered), base64url.
 fn seal(state: &AppState, pending: &Pending) -> String {
-    let json = serde_json::to_vec(pending).expect("a pending request serialises");
-    URL_SAFE_NO_PAD.encode(state.sealer.seal(Purpose::PendingAuthorization, SEALED_FOR, &json))
+    state.sealer.seal_token(Purpose::PendingAuthorization, SEALED_FOR, pending)
 }
 
 /// The request a sealed parameter carries, if it is ours, intact and not expired.
 fn unseal(state: &AppState, sealed: &str) -> Option<Pending> {
-    if sealed.len() > MAX_LEN {
-        return None;
-    }
-    let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
-    let json = state.sealer.open(Purpose::PendingAuthorization, SEALED_FOR, &bytes).ok()?;
-    let pending: Pending = serde_json::from_slice(&json).ok()?;
+    let pending: Pending = state.sealer.open_token(Purpose::PendingAuthorization, SEALED_FOR, sealed, MAX_LEN)?;
     (clock::now() - pending.created_at < PENDING_LIFETIME_SECS).then_some(pending)
 }
 

@@ -21,6 +21,7 @@ use crate::server::{
         db::{self, Exec, on},
         mail::{Mail, Mailer},
         metrics::Outcome,
+        secret_key::Purpose as SealedFor,
     },
     security::{
         audit::{self, Event},
@@ -168,10 +169,7 @@ async fn mail_sign_up_link(state: &AppState, email: &EmailAddress, name: &Displa
                 name: name.as_str().to_owned(),
                 expires_at: clock::now() + PASSKEY_SIGN_UP_LINK_SECS,
             };
-            let plain = serde_json::to_vec(&link).map_err(AppError::internal)?;
-            let sealed =
-                state.sealer.seal(crate::server::platform::secret_key::Purpose::SignUpLink, SIGN_UP_LINK, &plain);
-            let token = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sealed);
+            let token = state.sealer.seal_token(SealedFor::SignUpLink, SIGN_UP_LINK, &link);
             Mail {
                 to: email.to_string(),
                 subject: "Create your Gatehouse passkey".into(),
@@ -210,24 +208,15 @@ const MAX_SIGN_UP_LINK: usize = 2048;
 
 /// Opens a passkey sign-up link: the account it asks for, or why the link does not work.
 fn open_sign_up_link(state: &AppState, token: &str) -> Result<NewAccount, AppError> {
-    let invalid = || {
-        AppError::Invalid(
-            "This link does not work: it was changed, or has expired. Sign up again for a new one.".into(),
-        )
-    };
-    if token.len() > MAX_SIGN_UP_LINK {
-        return Err(invalid());
-    }
-    let bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token.trim())
-        .map_err(|_| invalid())?;
-    let plain = state
+    let link: NewAccountLink = state
         .sealer
-        .open(crate::server::platform::secret_key::Purpose::SignUpLink, SIGN_UP_LINK, &bytes)
-        .map_err(|_| invalid())?;
-    let link: NewAccountLink = serde_json::from_slice(&plain).map_err(|_| invalid())?;
-    if link.expires_at <= clock::now() {
-        return Err(invalid());
-    }
+        .open_token(SealedFor::SignUpLink, SIGN_UP_LINK, token, MAX_SIGN_UP_LINK)
+        .filter(|link: &NewAccountLink| link.expires_at > clock::now())
+        .ok_or_else(|| {
+            AppError::Invalid(
+                "This link does not work: it was changed, or has expired. Sign up again for a new one.".into(),
+            )
+        })?;
     Ok(NewAccount { email: link.email, name: link.name })
 }
 

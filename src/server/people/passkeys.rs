@@ -170,23 +170,15 @@ fn relying_party(state: &AppState) -> Result<&RelyingParty, AppError> {
 
 fn seal(sealer: &Sealer, ceremony: Ceremony, challenge: String) -> Result<String, AppError> {
     let sealed = Sealed { ceremony, challenge, expires_at: clock::now() + CEREMONY_SECS };
-    let plain = serde_json::to_vec(&sealed).map_err(AppError::internal)?;
-    Ok(BASE64URL.encode(sealer.seal(Purpose::PasskeyCeremony, RECORD, &plain)))
+    Ok(sealer.seal_token(Purpose::PasskeyCeremony, RECORD, &sealed))
 }
 
 /// Opens a ceremony's token; a token that was changed, made by another key or expired is refused with a sentence.
 fn open(sealer: &Sealer, token: &str) -> Result<Sealed, AppError> {
-    let expired = || AppError::Invalid("This passkey request has expired. Please try again.".into());
-    if token.len() > MAX_CEREMONY {
-        return Err(expired());
-    }
-    let bytes = BASE64URL.decode(token.trim()).map_err(|_| expired())?;
-    let plain = sealer.open(Purpose::PasskeyCeremony, RECORD, &bytes).map_err(|_| expired())?;
-    let sealed: Sealed = serde_json::from_slice(&plain).map_err(|_| expired())?;
-    if sealed.expires_at <= clock::now() {
-        return Err(expired());
-    }
-    Ok(sealed)
+    sealer
+        .open_token::<Sealed>(Purpose::PasskeyCeremony, RECORD, token, MAX_CEREMONY)
+        .filter(|sealed| sealed.expires_at > clock::now())
+        .ok_or_else(|| AppError::Invalid("This passkey request has expired. Please try again.".into()))
 }
 
 /// The challenge in a ceremony's options.

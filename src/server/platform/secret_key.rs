@@ -177,6 +177,31 @@ impl Sealer {
             .map_err(|_| OpenError::Tampered)
     }
 
+    /// `value` as JSON, sealed for `purpose` and bound to `record`, as a base64url token for a URL, a form or a JSON
+    /// body: state a browser carries instead of the server storing it (an authorization request, a passkey
+    /// ceremony, a sign-up link). What it means, and until when, is the value's.
+    pub fn seal_token<T: serde::Serialize>(&self, purpose: Purpose, record: &str, value: &T) -> String {
+        let json = serde_json::to_vec(value).expect("a sealed token's value serialises");
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, self.seal(purpose, record, &json))
+    }
+
+    /// The value a [`Sealer::seal_token`] token carries, if this deployment sealed it for `purpose` and `record`,
+    /// unaltered, and the token is at most `max_len` characters (read before any work); `None` otherwise.
+    pub fn open_token<T: serde::de::DeserializeOwned>(
+        &self,
+        purpose: Purpose,
+        record: &str,
+        token: &str,
+        max_len: usize,
+    ) -> Option<T> {
+        let token = token.trim();
+        if token.len() > max_len {
+            return None;
+        }
+        let sealed = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, token).ok()?;
+        serde_json::from_slice(&self.open(purpose, record, &sealed).ok()?).ok()
+    }
+
     /// A key for `purpose` derived from `SECRET_KEY`, for keyed hashes that must be the same on every instance
     /// (never for sealing: [`Sealer::seal`] derives its own).
     pub fn derive_key(&self, purpose: Purpose) -> [u8; KEY_BYTES] {
@@ -201,6 +226,26 @@ mod tests {
         let mut bytes = [byte; KEY_BYTES];
         bytes[0] = byte.wrapping_add(1);
         SecretKey(bytes)
+    }
+
+    #[test]
+    fn a_token_opens_only_for_its_purpose_and_record_unaltered_and_not_too_long() {
+        let sealer = Sealer::new(key(1), None);
+        let token = sealer.seal_token(Purpose::SignUpLink, "link", &("ada@example.test", 42));
+        assert!(token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "URL-safe: {token}");
+        let open = |purpose, record, token: &str, max| sealer.open_token::<(String, i64)>(purpose, record, token, max);
+        assert_eq!(open(Purpose::SignUpLink, "link", &token, 1000), Some(("ada@example.test".into(), 42)));
+        assert_eq!(open(Purpose::SignUpLink, "link", &format!(" {token}\n"), 1000).map(|v| v.1), Some(42));
+        assert_eq!(open(Purpose::PasskeyCeremony, "link", &token, 1000), None, "another purpose");
+        assert_eq!(open(Purpose::SignUpLink, "other", &token, 1000), None, "another record");
+        assert_eq!(open(Purpose::SignUpLink, "link", &token, token.len() - 1), None, "too long to read");
+        let mut changed = token.clone().into_bytes();
+        changed[20] = if changed[20] == b'A' { b'B' } else { b'A' };
+        assert_eq!(open(Purpose::SignUpLink, "link", &String::from_utf8(changed).unwrap(), 1000), None);
+        assert_eq!(
+            Sealer::new(key(2), None).open_token::<(String, i64)>(Purpose::SignUpLink, "link", &token, 1000),
+            None
+        );
     }
 
     #[test]
