@@ -78,21 +78,22 @@ async fn note(state: &AppState, user_id: &str, session_id: &str, client: &Client
     let browser = browser_family(client.user_agent.as_deref());
     let network = network(client.ip.as_deref());
     let now = clock::now();
-    let mut tx = state.db.begin_write().await?;
-    let known = on!(tx.as_exec(), conn => sqlx::query(
+    // A browser and network seen before (most sign-ins): one statement, no transaction around it.
+    let known = on!(&state.db, pool => sqlx::query(
         "UPDATE known_devices SET last_seen_at = $1 WHERE user_id = $2 AND browser = $3 AND network = $4",
     )
     .bind(now)
     .bind(user_id)
     .bind(&browser)
     .bind(&network)
-    .execute(conn)
+    .execute(pool)
     .await
     .map(|done| done.rows_affected()))?;
     if known > 0 {
-        tx.commit().await?;
         return Ok(());
     }
+    // A new pair: counted and recorded together, and a sign-in at the same moment recording it too finds it there.
+    let mut tx = state.db.begin_write().await?;
     let (seen_before, inserted) = on!(tx.as_exec(), conn => {
         let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM known_devices WHERE user_id = $1")
             .bind(user_id)

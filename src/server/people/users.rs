@@ -91,6 +91,8 @@ struct Returning {
     user: User,
     disabled: bool,
     two_step: bool,
+    /// The email the identity had until now, to be written only when the provider's changed.
+    identity_email: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -113,10 +115,31 @@ pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sq
     // Two first sign-ins of one person, or of two people with one verified email, finishing at once (two tabs, two
     // instances) would each find nothing and each create an account: the checks and the creation run one at a time.
     db::claim(tx.reborrow(), &identity_key(identity)).await?;
-    if let Some((user_id, known_email)) = identity_row(tx.reborrow(), identity).await? {
+    // A returning person: their row, found through the identity and updated in one statement. Keep the picture
+    // current when the person has not chosen otherwise; names and emails are theirs. The update locks the row (an
+    // administrator disabling the account at this moment waits for this sign-in, which then ends with the rest of
+    // the account's sessions, or this waits and reads the account disabled).
+    let returning: Option<Returning> = on!(tx.reborrow(), conn => sqlx::query_as(
+        "UPDATE users SET last_sign_in_at = $1, avatar_url = COALESCE($2, avatar_url)
+         WHERE id = (SELECT user_id FROM identities WHERE provider = $3 AND issuer = $4 AND subject = $5)
+         RETURNING id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at,
+                   disabled_at IS NOT NULL AS disabled,
+                   EXISTS (SELECT 1 FROM totp WHERE totp.user_id = users.id AND totp.enabled_at IS NOT NULL)
+                       AS two_step,
+                   (SELECT email FROM identities WHERE provider = $3 AND issuer = $4 AND subject = $5)
+                       AS identity_email",
+    )
+    .bind(now)
+    .bind(&identity.avatar_url)
+    .bind(&identity.provider)
+    .bind(&identity.issuer)
+    .bind(&identity.subject)
+    .fetch_optional(conn)
+    .await)?;
+    if let Some(Returning { user, disabled, two_step, identity_email }) = returning {
         // Written only when it changed: an unchanged row is not a page to write.
-        if known_email != identity.email {
-            on!(tx.reborrow(), conn => sqlx::query(
+        if identity_email != identity.email {
+            on!(tx, conn => sqlx::query(
                 "UPDATE identities SET email = $1 WHERE provider = $2 AND issuer = $3 AND subject = $4",
             )
             .bind(&identity.email)
@@ -127,22 +150,6 @@ pub async fn sign_in(mut tx: Exec<'_>, identity: &Identity) -> Result<SignIn, sq
             .await
             .map(drop))?;
         }
-        // Keep the picture current when the person has not chosen otherwise; names and emails are theirs. The update
-        // locks the row (an administrator disabling the account at this moment waits for this sign-in, which then
-        // ends with the rest of the account's sessions, or this waits and reads the account disabled).
-        let returning: Returning = on!(tx, conn => sqlx::query_as(
-            "UPDATE users SET last_sign_in_at = $1, avatar_url = COALESCE($2, avatar_url) WHERE id = $3
-             RETURNING id, display_name, email, email_verified, avatar_url, created_at, last_sign_in_at,
-                       disabled_at IS NOT NULL AS disabled,
-                       EXISTS (SELECT 1 FROM totp WHERE totp.user_id = users.id AND totp.enabled_at IS NOT NULL)
-                           AS two_step",
-        )
-        .bind(now)
-        .bind(&identity.avatar_url)
-        .bind(&user_id)
-        .fetch_one(conn)
-        .await)?;
-        let Returning { user, disabled, two_step } = returning;
         return Ok(SignIn::Existing { user, disabled, two_step });
     }
 
