@@ -5,9 +5,11 @@
 //   GET /__test/as/{account}   sign in as that account next time (default: ada); `e2e-<anything>` makes a new one
 //   GET /__test/deny           refuse the next sign-in with access_denied, as a person clicking "Cancel" would
 //   GET /__test/reset          back to the defaults
+// Signing out at the IdP (GET /session/end) ends its session and sends a back-channel logout token to Gatehouse.
 //
 // Settings (environment): IDP_PORT (3900), IDP_ISSUER (http://127.0.0.1:IDP_PORT), IDP_CLIENT_ID (gatehouse-dev),
-// IDP_CLIENT_SECRET (dev-only secret below), IDP_REDIRECT_URIS (comma-separated; default: APP_URL's callbacks).
+// IDP_CLIENT_SECRET (dev-only secret below), IDP_REDIRECT_URIS (comma-separated; default: APP_URL's callbacks),
+// IDP_BACKCHANNEL_LOGOUT_URI (default: APP_URL's /auth/backchannel-logout/dev).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
 import { MemoryAdapter } from './memory-adapter.mjs';
@@ -22,6 +24,8 @@ const redirectUris = (process.env.IDP_REDIRECT_URIS ?? `${appUrl}/auth/callback/
   .split(',')
   .map((uri) => uri.trim())
   .filter(Boolean);
+// Where signing out here is announced (IDP_BACKCHANNEL_LOGOUT_URI; default: APP_URL's endpoint for this provider).
+const backchannelLogoutUri = process.env.IDP_BACKCHANNEL_LOGOUT_URI ?? `${appUrl}/auth/backchannel-logout/dev`;
 
 // The fixed test accounts. `ada` is the one a developer gets by default.
 export const ACCOUNTS = {
@@ -66,6 +70,10 @@ const provider = new Provider(issuer, {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
+      // Signing out here (GET /session/end) tells Gatehouse at once, server to server, naming the session (`sid`,
+      // also in every ID token) so that only the sessions from this one end.
+      backchannel_logout_uri: backchannelLogoutUri,
+      backchannel_logout_session_required: true,
     },
   ],
   jwks: { keys: [signingKey] },
@@ -79,7 +87,21 @@ const provider = new Provider(issuer, {
   },
   features: {
     devInteractions: { enabled: false },
-    rpInitiatedLogout: { enabled: false },
+    backchannelLogout: { enabled: true },
+    // Signing out at the IdP, as a person would: no confirmation page, and every app that signed in through this
+    // IdP session is told (back-channel logout), not only the one that asked.
+    rpInitiatedLogout: {
+      enabled: true,
+      async logoutSource(ctx, form) {
+        ctx.body = `<!DOCTYPE html><title>Signing out</title>${form.replace(
+          '</form>',
+          '<input type="hidden" name="logout" value="yes"></form>',
+        )}<script>document.forms[0].submit()</script>`;
+      },
+      async postLogoutSuccessSource(ctx) {
+        ctx.body = '<!DOCTYPE html><title>Signed out</title><p>dev idp: signed out</p>';
+      },
+    },
   },
   ttl: {
     AccessToken: 3600,

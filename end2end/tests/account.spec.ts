@@ -102,6 +102,26 @@ test.describe(() => {
   });
 });
 
+test('signing out at the provider ends the Gatehouse session that came from it, and only that one', async ({ browser }) => {
+  const name = person();
+  const laptop = await device(browser, name);
+  const phone = await device(browser, name);
+
+  // The Dev IdP's own sign-out (each browser context has its own session there): it POSTs a logout token naming
+  // the laptop's IdP session to /auth/backchannel-logout/dev before it answers.
+  await laptop.page.goto(`${IDP_URL}/session/end`);
+  await expect(laptop.page.getByText('dev idp: signed out')).toBeVisible();
+  await laptop.page.goto('/dashboard');
+  await expect(laptop.page).toHaveURL(`${APP_URL}/login?next=%2Fdashboard`);
+
+  await phone.page.goto('/dashboard');
+  await expect(phone.page).toHaveURL(`${APP_URL}/dashboard`);
+  await expect(phone.page.getByTestId('session')).toHaveCount(1);
+  await expect(phone.page.getByText('Signed out at Dev IdP (local testing only): its session here ended')).toBeVisible();
+  await laptop.context.close();
+  await phone.context.close();
+});
+
 test('"sign out all other sessions" leaves only this one', async ({ browser }) => {
   const name = person();
   const here = await device(browser, name);

@@ -39,7 +39,15 @@ pub struct RegisteredApp {
     pub scopes: Vec<String>,
     /// The networks it may call from; empty: anywhere.
     pub allowed_ips: Vec<String>,
+    pub backchannel_logout: Option<AppBackchannelLogout>,
     pub created_at: i64,
+}
+
+/// Where an app hears of ended sign-ins, and the newest delivery: when, and `delivered` or what went wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppBackchannelLogout {
+    pub uri: String,
+    pub last_delivery: Option<(i64, String)>,
 }
 
 /// A client secret, shown once.

@@ -11,7 +11,7 @@ use crate::{
         account::LoadError,
         time::{Ago, MaybeAgo},
     },
-    model::apps::{AppsView, AuthorizedApp, FreshSecret, RegisteredApp},
+    model::apps::{AppBackchannelLogout, AppsView, AuthorizedApp, FreshSecret, RegisteredApp},
     rpc::apps::get_apps,
 };
 
@@ -103,6 +103,7 @@ fn RegisteredRow(app: RegisteredApp, now: i64) -> impl IntoView {
         post_logout_redirect_uris,
         scopes,
         allowed_ips,
+        backchannel_logout,
         created_at,
     } = app;
     view! {
@@ -120,6 +121,7 @@ fn RegisteredRow(app: RegisteredApp, now: i64) -> impl IntoView {
                 {(!allowed_ips.is_empty()).then(|| view! {
                     <span class="muted small" data-testid="app-allowed-ips">"Calls only from " {allowed_ips.join(", ")}</span>
                 })}
+                {backchannel_logout.map(|logout| view! { <BackchannelLogoutState logout now/> })}
                 <span class="muted small">"Registered " <Ago at=created_at now/></span>
             </div>
             <div class="row-action">
@@ -136,6 +138,24 @@ fn RegisteredRow(app: RegisteredApp, now: i64) -> impl IntoView {
                 </form>
             </div>
         </li>
+    }
+}
+
+/// Where the app hears of ended sign-ins, and how the newest delivery went.
+#[component]
+fn BackchannelLogoutState(logout: AppBackchannelLogout, now: i64) -> impl IntoView {
+    let AppBackchannelLogout { uri, last_delivery } = logout;
+    view! {
+        <span class="muted small" data-testid="app-backchannel-logout">
+            "Back-channel logout: " <code>{uri}</code>
+            {match last_delivery {
+                None => view! { " · nothing sent yet" }.into_any(),
+                Some((at, outcome)) => view! {
+                    " · last " <span data-testid="app-backchannel-outcome">{outcome}</span> " " <Ago at now/>
+                }
+                .into_any(),
+            }}
+        </span>
     }
 }
 
@@ -202,6 +222,18 @@ fn RegisterForm(scopes: Vec<(String, String)>) -> impl IntoView {
                         .collect_view()}
                 </div>
             </fieldset>
+            <label for="app-backchannel">"Back-channel logout URI " <span class="muted small">"(optional)"</span></label>
+            <input id="app-backchannel" name="backchannel_logout_uri" type="url" maxlength="2000" autocomplete="off"
+                spellcheck="false" aria-describedby="app-backchannel-hint" placeholder="https://app.example.com/backchannel-logout"/>
+            <p class="hint" id="app-backchannel-hint">
+                "Gatehouse POSTs a logout token here, server to server, when someone's sign-in with your app ends: "
+                "they signed out, their session was revoked or expired, their account was disabled or deleted, or "
+                "they revoked your app. https, or http to 127.0.0.1 or [::1]."
+            </p>
+            <label class="check">
+                <input type="checkbox" name="backchannel_logout_session_required" value="true"/>
+                " My app needs the session id (" <code>"sid"</code> ") in logout tokens"
+            </label>
             <label for="app-allowed-ips">"Allowed addresses " <span class="muted small">"(optional)"</span></label>
             <input id="app-allowed-ips" name="allowed_ips" type="text" maxlength="2000" autocomplete="off"
                 spellcheck="false" aria-describedby="app-allowed-ips-hint" placeholder="e.g. 203.0.113.0/24, 2001:db8::/32"/>

@@ -28,7 +28,7 @@ pub async fn pass_challenge(code: String) -> Result<(), AppError> {
         let auth = local_accounts::record_sign_in(
             &state,
             &challenge.user_id,
-            &challenge.provider,
+            challenge.first_step(),
             Some(passed),
             &client,
             keep,

@@ -88,6 +88,7 @@ pub async fn password_sign_in(
                 let challenge = session::Challenge {
                     user_id,
                     provider: METHOD.to_owned(),
+                    at_provider: None,
                     next: next.as_str().to_owned(),
                     expires_at: clock::now() + lifetime,
                     keep,

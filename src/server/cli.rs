@@ -24,6 +24,7 @@ pub const USAGE: &str = "usage:
   gatehouse secret               print a new SECRET_KEY
   gatehouse clients add --name NAME --redirect-uri URI [--redirect-uri URI …] [--post-logout-redirect-uri URI …]
                         [--public] [--scope \"SCOPE …\"] [--allowed-ip CIDR …]
+                        [--backchannel-logout-uri URI [--backchannel-logout-session-required]]
   gatehouse clients list
   gatehouse clients remove CLIENT_ID
   gatehouse keys rotate
@@ -96,6 +97,7 @@ async fn verify_audit(config: &Config) -> Result<String, Failure> {
 async fn add_client(config: &Config, options: &[&str]) -> Result<String, String> {
     let (mut name, mut redirects, mut logouts, mut public, mut scope) = (None, vec![], vec![], false, String::new());
     let mut allowed_ips = Vec::new();
+    let (mut backchannel_logout_uri, mut session_required) = (String::new(), false);
     let mut rest = options.iter();
     while let Some(option) = rest.next() {
         let mut value = || rest.next().map(|v| (*v).to_owned()).ok_or_else(|| format!("{option} needs a value"));
@@ -106,11 +108,14 @@ async fn add_client(config: &Config, options: &[&str]) -> Result<String, String>
             "--scope" => scope = format!("{scope} {}", value()?),
             "--public" => public = true,
             "--allowed-ip" => allowed_ips.push(value()?),
+            "--backchannel-logout-uri" => backchannel_logout_uri = value()?,
+            "--backchannel-logout-session-required" => session_required = true,
             other => return Err(format!("unknown option {other:?}; {SHORT_USAGE}")),
         }
     }
     let name = name.ok_or("--name is required")?;
     let new = clients::NewClient::parse(&name, &redirects, &logouts, !public, &scope, &allowed_ips.join(","))
+        .and_then(|new| new.with_backchannel_logout(&backchannel_logout_uri, session_required))
         .map_err(|e| e.to_string())?;
     let (db, _) = open_for_command(config).await.map_err(|e| e.to_string())?;
     let created = clients::create(&db, None, new, &ClientInfo::default()).await.map_err(|e| e.to_string())?;

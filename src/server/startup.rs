@@ -19,7 +19,7 @@ use crate::server::{
     admin, api,
     auth::{self, providers::Providers},
     oauth::{self, apps, keys::KeyRing},
-    people::{accounts, notices, passkeys, passwords::Hasher, session},
+    people::{accounts, notices, passwords::Hasher, session},
     platform::{
         bus::Bus,
         cache::AuthCache,
@@ -29,6 +29,7 @@ use crate::server::{
         metrics::{self, Metrics},
         relying_party::RelyingParty,
         secret_key::{Sealer, SecretKey},
+        single_use,
     },
     security::{
         audit, csrf,
@@ -370,8 +371,8 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                         Err(error) => tracing::warn!(%error, "purging old security activity failed"),
                     }
                 }
-                if let Err(error) = passkeys::purge_expired(&state.db).await {
-                    tracing::warn!(%error, "could not purge used passkey challenges");
+                if let Err(error) = single_use::purge_expired(&state.db).await {
+                    tracing::warn!(%error, "could not purge used challenges and token ids");
                 }
                 if let Err(error) = notices::purge_expired(&state.db).await {
                     tracing::warn!(%error, "purging expired sign-in notices failed");
@@ -413,7 +414,9 @@ fn spawn_background_tasks(state: AppState, store: session::Store, bus: Option<Bu
                 state.chain.start(&state.db);
             }
         };
-        tokio::join!(bus, housekeeping, keys, metrics, chain);
+        // Logout tokens for the apps whose authorizations ended (the outbox the database fills).
+        let logouts = oauth::backchannel::run(state.clone());
+        tokio::join!(bus, housekeeping, keys, metrics, chain, logouts);
     })
 }
 
@@ -439,6 +442,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
     Router::new()
         .merge(health::router())
         .merge(auth::handlers::router())
+        .merge(auth::backchannel::router())
         .merge(auth::passkey::router())
         .merge(api::router(&state))
         .merge(accounts::router())

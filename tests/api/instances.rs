@@ -213,6 +213,7 @@ async fn two_instances_behind_nginx_share_sign_ins_sessions_and_revocations() {
         ("OIDC_ISSUER_URL", provider.issuer.clone()),
         ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
         ("OIDC_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+        ("OIDC_BACKCHANNEL_LOGOUT", "true".to_owned()),
         ("LEPTOS_SITE_ROOT", dir.path().join("site").display().to_string()),
         ("RUST_LOG", "warn".to_owned()),
     ];
@@ -275,4 +276,24 @@ async fn two_instances_behind_nginx_share_sign_ins_sessions_and_revocations() {
     refused_within(NOTIFIED, StatusCode::UNAUTHORIZED, || grace.me(a)).await;
     refused_within(NOTIFIED, StatusCode::UNAUTHORIZED, || with_token(a, &grace_secret)).await;
     assert_eq!(ada.me(lb).await, StatusCode::OK, "nobody else is affected");
+
+    // Signed out at the provider, which tells B: A refuses the session at once, though it has just checked it.
+    provider.set(|b| {
+        b.email = Some("ada@example.test".into());
+        b.edit_claims = std::sync::Arc::new(|claims| drop(claims.insert("sid".into(), json!("provider-sid-tablet"))));
+    });
+    let ada_tablet = Person::new(lb);
+    ada_tablet.sign_in(&provider, "ada", a, a).await;
+    assert_eq!(ada_tablet.me(a).await, StatusCode::OK);
+    let claims = provider.logout_claims(Some("ada"), Some("provider-sid-tablet"));
+    let token = provider.logout_token(&claims, &crate::provider::Signing::Key("rsa1"), Some("logout+jwt"));
+    let told = browser_client()
+        .post(format!("{b}/auth/backchannel-logout/oidc"))
+        .form(&[("logout_token", token.as_str())])
+        .send()
+        .await
+        .expect("logout token");
+    assert_eq!(told.status(), StatusCode::OK);
+    refused_within(NOTIFIED, StatusCode::UNAUTHORIZED, || ada_tablet.me(a)).await;
+    assert_eq!(ada.me(a).await, StatusCode::OK, "Ada's sessions from other provider sessions stay");
 }

@@ -7,6 +7,7 @@ mod admin;
 mod allow_lists;
 mod audit_chain;
 mod authorization_server;
+mod backchannel;
 mod bearer;
 mod cache;
 mod database;

@@ -288,14 +288,14 @@ async fn asking_for_passkey_options_stores_nothing_and_an_unknown_address_gets_s
     let mut phone = Device::new();
     register(&browser, &mut phone, "phone").await;
     let email: String = sqlx::query_scalar("SELECT email FROM users").fetch_one(&app.sql).await.expect("email");
-    let (challenges, sessions) = (app.count("passkey_challenges").await, app.count("tower_sessions").await);
+    let (challenges, sessions) = (app.count("single_use").await, app.count("tower_sessions").await);
 
     let visitor = app.browser();
     for _ in 0..5 {
         options(&visitor, json!({})).await;
         options(&visitor, json!({ "email": "nobody@example.test" })).await;
     }
-    assert_eq!(app.count("passkey_challenges").await, challenges, "starting a ceremony stores no row");
+    assert_eq!(app.count("single_use").await, challenges, "starting a ceremony stores no row");
     assert_eq!(app.count("tower_sessions").await, sessions, "nor a session");
 
     // With an address: its passkeys for a person, stable decoys for an address without one; the same shape.
@@ -586,7 +586,7 @@ async fn passkeys_are_off_on_an_ip_address_with_a_reason() {
     let (status, refused) = body(post(&app.browser(), "/auth/passkey/options", json!({})).await).await;
     assert_eq!(status, 403);
     assert!(refused["message"].as_str().unwrap_or("").contains("IP address"), "{refused}");
-    assert_eq!(app.count("passkey_challenges").await, 0);
+    assert_eq!(app.count("single_use").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

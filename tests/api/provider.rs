@@ -159,6 +159,33 @@ impl TestProvider {
     }
 }
 
+impl TestProvider {
+    /// The claims of a logout token for `subject` and/or `sid`, as Back-Channel Logout 1.0 §2.4 lays them out: for
+    /// this client, issued now, a fresh `jti`, the back-channel logout event.
+    pub fn logout_claims(&self, subject: Option<&str>, sid: Option<&str>) -> Map<String, Value> {
+        let now = unix_now();
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(self.issuer));
+        claims.insert("aud".into(), json!(CLIENT_ID));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + 120));
+        claims.insert("jti".into(), json!(rand_suffix()));
+        claims.insert("events".into(), json!({ "http://schemas.openid.net/event/backchannel-logout": {} }));
+        if let Some(subject) = subject {
+            claims.insert("sub".into(), json!(subject));
+        }
+        if let Some(sid) = sid {
+            claims.insert("sid".into(), json!(sid));
+        }
+        claims
+    }
+
+    /// `claims` signed as the provider signs logout tokens (`typ: logout+jwt`), or as `signing` says.
+    pub fn logout_token(&self, claims: &Map<String, Value>, signing: &Signing, typ: Option<&str>) -> String {
+        sign_typed(signing, &Value::Object(claims.clone()), typ)
+    }
+}
+
 fn rand_suffix() -> String {
     let mut bytes = [0u8; 12];
     getrandom::fill(&mut bytes).expect("randomness");
@@ -269,9 +296,15 @@ async fn token(
 }
 
 fn sign(signing: &Signing, claims: &Value) -> String {
+    sign_typed(signing, claims, Some("JWT"))
+}
+
+/// Signs `claims` with a header whose `typ` is `typ` (none when `None`).
+fn sign_typed(signing: &Signing, claims: &Value, typ: Option<&str>) -> String {
     let header_for = |key: &Key, kid: Option<&str>| {
         let mut header = Header::new(key.alg);
         header.kid = kid.map(str::to_owned);
+        header.typ = typ.map(str::to_owned);
         header
     };
     let encode = |header: &Header, key: &EncodingKey| jsonwebtoken::encode(header, claims, key).expect("signing");
@@ -290,12 +323,13 @@ fn sign(signing: &Signing, claims: &Value) -> String {
         }
         Signing::AlgNone => {
             let part = |value: Value| URL_SAFE_NO_PAD.encode(value.to_string());
-            format!("{}.{}.", part(json!({ "alg": "none", "typ": "JWT" })), part(claims.clone()))
+            format!("{}.{}.", part(json!({ "alg": "none", "typ": typ })), part(claims.clone()))
         }
         Signing::HmacWithPublicKey(name) => {
             let key = key(name);
             let mut header = Header::new(Algorithm::HS256);
             header.kid = Some(key.kid.to_owned());
+            header.typ = typ.map(str::to_owned);
             encode(&header, &EncodingKey::from_secret(&key.public_pem))
         }
         Signing::EmbeddedJwk(name) => {

@@ -5,7 +5,10 @@ use axum::http::StatusCode;
 
 use crate::server::{
     auth::{attempt::AttemptError, capped},
-    people::users,
+    people::{
+        session::AtProvider,
+        users::{self, Identity},
+    },
 };
 
 /// What a provider needs to start a sign-in: where to send the browser, and the secrets to keep for the callback.
@@ -232,5 +235,19 @@ pub fn token_error(error: TokenRequestError) -> CallbackError {
             CallbackError::IdToken(format!("the token response is not valid: {reason}"))
         }
         RequestTokenError::Other(reason) => CallbackError::TokenEndpoint(reason),
+    }
+}
+
+/// A provider's checked answer to a sign-in.
+pub struct Answer {
+    pub identity: Identity,
+    /// The provider's session (`sid` of the ID token), when it names one.
+    pub sid: Option<String>,
+}
+
+impl Answer {
+    /// Who signed in at the provider and in which session, as the Gatehouse session remembers it.
+    pub fn at_provider(&self) -> AtProvider {
+        AtProvider { subject: self.identity.subject.clone(), sid: self.sid.clone() }
     }
 }

@@ -267,14 +267,15 @@ async fn finish(
         return Err(on_behalf(CallbackError::Provider { error, description: query.error_description }));
     }
     let code = query.code.ok_or(CallbackError::MissingCode).map_err(on_behalf)?;
-    let identity = client.finish(&code, &attempt).await.map_err(on_behalf)?;
+    let answer = client.finish(&code, &attempt).await.map_err(on_behalf)?;
+    let identity = &answer.identity;
 
     // 4a. Link mode: attach the identity to the person who started linking, if they are still signed in here.
     if let Some(user_id) = &attempt.link_to {
         if caller.signed_in().is_none_or(|signed_in| &signed_in.session.user_id != user_id) {
             return Err(on_behalf(CallbackError::LinkSessionEnded));
         }
-        match users::link(&state.db, user_id, &identity).await.map_err(|e| internal(&e))? {
+        match users::link(&state.db, user_id, identity).await.map_err(|e| internal(&e))? {
             users::Link::Linked => {
                 state.cache.forget_user(user_id);
                 audit::record_on(
@@ -301,7 +302,7 @@ async fn finish(
     if let Some(user_id) = &attempt.confirm_for {
         let signed_in = caller.signed_in().filter(|s| &s.session.user_id == user_id);
         let Some(signed_in) = signed_in else { return Err(CallbackError::LinkSessionEnded.into()) };
-        let owner = users::owner(&state.db, &identity).await.map_err(|e| internal(&e))?;
+        let owner = users::owner(&state.db, identity).await.map_err(|e| internal(&e))?;
         if owner.as_deref() != Some(user_id.as_str()) {
             return Err(Failed { error: CallbackError::NotYours, user_id: Some(user_id.clone()), linking: false });
         }
@@ -314,7 +315,7 @@ async fn finish(
     // 4c. The person, found or created, a session and the audit trail: written together or not at all. Then the
     // browser's cookie gets a fresh id that carries the session.
     let mut tx = state.db.begin_write().await.map_err(|e| internal(&e))?;
-    let (user, created, two_step) = match users::sign_in(tx.as_exec(), &identity).await.map_err(|e| internal(&e))? {
+    let (user, created, two_step) = match users::sign_in(tx.as_exec(), identity).await.map_err(|e| internal(&e))? {
         SignIn::Existing { user, disabled: true, .. } => {
             return Err(Failed { error: CallbackError::AccountDisabled, user_id: Some(user.id), linking: false });
         }
@@ -331,6 +332,7 @@ async fn finish(
         let challenge = session::Challenge {
             user_id: user.id.clone(),
             provider: provider.to_owned(),
+            at_provider: Some(answer.at_provider()),
             next: attempt.next.as_str().to_owned(),
             expires_at: clock::now() + state.config.sessions.login_attempt_lifetime.as_secs() as i64,
             keep: attempt.keep,
@@ -340,8 +342,10 @@ async fn finish(
         state.metrics.sign_in(provider, Outcome::SecondStep);
         return Ok(RedirectTarget::parse_or_default(Some("/login/mfa")));
     }
+    let at_provider = answer.at_provider();
+    let first_step = session::FirstStep { method: provider, at_provider: Some(&at_provider) };
     let auth =
-        session::record(tx.as_exec(), &state.config.sessions, &user.id, provider, None, client_info, attempt.keep)
+        session::record(tx.as_exec(), &state.config.sessions, &user.id, first_step, None, client_info, attempt.keep)
             .await
             .map_err(|e| internal(&e))?;
     if created {

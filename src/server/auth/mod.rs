@@ -6,12 +6,16 @@
 //!   signatures; [`github`]: GitHub's OAuth 2.0;
 //!   [`capped`]: provider requests with size and time caps; [`flow`]: what every provider's flow shares.
 //! - [`attempt`]: a sign-in in progress; [`redirect`]: where the browser goes afterwards.
+//! - [`backchannel`]: `POST /auth/backchannel-logout/{provider}`, a provider's word that someone signed out there,
+//!   with [`logout_token`] checking what it sends.
 
 pub mod attempt;
+pub mod backchannel;
 pub mod capped;
 pub mod flow;
 pub mod github;
 pub mod handlers;
+pub mod logout_token;
 pub mod oidc;
 pub mod passkey;
 pub mod provider_keys;

@@ -22,7 +22,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::server::auth::{
-    flow::{AuthorizationRequest, CallbackError},
+    flow::{Answer, AuthorizationRequest, CallbackError},
+    logout_token::{self, LogoutClaims, LogoutTokenError},
     provider_keys::{ProviderKey, ProviderKeys},
 };
 use crate::server::{auth::capped::describe_reqwest, people::users::Identity, platform::clock};
@@ -182,7 +183,7 @@ impl OidcProvider {
         pkce_verifier: &str,
         nonce: &str,
         fresh_since: Option<i64>,
-    ) -> Result<Identity, CallbackError> {
+    ) -> Result<Answer, CallbackError> {
         let client = self.client();
         let response = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -229,7 +230,42 @@ impl OidcProvider {
                 }
                 Err(_) => None, // The provider has no UserInfo endpoint: the ID token is all there is.
             };
-        Ok(identity(self.id, self.issuer(), &claims, userinfo.as_ref()))
+        let identity = identity(self.id, self.issuer(), &claims, userinfo.as_ref());
+        Ok(Answer { identity, sid: session_id(id_token) })
+    }
+
+    /// Checks a back-channel logout token from this provider (see [`logout_token`]); an unknown key causes one
+    /// rate-limited refetch of the provider's keys, as for ID tokens.
+    pub async fn verify_logout_token(&self, token: &str) -> Result<LogoutClaims, LogoutTokenError> {
+        let check = || {
+            let keys = self.jwks.read().expect("JWKS lock is never poisoned").keys.clone();
+            logout_token::check(
+                token,
+                self.issuer(),
+                self.client_id.as_str(),
+                &self.allowed_algs(),
+                &keys,
+                clock::now(),
+            )
+        };
+        match check() {
+            Err(LogoutTokenError::UnknownKey) if self.may_refetch_keys() => {
+                let keys = fetch_jwks(&self.http, self.metadata.jwks_uri())
+                    .await
+                    .map_err(|e| LogoutTokenError::Invalid(format!("refetching the provider's keys failed: {e}")))?;
+                self.jwks.write().expect("JWKS lock is never poisoned").keys = keys;
+                check()
+            }
+            other => other,
+        }
+    }
+
+    /// The algorithms accepted from this provider: asymmetric, and among those it says it signs ID tokens with.
+    fn allowed_algs(&self) -> Vec<CoreJwsSigningAlgorithm> {
+        ALLOWED_ALGS
+            .into_iter()
+            .filter(|alg| self.metadata.id_token_signing_alg_values_supported().contains(alg))
+            .collect()
     }
 
     fn verify(
@@ -238,10 +274,7 @@ impl OidcProvider {
         nonce: &Nonce,
     ) -> Result<CoreIdTokenClaims, VerifyError> {
         let keys = self.jwks.read().expect("JWKS lock is never poisoned").keys.clone();
-        let allowed: Vec<CoreJwsSigningAlgorithm> = ALLOWED_ALGS
-            .into_iter()
-            .filter(|alg| self.metadata.id_token_signing_alg_values_supported().contains(alg))
-            .collect();
+        let allowed = self.allowed_algs();
         let verifier = IdTokenVerifier::<ProviderKey>::new_public_client(
             self.client_id.clone(),
             self.metadata.issuer().clone(),
@@ -289,6 +322,20 @@ async fn fetch_jwks(http: &reqwest::Client, url: &JsonWebKeySetUrl) -> Result<Pr
     let body = crate::server::auth::capped::body(response).await.map_err(|e| fetch_error(e.to_string()))?;
     serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(format!("JWKS: {e}")))
 }
+
+/// The ID token's `sid` (OpenID Connect Front- and Back-Channel Logout): the provider's session, for a logout token
+/// naming it later. Read from the token once its signature and claims have been checked; a value longer than a
+/// session id would be is ignored.
+fn session_id(id_token: &openidconnect::core::CoreIdToken) -> Option<String> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let token = id_token.to_string();
+    let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    claims["sid"].as_str().filter(|sid| !sid.is_empty() && sid.len() <= MAX_SID_LEN).map(str::to_owned)
+}
+
+/// The longest provider session id kept.
+pub const MAX_SID_LEN: usize = 255;
 
 fn identity(
     provider: &str,

@@ -134,8 +134,15 @@ async fn finish(
         Who::Anyone | Who::Named { .. } => {
             // A user-verifying passkey is two factors on its own: no second step is asked.
             let keep = Keep::remembered(request.remember);
-            let auth =
-                local_accounts::record_sign_in(&state, &user_id, PASSKEY, Some(passed.factor()), &client, keep).await?;
+            let auth = local_accounts::record_sign_in(
+                &state,
+                &user_id,
+                session::FirstStep::local(PASSKEY),
+                Some(passed.factor()),
+                &client,
+                keep,
+            )
+            .await?;
             session::start(&session, &state.cache, &state.config.sessions, &auth, keep).await.map_err(internal)?;
             tracing::info!(%user_id, "signed in with a passkey");
             RedirectTarget::parse_or_default(request.next.as_deref())
@@ -147,7 +154,7 @@ async fn finish(
             let auth = local_accounts::record_sign_in(
                 &state,
                 &challenge.user_id,
-                &challenge.provider,
+                challenge.first_step(),
                 Some(passed.factor()),
                 &client,
                 challenge.keep,

@@ -96,6 +96,20 @@ impl JsonWebKey for ProviderKey {
     }
 }
 
+/// The keys of `keys` that may check a signature made with `alg`: those named by `kid` when the token names one,
+/// else every key that may. A token must verify with one of them.
+pub fn candidates<'k>(
+    keys: &'k ProviderKeys,
+    kid: Option<&str>,
+    alg: &CoreJwsSigningAlgorithm,
+) -> Vec<&'k ProviderKey> {
+    keys.keys()
+        .iter()
+        .filter(|key| kid.is_none_or(|kid| key.key_id().is_some_and(|id| id.as_str() == kid)))
+        .filter(|key| compatible(key, alg).is_ok())
+        .collect()
+}
+
 fn rsa_parameters(alg: &CoreJwsSigningAlgorithm) -> Option<&'static signature::RsaParameters> {
     use CoreJwsSigningAlgorithm as A;
     Some(match alg {

@@ -11,14 +11,11 @@ use tokio::sync::Mutex;
 use crate::model::auth::ProviderSummary;
 use crate::server::auth::{
     attempt::LoginAttempt,
-    flow::{AuthorizationRequest, CallbackError},
+    flow::{Answer, AuthorizationRequest, CallbackError},
     github::GitHubProvider,
     oidc::OidcProvider,
 };
-use crate::server::{
-    people::users::Identity,
-    platform::config::{AppUrl, Protocol, ProviderSettings},
-};
+use crate::server::platform::config::{AppUrl, Protocol, ProviderSettings};
 
 /// How long a provider that failed to set up stays disabled before the next try.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
@@ -47,7 +44,8 @@ impl ProviderClient {
         }
     }
 
-    pub async fn finish(&self, code: &str, attempt: &LoginAttempt) -> Result<Identity, CallbackError> {
+    /// Exchanges the code and checks the answer: who signed in, and in which of the provider's sessions.
+    pub async fn finish(&self, code: &str, attempt: &LoginAttempt) -> Result<Answer, CallbackError> {
         match self {
             ProviderClient::Oidc(p) => {
                 let nonce =
@@ -55,7 +53,17 @@ impl ProviderClient {
                 let fresh_since = attempt.confirm_for.as_ref().map(|_| attempt.started_at);
                 p.finish(code, &attempt.pkce_verifier, nonce, fresh_since).await
             }
-            ProviderClient::GitHub(p) => p.finish(code, &attempt.pkce_verifier).await,
+            ProviderClient::GitHub(p) => {
+                p.finish(code, &attempt.pkce_verifier).await.map(|identity| Answer { identity, sid: None })
+            }
+        }
+    }
+
+    /// The OpenID provider behind this client, if it is one (GitHub is not).
+    pub fn oidc(&self) -> Option<&OidcProvider> {
+        match self {
+            ProviderClient::Oidc(p) => Some(p),
+            ProviderClient::GitHub(_) => None,
         }
     }
 }
@@ -108,6 +116,11 @@ impl Providers {
             .iter()
             .map(|e| ProviderSummary { id: e.settings.id.into(), label: e.settings.label.clone() })
             .collect()
+    }
+
+    /// Whether back-channel logout from provider `id` is on (and `id` a configured provider).
+    pub fn backchannel_logout(&self, id: &str) -> bool {
+        self.entries.iter().any(|e| e.settings.id == id && e.settings.backchannel_logout)
     }
 
     pub fn label(&self, id: &str) -> Option<&str> {

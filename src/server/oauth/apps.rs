@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::model::{
-    apps::{AppsView, AuthorizedApp, FreshSecret, RegisteredApp},
+    apps::{AppBackchannelLogout, AppsView, AuthorizedApp, FreshSecret, RegisteredApp},
     error::AppError,
 };
 use crate::server::{
@@ -73,6 +73,9 @@ pub async fn view(state: &AppState, session: &Session, user_id: &str) -> Result<
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             scopes: c.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
             allowed_ips: c.allowed.entries(),
+            backchannel_logout: c
+                .backchannel_logout
+                .map(|b| AppBackchannelLogout { uri: b.uri, last_delivery: c.last_logout_delivery }),
             created_at: c.created_at,
         })
         .collect();
@@ -143,6 +146,10 @@ async fn register(
             confidential,
             &scopes.join(" "),
             field(&form, "allowed_ips"),
+        )?
+        .with_backchannel_logout(
+            field(&form, "backchannel_logout_uri"),
+            field(&form, "backchannel_logout_session_required") == "true",
         )?;
         let created = registered::register(&state, &user_id, new, &who).await?;
         if let Some(secret) = &created.client_secret {

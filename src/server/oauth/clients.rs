@@ -61,10 +61,18 @@ pub struct RedirectUri(String);
 
 impl RedirectUri {
     pub fn parse(raw: &str) -> Result<Self, AppError> {
+        Self::parse_as(raw, "Redirect URI")
+    }
+
+    /// The same rules for another URI of the app's (`what` names it in the error).
+    fn parse_as(raw: &str, what: &str) -> Result<Self, AppError> {
         if raw.len() > MAX_URI_LEN {
-            return Err(AppError::Invalid(format!("A redirect URI may be at most {MAX_URI_LEN} characters long.")));
+            return Err(AppError::Invalid(format!(
+                "A {} may be at most {MAX_URI_LEN} characters long.",
+                what.to_lowercase()
+            )));
         }
-        let invalid = |why: &str| AppError::Invalid(format!("Redirect URI \u{201c}{raw}\u{201d}: {why}"));
+        let invalid = |why: &str| AppError::Invalid(format!("{what} \u{201c}{raw}\u{201d}: {why}"));
         let url = Url::parse(raw).map_err(|_| invalid("is not an absolute URL."))?;
         match url.scheme() {
             "https" => {}
@@ -140,9 +148,37 @@ pub struct NewClient {
     pub scopes: Scopes,
     /// Where the app may call from (its back-channel requests and its access tokens); empty: anywhere.
     pub allowed: Networks,
+    /// Where to tell the app that a person's authorization ended (back-channel logout).
+    pub backchannel_logout: Option<BackchannelLogout>,
+}
+
+/// An app's back-channel logout registration (OpenID Connect Back-Channel Logout 1.0 §2.2): where Gatehouse POSTs a
+/// logout token when a person's authorization with the app ends; https, or http to a loopback address, as a redirect
+/// URI. `session_required`: the app needs the `sid` (sent always).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackchannelLogout {
+    pub uri: String,
+    pub session_required: bool,
+}
+
+impl BackchannelLogout {
+    /// `uri` as a form or the command line gives it: empty for none.
+    pub fn parse(uri: &str, session_required: bool) -> Result<Option<Self>, AppError> {
+        let uri = uri.trim();
+        if uri.is_empty() {
+            return Ok(None);
+        }
+        let uri = RedirectUri::parse_as(uri, "Back-channel logout URI")?;
+        Ok(Some(Self { uri: uri.0, session_required }))
+    }
 }
 
 impl NewClient {
+    /// The same app, told of ended authorizations at `uri` (none when empty).
+    pub fn with_backchannel_logout(self, uri: &str, session_required: bool) -> Result<Self, AppError> {
+        Ok(Self { backchannel_logout: BackchannelLogout::parse(uri, session_required)?, ..self })
+    }
+
     pub fn parse(
         name: &str,
         redirect_uris: &[String],
@@ -177,7 +213,15 @@ impl NewClient {
         };
         let allowed = Networks::parse_allow_list(allowed_ips)
             .map_err(|e| AppError::Invalid(format!("Allowed addresses: {e}.")))?;
-        Ok(Self { name, redirect_uris, post_logout_redirect_uris, confidential, scopes, allowed })
+        Ok(Self {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            confidential,
+            scopes,
+            allowed,
+            backchannel_logout: None,
+        })
     }
 }
 
@@ -192,6 +236,9 @@ pub struct Client {
     pub scopes: Scopes,
     /// Where it may call from; empty: anywhere.
     pub allowed: Networks,
+    pub backchannel_logout: Option<BackchannelLogout>,
+    /// The newest back-channel logout delivery: when, and `delivered` or what went wrong.
+    pub last_logout_delivery: Option<(i64, String)>,
     secret_hash: Option<Vec<u8>>,
     pub created_at: i64,
 }
@@ -225,6 +272,8 @@ impl Client {
             scope: self.scopes.to_string(),
             client_id_issued_at: self.created_at,
             allowed_ips: self.allowed.entries(),
+            backchannel_logout_uri: self.backchannel_logout.as_ref().map(|b| b.uri.clone()),
+            backchannel_logout_session_required: self.backchannel_logout.as_ref().map(|b| b.session_required),
             client_secret: None,
             client_secret_expires_at: self.is_confidential().then_some(0),
         }
@@ -246,6 +295,11 @@ pub struct ClientMetadata {
     /// Gatehouse's own field: the networks the app may call from (absent: anywhere).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_ips: Vec<String>,
+    /// OpenID Connect Back-Channel Logout 1.0 §2.2 (absent: none registered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_session_required: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     /// 0: the secret does not expire (it is rotated by hand).
@@ -271,14 +325,17 @@ pub async fn create(
         post_logout_redirect_uris: new.post_logout_redirect_uris.iter().map(|u| u.as_str().to_owned()).collect(),
         scopes: new.scopes,
         allowed: new.allowed,
+        backchannel_logout: new.backchannel_logout,
+        last_logout_delivery: None,
         secret_hash: secret.as_deref().map(hash),
         created_at: now,
     };
     let mut tx = db.begin_write().await?;
     on!(tx.as_exec(), conn => sqlx::query(
         "INSERT INTO oauth_clients (id, owner_id, name, redirect_uris, post_logout_redirect_uris, scopes, secret_hash,
-                                    secret_created_at, created_at, allowed_networks)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                    secret_created_at, created_at, allowed_networks, backchannel_logout_uri,
+                                    backchannel_logout_session_required)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&client.id)
     .bind(&client.owner_id)
@@ -290,6 +347,8 @@ pub async fn create(
     .bind(secret.is_some().then_some(now))
     .bind(now)
     .bind(client.allowed.to_stored())
+    .bind(client.backchannel_logout.as_ref().map(|b| b.uri.as_str()))
+    .bind(client.backchannel_logout.as_ref().is_some_and(|b| b.session_required))
     .execute(conn)
     .await
     .map(drop))?;
@@ -301,13 +360,42 @@ pub async fn create(
     Ok(ClientMetadata { client_secret: secret, ..client.metadata() })
 }
 
-type ClientRow = (String, Option<String>, String, String, String, String, Option<Vec<u8>>, i64, Option<String>);
+type ClientRow = (
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<Vec<u8>>,
+    i64,
+    Option<String>,
+    Option<String>,
+    bool,
+    Option<i64>,
+    Option<String>,
+);
 
-const CLIENT_COLUMNS: &str =
-    "id, owner_id, name, redirect_uris, post_logout_redirect_uris, scopes, secret_hash, created_at, allowed_networks";
+const CLIENT_COLUMNS: &str = "id, owner_id, name, redirect_uris, post_logout_redirect_uris, scopes, secret_hash, \
+                              created_at, allowed_networks, backchannel_logout_uri, backchannel_logout_session_required, \
+                              logout_delivered_at, logout_outcome";
 
 fn client(
-    (id, owner_id, name, redirect_uris, post_logout, scopes, secret_hash, created_at, allowed): ClientRow,
+    (
+        id,
+        owner_id,
+        name,
+        redirect_uris,
+        post_logout,
+        scopes,
+        secret_hash,
+        created_at,
+        allowed,
+        backchannel_logout_uri,
+        session_required,
+        logout_delivered_at,
+        logout_outcome,
+    ): ClientRow,
 ) -> Client {
     let list = |raw: &str| serde_json::from_str::<Vec<String>>(raw).unwrap_or_default();
     Client {
@@ -318,6 +406,8 @@ fn client(
         post_logout_redirect_uris: list(&post_logout),
         scopes: Scopes::from_stored(&scopes),
         allowed: Networks::from_stored(allowed.as_deref()),
+        backchannel_logout: backchannel_logout_uri.map(|uri| BackchannelLogout { uri, session_required }),
+        last_logout_delivery: logout_delivered_at.zip(logout_outcome),
         secret_hash,
         created_at,
     }

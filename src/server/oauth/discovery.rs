@@ -23,6 +23,8 @@ fn metadata(state: &AppState) -> Value {
         "jwks_uri": url("/oauth/jwks.json"),
         "userinfo_endpoint": url("/oauth/userinfo"),
         "end_session_endpoint": url("/oauth/logout"),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "revocation_endpoint": url("/oauth/revoke"),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": url("/oauth/introspect"),

@@ -97,6 +97,24 @@ pub fn id_token(state: &AppState, claims: &IdClaims) -> String {
     sign(state, "JWT", claims)
 }
 
+/// A logout token's claims (OpenID Connect Back-Channel Logout 1.0 §2.4): no `nonce`, the back-channel logout event.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct LogoutClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub sid: String,
+    pub events: serde_json::Value,
+}
+
+/// Signs a logout token (`typ: logout+jwt`, so it can never pass for an ID or access token).
+pub fn logout_token(state: &AppState, claims: &LogoutClaims) -> String {
+    sign(state, "logout+jwt", claims)
+}
+
 fn sign(state: &AppState, typ: &str, claims: &impl Serialize) -> String {
     let key = state.keys.current();
     let mut header = Header::new(keys::ALGORITHM);

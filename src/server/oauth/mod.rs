@@ -7,7 +7,8 @@
 //! - [`authorize`]: `GET /oauth/authorize`, the consent page, and the authorization codes it issues.
 //! - [`token`]: `POST /oauth/token`, over [`exchange`] (authorization code, refresh token, client credentials).
 //! - [`device`]: device authorization (RFC 8628) and the `/device` page.
-//! - [`logout`]: RP-initiated logout (`end_session_endpoint`).
+//! - [`logout`]: RP-initiated logout (`end_session_endpoint`); [`backchannel`]: back-channel logout tokens sent to apps
+//!   whenever an authorization ends.
 //! - [`introspection`]: `POST /oauth/revoke` and `POST /oauth/introspect`; [`userinfo`]: `/oauth/userinfo`.
 //! - [`issue`]: the client's request and authentication, the error answer, the tokens issued for a grant.
 //! - [`grants`]: what a code was exchanged for (an authorization, the family of its refresh tokens), revocation.
@@ -22,6 +23,7 @@
 
 pub mod apps;
 pub mod authorize;
+pub mod backchannel;
 pub mod clients;
 pub mod device;
 pub mod discovery;

@@ -515,6 +515,10 @@ pub(crate) fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
         },
         "sign_in_failed" => format!("Failed sign-in with {} ({})", provider(), text("reason").replace('_', " ")),
         "sign_out" => "Signed out".into(),
+        "signed_out_at_provider" => match detail["sessions"].as_u64() {
+            Some(1) | None => format!("Signed out at {}: its session here ended", provider()),
+            Some(n) => format!("Signed out at {}: {n} sessions here ended", provider()),
+        },
         "account_created" => format!("Account created with {}", provider()),
         "identity_linked" => format!("Linked {}", provider()),
         "identity_unlinked" => format!("Removed {}", provider()),

@@ -277,7 +277,7 @@ pub async fn finish_passkey_sign_up(
     passkeys::store(tx.as_exec(), &user_id, &new, "", client).await?;
     tx.commit().await?;
     tracing::info!(%user_id, "passkey account created");
-    record_sign_in(state, &user_id, PASSKEY, Some(new.factor()), client, keep).await
+    record_sign_in(state, &user_id, session::FirstStep::local(PASSKEY), Some(new.factor()), client, keep).await
 }
 
 /// What opening a reset link to add a passkey leads to.
@@ -675,7 +675,7 @@ pub async fn sign_in(
         return Ok(SignedIn::SecondStep { user_id });
     }
     drop(conn);
-    let auth = record_sign_in(state, &user_id, METHOD, None, client, keep).await?;
+    let auth = record_sign_in(state, &user_id, session::FirstStep::local(METHOD), None, client, keep).await?;
     tracing::info!(%user_id, "signed in with a password");
     Ok(SignedIn::Session(auth))
 }
@@ -685,11 +685,12 @@ pub async fn sign_in(
 pub async fn record_sign_in(
     state: &AppState,
     user_id: &str,
-    provider: &str,
+    first_step: session::FirstStep<'_>,
     second_factor: Option<session::SecondFactor>,
     client: &ClientInfo,
     keep: session::Keep,
 ) -> Result<AuthSession, AppError> {
+    let provider = first_step.method;
     let mut tx = state.db.begin_write().await?;
     // Disabled between the first step and the second: refused all the same.
     if users::lock_if_disabled(tx.as_exec(), user_id).await? {
@@ -702,7 +703,7 @@ pub async fn record_sign_in(
         .await
         .map(drop))?;
     let auth =
-        session::record(tx.as_exec(), &state.config.sessions, user_id, provider, second_factor, client, keep).await?;
+        session::record(tx.as_exec(), &state.config.sessions, user_id, first_step, second_factor, client, keep).await?;
     let detail = match second_factor {
         Some(passed) => json!({ "provider": provider, "second_factor": passed.as_str() }),
         None => json!({ "provider": provider }),

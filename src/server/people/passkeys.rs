@@ -5,7 +5,7 @@
 //! state (the challenge, what it is for, whom it may sign in) is sealed with `SECRET_KEY` into a token that travels
 //! with the options to the browser and back with the answer, never stored when the ceremony starts: the login page
 //! starts one for passkey autofill on every view, and a visitor to `/login` must not make us store a row. Finishing
-//! a ceremony stores its challenge (`passkey_challenges`, until the ceremony would have expired) before anything
+//! a ceremony stores its challenge (`single_use`, until the ceremony would have expired) before anything
 //! else, so each ceremony finishes once, on whichever instance: a replayed answer, or the same answer sent twice at
 //! once, finds its challenge taken. A stranger can make us store only one short-lived row per ceremony they finish,
 //! and finishing is rate-limited like every sign-in.
@@ -41,6 +41,7 @@ use crate::server::{
         db::{Db, Exec, on},
         relying_party::{CEREMONY_SECS, RelyingParty},
         secret_key::{Purpose, Sealer},
+        single_use,
     },
     security::audit::{self, Event},
     state::AppState,
@@ -191,15 +192,7 @@ fn challenge_of(options: &Value) -> Result<String, AppError> {
 
 /// Marks a ceremony's challenge used; false when it already was (a replay, or the same answer twice at once).
 async fn spend(db: &Db, sealed: &Sealed) -> Result<bool, AppError> {
-    let inserted = on!(db, pool => sqlx::query(
-        "INSERT INTO passkey_challenges (challenge, expires_at) VALUES ($1, $2) ON CONFLICT (challenge) DO NOTHING",
-    )
-    .bind(&sealed.challenge)
-    .bind(sealed.expires_at)
-    .execute(pool)
-    .await
-    .map(|done| done.rows_affected()))?;
-    Ok(inserted == 1)
+    Ok(single_use::first_use(db, single_use::Kind::PasskeyChallenge, &sealed.challenge, sealed.expires_at).await?)
 }
 
 fn replayed() -> AppError {
@@ -810,11 +803,6 @@ pub async fn remove(
     state.cache.forget_user(user_id);
     security_mail::tell_owner(state, user_id, Change::PasskeyRemoved).await;
     Ok(())
-}
-
-/// Deletes the challenges of ceremonies that have expired: a replay of one is refused as expired by then.
-pub async fn purge_expired(db: &Db) -> Result<u64, sqlx::Error> {
-    crate::server::platform::db::delete_expired(db, "passkey_challenges").await
 }
 
 #[cfg(test)]

@@ -325,6 +325,28 @@ fn second_factor_methods(factor: SecondFactor) -> &'static [&'static str] {
     }
 }
 
+/// Who signed in at a provider and in which of its sessions: the ID token's `sub` and `sid`. A session keeps both, so
+/// that the provider's back-channel logout (a logout token naming either) can end it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AtProvider {
+    pub subject: String,
+    pub sid: Option<String>,
+}
+
+/// How a sign-in's first step was made: a provider id, `password` or `passkey`; for a provider, who at the provider.
+#[derive(Clone, Copy, Debug)]
+pub struct FirstStep<'a> {
+    pub method: &'a str,
+    pub at_provider: Option<&'a AtProvider>,
+}
+
+impl<'a> FirstStep<'a> {
+    /// A first step made here (a password, a passkey): nothing at a provider to remember.
+    pub fn local(method: &'a str) -> Self {
+        Self { method, at_provider: None }
+    }
+}
+
 /// Records a new session for `user_id`: its `user_sessions` row, with an absolute expiry and how it was
 /// authenticated (its methods, and when a second factor passed), written in the caller's transaction (sign-in writes
 /// the person, the session and the audit trail together). [`start`] then ties it to the browser, once that
@@ -333,7 +355,7 @@ pub async fn record(
     tx: Exec<'_>,
     settings: &SessionSettings,
     user_id: &str,
-    provider: &str,
+    first_step: FirstStep<'_>,
     second_factor: Option<SecondFactor>,
     client: &ClientInfo,
     keep: Keep,
@@ -341,17 +363,17 @@ pub async fn record(
     let now = clock::now();
     let expires_at = now + keep.lifetime(settings).as_secs() as i64;
     let session_id = clock::new_id();
-    let mut amr: Vec<&str> = first_factor(provider).into_iter().collect();
+    let mut amr: Vec<&str> = first_factor(first_step.method).into_iter().collect();
     amr.extend(second_factor.map(second_factor_methods).unwrap_or_default());
     // Signing in confirms who is at the keyboard: sensitive actions need no second confirmation for ten minutes.
     on!(tx, conn => sqlx::query(
         "INSERT INTO user_sessions (id, user_id, provider, created_at, last_seen_at, expires_at, ip, user_agent,
-                                    confirmed_at, amr, second_factor_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $4, $9, $10)",
+                                    confirmed_at, amr, second_factor_at, provider_subject, provider_sid)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $4, $9, $10, $11, $12)",
     )
     .bind(&session_id)
     .bind(user_id)
-    .bind(provider)
+    .bind(first_step.method)
     .bind(now)
     .bind(now)
     .bind(expires_at)
@@ -359,6 +381,8 @@ pub async fn record(
     .bind(&client.user_agent)
     .bind(amr.join(" "))
     .bind(second_factor.map(|_| now))
+    .bind(first_step.at_provider.map(|at| at.subject.as_str()))
+    .bind(first_step.at_provider.and_then(|at| at.sid.as_deref()))
     .execute(conn)
     .await
     .map(|_| ()))?;
@@ -483,12 +507,22 @@ pub struct Challenge {
     pub user_id: String,
     /// How the first step was made: a provider id, or `password`.
     pub provider: String,
+    /// For a provider, who signed in there and in which of its sessions.
+    #[serde(default)]
+    pub at_provider: Option<AtProvider>,
     /// Where to go once signed in.
     pub next: String,
     pub expires_at: i64,
     /// Whether "Keep me signed in" was chosen at the first step.
     #[serde(default)]
     pub keep: Keep,
+}
+
+impl Challenge {
+    /// The first step that passed, as the session will record it.
+    pub fn first_step(&self) -> FirstStep<'_> {
+        FirstStep { method: &self.provider, at_provider: self.at_provider.as_ref() }
+    }
 }
 
 /// Puts a challenge in the browser's session, under a new id, in place of anything signed in there.
@@ -615,6 +649,33 @@ async fn end(
 async fn delete_row(db: &Db, session_id: &str) -> Result<(), sqlx::Error> {
     on!(db, pool => sqlx::query("DELETE FROM user_sessions WHERE id = $1").bind(session_id).execute(pool).await.map(drop))?;
     Ok(())
+}
+
+/// Ends, as signing out there does, the sessions that came from a provider's session (`sid`; with `subject` too, both
+/// must match) or, given only `subject`, every session of that identity at the provider: their rows deleted (the app
+/// authorizations bound to them go with them) in the caller's transaction. Returns each ended session's id and its
+/// person's; the caller drops them from the caches once committed.
+pub async fn end_from_provider(
+    tx: Exec<'_>,
+    provider: &str,
+    subject: Option<&str>,
+    sid: Option<&str>,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    let (column, value) = match (sid, subject) {
+        (Some(sid), _) => ("provider_sid", sid),
+        (None, Some(subject)) => ("provider_subject", subject),
+        (None, None) => return Ok(Vec::new()),
+    };
+    let statement = format!(
+        "DELETE FROM user_sessions WHERE provider = $1 AND {column} = $2 AND ($3 IS NULL OR provider_subject = $3)
+         RETURNING id, user_id"
+    );
+    on!(tx, conn => sqlx::query_as::<_, (String, String)>(&statement)
+        .bind(provider)
+        .bind(value)
+        .bind(subject)
+        .fetch_all(conn)
+        .await)
 }
 
 /// Whether this session belongs to a signed-in person (unchecked: for housekeeping, never for access decisions).

@@ -10,7 +10,10 @@
 //!   asked for) or `failure`; `gatehouse_sign_in_failures_total{reason}`: why sign-ins and second steps failed;
 //! - `gatehouse_active_sessions`: signed-in sessions that have not ended, read when scraped;
 //! - `gatehouse_tokens_issued_total{kind}`: personal access tokens, and the access, refresh and ID tokens apps get;
-//! - `gatehouse_rate_limit_refusals_total{limit, reason}`: requests the rate limits or an address block refused.
+//! - `gatehouse_rate_limit_refusals_total{limit, reason}`: requests the rate limits or an address block refused;
+//! - `gatehouse_backchannel_logouts_total{provider, outcome}`: logout tokens received from sign-in providers,
+//!   `accepted` or `refused`; `gatehouse_backchannel_logout_deliveries_total{client, outcome}`: logout tokens sent
+//!   to apps, `delivered`, `retried` or `failed`.
 //!
 //! Who may read it: a request with `Authorization: Bearer <METRICS_TOKEN>`, or one from `ADMIN_ALLOWED_IPS` (from
 //! loopback only, when that is not set). Anyone else gets 404, as if there were nothing here.
@@ -44,6 +47,8 @@ const FAILURES: &str = "gatehouse_sign_in_failures_total";
 const ACTIVE_SESSIONS: &str = "gatehouse_active_sessions";
 const TOKENS: &str = "gatehouse_tokens_issued_total";
 const REFUSALS: &str = "gatehouse_rate_limit_refusals_total";
+const BACKCHANNEL_LOGOUTS: &str = "gatehouse_backchannel_logouts_total";
+const LOGOUT_DELIVERIES: &str = "gatehouse_backchannel_logout_deliveries_total";
 const CHAIN_INTACT: &str = "gatehouse_audit_chain_intact";
 const CHAIN_CHECKED: &str = "gatehouse_audit_chain_checked_timestamp_seconds";
 
@@ -163,6 +168,8 @@ impl Metrics {
         describe(ACTIVE_SESSIONS, "Signed-in sessions that have not ended.");
         describe(TOKENS, "Tokens issued, by kind.");
         describe(REFUSALS, "Requests refused by a rate limit or an address block.");
+        describe(BACKCHANNEL_LOGOUTS, "Logout tokens received from sign-in providers, by provider and outcome.");
+        describe(LOGOUT_DELIVERIES, "Logout tokens sent to apps, by app (client id) and outcome.");
         describe(CHAIN_INTACT, "1 if the audit hash chain verified at its newest full check, 0 if it did not.");
         describe(CHAIN_CHECKED, "When the audit hash chain was last checked in full, in Unix seconds.");
         Self { recorder, routes: RwLock::default() }
@@ -209,6 +216,18 @@ impl Metrics {
     pub fn sign_in(&self, provider: &str, outcome: Outcome) {
         let labels = vec![Label::new("provider", provider.to_owned()), Label::new("outcome", outcome.as_str())];
         self.counter(SIGN_INS, labels).increment(1);
+    }
+
+    /// A logout token from a sign-in provider: `accepted` or `refused`.
+    pub fn backchannel_logout(&self, provider: &str, outcome: &'static str) {
+        let labels = vec![Label::new("provider", provider.to_owned()), Label::new("outcome", outcome)];
+        self.counter(BACKCHANNEL_LOGOUTS, labels).increment(1);
+    }
+
+    /// A logout token sent to an app: `delivered`, `retried` or `failed`.
+    pub fn backchannel_logout_delivery(&self, client_id: &str, outcome: &'static str) {
+        let labels = vec![Label::new("client", client_id.to_owned()), Label::new("outcome", outcome)];
+        self.counter(LOGOUT_DELIVERIES, labels).increment(1);
     }
 
     /// A failed sign-in (or second step), with its reason (`invalid_state`, `wrong_password`, `wrong_code`, …).

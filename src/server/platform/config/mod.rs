@@ -108,7 +108,7 @@ impl Config {
         let log = LogSettings::read(&vars)?;
         let leptos = site::leptos_options(&vars, &app_url)?;
         let sessions = SessionSettings::read(&vars)?;
-        let oauth = OAuthSettings::read(&vars)?;
+        let oauth = OAuthSettings::read(&vars, &app_url)?;
         let transport = TransportSettings::read(&vars)?;
         let rate_limits = RateLimitSettings::read(&vars)?;
         let audit_retention = security::audit_retention(&vars)?;

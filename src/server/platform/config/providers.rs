@@ -21,6 +21,10 @@ pub struct ProviderSettings {
     pub protocol: Protocol,
     pub client_id: String,
     pub client_secret: SecretString,
+    /// Whether the provider's back-channel logout tokens are received (`POST /auth/backchannel-logout/{id}`):
+    /// `OIDC_BACKCHANNEL_LOGOUT`, `DEV_IDP_BACKCHANNEL_LOGOUT`; never for GitHub, which has no such thing, nor
+    /// Google, which signals through Cross-Account Protection instead.
+    pub backchannel_logout: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +43,7 @@ impl fmt::Debug for ProviderSettings {
             .field("protocol", &self.protocol)
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
+            .field("backchannel_logout", &self.backchannel_logout)
             .finish()
     }
 }
@@ -98,6 +103,7 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
             protocol: Protocol::OpenIdConnect { issuer, scopes: scopes(get("OIDC_SCOPES")?) },
             client_id,
             client_secret,
+            backchannel_logout: vars.flag("OIDC_BACKCHANNEL_LOGOUT")?,
         });
     }
     // Google's and GitHub's addresses are fixed; overriding them is for tests, which run their stand-ins on this
@@ -122,6 +128,7 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
             protocol: Protocol::OpenIdConnect { issuer, scopes: scopes(None) },
             client_id,
             client_secret,
+            backchannel_logout: false,
         });
     }
     if let Some((client_id, client_secret)) = credentials("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")? {
@@ -133,6 +140,7 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
             protocol: Protocol::GitHub { web_url, api_url },
             client_id,
             client_secret,
+            backchannel_logout: false,
         });
     }
     if let Some(issuer) = url("DEV_IDP_URL", None)? {
@@ -151,6 +159,8 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
             protocol: Protocol::OpenIdConnect { issuer, scopes: scopes(None) },
             client_id: DEV_IDP_CLIENT_ID.into(),
             client_secret: SecretString::from(DEV_IDP_CLIENT_SECRET),
+            // The Dev IdP sends them (to `/auth/backchannel-logout/dev`), so they are on unless switched off.
+            backchannel_logout: vars.flag_or("DEV_IDP_BACKCHANNEL_LOGOUT", true)?,
         });
     }
     Ok(providers)

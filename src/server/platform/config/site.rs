@@ -41,6 +41,11 @@ impl AppUrl {
         self.0.scheme() == "https"
     }
 
+    /// Whether the site is served on this machine's loopback interface (development).
+    pub fn is_loopback(&self) -> bool {
+        is_loopback(&self.0)
+    }
+
     /// The origin as browsers send it in the `Origin` header, e.g. `http://127.0.0.1:3000`.
     pub fn origin(&self) -> String {
         self.0.origin().ascii_serialization()

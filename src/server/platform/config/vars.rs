@@ -34,8 +34,14 @@ impl<'a> Vars<'a> {
 
     /// A `true`/`false` setting that defaults to false.
     pub fn flag(&self, key: &'static str) -> Result<bool, ConfigError> {
+        self.flag_or(key, false)
+    }
+
+    /// A `true`/`false` setting, `default` when unset.
+    pub fn flag_or(&self, key: &'static str, default: bool) -> Result<bool, ConfigError> {
         match self.get(key)?.as_deref() {
-            None | Some("false") => Ok(false),
+            None => Ok(default),
+            Some("false") => Ok(false),
             Some("true") => Ok(true),
             Some(other) => Err(ConfigError::new(key, format!("must be \"true\" or \"false\", got {other:?}"))),
         }

@@ -50,11 +50,14 @@ pub enum Event {
     PasskeyRefused,
     /// A new passkey added from an emailed reset link (the person lost theirs): everything else of theirs ended.
     AccountRecovered,
+    /// A sign-in provider said the person signed out there (back-channel logout): the sessions that came from that
+    /// provider session (or identity) ended here.
+    SignedOutAtProvider,
 }
 
 impl Event {
     /// Every kind, for the admin area's filter.
-    pub const ALL: [Event; 44] = [
+    pub const ALL: [Event; 45] = [
         Event::SignIn,
         Event::SignInFailed,
         Event::SignOut,
@@ -99,6 +102,7 @@ impl Event {
         Event::PasskeyRemoved,
         Event::PasskeyRefused,
         Event::AccountRecovered,
+        Event::SignedOutAtProvider,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -147,6 +151,7 @@ impl Event {
             Event::PasskeyRemoved => "passkey_removed",
             Event::PasskeyRefused => "passkey_refused",
             Event::AccountRecovered => "account_recovered",
+            Event::SignedOutAtProvider => "signed_out_at_provider",
         }
     }
 }
