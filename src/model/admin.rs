@@ -24,6 +24,8 @@ pub struct PersonSummary {
     pub last_sign_in_at: Option<i64>,
     /// When an administrator disabled the account, if it is disabled.
     pub disabled_at: Option<i64>,
+    /// Why the account needs an administrator's attention (`google_hijacking`), and since when.
+    pub attention: Option<(String, i64)>,
     pub sessions: i64,
 }
 

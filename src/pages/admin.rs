@@ -137,13 +137,15 @@ fn Overview(view: AdminOverview, error: Option<String>) -> impl IntoView {
 
 #[component]
 fn PersonRow(person: PersonSummary, now: i64) -> impl IntoView {
-    let PersonSummary { id, display_name, email, created_at, last_sign_in_at, disabled_at, sessions } = person;
+    let PersonSummary { id, display_name, email, created_at, last_sign_in_at, disabled_at, attention, sessions } =
+        person;
     let href = format!("/admin/people/{id}");
     view! {
         <li class="row" data-testid="admin-person">
             <div class="row-main">
                 <a href=href><strong>{display_name}</strong></a>
                 {disabled_at.map(|_| view! { <span class="badge danger-badge">"disabled"</span> })}
+                {attention.map(|_| view! { <span class="badge danger-badge" data-testid="needs-attention">"needs attention"</span> })}
                 <span class="muted small">{email.unwrap_or_else(|| "no email address".into())}</span>
                 <span class="muted small">
                     "Joined " <Ago at=created_at now/> " · last sign-in "
@@ -206,6 +208,12 @@ fn Person(view: AdminPerson, error: Option<String>) -> impl IntoView {
             <h1 id="person-title">{person.display_name.clone()}</h1>
             {disabled.map(|at| view! {
                 <p class="problem" data-testid="person-disabled">"Disabled " <Ago at now/> ": this person cannot sign in."</p>
+            })}
+            {person.attention.clone().map(|(why, at)| view! {
+                <p class="problem" data-testid="person-attention">
+                    {attention_text(&why)} " (" <Ago at now/> "). Every session, token and app authorization was "
+                    "ended then; check with the person before anything else."
+                </p>
             })}
             <dl class="facts">
                 <dt>"Id"</dt><dd><code>{person.id.clone()}</code></dd>
@@ -486,5 +494,13 @@ fn AuditLine(event: AuditRow, now: i64) -> impl IntoView {
             <td>{who}</td>
             <td>{ip.unwrap_or_default()} <span class="muted small">" " {browser.unwrap_or_default()}</span></td>
         </tr>
+    }
+}
+
+/// Why an account needs an administrator's attention, in words.
+fn attention_text(why: &str) -> String {
+    match why {
+        "google_hijacking" => "Google reported the person's Google account taken over".into(),
+        other => format!("Needs attention: {other}"),
     }
 }

@@ -1,6 +1,7 @@
 //! The operator's commands, run with the server's configuration: `gatehouse clients add|list|remove` registers apps
 //! without the web pages, `gatehouse keys rotate` replaces the token-signing key now. Output is JSON (clients, with
-//! RFC 7591's field names) or one line, so scripts can read it.
+//! RFC 7591's field names) or one line, so scripts can read it. `gatehouse risc register` asks Google to push its
+//! security events here.
 
 use crate::server::{
     oauth::{clients, keys},
@@ -11,12 +12,12 @@ use crate::server::{
 };
 
 /// One line, for refusals.
-pub const SHORT_USAGE: &str = "usage: gatehouse [secret | clients add|list|remove | keys rotate | audit verify | help] \
+pub const SHORT_USAGE: &str = "usage: gatehouse [secret | clients add|list|remove | keys rotate | audit verify | risc register | help] \
      (`gatehouse help` explains each)";
 
 /// Whether `word` starts one of these commands (checked before the configuration is read).
 pub fn is_command(word: &str) -> bool {
-    matches!(word, "clients" | "keys" | "audit")
+    matches!(word, "clients" | "keys" | "audit" | "risc")
 }
 
 pub const USAGE: &str = "usage:
@@ -29,7 +30,9 @@ pub const USAGE: &str = "usage:
   gatehouse clients remove CLIENT_ID
   gatehouse keys rotate
   gatehouse audit verify         check the security activity's hash chain; exit 1 naming the first event
-                                 changed, removed or inserted";
+                                 changed, removed or inserted
+  gatehouse risc register        ask Google to push Cross-Account Protection events here (GOOGLE_SERVICE_ACCOUNT_FILE:
+                                 a service account's JSON key; GOOGLE_RISC=true; an https APP_URL)";
 
 /// A command that did not succeed: the message for standard error, and the exit code.
 #[derive(Debug)]
@@ -70,6 +73,16 @@ pub async fn run(config: &Config, args: &[String]) -> Result<String, Failure> {
             Ok(format!("new signing key {kid}; the previous one stays published until its tokens expire"))
         }
         ["audit", "verify"] => verify_audit(config).await,
+        ["risc", "register"] => {
+            let key_file = std::env::var("GOOGLE_SERVICE_ACCOUNT_FILE")
+                .map_err(|_| "GOOGLE_SERVICE_ACCOUNT_FILE: set it to the service account's JSON key file".to_owned())?;
+            if !config.providers.iter().any(|p| p.risc) {
+                return Err("GOOGLE_RISC: set it to true (with GOOGLE_CLIENT_ID) so that the events are received"
+                    .to_owned()
+                    .into());
+            }
+            crate::server::auth::risc::register(&config.app_url.origin(), &key_file).await.map_err(Failure::from)
+        }
         _ => Err(format!("unknown command {:?}; {SHORT_USAGE}", args.join(" ")).into()),
     }
 }

@@ -443,6 +443,7 @@ pub fn router(state: AppState, store: session::Store) -> Router {
         .merge(health::router())
         .merge(auth::handlers::router())
         .merge(auth::backchannel::router())
+        .merge(auth::risc::router())
         .merge(auth::passkey::router())
         .merge(api::router(&state))
         .merge(accounts::router())

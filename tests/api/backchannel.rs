@@ -93,6 +93,11 @@ async fn a_logout_token_naming_only_the_person_ends_every_session_of_that_identi
     provider.set(|b| b.email = Some("grace@example.test".into()));
     let someone_else = browser_in(&app, &provider, "user-2", "sid-3").await;
 
+    // A session from before sessions kept the provider's `sub` is found through the identity.
+    sqlx::query("UPDATE user_sessions SET provider_subject = NULL, provider_sid = NULL WHERE provider_sid = 'sid-1'")
+        .execute(&app.sql)
+        .await
+        .expect("an older session");
     let token = provider.logout_token(&provider.logout_claims(Some("user-1"), None), &Signing::Key("ec1"), None);
     assert_eq!(deliver(&app, "oidc", &token).await.0, StatusCode::OK);
     assert_eq!(me_status(&first).await, StatusCode::UNAUTHORIZED);
@@ -126,7 +131,7 @@ async fn every_rule_of_a_logout_token_is_checked_and_a_refusal_ends_nothing() {
         ("HS256 with the public key", edit(|_| {}), Signing::HmacWithPublicKey("rsa1"), typed, "not accepted"),
         ("a key the provider never published", edit(|_| {}), Signing::Key("rsa2"), typed, "unknown kid"),
         ("a signature by another key", edit(|_| {}), Signing::KeyClaimingKid("rsa2", "rsa1"), typed, "does not verify"),
-        ("an ID token's type", edit(|_| {}), rsa.clone(), Some("at+jwt"), "not logout+jwt"),
+        ("an access token's type", edit(|_| {}), rsa.clone(), Some("at+jwt"), "type"),
         (
             "another issuer",
             edit(|c| drop(c.insert("iss".into(), json!("https://evil.example")))),

@@ -26,6 +26,7 @@ mod provider;
 mod proxies;
 mod rate_limits;
 mod render_hang;
+mod risc;
 mod security_review;
 mod sessions;
 mod startup;

@@ -119,6 +119,7 @@ impl TestProvider {
             .route("/jwks", get(jwks))
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
+            .route("/.well-known/risc-configuration", get(risc_configuration))
             .with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self { issuer, shared }
@@ -180,6 +181,28 @@ impl TestProvider {
         claims
     }
 
+    /// A security event token as Google's Cross-Account Protection sends one: for this client, issued now, a fresh
+    /// `jti`, one event of `event_type` (its last path segment, e.g. `sessions-revoked`) about `subject`, with `extra`
+    /// fields in the event.
+    pub fn security_event_claims(&self, event_type: &str, subject: &str, extra: Value) -> Map<String, Value> {
+        let family = if event_type.contains("token") { "oauth" } else { "risc" };
+        let mut event =
+            json!({ "subject": { "subject_type": "iss-sub", "iss": format!("{}/", self.issuer), "sub": subject } });
+        if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
+            event.extend(extra.clone());
+        }
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(format!("{}/", self.issuer)));
+        claims.insert("aud".into(), json!(CLIENT_ID));
+        claims.insert("iat".into(), json!(unix_now()));
+        claims.insert("jti".into(), json!(rand_suffix()));
+        claims.insert(
+            "events".into(),
+            json!({ format!("https://schemas.openid.net/secevent/{family}/event-type/{event_type}"): event }),
+        );
+        claims
+    }
+
     /// `claims` signed as the provider signs logout tokens (`typ: logout+jwt`), or as `signing` says.
     pub fn logout_token(&self, claims: &Map<String, Value>, signing: &Signing, typ: Option<&str>) -> String {
         sign_typed(signing, &Value::Object(claims.clone()), typ)
@@ -233,6 +256,16 @@ async fn discovery(State(shared): State<Shared>) -> Json<Value> {
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "HS256", "none"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": behaviour.iss_parameter_supported,
+    }))
+}
+
+/// What Google publishes for Cross-Account Protection: its issuer (with the trailing slash Google writes) and keys.
+async fn risc_configuration(State(shared): State<Shared>) -> Json<Value> {
+    let issuer = &shared.issuer;
+    Json(json!({
+        "issuer": format!("{issuer}/"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "delivery_methods_supported": ["https://schemas.openid.net/secevent/risc/delivery-method/push"],
     }))
 }
 

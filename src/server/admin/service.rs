@@ -102,17 +102,31 @@ struct PersonRow {
     created_at: i64,
     last_sign_in_at: Option<i64>,
     disabled_at: Option<i64>,
+    attention: Option<String>,
+    attention_at: Option<i64>,
     sessions: i64,
 }
 
 impl From<PersonRow> for PersonSummary {
     fn from(row: PersonRow) -> Self {
-        let PersonRow { id, display_name, email, created_at, last_sign_in_at, disabled_at, sessions } = row;
-        Self { id, display_name, email, created_at, last_sign_in_at, disabled_at, sessions }
+        let PersonRow {
+            id,
+            display_name,
+            email,
+            created_at,
+            last_sign_in_at,
+            disabled_at,
+            attention,
+            attention_at,
+            sessions,
+        } = row;
+        let attention = attention.zip(attention_at);
+        Self { id, display_name, email, created_at, last_sign_in_at, disabled_at, attention, sessions }
     }
 }
 
 const PERSON_COLUMNS: &str = "u.id, u.display_name, u.email, u.created_at, u.last_sign_in_at, u.disabled_at,
+    u.attention, u.attention_at,
     (SELECT COUNT(*) FROM user_sessions s WHERE s.user_id = u.id AND s.expires_at > $1) AS sessions";
 
 /// `text` as a `LIKE` pattern that matches it anywhere, in lower case, its own `%` and `_` taken literally.

@@ -53,59 +53,8 @@ pub fn check(
     keys: &ProviderKeys,
     now: i64,
 ) -> Result<LogoutClaims, LogoutTokenError> {
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(invalid("the logout token is too long"));
-    }
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid("the logout token is not a signed JWT"));
-    };
-    let decode = |part: &str, what: &str| -> Result<Vec<u8>, LogoutTokenError> {
-        URL_SAFE_NO_PAD.decode(part).map_err(|_| invalid(format!("the logout token's {what} is not base64url")))
-    };
-    let json = |bytes: Vec<u8>, what: &str| -> Result<serde_json::Map<String, Value>, LogoutTokenError> {
-        match serde_json::from_slice(&bytes) {
-            Ok(Value::Object(map)) => Ok(map),
-            _ => Err(invalid(format!("the logout token's {what} is not a JSON object"))),
-        }
-    };
-
-    // The header: an asymmetric algorithm this provider signs ID tokens with, no extension we would have to know,
-    // and a type that is a logout token's when one is given.
-    let header = json(decode(header, "header")?, "header")?;
-    let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or_default();
-    let alg: CoreJwsSigningAlgorithm = serde_json::from_value(Value::String(alg_name.to_owned()))
-        .ok()
-        .filter(|alg| allowed.contains(alg))
-        .ok_or_else(|| invalid(format!("the algorithm {alg_name:?} is not accepted")))?;
-    if header.contains_key("crit") {
-        return Err(invalid("the logout token names critical header extensions"));
-    }
-    match header.get("typ") {
-        None => {}
-        Some(Value::String(typ)) if is_logout_type(typ) => {}
-        Some(other) => return Err(invalid(format!("the token's type {other} is not logout+jwt"))),
-    }
-    let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(kid)) => Some(kid.as_str()),
-        Some(_) => return Err(invalid("the key id is not a string")),
-    };
-
-    // The signature, by one of the provider's keys.
-    let candidates = provider_keys::candidates(keys, kid, &alg);
-    if candidates.is_empty() {
-        return Err(if kid.is_some() { LogoutTokenError::UnknownKey } else { invalid("no key of the provider fits") });
-    }
-    let signature = decode(signature, "signature")?;
-    let signed = &token[..header_and_payload_len(token)];
-    if !candidates.iter().any(|key| key.verify_signature(&alg, signed.as_bytes(), &signature).is_ok()) {
-        return Err(invalid("the signature does not verify"));
-    }
-
+    let claims = signed_claims(token, allowed, keys, is_logout_type)?;
     // The claims.
-    let claims = json(decode(payload, "claims")?, "claims")?;
     let text = |name: &str| -> Result<Option<String>, LogoutTokenError> {
         match claims.get(name) {
             None => Ok(None),
@@ -154,6 +103,68 @@ pub fn check(
     // A replay is refused by its age from then on; until then, by its `jti`.
     let remember_until = expires_at.min(issued_at + MAX_AGE_SECS) + 2 * LEEWAY_SECS;
     Ok(LogoutClaims { subject, sid, jti, remember_until })
+}
+
+/// The claims of `token`, a JWS signed by one of `keys` with one of `allowed` algorithms, whose header names no
+/// critical extension and a type `typ_ok` accepts (or none): the checks every token a provider signs goes through.
+pub fn signed_claims(
+    token: &str,
+    allowed: &[CoreJwsSigningAlgorithm],
+    keys: &ProviderKeys,
+    typ_ok: fn(&str) -> bool,
+) -> Result<serde_json::Map<String, Value>, LogoutTokenError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid("the token is too long"));
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid("the token is not a signed JWT"));
+    };
+    let decode = |part: &str, what: &str| -> Result<Vec<u8>, LogoutTokenError> {
+        URL_SAFE_NO_PAD.decode(part).map_err(|_| invalid(format!("the token's {what} is not base64url")))
+    };
+    let json = |bytes: Vec<u8>, what: &str| -> Result<serde_json::Map<String, Value>, LogoutTokenError> {
+        match serde_json::from_slice(&bytes) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(invalid(format!("the token's {what} is not a JSON object"))),
+        }
+    };
+
+    // The header: an asymmetric algorithm this provider signs ID tokens with, no extension we would have to know,
+    // and a type that is a logout token's when one is given.
+    let header = json(decode(header, "header")?, "header")?;
+    let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or_default();
+    let alg: CoreJwsSigningAlgorithm = serde_json::from_value(Value::String(alg_name.to_owned()))
+        .ok()
+        .filter(|alg| allowed.contains(alg))
+        .ok_or_else(|| invalid(format!("the algorithm {alg_name:?} is not accepted")))?;
+    if header.contains_key("crit") {
+        return Err(invalid("the token names critical header extensions"));
+    }
+    match header.get("typ") {
+        None => {}
+        Some(Value::String(typ)) if typ_ok(typ) => {}
+        Some(other) => return Err(invalid(format!("the token's type {other} is not accepted here"))),
+    }
+    let kid = match header.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.as_str()),
+        Some(_) => return Err(invalid("the key id is not a string")),
+    };
+
+    // The signature, by one of the provider's keys.
+    let candidates = provider_keys::candidates(keys, kid, &alg);
+    if candidates.is_empty() {
+        return Err(if kid.is_some() { LogoutTokenError::UnknownKey } else { invalid("no key of the provider fits") });
+    }
+    let signature = decode(signature, "signature")?;
+    let signed = &token[..header_and_payload_len(token)];
+    if !candidates.iter().any(|key| key.verify_signature(&alg, signed.as_bytes(), &signature).is_ok()) {
+        return Err(invalid("the signature does not verify"));
+    }
+
+    json(decode(payload, "claims")?, "claims")
 }
 
 /// `logout+jwt` (§2.4), with or without the `application/` prefix (RFC 7515 §4.1.9), in any case; plain `JWT`, which

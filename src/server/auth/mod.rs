@@ -7,7 +7,8 @@
 //!   [`capped`]: provider requests with size and time caps; [`flow`]: what every provider's flow shares.
 //! - [`attempt`]: a sign-in in progress; [`redirect`]: where the browser goes afterwards.
 //! - [`backchannel`]: `POST /auth/backchannel-logout/{provider}`, a provider's word that someone signed out there,
-//!   with [`logout_token`] checking what it sends.
+//!   with [`logout_token`] checking what it sends; [`risc`]: `POST /auth/risc/google`, Google's security events, checked by
+//!   [`transmitter`].
 
 pub mod attempt;
 pub mod backchannel;
@@ -21,3 +22,5 @@ pub mod passkey;
 pub mod provider_keys;
 pub mod providers;
 pub mod redirect;
+pub mod risc;
+pub mod transmitter;

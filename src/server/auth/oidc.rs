@@ -30,7 +30,7 @@ use crate::server::{auth::capped::describe_reqwest, people::users::Identity, pla
 
 /// Signature algorithms accepted for ID tokens: asymmetric only. `none` cannot be expressed, and an HMAC algorithm
 /// is refused before any key is chosen, so a token "signed" with the provider's public key as an HMAC secret fails.
-const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
+pub const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,

@@ -14,6 +14,7 @@ use crate::server::auth::{
     flow::{Answer, AuthorizationRequest, CallbackError},
     github::GitHubProvider,
     oidc::OidcProvider,
+    transmitter::Transmitter,
 };
 use crate::server::platform::config::{AppUrl, Protocol, ProviderSettings};
 
@@ -76,6 +77,8 @@ pub enum ProviderError {
 
 pub struct Providers {
     entries: Vec<Entry>,
+    /// Google as a transmitter of security events, when `GOOGLE_RISC` is on.
+    risc: Option<Arc<Transmitter>>,
     /// Shared by all providers: a timeout on every request, and redirects never followed.
     http: reqwest::Client,
 }
@@ -101,7 +104,13 @@ impl Providers {
                 state: Mutex::new(State::Unavailable { retry_at: Instant::now() }),
             })
             .collect();
-        Arc::new(Self { entries, http })
+        let risc = settings.iter().find(|s| s.risc).and_then(|s| match &s.protocol {
+            Protocol::OpenIdConnect { issuer, .. } => {
+                Some(Transmitter::new(issuer.as_str(), &s.client_id, http.clone()))
+            }
+            Protocol::GitHub { .. } => None,
+        });
+        Arc::new(Self { entries, risc, http })
     }
 
     /// Sets every provider up now (in the background at start-up), so problems show in the log straight away.
@@ -116,6 +125,11 @@ impl Providers {
             .iter()
             .map(|e| ProviderSummary { id: e.settings.id.into(), label: e.settings.label.clone() })
             .collect()
+    }
+
+    /// Google's security events, when they are received.
+    pub fn risc(&self) -> Option<&Transmitter> {
+        self.risc.as_deref()
     }
 
     /// Whether back-channel logout from provider `id` is on (and `id` a configured provider).

@@ -515,6 +515,25 @@ pub(crate) fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
         },
         "sign_in_failed" => format!("Failed sign-in with {} ({})", provider(), text("reason").replace('_', " ")),
         "sign_out" => "Signed out".into(),
+        "provider_security_event" => match (text("event").as_str(), text("reason").as_str()) {
+            ("sessions-revoked" | "tokens-revoked", _) => {
+                format!("{} signed you out everywhere: your sessions from it here ended", provider())
+            }
+            ("account-disabled", "hijacking") => format!(
+                "{} found your account there taken over: every session, token and app here was ended",
+                provider()
+            ),
+            ("account-disabled", _) => format!("{} disabled your account there", provider()),
+            ("account-enabled", _) => format!("{} enabled your account there again", provider()),
+            ("account-credential-change-required", _) => {
+                format!(
+                    "{} asks you to change your password there; sign in with it again to confirm changes",
+                    provider()
+                )
+            }
+            ("token-revoked", _) => format!("{} revoked a token it had given Gatehouse", provider()),
+            (other, _) => format!("{} reported \u{201c}{other}\u{201d}", provider()),
+        },
         "signed_out_at_provider" => match detail["sessions"].as_u64() {
             Some(1) | None => format!("Signed out at {}: its session here ended", provider()),
             Some(n) => format!("Signed out at {}: {n} sessions here ended", provider()),

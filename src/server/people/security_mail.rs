@@ -27,6 +27,10 @@ pub enum Change {
     PasskeyRemoved,
     /// A new passkey from a reset link: every session, token and app authorization was ended.
     AccountRecovered,
+    /// The provider (its label) found the person's account there taken over: everything here was ended.
+    ProviderAccountHijacked(String),
+    /// The provider (its label) asks the person to change their credentials there.
+    ProviderAsksToReverify(String),
 }
 
 impl Change {
@@ -42,6 +46,8 @@ impl Change {
             Change::PasskeyAdded => "passkey_added",
             Change::PasskeyRemoved => "passkey_removed",
             Change::AccountRecovered => "account_recovered",
+            Change::ProviderAccountHijacked(_) => "provider_account_hijacked",
+            Change::ProviderAsksToReverify(_) => "provider_asks_to_reverify",
         }
     }
 
@@ -57,6 +63,10 @@ impl Change {
             Change::PasskeyAdded => "A passkey was added to your Gatehouse account",
             Change::PasskeyRemoved => "A passkey was removed from your Gatehouse account",
             Change::AccountRecovered => "Your Gatehouse account was recovered with a new passkey",
+            Change::ProviderAccountHijacked(_) => {
+                "Your Gatehouse account was locked down: your sign-in account was taken over"
+            }
+            Change::ProviderAsksToReverify(_) => "Please secure the account you sign in to Gatehouse with",
         }
     }
 
@@ -95,6 +105,31 @@ impl Change {
                                          authorization was ended: sign in with the new passkey, and create again \
                                          the tokens you need."
                 .into(),
+            Change::ProviderAccountHijacked(label) => format!(
+                "{label} told us that the {label} account you sign in to Gatehouse with was taken over by someone \
+                 else. To protect you, every Gatehouse session was signed out, and every API token and app \
+                 authorization was ended."
+            ),
+            Change::ProviderAsksToReverify(label) => format!(
+                "{label} asks you to change the password of the {label} account you sign in to Gatehouse with. Until \
+                 you sign in with it again, Gatehouse asks you to confirm it is you before any sensitive change."
+            ),
+        }
+    }
+
+    /// What to do now.
+    fn advice(&self) -> Vec<String> {
+        match self {
+            Change::ProviderAccountHijacked(label) | Change::ProviderAsksToReverify(label) => vec![format!(
+                "Secure your {label} account first (its security settings), then sign in to Gatehouse again and \
+                 review your sessions, tokens and apps on your dashboard."
+            )],
+            _ => vec![
+                "If that was you, there is nothing to do.".into(),
+                "If it was not you, someone can use your account: reset your password from the link below, then \
+                 review your sessions, tokens and apps on your dashboard."
+                    .into(),
+            ],
         }
     }
 }
@@ -127,13 +162,7 @@ pub async fn tell_owner(state: &AppState, user_id: &str, change: Change) {
         Mail {
             to,
             subject: change.subject().into(),
-            paragraphs: vec![
-            change.what_happened(),
-            "If that was you, there is nothing to do.".into(),
-            "If it was not you, someone can use your account: reset your password from the link below, then review \
-             your sessions, tokens and apps on your dashboard."
-                .into(),
-        ],
+            paragraphs: std::iter::once(change.what_happened()).chain(change.advice()).collect(),
             link: Some((state.config.app_url.join("/reset"), "Secure your account".into())),
         },
     );

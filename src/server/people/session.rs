@@ -661,21 +661,28 @@ pub async fn end_from_provider(
     subject: Option<&str>,
     sid: Option<&str>,
 ) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let (column, value) = match (sid, subject) {
-        (Some(sid), _) => ("provider_sid", sid),
-        (None, Some(subject)) => ("provider_subject", subject),
-        (None, None) => return Ok(Vec::new()),
-    };
-    let statement = format!(
-        "DELETE FROM user_sessions WHERE provider = $1 AND {column} = $2 AND ($3 IS NULL OR provider_subject = $3)
-         RETURNING id, user_id"
-    );
-    on!(tx, conn => sqlx::query_as::<_, (String, String)>(&statement)
+    const RETURNING: &str = "RETURNING id, user_id";
+    match (sid, subject) {
+        (Some(sid), subject) => on!(tx, conn => sqlx::query_as::<_, (String, String)>(&format!(
+            "DELETE FROM user_sessions WHERE provider = $1 AND provider_sid = $2
+                 AND ($3 IS NULL OR provider_subject = $3) {RETURNING}"
+        ))
         .bind(provider)
-        .bind(value)
+        .bind(sid)
         .bind(subject)
         .fetch_all(conn)
-        .await)
+        .await),
+        // Sessions from before sessions kept the provider's `sub` (issue 28) are found through the identity.
+        (None, Some(subject)) => on!(tx, conn => sqlx::query_as::<_, (String, String)>(&format!(
+            "DELETE FROM user_sessions WHERE provider = $1 AND (provider_subject = $2 OR (provider_subject IS NULL
+                 AND user_id IN (SELECT user_id FROM identities WHERE provider = $1 AND subject = $2))) {RETURNING}"
+        ))
+        .bind(provider)
+        .bind(subject)
+        .fetch_all(conn)
+        .await),
+        (None, None) => Ok(Vec::new()),
+    }
 }
 
 /// Whether this session belongs to a signed-in person (unchecked: for housekeeping, never for access decisions).

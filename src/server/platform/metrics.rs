@@ -13,7 +13,8 @@
 //! - `gatehouse_rate_limit_refusals_total{limit, reason}`: requests the rate limits or an address block refused;
 //! - `gatehouse_backchannel_logouts_total{provider, outcome}`: logout tokens received from sign-in providers,
 //!   `accepted` or `refused`; `gatehouse_backchannel_logout_deliveries_total{client, outcome}`: logout tokens sent
-//!   to apps, `delivered`, `retried` or `failed`.
+//!   to apps, `delivered`, `retried` or `failed`; `gatehouse_security_events_total{provider, outcome}`: Google's
+//!   Cross-Account Protection tokens, `accepted` or `refused`.
 //!
 //! Who may read it: a request with `Authorization: Bearer <METRICS_TOKEN>`, or one from `ADMIN_ALLOWED_IPS` (from
 //! loopback only, when that is not set). Anyone else gets 404, as if there were nothing here.
@@ -49,6 +50,7 @@ const TOKENS: &str = "gatehouse_tokens_issued_total";
 const REFUSALS: &str = "gatehouse_rate_limit_refusals_total";
 const BACKCHANNEL_LOGOUTS: &str = "gatehouse_backchannel_logouts_total";
 const LOGOUT_DELIVERIES: &str = "gatehouse_backchannel_logout_deliveries_total";
+const SECURITY_EVENTS: &str = "gatehouse_security_events_total";
 const CHAIN_INTACT: &str = "gatehouse_audit_chain_intact";
 const CHAIN_CHECKED: &str = "gatehouse_audit_chain_checked_timestamp_seconds";
 
@@ -170,6 +172,7 @@ impl Metrics {
         describe(REFUSALS, "Requests refused by a rate limit or an address block.");
         describe(BACKCHANNEL_LOGOUTS, "Logout tokens received from sign-in providers, by provider and outcome.");
         describe(LOGOUT_DELIVERIES, "Logout tokens sent to apps, by app (client id) and outcome.");
+        describe(SECURITY_EVENTS, "Security event tokens received (Google's Cross-Account Protection), by outcome.");
         describe(CHAIN_INTACT, "1 if the audit hash chain verified at its newest full check, 0 if it did not.");
         describe(CHAIN_CHECKED, "When the audit hash chain was last checked in full, in Unix seconds.");
         Self { recorder, routes: RwLock::default() }
@@ -222,6 +225,12 @@ impl Metrics {
     pub fn backchannel_logout(&self, provider: &str, outcome: &'static str) {
         let labels = vec![Label::new("provider", provider.to_owned()), Label::new("outcome", outcome)];
         self.counter(BACKCHANNEL_LOGOUTS, labels).increment(1);
+    }
+
+    /// A security event token from a provider: `accepted` or `refused`.
+    pub fn security_event(&self, provider: &str, outcome: &'static str) {
+        let labels = vec![Label::new("provider", provider.to_owned()), Label::new("outcome", outcome)];
+        self.counter(SECURITY_EVENTS, labels).increment(1);
     }
 
     /// A logout token sent to an app: `delivered`, `retried` or `failed`.

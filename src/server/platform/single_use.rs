@@ -1,5 +1,5 @@
-//! What may be used only once, on every instance: a passkey ceremony's challenge, a provider's logout token (its
-//! `jti`). One conditional `INSERT` into `single_use` decides which use is the first; the row stays until the value
+//! What may be used only once, on every instance: a passkey ceremony's challenge, a provider's logout token or
+//! security event token (its `jti`). One conditional `INSERT` into `single_use` decides which use is the first; the row stays until the value
 //! would have been refused as expired anyway, then [`purge_expired`] deletes it. Callers write only what passed its
 //! signature or seal check, with a deadline minutes away, so what a stranger can make us keep is bounded by what
 //! they can get signed.
@@ -13,6 +13,8 @@ pub enum Kind<'a> {
     PasskeyChallenge,
     /// A back-channel logout token's `jti`, per sign-in provider id.
     LogoutToken(&'a str),
+    /// A security event token's `jti` (Google's Cross-Account Protection), per provider id.
+    SecurityEvent(&'a str),
 }
 
 impl Kind<'_> {
@@ -20,6 +22,7 @@ impl Kind<'_> {
         match self {
             Kind::PasskeyChallenge => "passkey".to_owned(),
             Kind::LogoutToken(provider) => format!("logout:{provider}"),
+            Kind::SecurityEvent(provider) => format!("secevent:{provider}"),
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct ProviderSettings {
     /// `OIDC_BACKCHANNEL_LOGOUT`, `DEV_IDP_BACKCHANNEL_LOGOUT`; never for GitHub, which has no such thing, nor
     /// Google, which signals through Cross-Account Protection instead.
     pub backchannel_logout: bool,
+    /// Whether Google's Cross-Account Protection events are received (`POST /auth/risc/google`): `GOOGLE_RISC`.
+    pub risc: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +46,7 @@ impl fmt::Debug for ProviderSettings {
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
             .field("backchannel_logout", &self.backchannel_logout)
+            .field("risc", &self.risc)
             .finish()
     }
 }
@@ -104,6 +107,7 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
             client_id,
             client_secret,
             backchannel_logout: vars.flag("OIDC_BACKCHANNEL_LOGOUT")?,
+            risc: false,
         });
     }
     // Google's and GitHub's addresses are fixed; overriding them is for tests, which run their stand-ins on this
@@ -129,6 +133,7 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
             client_id,
             client_secret,
             backchannel_logout: false,
+            risc: vars.flag("GOOGLE_RISC")?,
         });
     }
     if let Some((client_id, client_secret)) = credentials("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")? {
@@ -141,6 +146,7 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
             client_id,
             client_secret,
             backchannel_logout: false,
+            risc: false,
         });
     }
     if let Some(issuer) = url("DEV_IDP_URL", None)? {
@@ -161,6 +167,7 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
             client_secret: SecretString::from(DEV_IDP_CLIENT_SECRET),
             // The Dev IdP sends them (to `/auth/backchannel-logout/dev`), so they are on unless switched off.
             backchannel_logout: vars.flag_or("DEV_IDP_BACKCHANNEL_LOGOUT", true)?,
+            risc: false,
         });
     }
     Ok(providers)

@@ -53,11 +53,14 @@ pub enum Event {
     /// A sign-in provider said the person signed out there (back-channel logout): the sessions that came from that
     /// provider session (or identity) ended here.
     SignedOutAtProvider,
+    /// A provider reported something about the person's account there (Google's Cross-Account Protection): what,
+    /// and what Gatehouse did.
+    ProviderSecurityEvent,
 }
 
 impl Event {
     /// Every kind, for the admin area's filter.
-    pub const ALL: [Event; 45] = [
+    pub const ALL: [Event; 46] = [
         Event::SignIn,
         Event::SignInFailed,
         Event::SignOut,
@@ -103,6 +106,7 @@ impl Event {
         Event::PasskeyRefused,
         Event::AccountRecovered,
         Event::SignedOutAtProvider,
+        Event::ProviderSecurityEvent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -152,6 +156,7 @@ impl Event {
             Event::PasskeyRefused => "passkey_refused",
             Event::AccountRecovered => "account_recovered",
             Event::SignedOutAtProvider => "signed_out_at_provider",
+            Event::ProviderSecurityEvent => "provider_security_event",
         }
     }
 }
