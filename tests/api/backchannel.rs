@@ -261,8 +261,13 @@ impl Receiver {
     }
 }
 
-/// Registers an app told of ended authorizations at `uri`.
+/// Registers an app told of ended authorizations at `uri` (an operator's: no owner).
 async fn app_with_logout_uri(app: &TestApp, uri: &str) -> crate::authorization_server::App {
+    app_of(app, None, uri).await
+}
+
+/// The same, registered by `owner` on `/apps`.
+async fn app_of(app: &TestApp, owner: Option<&str>, uri: &str) -> crate::authorization_server::App {
     let new = gatehouse::server::oauth::clients::NewClient::parse(
         "Sample app",
         &[crate::authorization_server::REDIRECT.to_owned()],
@@ -275,7 +280,7 @@ async fn app_with_logout_uri(app: &TestApp, uri: &str) -> crate::authorization_s
     .expect("a valid client");
     let created = gatehouse::server::oauth::clients::create(
         &app.state.db,
-        None,
+        owner,
         new,
         &gatehouse::server::people::session::ClientInfo::default(),
     )
@@ -351,6 +356,15 @@ async fn apps_are_told_when_an_authorization_ends_however_it_ends() {
     assert_eq!(received.len(), 3, "told of the deleted account");
     checked_logout_token(&app, &received[2], &client.id).await;
 
+    // A session past its limits, purged: told too.
+    sign_in_as(&app.main_browser(), &provider, "user-1").await;
+    tokens(&app, &client).await;
+    sqlx::query("UPDATE user_sessions SET expires_at = 1").execute(&app.sql).await.expect("expired");
+    gatehouse::server::people::session::purge_expired(&app.state.db, &app.state.config.sessions)
+        .await
+        .expect("purged");
+    assert_eq!(receiver.received(4, DELIVERED).await.len(), 4, "told of the expired session");
+
     let outcome: (Option<i64>, Option<String>) =
         sqlx::query_as("SELECT logout_delivered_at, logout_outcome FROM oauth_clients WHERE id = $1")
             .bind(&client.id)
@@ -366,12 +380,19 @@ async fn an_app_that_fails_is_tried_again_and_its_developer_sees_how_it_went() {
     let (provider, app) = with_provider(&[]).await;
     sign_in_as(&app.main_browser(), &provider, "user-1").await;
     let receiver = Receiver::start(1).await;
-    let client = app_with_logout_uri(&app, &receiver.url).await;
+    let developer: String = sqlx::query_scalar("SELECT id FROM users").fetch_one(&app.sql).await.expect("the person");
+    let client = app_of(&app, Some(&developer), &receiver.url).await;
+    let page = app.get("/apps").await.text().await.expect("the apps page");
+    assert!(page.contains(&receiver.url) && page.contains("nothing sent yet"), "{page}");
     tokens(&app, &client).await;
+    // Signed out, then signed in again to see the page: the authorization of the first session ended.
     assert_eq!(app.post_from_page("/auth/logout").await.status(), StatusCode::SEE_OTHER);
     let received = receiver.received(1, DELIVERED).await;
     assert_eq!(received.len(), 1, "the second attempt is delivered");
     checked_logout_token(&app, &received[0], &client.id).await;
+    sign_in_as(&app.main_browser(), &provider, "user-1").await;
+    let page = app.get("/apps").await.text().await.expect("the apps page");
+    assert!(page.contains("data-testid=\"app-backchannel-outcome\">delivered<"), "the developer sees it: {page}");
     let metrics = app.get("/metrics").await.text().await.expect("metrics");
     for outcome in ["retried", "delivered"] {
         let line = format!(
