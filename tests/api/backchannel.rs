@@ -452,3 +452,26 @@ fn a_back_channel_logout_uri_is_https_or_loopback_http() {
         assert!(error.contains("Back-channel logout URI"), "{error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_authorization_is_delivered_by_the_next_instance_after_a_crash() {
+    let (provider, mut app) = with_provider(&[]).await;
+    sign_in_as(&app.main_browser(), &provider, "user-1").await;
+    let receiver = Receiver::start(0).await;
+    let client = app_with_logout_uri(&app, &receiver.url).await;
+    tokens(&app, &client).await;
+    app.stop().await;
+
+    // The authorization ends in a committed transaction, and the instance that made it goes before it delivers.
+    sqlx::query("DELETE FROM oauth_authorizations").execute(&app.sql).await.expect("ended");
+    assert_eq!(app.count("backchannel_logouts").await, 1, "the outbox row was written with the change");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(receiver.received(1, std::time::Duration::ZERO).await.is_empty(), "nobody is running to deliver it");
+
+    let next = crate::helpers::spawn_app_with(&[("DATABASE_URL", app.database_url.as_str())]).await;
+    let received = receiver.received(1, DELIVERED).await;
+    assert_eq!(received.len(), 1, "the next instance delivers it");
+    let header = jsonwebtoken::decode_header(&received[0]).expect("a JWT");
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    assert_eq!(next.count("backchannel_logouts").await, 0);
+}

@@ -36,6 +36,14 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// Stops the server and its background work (as a crash would), keeping its database for another app.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("request reaches the app")
     }
