@@ -360,9 +360,7 @@ async fn apps_are_told_when_an_authorization_ends_however_it_ends() {
     sign_in_as(&app.main_browser(), &provider, "user-1").await;
     tokens(&app, &client).await;
     sqlx::query("UPDATE user_sessions SET expires_at = 1").execute(&app.sql).await.expect("expired");
-    gatehouse::server::people::session::purge_expired(&app.state.db, &app.state.config.sessions)
-        .await
-        .expect("purged");
+    gatehouse::server::people::session::purge_expired(&app.state.db, &app.state.config.sessions).await.expect("purged");
     assert_eq!(receiver.received(4, DELIVERED).await.len(), 4, "told of the expired session");
 
     let outcome: (Option<i64>, Option<String>) =
