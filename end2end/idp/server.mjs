@@ -79,6 +79,8 @@ const provider = new Provider(issuer, {
   jwks: { keys: [signingKey] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   pkce: { methods: ['S256'], required: () => true },
+  // Every refresh token is used once: a refresh gives a new one (what Gatehouse's kept tokens must cope with).
+  rotateRefreshToken: true,
   scopes: ['openid', 'offline_access', 'email', 'profile'],
   claims: {
     openid: ['sub'],

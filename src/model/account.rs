@@ -74,6 +74,9 @@ pub struct LinkedIdentity {
     pub provider_label: String,
     pub email: Option<String>,
     pub linked_at: i64,
+    /// When the provider's tokens are kept (`PROVIDER_TOKENS=keep`): whether they still work (`false`: the provider
+    /// refused them, reconnect by signing in with it again).
+    pub tokens_kept: Option<bool>,
 }
 
 /// Everything the dashboard shows, from one server function and one read transaction.

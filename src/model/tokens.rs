@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::error::AppError;
 
-/// What a token may do. A browser session carries every scope.
+/// What a token may do. A browser session carries every scope but `connections:token`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Scope {
@@ -25,10 +25,14 @@ pub enum Scope {
     TokensRead,
     #[serde(rename = "tokens:write")]
     TokensWrite,
+    /// A current access token at one of the person's sign-in providers (`PROVIDER_TOKENS=keep`). Never carried by a
+    /// browser session: only a personal access token or an app's token with it may ask.
+    #[serde(rename = "connections:token")]
+    ConnectionsToken,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::ProfileRead,
         Scope::ProfileWrite,
         Scope::SessionsRead,
@@ -36,6 +40,7 @@ impl Scope {
         Scope::AuditRead,
         Scope::TokensRead,
         Scope::TokensWrite,
+        Scope::ConnectionsToken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,12 +52,13 @@ impl Scope {
             Scope::AuditRead => "audit:read",
             Scope::TokensRead => "tokens:read",
             Scope::TokensWrite => "tokens:write",
+            Scope::ConnectionsToken => "connections:token",
         }
     }
 
     /// Whether a holder of this scope can change things (what needs a recent confirmation to hand out).
     pub fn writes(self) -> bool {
-        matches!(self, Scope::ProfileWrite | Scope::SessionsWrite | Scope::TokensWrite)
+        matches!(self, Scope::ProfileWrite | Scope::SessionsWrite | Scope::TokensWrite | Scope::ConnectionsToken)
     }
 
     pub fn parse(raw: &str) -> Result<Self, AppError> {
@@ -72,6 +78,7 @@ impl Scope {
             Scope::AuditRead => "Read your security activity",
             Scope::TokensRead => "List your tokens",
             Scope::TokensWrite => "Create and revoke tokens",
+            Scope::ConnectionsToken => "Get access tokens for your sign-in providers (Google, …)",
         }
     }
 }

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use crate::model::tokens::Scope;
 
 /// (method, path, scope, what it does)
-const ROUTES: [(&str, &str, &str, &str); 9] = [
+const ROUTES: [(&str, &str, &str, &str); 11] = [
     ("GET", "/api/v1/me", "profile:read", "Your profile"),
     ("PATCH", "/api/v1/me", "profile:write", "Change your display name: {\"display_name\": \"…\"}"),
     ("GET", "/api/v1/sessions", "sessions:read", "Your active sessions"),
@@ -17,6 +17,18 @@ const ROUTES: [(&str, &str, &str, &str); 9] = [
     ("POST", "/api/v1/tokens", "tokens:write", "Create a token: {\"name\", \"scopes\", \"expires_in_days\"}"),
     ("DELETE", "/api/v1/tokens/{id}", "tokens:write", "Revoke a token, and the tokens it created"),
     ("DELETE", "/api/v1/tokens", "tokens:write", "Revoke all your tokens"),
+    (
+        "GET",
+        "/api/v1/connections",
+        "connections:token",
+        "Your sign-in providers whose tokens are kept (not with a cookie)",
+    ),
+    (
+        "POST",
+        "/api/v1/connections/{provider}/token",
+        "connections:token",
+        "A current access token at that provider, refreshed when needed (not with a cookie)",
+    ),
 ];
 
 #[component]

@@ -221,14 +221,26 @@ fn Methods(error: Option<AppError>, children: Children) -> impl IntoView {
 
 #[component]
 fn IdentityRow(identity: LinkedIdentity, now: i64, only_one: bool) -> impl IntoView {
-    let LinkedIdentity { id, provider, provider_label, email, linked_at } = identity;
+    let LinkedIdentity { id, provider, provider_label, email, linked_at, tokens_kept } = identity;
     let testid = format!("identity-{provider}");
+    let reconnect = format!("/auth/link/{provider}");
     view! {
         <li class="row" data-testid=testid>
             <div class="row-main">
                 <strong>{provider_label.clone()}</strong>
                 <span class="muted">{email.unwrap_or_else(|| "no email".into())}</span>
                 <span class="muted small">"Linked " <Ago at=linked_at now/></span>
+                {tokens_kept.map(|works| if works {
+                    view! { <span class="badge" data-testid="connection-state">"connected"</span> }.into_any()
+                } else {
+                    view! {
+                        <span class="badge danger-badge" data-testid="connection-state">"reconnect needed"</span>
+                        <form method="post" action=reconnect class="inline-form">
+                            <button type="submit" class="button secondary small" data-testid="reconnect">"Reconnect"</button>
+                        </form>
+                    }
+                    .into_any()
+                })}
             </div>
             <RemoveIdentity id provider label=provider_label only_one/>
         </li>

@@ -10,6 +10,7 @@ mod authorization_server;
 mod backchannel;
 mod bearer;
 mod cache;
+mod connections;
 mod database;
 mod github;
 mod health;

@@ -63,6 +63,10 @@ pub struct Behaviour {
     /// How long ago the provider says the person signed in when asked to check again: zero for a provider that
     /// honours `prompt=login`; more for one that ignores it.
     pub auth_age: Duration,
+    /// How long the access tokens it gives last (`expires_in`).
+    pub access_lifetime: i64,
+    /// Refuse every refresh token (`invalid_grant`), as after the person revoked the grant.
+    pub refuse_refresh: bool,
 }
 
 impl Default for Behaviour {
@@ -79,6 +83,8 @@ impl Default for Behaviour {
             email_verified: true,
             name: "Ada Lovelace".into(),
             auth_age: Duration::ZERO,
+            access_lifetime: 300,
+            refuse_refresh: false,
         }
     }
 }
@@ -98,6 +104,10 @@ struct Shared {
     issuer: String,
     behaviour: Arc<Mutex<Behaviour>>,
     grants: Arc<Mutex<HashMap<String, Grant>>>,
+    /// Live refresh tokens, and whose (rotated: each is used once).
+    refresh_tokens: Arc<Mutex<HashMap<String, String>>>,
+    /// How many refresh grants were asked for.
+    refreshes: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 pub struct TestProvider {
@@ -113,6 +123,8 @@ impl TestProvider {
             issuer: issuer.clone(),
             behaviour: Arc::new(Mutex::new(Behaviour::default())),
             grants: Arc::new(Mutex::new(HashMap::new())),
+            refresh_tokens: Arc::new(Mutex::new(HashMap::new())),
+            refreshes: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         };
         let router = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -123,6 +135,16 @@ impl TestProvider {
             .with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self { issuer, shared }
+    }
+
+    /// The refresh tokens it has given that are still live.
+    pub fn live_refresh_tokens(&self) -> Vec<String> {
+        self.shared.refresh_tokens.lock().expect("lock").keys().cloned().collect()
+    }
+
+    /// How many refresh grants apps asked for so far.
+    pub fn refresh_count(&self) -> usize {
+        self.shared.refreshes.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Changes how the provider behaves from now on.
@@ -288,6 +310,9 @@ async fn token(
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
         return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" }))).into_response();
     }
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return refresh(&shared, &form).await;
+    }
     if form.get("grant_type").map(String::as_str) != Some("authorization_code") {
         return token_error("unsupported_grant_type");
     }
@@ -319,11 +344,33 @@ async fn token(
     }
     (behaviour.edit_claims)(&mut claims);
     let id_token = sign(&behaviour.signing, &Value::Object(claims));
+    let refresh_token = format!("refresh-{}", rand_suffix());
+    shared.refresh_tokens.lock().expect("lock").insert(refresh_token.clone(), grant.subject.clone());
     Json(json!({
         "access_token": format!("access-{}", grant.subject),
         "token_type": "Bearer",
-        "expires_in": 300,
+        "expires_in": behaviour.access_lifetime,
+        "refresh_token": refresh_token,
         "id_token": id_token,
+    }))
+    .into_response()
+}
+
+/// The refresh grant, rotating: the refresh token used is gone, a new one comes with the new access token.
+async fn refresh(shared: &Shared, form: &HashMap<String, String>) -> Response {
+    let n = shared.refreshes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let behaviour = shared.behaviour.lock().expect("lock").clone();
+    tokio::time::sleep(behaviour.token_delay).await;
+    let used = form.get("refresh_token").cloned().unwrap_or_default();
+    let subject = shared.refresh_tokens.lock().expect("lock").remove(&used);
+    let Some(subject) = subject.filter(|_| !behaviour.refuse_refresh) else { return token_error("invalid_grant") };
+    let refresh_token = format!("refresh-{}", rand_suffix());
+    shared.refresh_tokens.lock().expect("lock").insert(refresh_token.clone(), subject.clone());
+    Json(json!({
+        "access_token": format!("refreshed-{n}-{subject}"),
+        "token_type": "Bearer",
+        "expires_in": behaviour.access_lifetime,
+        "refresh_token": refresh_token,
     }))
     .into_response()
 }

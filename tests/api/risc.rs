@@ -204,6 +204,41 @@ async fn tokens_that_are_not_googles_for_this_site_are_refused_with_rfc_8935_err
     assert_eq!(push(&off, &signed(&provider, &good())).await.0, StatusCode::NOT_FOUND);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_refresh_token_named_by_google_drops_the_kept_tokens() {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use sha2::{Digest, Sha512};
+    let provider = TestProvider::start().await;
+    let app = google_app(&provider, &[("GOOGLE_RISC", "true"), ("PROVIDER_TOKENS", "keep")]).await;
+    google_browser(&app, &provider, "g-1").await;
+    provider.set(|b| b.email = Some("grace@example.test".into()));
+    google_browser(&app, &provider, "g-2").await;
+    assert_eq!(app.count("provider_tokens").await, 2);
+    let mut live = provider.live_refresh_tokens();
+    live.sort();
+    let by_prefix =
+        |token: &str| json!({ "token_type": "refresh_token", "token_identifier_alg": "prefix", "token": &token[..16] });
+    let by_hash = |token: &str| {
+        let hash = STANDARD.encode(Sha512::digest(Sha512::digest(token.as_bytes())));
+        json!({ "token_type": "refresh_token", "token_identifier_alg": "hash_base64_sha512_sha512", "token": hash })
+    };
+    for (n, subject) in [(1, by_prefix(&live[0])), (0, by_hash(&live[1]))] {
+        let mut claims = provider.security_event_claims("token-revoked", "ignored", json!({}));
+        claims["events"]["https://schemas.openid.net/secevent/oauth/event-type/token-revoked"]["subject"] =
+            json!({ "subject_type": "oauth_token" })
+                .as_object()
+                .map(|o| {
+                    let mut o = o.clone();
+                    o.extend(subject.as_object().expect("object").clone());
+                    Value::Object(o)
+                })
+                .expect("subject");
+        assert_eq!(push(&app, &signed(&provider, &claims)).await.0, StatusCode::ACCEPTED);
+        assert_eq!(app.count("provider_tokens").await, n, "the named token's connection is gone");
+    }
+    assert_eq!(events_of(&app, "provider_security_event").await.len(), 2);
+}
+
 /// `gatehouse risc register` talks to Google, which is not reachable here; what it checks first is tested.
 #[tokio::test]
 async fn registering_with_google_names_what_is_missing_before_calling_it() {

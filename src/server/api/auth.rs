@@ -26,7 +26,7 @@ use crate::{
 /// How the caller proved who they are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Credential {
-    /// A browser session (the `user_sessions` row id). Carries every scope.
+    /// A browser session (the `user_sessions` row id). Carries every scope but `connections:token`.
     Session(String),
     /// A personal access token (its id).
     PersonalToken(String),
@@ -56,6 +56,12 @@ impl Principal {
 
     pub fn scopes(&self) -> &[Scope] {
         &self.scopes
+    }
+
+    /// Whether the caller may give a new token `scope`: a token only what it holds itself; a browser session any
+    /// scope, `connections:token` included (which it cannot use itself).
+    pub fn may_grant(&self, scope: Scope) -> bool {
+        matches!(self.credential, Credential::Session(_)) || self.scopes.contains(&scope)
     }
 
     pub fn session_id(&self) -> Option<&str> {
@@ -105,7 +111,9 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Principal, 
     Ok(Principal {
         user_id: signed_in.session.user_id.clone(),
         credential: Credential::Session(signed_in.session.session_id.clone()),
-        scopes: Scope::ALL.to_vec(),
+        // Every scope but one: a provider's access token is for the person's programs, never for a page (whatever
+        // runs in it could take it away).
+        scopes: Scope::ALL.into_iter().filter(|s| *s != Scope::ConnectionsToken).collect(),
         user: signed_in.user.clone(),
     })
 }

@@ -7,6 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::model::{
@@ -181,7 +182,7 @@ pub(super) async fn create_token(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::TokensWrite)?;
     let ApiJson(body) = body?;
-    if let Some(scope) = body.scopes.iter().find(|s| !principal.scopes().contains(s)) {
+    if let Some(scope) = body.scopes.iter().find(|s| !principal.may_grant(**s)) {
         // A token cannot mint a token with more power than its own.
         return Err(ApiError::insufficient_scope(*scope));
     }
@@ -244,4 +245,105 @@ pub(super) async fn revoke_token(
     principal.require(Scope::TokensWrite)?;
     tokens::revoke(&state, &principal.user_id, &id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct ConnectionInfo {
+    /// The provider's id (`google`, `oidc`, `dev`).
+    provider: String,
+    /// `connected`, or `reconnect_needed` once the provider refused the kept tokens (sign in with it again).
+    state: &'static str,
+    /// When the kept access token expires (Unix seconds), if the provider said; a new one is fetched when needed.
+    expires_at: Option<i64>,
+    /// What the tokens may do at the provider, as it said.
+    scopes: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct Connections {
+    connections: Vec<ConnectionInfo>,
+}
+
+/// The person's sign-in providers whose tokens are kept (`PROVIDER_TOKENS=keep`). Not with a session cookie.
+#[utoipa::path(get, path = "/api/v1/connections", tag = "connections",
+    responses((status = 200, body = Connections), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = ["connections:token"])))]
+pub(super) async fn list_connections(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Connections>, ApiError> {
+    principal.require(Scope::ConnectionsToken)?;
+    let list = crate::server::auth::connections::list(&state.db, &principal.user_id).await?;
+    let connections = list
+        .into_iter()
+        .map(|c| ConnectionInfo {
+            state: if c.state == crate::server::auth::connections::CONNECTED {
+                "connected"
+            } else {
+                "reconnect_needed"
+            },
+            provider: c.provider,
+            expires_at: c.expires_at,
+            scopes: c.scopes,
+        })
+        .collect();
+    Ok(Json(Connections { connections }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct ProviderAccessToken {
+    /// A current access token at the provider (never the refresh token).
+    access_token: String,
+    token_type: &'static str,
+    /// When it expires (Unix seconds), if the provider said.
+    expires_at: Option<i64>,
+}
+
+/// A current access token at a sign-in provider, refreshed first when it is about to expire (once, however many ask
+/// at the same moment). 404 when no tokens are kept for it, 409 `reconnect_needed` when the provider refused them,
+/// 503 when it cannot be reached. Every answer with a token is recorded in the person's activity. Not with a session
+/// cookie.
+#[utoipa::path(post, path = "/api/v1/connections/{provider}/token", tag = "connections",
+    params(("provider" = String, Path, description = "The provider's id, from the list")),
+    responses((status = 200, body = ProviderAccessToken), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
+    security(("bearer" = ["connections:token"])))]
+pub(super) async fn connection_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    ApiPath(provider): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    use crate::server::auth::connections::{self, ConnectionError};
+    principal.require(Scope::ConnectionsToken)?;
+    let (access_token, expires_at) = match connections::current_token(&state, &principal.user_id, &provider).await {
+        Ok(token) => token,
+        Err(ConnectionError::NotConnected) => return Err(ApiError::not_found()),
+        Err(ConnectionError::ReconnectNeeded) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "reconnect_needed",
+                "The provider no longer accepts the kept tokens: sign in with it again to reconnect.",
+            ));
+        }
+        Err(ConnectionError::ProviderUnavailable(reason)) => {
+            tracing::warn!(provider, reason, "provider token not available");
+            return Err(ApiError::unavailable());
+        }
+        Err(ConnectionError::Database(error)) => return Err(error.into()),
+    };
+    let via = match &principal.credential {
+        Credential::PersonalToken(id) => json!({ "token": id }),
+        Credential::AppToken { client_id, .. } => json!({ "client": client_id }),
+        Credential::Session(_) => json!({}),
+    };
+    let mut detail = json!({ "provider": provider });
+    if let (Some(detail), Some(via)) = (detail.as_object_mut(), via.as_object()) {
+        detail.extend(via.clone());
+    }
+    use crate::server::security::audit::{Event, record_on};
+    record_on(&state.db, Event::ConnectionTokenIssued, Some(&principal.user_id), &client, detail).await?;
+    let body = ProviderAccessToken { access_token, token_type: "Bearer", expires_at };
+    Ok((StatusCode::OK, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }

@@ -23,7 +23,9 @@ use utoipa::{
         crate::server::api::handlers::list_tokens,
         crate::server::api::handlers::create_token,
         crate::server::api::handlers::revoke_all_tokens,
-        crate::server::api::handlers::revoke_token
+        crate::server::api::handlers::revoke_token,
+        crate::server::api::handlers::list_connections,
+        crate::server::api::handlers::connection_token
     ),
     modifiers(&Security, &RateLimited),
     tags(

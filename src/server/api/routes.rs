@@ -12,7 +12,8 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use crate::server::api::error::ApiError;
 use crate::server::api::extract::MAX_BODY_BYTES;
 use crate::server::api::handlers::{
-    audit, create_token, list_sessions, list_tokens, me, revoke_all_tokens, revoke_session, revoke_token, update_me,
+    audit, connection_token, create_token, list_connections, list_sessions, list_tokens, me, revoke_all_tokens,
+    revoke_session, revoke_token, update_me,
 };
 use crate::server::api::openapi;
 use crate::server::state::AppState;
@@ -25,6 +26,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/audit", get(audit))
         .route("/tokens", get(list_tokens).post(create_token).delete(revoke_all_tokens))
         .route("/tokens/{id}", axum::routing::delete(revoke_token))
+        .route("/connections", get(list_connections))
+        .route("/connections/{provider}/token", axum::routing::post(connection_token))
         .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

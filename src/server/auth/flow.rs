@@ -243,6 +243,29 @@ pub struct Answer {
     pub identity: Identity,
     /// The provider's session (`sid` of the ID token), when it names one.
     pub sid: Option<String>,
+    /// The person's tokens at the provider, when they are kept (`PROVIDER_TOKENS=keep`).
+    pub tokens: Option<ProviderTokens>,
+}
+
+/// A person's tokens at a provider, as its token endpoint gave them. Never logged: `Debug` shows none of them.
+pub struct ProviderTokens {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// When the access token expires (Unix seconds), if the provider said.
+    pub expires_at: Option<i64>,
+    /// What they may do there, space-separated, if the provider said.
+    pub scopes: String,
+}
+
+impl std::fmt::Debug for ProviderTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderTokens")
+            .field("access_token", &"[redacted]")
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
+            .field("expires_at", &self.expires_at)
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 impl Answer {

@@ -15,7 +15,8 @@ use tower_sessions::Session;
 
 use crate::server::auth::{
     attempt::{self, LoginAttempt},
-    flow::CallbackError,
+    connections,
+    flow::{Answer, CallbackError},
     providers::ProviderError,
     redirect::RedirectTarget,
 };
@@ -275,7 +276,11 @@ async fn finish(
         if caller.signed_in().is_none_or(|signed_in| &signed_in.session.user_id != user_id) {
             return Err(on_behalf(CallbackError::LinkSessionEnded));
         }
-        match users::link(&state.db, user_id, identity).await.map_err(|e| internal(&e))? {
+        let link = users::link(&state.db, user_id, identity).await.map_err(|e| internal(&e))?;
+        if !matches!(link, users::Link::BelongsToAnother) {
+            keep_tokens(state, user_id, provider, &answer).await;
+        }
+        match link {
             users::Link::Linked => {
                 state.cache.forget_user(user_id);
                 audit::record_on(
@@ -329,6 +334,7 @@ async fn finish(
     // session) until a code passes at /login/mfa.
     if two_step {
         tx.commit().await.map_err(|e| internal(&e))?;
+        keep_tokens(state, &user.id, provider, &answer).await;
         let challenge = session::Challenge {
             user_id: user.id.clone(),
             provider: provider.to_owned(),
@@ -364,12 +370,22 @@ async fn finish(
         .map_err(|e| internal(&e))?;
     tx.commit().await.map_err(|e| internal(&e))?;
     state.metrics.sign_in(provider, Outcome::Success);
+    keep_tokens(state, &user.id, provider, &answer).await;
     notices::after_sign_in(state, &user.id, &auth.session_id, client_info).await;
     session::start(session, &state.cache, &state.config.sessions, &auth, attempt.keep)
         .await
         .map_err(|e| internal(&e))?;
     tracing::info!(provider, user_id = %user.id, created, "signed in");
     Ok(attempt.next)
+}
+
+/// Keeps the person's tokens at the provider, when they are kept (`PROVIDER_TOKENS=keep`). A failure is logged: the
+/// sign-in stands, and the connection shows as it was.
+async fn keep_tokens(state: &AppState, user_id: &str, provider: &str, answer: &Answer) {
+    let Some(tokens) = &answer.tokens else { return };
+    if let Err(error) = connections::keep(state, user_id, provider, tokens).await {
+        tracing::error!(%error, provider, %user_id, "could not keep the provider's tokens");
+    }
 }
 
 /// Signs out: the session is deleted on the server, the cookie cleared, and the browser sent home.

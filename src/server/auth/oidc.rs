@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::server::auth::{
-    flow::{Answer, AuthorizationRequest, CallbackError},
+    flow::{Answer, AuthorizationRequest, CallbackError, ProviderTokens},
     logout_token::{self, LogoutClaims, LogoutTokenError},
     provider_keys::{ProviderKey, ProviderKeys},
 };
@@ -62,6 +62,8 @@ pub struct OidcProvider {
     redirect_uri: RedirectUrl,
     jwks: RwLock<Jwks>,
     http: reqwest::Client,
+    /// Whether the person's tokens here are kept (`PROVIDER_TOKENS=keep`): then offline access is asked for.
+    keep_tokens: bool,
 }
 
 struct Jwks {
@@ -127,7 +129,13 @@ impl OidcProvider {
             redirect_uri,
             jwks: RwLock::new(Jwks { keys, refetched_at: None }),
             http,
+            keep_tokens: false,
         })
+    }
+
+    /// The same provider, keeping the person's tokens (or not).
+    pub fn keeping_tokens(self, keep_tokens: bool) -> Self {
+        Self { keep_tokens, ..self }
     }
 
     pub fn issuer(&self) -> &str {
@@ -163,6 +171,16 @@ impl OidcProvider {
             // Check again, and say when (`max_age` makes `auth_time` required in the ID token, OIDC Core §3.1.2.1).
             request =
                 request.add_prompt(openidconnect::core::CoreAuthPrompt::Login).set_max_age(std::time::Duration::ZERO);
+        }
+        if self.keep_tokens {
+            // A refresh token is given only with consent to offline access: Google's own parameter, and the
+            // `offline_access` scope elsewhere (OIDC Core §11), which providers honour only with `prompt=consent`.
+            if self.id == "google" {
+                request = request.add_extra_param("access_type", "offline");
+            }
+            if self.id == "google" || self.scopes.iter().any(|s| s == "offline_access") {
+                request = request.add_prompt(openidconnect::core::CoreAuthPrompt::Consent);
+            }
         }
         let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
         AuthorizationRequest {
@@ -231,7 +249,36 @@ impl OidcProvider {
                 Err(_) => None, // The provider has no UserInfo endpoint: the ID token is all there is.
             };
         let identity = identity(self.id, self.issuer(), &claims, userinfo.as_ref());
-        Ok(Answer { identity, sid: session_id(id_token) })
+        let tokens = self.keep_tokens.then(|| ProviderTokens {
+            access_token: response.access_token().secret().clone(),
+            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+            expires_at: response.expires_in().map(|d| clock::now() + d.as_secs() as i64),
+            scopes: scopes_of(response.scopes()),
+        });
+        Ok(Answer { identity, sid: session_id(id_token), tokens })
+    }
+
+    /// A new access token (and perhaps a new refresh token) for `refresh_token`.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<ProviderTokens, RefreshError> {
+        let (client, refresh_token) = (self.client(), openidconnect::RefreshToken::new(refresh_token.to_owned()));
+        let request = client
+            .exchange_refresh_token(&refresh_token)
+            .map_err(|_| RefreshError::Other("the provider has no token endpoint".into()))?;
+        let response =
+            request.request_async(&crate::server::auth::capped::Capped(&self.http)).await.map_err(|e| match &e {
+                openidconnect::RequestTokenError::ServerResponse(r)
+                    if *r.error() == openidconnect::core::CoreErrorResponseType::InvalidGrant =>
+                {
+                    RefreshError::InvalidGrant
+                }
+                _ => RefreshError::Other(crate::server::auth::flow::token_error(e).to_string()),
+            })?;
+        Ok(ProviderTokens {
+            access_token: response.access_token().secret().clone(),
+            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+            expires_at: response.expires_in().map(|d| clock::now() + d.as_secs() as i64),
+            scopes: scopes_of(response.scopes()),
+        })
     }
 
     /// Checks a back-channel logout token from this provider (see [`logout_token`]); an unknown key causes one
@@ -303,6 +350,20 @@ impl OidcProvider {
             }
         }
     }
+}
+
+/// Why a refresh failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The provider refused the refresh token: revoked, expired, or rotated by a sibling.
+    #[error("the provider refused the refresh token")]
+    InvalidGrant,
+    #[error("{0}")]
+    Other(String),
+}
+
+fn scopes_of(scopes: Option<&Vec<Scope>>) -> String {
+    scopes.map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")).unwrap_or_default()
 }
 
 #[derive(Debug, thiserror::Error)]

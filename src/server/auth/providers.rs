@@ -54,9 +54,11 @@ impl ProviderClient {
                 let fresh_since = attempt.confirm_for.as_ref().map(|_| attempt.started_at);
                 p.finish(code, &attempt.pkce_verifier, nonce, fresh_since).await
             }
-            ProviderClient::GitHub(p) => {
-                p.finish(code, &attempt.pkce_verifier).await.map(|identity| Answer { identity, sid: None })
-            }
+            ProviderClient::GitHub(p) => p.finish(code, &attempt.pkce_verifier).await.map(|identity| Answer {
+                identity,
+                sid: None,
+                tokens: None,
+            }),
         }
     }
 
@@ -177,7 +179,7 @@ impl Providers {
                 self.http.clone(),
             )
             .await
-            .map(|provider| ProviderClient::Oidc(Box::new(provider))),
+            .map(|provider| ProviderClient::Oidc(Box::new(provider.keeping_tokens(s.keep_tokens)))),
             Protocol::GitHub { web_url, api_url } => Ok(ProviderClient::GitHub(GitHubProvider::new(
                 &s.client_id,
                 s.client_secret.clone(),

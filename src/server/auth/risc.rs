@@ -13,7 +13,8 @@
 //!   token and app authorization — the account is marked for an administrator's attention, and the owner is mailed;
 //! - `account-credential-change-required`: the person's sessions from Google lose their recent confirmation (the
 //!   next sensitive change asks them to sign in at Google again), and the owner is mailed;
-//! - `account-disabled` (another reason), `account-enabled`, `token-revoked`: recorded;
+//! - `token-revoked` (a refresh token Gatehouse keeps, named by its prefix or its hash): the kept tokens go;
+//! - `account-disabled` (another reason), `account-enabled`: recorded;
 //! - `verification`: answered.
 //!
 //! Every event about a person is in their activity and the audit chain (`provider_security_event`). Answers (RFC 8935
@@ -35,7 +36,7 @@ use serde_json::{Value, json};
 
 use crate::server::{
     auth::{
-        capped,
+        capped, connections,
         logout_token::MAX_TOKEN_LEN,
         transmitter::{LEEWAY_SECS, MAX_AGE_SECS, Refusal, Set, no_store},
     },
@@ -132,7 +133,24 @@ async fn act(state: &AppState, set: &Set, client: &ClientInfo) -> Result<Acted, 
             tracing::info!(state = event["state"].as_str().unwrap_or_default(), "Google RISC verification event");
             continue;
         }
-        // Whose: an `iss-sub` subject (Google's own id for the person); a token's events name no person here.
+        // A kept refresh token Google revoked: named by the token, not the person.
+        if event_type == TOKEN_REVOKED && event["subject"]["subject_type"] == "oauth_token" {
+            let (alg, named) = (event["subject"]["token_identifier_alg"].as_str(), event["subject"]["token"].as_str());
+            let (Some(alg), Some(named)) = (alg, named) else { continue };
+            let holders = connections::holders_of(state, GOOGLE, |token| names_token(alg, named, token)).await?;
+            for user_id in holders {
+                on!(tx.as_exec(), conn => sqlx::query("DELETE FROM provider_tokens WHERE user_id = $1 AND provider = $2")
+                    .bind(&user_id)
+                    .bind(GOOGLE)
+                    .execute(conn)
+                    .await
+                    .map(drop))?;
+                let detail = json!({ "provider": GOOGLE, "event": kind });
+                audit::record(tx.as_exec(), Event::ProviderSecurityEvent, Some(&user_id), client, detail).await?;
+            }
+            continue;
+        }
+        // Whose: an `iss-sub` subject (Google's own id for the person).
         let subject = event["subject"]["sub"].as_str().filter(|_| event["subject"]["subject_type"] == "iss-sub");
         let Some(subject) = subject else { continue };
         let owner: Option<String> = on!(tx.as_exec(), conn => sqlx::query_scalar(
@@ -198,6 +216,18 @@ async fn act(state: &AppState, set: &Set, client: &ClientInfo) -> Result<Acted, 
         }
     }
     Ok(Acted::New(kinds))
+}
+
+/// Whether `named` identifies `token` the way Google's `token-revoked` says (`token_identifier_alg`): its first 16
+/// characters (`prefix`), or its SHA-512 hashed twice, base64 (`hash_base64_sha512_sha512`).
+fn names_token(alg: &str, named: &str, token: &str) -> bool {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use sha2::{Digest, Sha512};
+    match alg {
+        "prefix" => named.len() >= 16 && token.starts_with(named),
+        "hash_base64_sha512_sha512" => STANDARD.encode(Sha512::digest(Sha512::digest(token.as_bytes()))) == named,
+        _ => false,
+    }
 }
 
 /// Every event type the receiver acts on, as `gatehouse risc register` asks Google for them.

@@ -16,7 +16,7 @@ pub enum OAuthScope {
 }
 
 impl OAuthScope {
-    pub const ALL: [OAuthScope; 10] = [
+    pub const ALL: [OAuthScope; 11] = [
         OAuthScope::OpenId,
         OAuthScope::Profile,
         OAuthScope::Email,
@@ -27,6 +27,7 @@ impl OAuthScope {
         OAuthScope::Api(Scope::SessionsWrite),
         OAuthScope::Api(Scope::AuditRead),
         OAuthScope::Api(Scope::TokensRead),
+        OAuthScope::Api(Scope::ConnectionsToken),
     ];
 
     pub fn as_str(self) -> &'static str {

@@ -49,18 +49,25 @@ pub(crate) struct IdentityRow {
     provider: String,
     email: Option<String>,
     linked_at: i64,
+    /// The kept tokens' state (`connected`, `reconnect`), when the provider's tokens are kept.
+    #[serde(default)]
+    connection: Option<String>,
 }
 
 impl IdentityRow {
     /// Its columns, for `identities`.
-    pub(crate) const SELECT: &str = "SELECT id, provider, email, created_at AS linked_at FROM identities
-                                      WHERE user_id = $1 ORDER BY created_at, provider";
+    pub(crate) const SELECT: &str = "SELECT id, provider, email, created_at AS linked_at,
+                                          (SELECT t.state FROM provider_tokens t
+                                           WHERE t.user_id = identities.user_id AND t.provider = identities.provider)
+                                              AS connection
+                                      FROM identities WHERE user_id = $1 ORDER BY created_at, provider";
 
     /// As the pages show it: with the provider's name.
     pub(crate) fn linked(self, state: &AppState) -> LinkedIdentity {
-        let IdentityRow { id, provider, email, linked_at } = self;
+        let IdentityRow { id, provider, email, linked_at, connection } = self;
         let provider_label = state.providers.label(&provider).unwrap_or(provider_name(&provider)).to_owned();
-        LinkedIdentity { id, provider_label, provider, email, linked_at }
+        let reconnect_needed = connection.as_deref().map(|c| c == crate::server::auth::connections::RECONNECT);
+        LinkedIdentity { id, provider_label, provider, email, linked_at, tokens_kept: reconnect_needed.map(|r| !r) }
     }
 }
 
@@ -100,7 +107,7 @@ static PROFILE: LazyLock<Lists> = LazyLock::new(|| {
                    FROM users u LEFT JOIN passwords p ON p.user_id = u.id LEFT JOIN totp t ON t.user_id = u.id
                    WHERE u.id = $1",
         },
-        Column::List { values: "id, provider, email, linked_at", from: IdentityRow::SELECT },
+        Column::List { values: "id, provider, email, linked_at, connection", from: IdentityRow::SELECT },
         Column::List { values: passkeys::PROFILE_VALUES, from: passkeys::PROFILE_SELECT },
     ])
 });
@@ -189,6 +196,13 @@ pub async fn unlink(
         ));
     }
     on!(tx.as_exec(), conn => sqlx::query("DELETE FROM identities WHERE id = $1").bind(identity_id).execute(conn).await.map(drop))?;
+    // Its kept tokens go with it.
+    on!(tx.as_exec(), conn => sqlx::query("DELETE FROM provider_tokens WHERE user_id = $1 AND provider = $2")
+        .bind(user_id)
+        .bind(&provider)
+        .execute(conn)
+        .await
+        .map(drop))?;
     audit::record(tx.as_exec(), Event::IdentityUnlinked, Some(user_id), client, json!({ "provider": provider }))
         .await?;
     tx.commit().await?;
@@ -515,6 +529,7 @@ pub(crate) fn describe(state: &AppState, kind: &str, detail: &Value) -> String {
         },
         "sign_in_failed" => format!("Failed sign-in with {} ({})", provider(), text("reason").replace('_', " ")),
         "sign_out" => "Signed out".into(),
+        "connection_token_issued" => format!("Gave a program an access token for {}", provider()),
         "provider_security_event" => match (text("event").as_str(), text("reason").as_str()) {
             ("sessions-revoked" | "tokens-revoked", _) => {
                 format!("{} signed you out everywhere: your sessions from it here ended", provider())

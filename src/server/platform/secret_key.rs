@@ -83,6 +83,8 @@ pub enum Purpose {
     /// The link mailed to create an account with a passkey: the address and name, sealed, so that a stranger's
     /// sign-up stores nothing until the address's owner opens it.
     SignUpLink,
+    /// A person's access or refresh token at a sign-in provider, kept for their own programs (`PROVIDER_TOKENS`).
+    ProviderToken,
 }
 
 impl Purpose {
@@ -97,6 +99,7 @@ impl Purpose {
             Purpose::PasskeyCeremony => b"gatehouse passkey ceremony v1",
             Purpose::PasskeyDecoy => b"gatehouse passkey decoys v1",
             Purpose::SignUpLink => b"gatehouse passkey sign-up link v1",
+            Purpose::ProviderToken => b"gatehouse provider token v1",
         }
     }
 }

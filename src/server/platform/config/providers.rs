@@ -27,6 +27,8 @@ pub struct ProviderSettings {
     pub backchannel_logout: bool,
     /// Whether Google's Cross-Account Protection events are received (`POST /auth/risc/google`): `GOOGLE_RISC`.
     pub risc: bool,
+    /// Whether the person's tokens at this provider are kept for their own programs (`PROVIDER_TOKENS=keep`).
+    pub keep_tokens: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +49,7 @@ impl fmt::Debug for ProviderSettings {
             .field("client_secret", &"[redacted]")
             .field("backchannel_logout", &self.backchannel_logout)
             .field("risc", &self.risc)
+            .field("keep_tokens", &self.keep_tokens)
             .finish()
     }
 }
@@ -71,6 +74,13 @@ pub fn parse_provider_url(raw: &str) -> Result<Url, String> {
 
 /// Reads the provider sections. A provider is configured when its client id is set; then its secret is required.
 pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSettings>, ConfigError> {
+    let keep_tokens = match vars.get("PROVIDER_TOKENS")?.as_deref() {
+        None | Some("discard") => false,
+        Some("keep") => true,
+        Some(other) => {
+            return Err(ConfigError::new("PROVIDER_TOKENS", format!("must be \"keep\" or \"discard\", got {other:?}")));
+        }
+    };
     let get = |key: &'static str| vars.get(key);
     let url = |key: &'static str, default: Option<&str>| -> Result<Option<Url>, ConfigError> {
         match get(key)?.as_deref().or(default) {
@@ -108,6 +118,7 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
             client_secret,
             backchannel_logout: vars.flag("OIDC_BACKCHANNEL_LOGOUT")?,
             risc: false,
+            keep_tokens,
         });
     }
     // Google's and GitHub's addresses are fixed; overriding them is for tests, which run their stand-ins on this
@@ -134,6 +145,7 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
             client_secret,
             backchannel_logout: false,
             risc: vars.flag("GOOGLE_RISC")?,
+            keep_tokens,
         });
     }
     if let Some((client_id, client_secret)) = credentials("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")? {
@@ -147,6 +159,7 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
             client_secret,
             backchannel_logout: false,
             risc: false,
+            keep_tokens,
         });
     }
     if let Some(issuer) = url("DEV_IDP_URL", None)? {
@@ -162,12 +175,16 @@ pub(super) fn read(vars: &Vars<'_>, app_url: &AppUrl) -> Result<Vec<ProviderSett
         providers.push(ProviderSettings {
             id: "dev",
             label: "Dev IdP (local testing only)".into(),
-            protocol: Protocol::OpenIdConnect { issuer, scopes: scopes(None) },
+            protocol: Protocol::OpenIdConnect {
+                issuer,
+                scopes: scopes(keep_tokens.then(|| "openid email profile offline_access".to_owned())),
+            },
             client_id: DEV_IDP_CLIENT_ID.into(),
             client_secret: SecretString::from(DEV_IDP_CLIENT_SECRET),
             // The Dev IdP sends them (to `/auth/backchannel-logout/dev`), so they are on unless switched off.
             backchannel_logout: vars.flag_or("DEV_IDP_BACKCHANNEL_LOGOUT", true)?,
             risc: false,
+            keep_tokens,
         });
     }
     Ok(providers)

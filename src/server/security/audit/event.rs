@@ -56,11 +56,13 @@ pub enum Event {
     /// A provider reported something about the person's account there (Google's Cross-Account Protection): what,
     /// and what Gatehouse did.
     ProviderSecurityEvent,
+    /// An access token at a sign-in provider was handed to one of the person's programs (a token, or an app).
+    ConnectionTokenIssued,
 }
 
 impl Event {
     /// Every kind, for the admin area's filter.
-    pub const ALL: [Event; 46] = [
+    pub const ALL: [Event; 47] = [
         Event::SignIn,
         Event::SignInFailed,
         Event::SignOut,
@@ -107,6 +109,7 @@ impl Event {
         Event::AccountRecovered,
         Event::SignedOutAtProvider,
         Event::ProviderSecurityEvent,
+        Event::ConnectionTokenIssued,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -157,6 +160,7 @@ impl Event {
             Event::AccountRecovered => "account_recovered",
             Event::SignedOutAtProvider => "signed_out_at_provider",
             Event::ProviderSecurityEvent => "provider_security_event",
+            Event::ConnectionTokenIssued => "connection_token_issued",
         }
     }
 }
