@@ -68,9 +68,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Ctrl-C and SIGTERM are handled from before the address is announced: whoever reads it may stop us at once.
+    let shutdown = shutdown_signal();
     tracing::info!(address = %app.local_addr(), "listening on http://{}", app.local_addr());
 
-    match app.run_until_stopped(shutdown_signal()).await {
+    match app.run_until_stopped(shutdown).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
