@@ -33,10 +33,14 @@ pub async fn update_display_name(display_name: String) -> Result<String, AppErro
 /// Removes a sign-in method. Refused while it is the last one.
 #[server(endpoint = "account/unlink")]
 pub async fn unlink_identity(id: String) -> Result<(), AppError> {
-    use crate::server::{people::accounts, web::context};
+    use crate::server::{auth::connections, people::accounts, web::context};
     context::with_status(async {
         let (state, confirmed) = context::confirmed().await?;
-        accounts::unlink(&state, &confirmed, &id, &context::client_info().await).await
+        let unlinked = accounts::unlink(&state, &confirmed, &id, &context::client_info().await).await?;
+        if let Some(sealed) = unlinked.kept_tokens {
+            connections::revoke_at_provider(&state, confirmed.user_id(), &unlinked.provider, sealed);
+        }
+        Ok(())
     })
     .await
 }

@@ -157,3 +157,31 @@ async fn nothing_is_kept_unless_provider_tokens_says_keep() {
     sign_in_as(&app.main_browser(), &provider, "user-1").await;
     assert_eq!(app.count("provider_tokens").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_sign_in_method_revokes_its_kept_tokens_at_the_provider() {
+    let (provider, app) = signed_in_keeping(&[]).await;
+    let refresh = provider.live_refresh_tokens().pop().expect("a refresh token was given");
+    // A second way in, so the provider's may be removed.
+    sqlx::query(
+        "INSERT INTO passwords (user_id, email, hash, verified_at, created_at, updated_at)
+         SELECT id, 'ada@example.test', 'not-a-hash', 0, 0, 0 FROM users",
+    )
+    .execute(&app.sql)
+    .await
+    .expect("a password");
+    let identity: String = sqlx::query_scalar("SELECT id FROM identities").fetch_one(&app.sql).await.expect("identity");
+    let removed = app.main_browser().call("account/unlink", &[("id", identity.as_str())]).await;
+    assert_eq!(removed.status(), StatusCode::OK, "{}", removed.text().await.unwrap_or_default());
+    assert_eq!(app.count("provider_tokens").await, 0, "the kept tokens are gone here");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while provider.revoked().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let revoked = provider.revoked();
+    assert_eq!(
+        revoked,
+        vec![(refresh, "refresh_token".to_owned()), ("access-user-1".to_owned(), "access_token".to_owned())],
+        "and revoked at the provider, the refresh token first"
+    );
+}

@@ -108,6 +108,8 @@ struct Shared {
     refresh_tokens: Arc<Mutex<HashMap<String, String>>>,
     /// How many refresh grants were asked for.
     refreshes: Arc<std::sync::atomic::AtomicUsize>,
+    /// The tokens revoked at `/revoke` (RFC 7009), with their hints, in order.
+    revoked: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 pub struct TestProvider {
@@ -125,6 +127,7 @@ impl TestProvider {
             grants: Arc::new(Mutex::new(HashMap::new())),
             refresh_tokens: Arc::new(Mutex::new(HashMap::new())),
             refreshes: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            revoked: Arc::new(Mutex::new(Vec::new())),
         };
         let router = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -132,9 +135,15 @@ impl TestProvider {
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
             .route("/.well-known/risc-configuration", get(risc_configuration))
+            .route("/revoke", post(revoke))
             .with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self { issuer, shared }
+    }
+
+    /// The tokens revoked at its revocation endpoint so far: (token, hint).
+    pub fn revoked(&self) -> Vec<(String, String)> {
+        self.shared.revoked.lock().expect("lock").clone()
     }
 
     /// The refresh tokens it has given that are still live.
@@ -278,7 +287,26 @@ async fn discovery(State(shared): State<Shared>) -> Json<Value> {
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "HS256", "none"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": behaviour.iss_parameter_supported,
+        "revocation_endpoint": format!("{issuer}/revoke"),
     }))
+}
+
+/// RFC 7009: the client authenticates; the token goes (a refresh token's grant with it).
+async fn revoke(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let expected =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" }))).into_response();
+    }
+    let token = form.get("token").cloned().unwrap_or_default();
+    shared.refresh_tokens.lock().expect("lock").remove(&token);
+    let hint = form.get("token_type_hint").cloned().unwrap_or_default();
+    shared.revoked.lock().expect("lock").push((token, hint));
+    StatusCode::OK.into_response()
 }
 
 /// What Google publishes for Cross-Account Protection: its issuer (with the trailing slash Google writes) and keys.

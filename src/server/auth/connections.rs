@@ -252,3 +252,31 @@ pub async fn holders_of(
         .map(|(user_id, _)| user_id)
         .collect())
 }
+
+/// Revokes at the provider the tokens that were kept for a sign-in method just removed (`sealed`: the access token,
+/// and the refresh token if there was one), where it has a revocation endpoint. In the background: the removal is
+/// done whatever the provider answers, and a failure is logged.
+pub fn revoke_at_provider(state: &AppState, user_id: &str, provider: &str, sealed: (Vec<u8>, Option<Vec<u8>>)) {
+    let (state, user_id, provider) = (state.clone(), user_id.to_owned(), provider.to_owned());
+    tokio::spawn(async move {
+        let open = |column: &str, sealed: &[u8]| {
+            let plain = state.sealer.open(Purpose::ProviderToken, &record(&user_id, &provider, column), sealed).ok()?;
+            String::from_utf8(plain).ok()
+        };
+        let Ok(client) = state.providers.get(&provider).await else { return };
+        let Some(oidc) = client.oidc() else { return };
+        // The refresh token first: revoking it ends the grant, and with it (RFC 7009 §2.1) its access tokens.
+        let (access, refresh) = sealed;
+        let tokens = refresh
+            .and_then(|r| open("refresh_token", &r).map(|t| (t, "refresh_token")))
+            .into_iter()
+            .chain(open("access_token", &access).map(|t| (t, "access_token")));
+        for (token, hint) in tokens {
+            match oidc.revoke(&token, hint).await {
+                Ok(true) => tracing::info!(provider, %user_id, hint, "kept token revoked at the provider"),
+                Ok(false) => return,
+                Err(error) => tracing::warn!(provider, %user_id, hint, %error, "revoking a kept token failed"),
+            }
+        }
+    });
+}

@@ -64,6 +64,8 @@ pub struct OidcProvider {
     http: reqwest::Client,
     /// Whether the person's tokens here are kept (`PROVIDER_TOKENS=keep`): then offline access is asked for.
     keep_tokens: bool,
+    /// Where tokens are revoked (RFC 7009), if the provider has such an endpoint.
+    revocation_endpoint: Option<String>,
 }
 
 struct Jwks {
@@ -83,10 +85,15 @@ pub enum DiscoveryError {
     IssuerMismatch { expected: String, found: String },
 }
 
+/// What the discovery document says beyond `openidconnect`'s core metadata.
 #[derive(Deserialize)]
-struct Rfc9207 {
+struct Extra {
+    /// RFC 9207.
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
+    /// RFC 7009 (RFC 8414 metadata).
+    #[serde(default)]
+    revocation_endpoint: Option<String>,
 }
 
 impl OidcProvider {
@@ -110,7 +117,7 @@ impl OidcProvider {
         let body = crate::server::auth::capped::body(response).await.map_err(|e| fetch_error(e.to_string()))?;
         let metadata: CoreProviderMetadata =
             serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
-        let rfc9207: Rfc9207 = serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
+        let extra: Extra = serde_json::from_slice(&body).map_err(|e| DiscoveryError::Invalid(e.to_string()))?;
 
         let found = metadata.issuer().as_str();
         if found.trim_end_matches('/') != issuer {
@@ -125,7 +132,8 @@ impl OidcProvider {
             client_secret,
             scopes,
             metadata,
-            iss_parameter_supported: rfc9207.authorization_response_iss_parameter_supported,
+            iss_parameter_supported: extra.authorization_response_iss_parameter_supported,
+            revocation_endpoint: extra.revocation_endpoint,
             redirect_uri,
             jwks: RwLock::new(Jwks { keys, refetched_at: None }),
             http,
@@ -256,6 +264,24 @@ impl OidcProvider {
             scopes: scopes_of(response.scopes()),
         });
         Ok(Answer { identity, sid: session_id(id_token), tokens })
+    }
+
+    /// Revokes `token` at the provider (RFC 7009), authenticating as this client; false when the provider has no
+    /// revocation endpoint.
+    pub async fn revoke(&self, token: &str, hint: &str) -> Result<bool, String> {
+        let Some(endpoint) = &self.revocation_endpoint else { return Ok(false) };
+        let response = self
+            .http
+            .post(endpoint)
+            .basic_auth(self.client_id.as_str(), Some(self.client_secret.expose_secret()))
+            .form(&[("token", token), ("token_type_hint", hint)])
+            .send()
+            .await
+            .map_err(|e| describe_reqwest(&e))?;
+        match response.status() {
+            status if status.is_success() => Ok(true),
+            status => Err(format!("HTTP {status}")),
+        }
     }
 
     /// A new access token (and perhaps a new refresh token) for `refresh_token`.

@@ -170,6 +170,12 @@ pub async fn rename(state: &AppState, user_id: &str, name: &DisplayName, client:
     Ok(())
 }
 
+/// What removing a sign-in method left to do: the provider, and the tokens kept for it (sealed), to revoke there.
+pub struct Unlinked {
+    pub provider: String,
+    pub kept_tokens: Option<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
 /// Removes one of the person's sign-in methods, unless it is their last. The person's row is locked first, so two
 /// removals at once (on two instances, say) cannot each see the other's method and leave none.
 pub async fn unlink(
@@ -177,7 +183,7 @@ pub async fn unlink(
     confirmed: &Confirmed,
     identity_id: &str,
     client: &ClientInfo,
-) -> Result<(), AppError> {
+) -> Result<Unlinked, AppError> {
     let user_id = confirmed.user_id();
     let mut tx = state.db.begin_write().await?;
     users::lock(tx.as_exec(), user_id).await?.ok_or(AppError::Unauthorized)?;
@@ -196,18 +202,19 @@ pub async fn unlink(
         ));
     }
     on!(tx.as_exec(), conn => sqlx::query("DELETE FROM identities WHERE id = $1").bind(identity_id).execute(conn).await.map(drop))?;
-    // Its kept tokens go with it.
-    on!(tx.as_exec(), conn => sqlx::query("DELETE FROM provider_tokens WHERE user_id = $1 AND provider = $2")
-        .bind(user_id)
-        .bind(&provider)
-        .execute(conn)
-        .await
-        .map(drop))?;
+    // Its kept tokens go with it (the caller revokes them at the provider).
+    let kept_tokens: Option<(Vec<u8>, Option<Vec<u8>>)> = on!(tx.as_exec(), conn => sqlx::query_as(
+        "DELETE FROM provider_tokens WHERE user_id = $1 AND provider = $2 RETURNING access_token, refresh_token",
+    )
+    .bind(user_id)
+    .bind(&provider)
+    .fetch_optional(conn)
+    .await)?;
     audit::record(tx.as_exec(), Event::IdentityUnlinked, Some(user_id), client, json!({ "provider": provider }))
         .await?;
     tx.commit().await?;
     state.cache.forget_user(user_id);
-    Ok(())
+    Ok(Unlinked { provider, kept_tokens })
 }
 
 /// Deletes the account and everything attached to it, in one transaction, once `confirm` matches the email on file
