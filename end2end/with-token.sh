@@ -26,14 +26,15 @@ wait_for "$idp/.well-known/openid-configuration" "the Dev IdP" "$work/idp.log"
 # API's rate limit stays on, set above that, and its address is never blocked.
 APP_URL=$app DATABASE_URL="sqlite://$work/gatehouse.db" LEPTOS_SITE_ADDR="127.0.0.1:$app_port" \
   LEPTOS_SITE_ROOT=target/site LEPTOS_ENV=PROD RUST_LOG=warn LOG_FORMAT=json DEV_IDP_URL=$idp \
-  RATE_LIMIT_API=100000/1m BLOCK_AFTER_FAILURES=0 "$bin" >"$work/app.log" 2>&1 &
+  RATE_LIMIT_API=100000/1m BLOCK_AFTER_FAILURES=0 PROVIDER_TOKENS=keep "$bin" >"$work/app.log" 2>&1 &
 pids+=($!)
 wait_for "$app/readyz" "Gatehouse" "$work/app.log"
 
-# Sign in as a browser would (every redirect followed, cookies kept), then make a token with every scope.
+# Sign in as a browser would (every redirect followed, cookies kept), then make a token with every scope. The Dev
+# IdP's tokens are kept (PROVIDER_TOKENS=keep), so /api/v1/connections has a real connection to answer about.
 jar="$work/cookies"
 curl -fsS -L -c "$jar" -b "$jar" -o /dev/null "$app/auth/login/dev"
-scopes='["profile:read","profile:write","sessions:read","sessions:write","audit:read","tokens:read","tokens:write"]'
+scopes='["profile:read","profile:write","sessions:read","sessions:write","audit:read","tokens:read","tokens:write","connections:token"]'
 token=$(curl -fsS -b "$jar" -H "Origin: $app" -H 'Content-Type: application/json' \
   -d "{\"name\":\"with-token.sh\",\"scopes\":$scopes,\"expires_in_days\":1}" \
   "$app/api/v1/tokens" | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
