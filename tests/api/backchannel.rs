@@ -307,6 +307,12 @@ async fn checked_logout_token(app: &TestApp, token: &str, client_id: &str) -> Va
     claims
 }
 
+/// The person revokes the app, as on `/apps`; whether it had access.
+async fn revoke_app(app: &TestApp, user_id: &str, client_id: &str) -> bool {
+    let who = gatehouse::server::people::session::ClientInfo::default();
+    gatehouse::server::oauth::grants::revoke_app(&app.state, user_id, client_id, &who).await.expect("revoked")
+}
+
 const DELIVERED: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,15 +334,7 @@ async fn apps_are_told_when_an_authorization_ends_however_it_ends() {
         &app.address,
     );
     let user_id = id_token["sub"].as_str().expect("sub").to_owned();
-    let ended = gatehouse::server::oauth::grants::revoke_app(
-        &app.state,
-        &user_id,
-        &client.id,
-        &gatehouse::server::people::session::ClientInfo::default(),
-    )
-    .await
-    .expect("revoked");
-    assert!(ended);
+    assert!(revoke_app(&app, &user_id, &client.id).await);
     let received = receiver.received(1, DELIVERED).await;
     assert_eq!(received.len(), 1, "one logout token for the revoked app");
     let claims = checked_logout_token(&app, &received[0], &client.id).await;
@@ -415,14 +413,7 @@ async fn private_and_link_local_addresses_are_never_called() {
             .fetch_one(&app.sql)
             .await
             .expect("an authorization");
-        gatehouse::server::oauth::grants::revoke_app(
-            &app.state,
-            &user_id,
-            &client.id,
-            &gatehouse::server::people::session::ClientInfo::default(),
-        )
-        .await
-        .expect("revoked");
+        revoke_app(&app, &user_id, &client.id).await;
         let deadline = std::time::Instant::now() + DELIVERED;
         let outcome = loop {
             let outcome: Option<String> = sqlx::query_scalar("SELECT logout_outcome FROM oauth_clients WHERE id = $1")

@@ -297,9 +297,7 @@ async fn revoke(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let expected =
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+    if !client_authenticated(&headers) {
         return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" }))).into_response();
     }
     let token = form.get("token").cloned().unwrap_or_default();
@@ -324,6 +322,13 @@ async fn jwks(State(shared): State<Shared>) -> Json<Value> {
     Json(json!({ "keys": published.into_iter().map(|name| public_jwk(&key(name))).collect::<Vec<_>>() }))
 }
 
+/// Whether the request carries this client's credentials (`client_secret_basic`).
+fn client_authenticated(headers: &HeaderMap) -> bool {
+    let expected =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
+}
+
 fn token_error(error: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response()
 }
@@ -333,9 +338,7 @@ async fn token(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    let expected =
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+    if !client_authenticated(&headers) {
         return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid_client" }))).into_response();
     }
     if form.get("grant_type").map(String::as_str) == Some("refresh_token") {

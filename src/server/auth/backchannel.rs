@@ -12,7 +12,7 @@
 use axum::{
     Form, Json, Router,
     extract::{DefaultBodyLimit, Path, State, rejection::FormRejection},
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -21,6 +21,7 @@ use serde_json::json;
 
 use crate::server::{
     auth::logout_token::{LogoutClaims, MAX_TOKEN_LEN},
+    oauth::wire::no_store,
     people::session::{self, ClientInfo},
     platform::single_use::{self, Kind},
     security::audit::{self, Event},
@@ -74,7 +75,7 @@ async fn receive(
         Ok(Some(ended)) => {
             tracing::info!(provider, ended, "signed out at the provider: sessions ended");
             state.metrics.backchannel_logout(&provider, "accepted");
-            no_store(StatusCode::OK.into_response())
+            (StatusCode::OK, no_store()).into_response()
         }
         Ok(None) => {
             tracing::warn!(provider, "back-channel logout token replayed");
@@ -84,9 +85,8 @@ async fn receive(
         Err(error) => {
             tracing::error!(provider, %error, "back-channel logout failed");
             // 5xx: the provider may try again (§2.8); the `jti` is spent only with the change, in one transaction.
-            no_store(
-                (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "temporarily_unavailable" }))).into_response(),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, no_store(), Json(json!({ "error": "temporarily_unavailable" })))
+                .into_response()
         }
     }
 }
@@ -123,10 +123,5 @@ async fn end_sessions(
 
 fn refused(status: StatusCode, reason: &str) -> Response {
     let error = if status == StatusCode::NOT_FOUND { "not_found" } else { "invalid_request" };
-    no_store((status, Json(json!({ "error": error, "error_description": reason }))).into_response())
-}
-
-fn no_store(mut response: Response) -> Response {
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-    response
+    (status, no_store(), Json(json!({ "error": error, "error_description": reason }))).into_response()
 }

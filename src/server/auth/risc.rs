@@ -38,8 +38,9 @@ use crate::server::{
     auth::{
         capped, connections,
         logout_token::MAX_TOKEN_LEN,
-        transmitter::{LEEWAY_SECS, MAX_AGE_SECS, Refusal, Set, no_store},
+        transmitter::{LEEWAY_SECS, MAX_AGE_SECS, Refusal, Set},
     },
+    oauth::wire::no_store,
     people::{
         revocation::{self, Which},
         security_mail::{self, Change},
@@ -95,9 +96,9 @@ async fn receive(State(state): State<AppState>, client: ClientInfo, headers: Hea
         Ok(Acted::New(kinds)) => {
             tracing::info!(events = ?kinds, "Google security event received");
             state.metrics.security_event(GOOGLE, "accepted");
-            no_store(StatusCode::ACCEPTED.into_response())
+            (StatusCode::ACCEPTED, no_store()).into_response()
         }
-        Ok(Acted::Again) => no_store(StatusCode::ACCEPTED.into_response()),
+        Ok(Acted::Again) => (StatusCode::ACCEPTED, no_store()).into_response(),
         Err(error) => {
             tracing::error!(%error, "acting on a Google security event failed");
             Refusal::unavailable().into_response()

@@ -9,7 +9,7 @@ use std::{
 
 use axum::{
     Json,
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -23,6 +23,7 @@ use crate::server::{
         oidc::ALLOWED_ALGS,
         provider_keys::ProviderKeys,
     },
+    oauth::wire::no_store,
     platform::{clock, single_use},
 };
 
@@ -200,11 +201,6 @@ impl Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        no_store((self.status, Json(json!({ "err": self.err, "description": self.description }))).into_response())
+        (self.status, no_store(), Json(json!({ "err": self.err, "description": self.description }))).into_response()
     }
-}
-
-pub fn no_store(mut response: Response) -> Response {
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
-    response
 }
