@@ -213,13 +213,22 @@ async fn a_session_remembers_the_provider_session_it_came_from() {
 
 /// An app's back-channel logout endpoint: keeps every logout token POSTed to it, and answers 500 to the first
 /// `failures` of them.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub url: String,
     tokens: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Receiver {
     async fn start(failures: usize) -> Self {
+        Self::on(tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port"), failures)
+    }
+
+    /// The receiver on `port`, which a test may have named to an app before anything listened there.
+    pub(crate) async fn on_port(port: u16) -> Self {
+        Self::on(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("the app's port"), 0)
+    }
+
+    fn on(listener: tokio::net::TcpListener, failures: usize) -> Self {
         use axum::{Form, Router, http::StatusCode as Status, routing::post};
         let tokens = Arc::new(std::sync::Mutex::new(Vec::new()));
         let failures = Arc::new(std::sync::atomic::AtomicUsize::new(failures));
@@ -242,14 +251,13 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
         let url = format!("http://{}/logout", listener.local_addr().expect("address"));
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self { url, tokens }
     }
 
     /// The logout tokens received so far, after waiting up to `within` for the `n`th.
-    async fn received(&self, n: usize, within: std::time::Duration) -> Vec<String> {
+    pub(crate) async fn received(&self, n: usize, within: std::time::Duration) -> Vec<String> {
         let deadline = std::time::Instant::now() + within;
         loop {
             let tokens = self.tokens.lock().expect("lock").clone();

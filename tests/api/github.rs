@@ -1,6 +1,8 @@
 //! Sign-in with GitHub against a faithful stand-in for its authorize, token, `/user` and `/user/emails` endpoints:
 //! GitHub answers token errors with HTTP 200 and an `error` field, identifies people by a numeric id, and lists
-//! email addresses with their verification state.
+//! email addresses with their verification state. With `PROVIDER_TOKENS=keep` the person's token is kept: an OAuth
+//! app's never expires; a GitHub App's user token expires after `expires_in` and is refreshed with a rotating refresh
+//! token (a refused one is `bad_refresh_token`, sent with HTTP 200); removing GitHub deletes the app's grant there.
 
 use std::{
     collections::HashMap,
@@ -12,7 +14,7 @@ use axum::{
     extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
@@ -29,6 +31,14 @@ struct StandIn {
     /// code → (PKCE challenge, redirect URI)
     codes: Arc<Mutex<HashMap<String, (String, String)>>>,
     emails: Arc<Mutex<Value>>,
+    /// As a GitHub App: user tokens expire after this many seconds and come with a refresh token. `None`: an OAuth
+    /// app, whose tokens never expire.
+    expires_in: Arc<Mutex<Option<i64>>>,
+    /// Live access tokens (the first is always `ACCESS_TOKEN`) and refresh tokens; grants deleted, by access token.
+    access_tokens: Arc<Mutex<Vec<String>>>,
+    refresh_tokens: Arc<Mutex<Vec<String>>>,
+    refreshes: Arc<std::sync::atomic::AtomicUsize>,
+    deleted_grants: Arc<Mutex<Vec<String>>>,
 }
 
 pub struct GitHub {
@@ -40,14 +50,38 @@ impl GitHub {
     pub async fn start(emails: Value) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("free port");
         let url = format!("http://{}", listener.local_addr().expect("address"));
-        let state = StandIn { emails: Arc::new(Mutex::new(emails)), ..Default::default() };
+        let state = StandIn {
+            emails: Arc::new(Mutex::new(emails)),
+            access_tokens: Arc::new(Mutex::new(vec![ACCESS_TOKEN.to_owned()])),
+            ..Default::default()
+        };
         let router = Router::new()
             .route("/login/oauth/access_token", post(access_token))
             .route("/api/user", get(user))
             .route("/api/user/emails", get(emails_endpoint))
+            .route("/api/applications/{client_id}/grant", delete(delete_grant))
             .with_state(state.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self { url, state }
+    }
+
+    /// Acts as a GitHub App whose user tokens expire after `seconds` (with refresh tokens).
+    pub fn expiring_tokens(&self, seconds: i64) {
+        *self.state.expires_in.lock().expect("lock") = Some(seconds);
+    }
+
+    /// Forgets every refresh token it gave (as when the person revokes the app at GitHub).
+    pub fn forget_refresh_tokens(&self) {
+        self.state.refresh_tokens.lock().expect("lock").clear();
+    }
+
+    pub fn refresh_count(&self) -> usize {
+        self.state.refreshes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The access tokens whose grant our app deleted.
+    pub fn deleted_grants(&self) -> Vec<String> {
+        self.state.deleted_grants.lock().expect("lock").clone()
     }
 
     /// GitHub's authorize page, for a person who approves: checks the request and returns the callback query.
@@ -83,18 +117,67 @@ async fn access_token(
     {
         return error("incorrect_client_credentials");
     }
-    let Some((challenge, redirect_uri)) = form.get("code").and_then(|c| state.codes.lock().expect("lock").remove(c))
-    else {
-        return error("bad_verification_code");
+    let expires_in = *state.expires_in.lock().expect("lock");
+    let access_token = if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        let used = form.get("refresh_token").cloned().unwrap_or_default();
+        let mut live = state.refresh_tokens.lock().expect("lock");
+        let Some(at) = live.iter().position(|t| *t == used) else { return error("bad_refresh_token") };
+        live.remove(at); // rotated: each refresh token is used once
+        let n = state.refreshes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let token = format!("ghu_refreshed_{n}");
+        state.access_tokens.lock().expect("lock").push(token.clone());
+        token
+    } else {
+        let Some((challenge, redirect_uri)) =
+            form.get("code").and_then(|c| state.codes.lock().expect("lock").remove(c))
+        else {
+            return error("bad_verification_code");
+        };
+        let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+        if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != challenge
+            || form.get("redirect_uri") != Some(&redirect_uri)
+        {
+            return error("bad_verification_code");
+        }
+        ACCESS_TOKEN.to_owned()
     };
-    let verifier = form.get("code_verifier").cloned().unwrap_or_default();
-    if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != challenge
-        || form.get("redirect_uri") != Some(&redirect_uri)
-    {
-        return error("bad_verification_code");
+    match expires_in {
+        None => Json(json!({ "access_token": access_token, "token_type": "bearer", "scope": "read:user,user:email" })),
+        Some(seconds) => {
+            let refresh_token = format!("ghr_{}", state.refreshes.load(std::sync::atomic::Ordering::SeqCst));
+            state.refresh_tokens.lock().expect("lock").push(refresh_token.clone());
+            Json(json!({
+                "access_token": access_token,
+                "expires_in": seconds,
+                "refresh_token": refresh_token,
+                "refresh_token_expires_in": 15_811_200,
+                "token_type": "bearer",
+                "scope": "",
+            }))
+        }
     }
-    Json(json!({ "access_token": ACCESS_TOKEN, "token_type": "bearer", "scope": "read:user,user:email" }))
-        .into_response()
+    .into_response()
+}
+
+/// `DELETE /applications/{client_id}/grant`: our app, authenticated with its credentials, names a person's token.
+async fn delete_grant(
+    State(state): State<StandIn>,
+    axum::extract::Path(client_id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> StatusCode {
+    let basic =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
+    if client_id != CLIENT_ID || headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let token = body["access_token"].as_str().unwrap_or_default().to_owned();
+    let mut live = state.access_tokens.lock().expect("lock");
+    let Some(at) = live.iter().position(|t| *t == token) else { return StatusCode::NOT_FOUND };
+    live.remove(at);
+    state.refresh_tokens.lock().expect("lock").clear();
+    state.deleted_grants.lock().expect("lock").push(token);
+    StatusCode::NO_CONTENT
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
@@ -191,4 +274,95 @@ async fn a_github_token_error_sent_with_http_200_is_refused() {
     assert_eq!(response.status(), 400);
     assert!(response.text().await.expect("body").contains("We could not sign you in"));
     app.assert_signed_out_with_nothing_created().await;
+}
+
+// --- Kept tokens (`PROVIDER_TOKENS=keep`) ---------------------------------------------------------------------------
+
+/// A personal access token of the signed-in main browser that may take provider tokens.
+async fn script_token(app: &TestApp) -> String {
+    let created = app
+        .main_browser()
+        .api(reqwest::Method::POST, "/tokens")
+        .json(&json!({ "name": "script", "scopes": ["connections:token"], "expires_in_days": 1 }))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    created.json::<Value>().await.expect("JSON")["secret"].as_str().expect("secret").to_owned()
+}
+
+async fn github_token(app: &TestApp, bearer: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/connections/github/token", app.address))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("request");
+    (response.status(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth_apps_github_token_is_kept_as_it_never_expires() {
+    let github = GitHub::start(emails()).await;
+    let app = app_with_github(&github, &[("PROVIDER_TOKENS", "keep")]).await;
+    assert_eq!(github_sign_in(&app, &github).await.status(), 303);
+    let script = script_token(&app).await;
+    let (status, body) = github_token(&app, &script).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["access_token"], ACCESS_TOKEN);
+    assert_eq!(body["expires_at"], Value::Null, "an OAuth app's token does not expire");
+    assert_eq!(github.refresh_count(), 0);
+    let scopes: String = sqlx::query_scalar("SELECT scopes FROM provider_tokens WHERE provider = 'github'")
+        .fetch_one(&app.sql)
+        .await
+        .expect("kept");
+    assert_eq!(scopes, "read:user user:email", "GitHub's comma-separated scopes, kept space-separated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_apps_expiring_token_is_refreshed_a_refused_refresh_asks_to_reconnect() {
+    let github = GitHub::start(emails()).await;
+    github.expiring_tokens(30);
+    let app = app_with_github(&github, &[("PROVIDER_TOKENS", "keep")]).await;
+    assert_eq!(github_sign_in(&app, &github).await.status(), 303);
+    let script = script_token(&app).await;
+
+    // Within a minute of its expiry: refreshed first, with the refresh token GitHub gave, which it rotates.
+    github.expiring_tokens(28_800);
+    let (status, body) = github_token(&app, &script).await;
+    assert_eq!((status, &body["access_token"]), (StatusCode::OK, &json!("ghu_refreshed_1")), "{body}");
+    assert_eq!(github_token(&app, &script).await.1["access_token"], "ghu_refreshed_1", "fresh for eight hours");
+    assert_eq!(github.refresh_count(), 1);
+
+    // The next refresh is refused (`bad_refresh_token`, with HTTP 200): reconnect, and the identity stays.
+    sqlx::query("UPDATE provider_tokens SET expires_at = 0").execute(&app.sql).await.expect("expired");
+    github.forget_refresh_tokens();
+    let (status, body) = github_token(&app, &script).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("reconnect_needed")), "{body}");
+    assert_eq!(app.count("identities").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_github_deletes_our_grant_there() {
+    let github = GitHub::start(emails()).await;
+    github.expiring_tokens(28_800);
+    let app = app_with_github(&github, &[("PROVIDER_TOKENS", "keep")]).await;
+    assert_eq!(github_sign_in(&app, &github).await.status(), 303);
+    // A second way in, so GitHub may be removed.
+    sqlx::query(
+        "INSERT INTO passwords (user_id, email, hash, verified_at, created_at, updated_at)
+         SELECT id, 'octocat@example.test', 'not-a-hash', 0, 0, 0 FROM users",
+    )
+    .execute(&app.sql)
+    .await
+    .expect("a password");
+    let identity: String = sqlx::query_scalar("SELECT id FROM identities").fetch_one(&app.sql).await.expect("identity");
+    let removed = app.main_browser().call("account/unlink", &[("id", identity.as_str())]).await;
+    assert_eq!(removed.status(), StatusCode::OK, "{}", removed.text().await.unwrap_or_default());
+    assert_eq!(app.count("provider_tokens").await, 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while github.deleted_grants().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(github.deleted_grants(), vec![ACCESS_TOKEN.to_owned()], "the grant is deleted with the kept token");
 }

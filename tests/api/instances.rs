@@ -158,9 +158,13 @@ impl Person {
 
     /// A personal access token made at `address`: its id and secret.
     async fn create_token(&self, address: &str, name: &str) -> (String, String) {
+        self.create_token_with(address, name, &["profile:read"]).await
+    }
+
+    async fn create_token_with(&self, address: &str, name: &str, scopes: &[&str]) -> (String, String) {
         let created = self
             .api(address, Method::POST, "/tokens")
-            .json(&json!({ "name": name, "scopes": ["profile:read"], "expires_in_days": 7 }))
+            .json(&json!({ "name": name, "scopes": scopes, "expires_in_days": 7 }))
             .send()
             .await
             .expect("create");
@@ -199,28 +203,49 @@ where
     }
 }
 
+/// Two instances on one fresh PostgreSQL schema behind nginx, signing in at `provider`, with `extra` settings.
+struct Cluster {
+    vars: Vec<(&'static str, String)>,
+    dir: tempfile::TempDir,
+    a: Instance,
+    b: Instance,
+    balancer: Balancer,
+}
+
+impl Cluster {
+    async fn start(server: &str, provider: &TestProvider, extra: &[(&'static str, &str)]) -> Self {
+        let database = fresh_postgres_schema(server).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let balancer_port = free_port();
+        let mut vars = vec![
+            // The public URL is the balancer's, the same on both instances.
+            ("APP_URL", format!("http://127.0.0.1:{balancer_port}")),
+            ("DATABASE_URL", database),
+            ("OIDC_ISSUER_URL", provider.issuer.clone()),
+            ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
+            ("OIDC_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
+            ("LEPTOS_SITE_ROOT", dir.path().join("site").display().to_string()),
+            ("RUST_LOG", "warn".to_owned()),
+        ];
+        vars.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let a = Instance::start(&vars, &dir.path().join("a.log")).await;
+        let b = Instance::start(&vars, &dir.path().join("b.log")).await;
+        let balancer = Balancer::start(balancer_port, &[&a, &b], dir.path()).await;
+        Self { vars, dir, a, b, balancer }
+    }
+
+    /// The address of the balancer, which is the public one.
+    fn public(&self) -> &str {
+        &self.balancer.address
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_behind_nginx_share_sign_ins_sessions_and_revocations() {
     let Some(server) = postgres_server() else { return };
-    let database = fresh_postgres_schema(&server).await;
     let provider = TestProvider::start().await;
-    let dir = tempfile::tempdir().expect("dir");
-    let balancer_port = free_port();
-    let vars = [
-        // The public URL is the balancer's, the same on both instances.
-        ("APP_URL", format!("http://127.0.0.1:{balancer_port}")),
-        ("DATABASE_URL", database),
-        ("OIDC_ISSUER_URL", provider.issuer.clone()),
-        ("OIDC_CLIENT_ID", CLIENT_ID.to_owned()),
-        ("OIDC_CLIENT_SECRET", CLIENT_SECRET.to_owned()),
-        ("OIDC_BACKCHANNEL_LOGOUT", "true".to_owned()),
-        ("LEPTOS_SITE_ROOT", dir.path().join("site").display().to_string()),
-        ("RUST_LOG", "warn".to_owned()),
-    ];
-    let a = Instance::start(&vars, &dir.path().join("a.log")).await;
-    let b = Instance::start(&vars, &dir.path().join("b.log")).await;
-    let balancer = Balancer::start(balancer_port, &[&a, &b], dir.path()).await;
-    let (a, b, lb) = (a.address.as_str(), b.address.as_str(), balancer.address.as_str());
+    let cluster = Cluster::start(&server, &provider, &[("OIDC_BACKCHANNEL_LOGOUT", "true")]).await;
+    let (a, b, lb) = (cluster.a.address.as_str(), cluster.b.address.as_str(), cluster.public());
 
     // A sign-in started on A completes on B (the login attempt is in the shared session store), and the session B
     // made is valid on A, on B and through the balancer, whichever instance it picks.
@@ -296,4 +321,160 @@ async fn two_instances_behind_nginx_share_sign_ins_sessions_and_revocations() {
     assert_eq!(told.status(), StatusCode::OK);
     refused_within(NOTIFIED, StatusCode::UNAUTHORIZED, || ada_tablet.me(a)).await;
     assert_eq!(ada.me(a).await, StatusCode::OK, "Ada's sessions from other provider sessions stay");
+}
+
+/// `POST /api/v1/connections/oidc/token` with `bearer` at `address`: the status and the access token or error.
+async fn provider_token(address: &str, bearer: &str) -> (StatusCode, String) {
+    let answer = reqwest::Client::new()
+        .post(format!("{address}/api/v1/connections/oidc/token"))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .expect("answer");
+    let status = answer.status();
+    let body = json(answer).await;
+    let said = body["access_token"].as_str().or(body["error"].as_str()).unwrap_or_default().to_owned();
+    (status, said)
+}
+
+/// Eight programs asking for the provider token at the same moment, half through each instance.
+async fn eight_at_once(a: &str, b: &str, bearer: &str) -> Vec<(StatusCode, String)> {
+    let asks = (0..8).map(|i| provider_token(if i % 2 == 0 { a } else { b }, bearer));
+    futures_util::future::join_all(asks).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_tokens_are_refreshed_once_across_instances_and_a_slow_provider_is_given_up_on() {
+    let Some(server) = postgres_server() else { return };
+    let provider = TestProvider::start().await;
+    provider.set(|b| b.access_lifetime = 30);
+    // PROVIDER_TIMEOUT 1 s: a refresh's lease is 3 s.
+    let settings = [("PROVIDER_TOKENS", "keep"), ("PROVIDER_TIMEOUT", "1s")];
+    let cluster = Cluster::start(&server, &provider, &settings).await;
+    let (a, b, lb) = (cluster.a.address.as_str(), cluster.b.address.as_str(), cluster.public());
+    let ada = Person::new(lb);
+    ada.sign_in(&provider, "ada", lb, lb).await;
+    let (_, script) = ada.create_token_with(a, "script", &["connections:token"]).await;
+
+    // A provider slower than the lease (4 s): the refresh is given up on at the timeout, every request waiting for
+    // it on either instance answers as it did, and nobody starts a second refresh meanwhile.
+    provider.set(|b| b.token_delay = Duration::from_secs(4));
+    for (status, said) in eight_at_once(a, b, &script).await {
+        assert_eq!((status, said.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "unavailable"));
+    }
+    assert_eq!(provider.refresh_count(), 1, "one refresh was tried, by one instance");
+    assert_eq!(provider.most_refreshes_at_once(), 1);
+    let listed = ada.api(lb, Method::GET, "/connections").bearer_auth(&script).send().await.expect("list");
+    assert_eq!(json(listed).await["connections"][0]["state"], "connected", "a slow provider is not a refused grant");
+
+    // The provider answers again, taking its time: many requests through both instances, one refresh grant, no
+    // `invalid_grant`, and every request gets the one new token.
+    provider.set(|b| {
+        b.token_delay = Duration::from_millis(400);
+        b.access_lifetime = 3600;
+    });
+    for (status, said) in eight_at_once(a, b, &script).await {
+        assert_eq!((status, said.as_str()), (StatusCode::OK, "refreshed-2-ada"));
+    }
+    assert_eq!(provider.refresh_count(), 2, "exactly one more refresh grant at the provider");
+    assert_eq!(provider.most_refreshes_at_once(), 1, "never two at once");
+    assert_eq!(provider_token(lb, &script).await, (StatusCode::OK, "refreshed-2-ada".to_owned()), "fresh now");
+    assert_eq!(provider.refresh_count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_authorization_is_delivered_after_both_instances_crash() {
+    use crate::authorization_server::{REDIRECT, authorize_path, pkce, query_of};
+
+    let Some(server) = postgres_server() else { return };
+    let provider = TestProvider::start().await;
+    let cluster = Cluster::start(&server, &provider, &[]).await;
+    let lb = cluster.public().to_owned();
+    // The app's back-channel logout endpoint is down until both instances have crashed.
+    let receiver_port = free_port();
+    let receiver_url = format!("http://127.0.0.1:{receiver_port}/logout");
+
+    // An operator registers the app with the command line, on the shared database.
+    let registered = Command::new(BINARY)
+        .env_clear()
+        .envs(cluster.vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .args(["clients", "add", "--name", "Sample app", "--redirect-uri", REDIRECT, "--public"])
+        .args(["--scope", "openid profile email profile:read", "--backchannel-logout-uri", &receiver_url])
+        .output()
+        .expect("gatehouse clients add");
+    assert!(registered.status.success(), "{}", String::from_utf8_lossy(&registered.stderr));
+    let registered: serde_json::Value = serde_json::from_slice(&registered.stdout).expect("JSON");
+    let client_id = registered["client_id"].as_str().expect("client_id").to_owned();
+
+    // Ada signs in and lets the app in, through the balancer.
+    let ada = Person::new(&lb);
+    ada.sign_in(&provider, "ada", &lb, &lb).await;
+    let pkce = pkce();
+    let consent = ada.at(&lb).get(&authorize_path(&client_id, &pkce, &[])).await;
+    assert_eq!(consent.status(), StatusCode::OK, "the consent page");
+    let page = consent.text().await.expect("page");
+    let request = page.split("name=\"request\" value=\"").nth(1).and_then(|r| r.split('"').next()).expect("request");
+    let allowed = ada
+        .client
+        .post(format!("{lb}/oauth/authorize/decision"))
+        .header("origin", &lb)
+        .form(&[("request", request), ("decision", "allow")])
+        .send()
+        .await
+        .expect("decision");
+    let code = query_of(&location(&allowed)).remove("code").expect("a code");
+    let exchanged = reqwest::Client::new()
+        .post(format!("{lb}/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", pkce.verifier.as_str()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(exchanged.status(), StatusCode::OK);
+    let id_token = json(exchanged).await["id_token"].as_str().expect("an ID token").to_owned();
+
+    // Ada signs out on A: the authorization ends, and the outbox row is written with it. Both instances try the
+    // app, find it down, and crash before it is back.
+    let signed_out = ada.client.post(format!("{}/auth/logout", cluster.a.address)).header("origin", &lb).send().await;
+    assert_eq!(signed_out.expect("sign-out").status(), StatusCode::SEE_OTHER);
+    let database = sqlx::PgPool::connect(&cluster.vars[1].1).await.expect("the shared database");
+    let waiting = || async {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM backchannel_logouts")
+            .fetch_one(&database)
+            .await
+            .expect("the outbox");
+        count
+    };
+    assert_eq!(waiting().await, 1, "written in the sign-out's transaction");
+    let attempted = Instant::now() + Duration::from_secs(5);
+    let attempts = || sqlx::query_scalar::<_, i32>("SELECT attempts FROM backchannel_logouts").fetch_one(&database);
+    while attempts().await.expect("the row") == 0 {
+        assert!(Instant::now() < attempted, "an instance tries to deliver within seconds");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Cluster { vars, dir, a, b, balancer } = cluster;
+    drop((balancer, a, b)); // SIGKILL: no orderly shutdown
+    assert_eq!(waiting().await, 1, "still owed after the crash");
+
+    // The app comes back, then one instance: it delivers what the crashed ones owed.
+    let receiver = crate::backchannel::Receiver::on_port(receiver_port).await;
+    let restarted = Instance::start(&vars, &dir.path().join("c.log")).await;
+    let received = receiver.received(1, Duration::from_secs(15)).await;
+    assert_eq!(received.len(), 1, "delivered once after the restart");
+    let keys = json(reqwest::get(format!("{}/oauth/jwks.json", restarted.address)).await.expect("keys")).await;
+    let keys: jsonwebtoken::jwk::JwkSet = serde_json::from_value(keys).expect("a JWK set");
+    let claims = crate::authorization_server::decode(&received[0], &keys, &client_id, &lb);
+    let id_claims = crate::authorization_server::decode(&id_token, &keys, &client_id, &lb);
+    assert_eq!(claims["sid"], id_claims["sid"], "the session the app knows from its ID token");
+    assert_eq!(claims["events"], json!({ "http://schemas.openid.net/event/backchannel-logout": {} }), "a logout token");
+    let done = Instant::now() + Duration::from_secs(5);
+    while waiting().await != 0 {
+        assert!(Instant::now() < done, "the delivered row is struck off the outbox");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

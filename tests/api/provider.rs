@@ -108,6 +108,9 @@ struct Shared {
     refresh_tokens: Arc<Mutex<HashMap<String, String>>>,
     /// How many refresh grants were asked for.
     refreshes: Arc<std::sync::atomic::AtomicUsize>,
+    /// Refresh grants being answered now, and the most there ever were at once.
+    refreshing: Arc<std::sync::atomic::AtomicUsize>,
+    most_refreshing: Arc<std::sync::atomic::AtomicUsize>,
     /// The tokens revoked at `/revoke` (RFC 7009), with their hints, in order.
     revoked: Arc<Mutex<Vec<(String, String)>>>,
 }
@@ -127,6 +130,8 @@ impl TestProvider {
             grants: Arc::new(Mutex::new(HashMap::new())),
             refresh_tokens: Arc::new(Mutex::new(HashMap::new())),
             refreshes: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            refreshing: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            most_refreshing: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             revoked: Arc::new(Mutex::new(Vec::new())),
         };
         let router = Router::new()
@@ -154,6 +159,11 @@ impl TestProvider {
     /// How many refresh grants apps asked for so far.
     pub fn refresh_count(&self) -> usize {
         self.shared.refreshes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most refresh grants it was ever answering at the same time.
+    pub fn most_refreshes_at_once(&self) -> usize {
+        self.shared.most_refreshing.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Changes how the provider behaves from now on.
@@ -389,8 +399,20 @@ async fn token(
 
 /// The refresh grant, rotating: the refresh token used is gone, a new one comes with the new access token.
 async fn refresh(shared: &Shared, form: &HashMap<String, String>) -> Response {
-    let n = shared.refreshes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    use std::sync::atomic::Ordering::SeqCst;
+    /// Counts a refresh out when its answer is sent or its caller hangs up (the handler is dropped).
+    struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, SeqCst);
+        }
+    }
+    let n = shared.refreshes.fetch_add(1, SeqCst) + 1;
+    let now = shared.refreshing.fetch_add(1, SeqCst) + 1;
+    let _in_flight = InFlight(shared.refreshing.clone());
+    shared.most_refreshing.fetch_max(now, SeqCst);
     let behaviour = shared.behaviour.lock().expect("lock").clone();
+    // A slow provider is slow before it acts: a caller that hangs up first has changed nothing.
     tokio::time::sleep(behaviour.token_delay).await;
     let used = form.get("refresh_token").cloned().unwrap_or_default();
     let subject = shared.refresh_tokens.lock().expect("lock").remove(&used);

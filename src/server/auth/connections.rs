@@ -2,9 +2,11 @@
 //! `SECRET_KEY` (bound to the person, the provider and the column), handed out current, refreshed once.
 //!
 //! **Refreshed exactly once**, however many requests need it at the same moment, on however many instances: the
-//! first to find the access token about to expire claims the refresh with a conditional `UPDATE` (a lease longer
-//! than a provider request may take, `PROVIDER_TIMEOUT` at most 10 s); the others wait for it and read what it
-//! wrote. No database lock is held while the provider answers. The new pair is written before anyone is answered.
+//! first to find the access token about to expire claims the refresh with a conditional `UPDATE` (a lease three times
+//! as long as a provider request may take, `PROVIDER_TIMEOUT`: a provider slower than the lease has been given up
+//! on long before it ends, so two refreshes never run at once); the others wait for it and read what it wrote, or,
+//! when it wrote nothing (the provider failed), answer as it did rather than each trying again. No database lock is
+//! held while the provider answers. The new pair is written before anyone is answered.
 //! A refresh the provider refuses (`invalid_grant`) is read again first — another instance may have just rotated
 //! the refresh token — and only then marks the connection "reconnect needed" (the identity stays: signing in with
 //! the provider again reconnects it).
@@ -23,8 +25,11 @@ use crate::server::{
 
 /// How long before its expiry an access token is refreshed rather than handed out.
 const EARLY_SECS: i64 = 60;
-/// How long a refresh may hold its claim: longer than a provider request may take.
-const LEASE_SECS: i64 = 30;
+/// How long a refresh may hold its claim: three times as long as a provider request may take (`PROVIDER_TIMEOUT`),
+/// so its holder has given up on the provider well before anyone else may claim it.
+fn lease_secs(provider_timeout: Duration) -> i64 {
+    (provider_timeout.as_secs_f64() * 3.0).ceil().clamp(3.0, 30.0) as i64
+}
 /// How often a request waiting for another's refresh looks again, and for how long in all.
 const WAIT_STEP: Duration = Duration::from_millis(100);
 const WAIT_FOR: Duration = Duration::from_secs(15);
@@ -125,6 +130,9 @@ pub async fn current_token(
         String::from_utf8(plain).map_err(|_| ConnectionError::ReconnectNeeded)
     };
     let started = std::time::Instant::now();
+    let lease = lease_secs(state.config.provider_timeout);
+    // The pair whose refresh another request held while this one waited.
+    let mut waited_on = None;
     loop {
         let kept: Option<Kept> = on!(&state.db, pool => sqlx::query_as(
             "SELECT access_token, refresh_token, expires_at, state, lease_until, version
@@ -146,24 +154,25 @@ pub async fn current_token(
             mark_reconnect(&state.db, user_id, provider, kept.version).await?;
             return Err(ConnectionError::ReconnectNeeded);
         };
+        // The refresh this request waited for ended and wrote nothing: the provider failed it (or its instance
+        // went). Answer so, rather than every waiting request asking the failing provider in turn.
+        if waited_on == Some(kept.version) && kept.lease_until <= now {
+            return Err(ConnectionError::ProviderUnavailable("the provider did not complete the refresh".into()));
+        }
         // Another request is refreshing it: wait for what it writes.
-        if kept.lease_until > now || !claim(&state.db, user_id, provider, kept.version, now).await? {
+        if kept.lease_until > now || !claim(&state.db, user_id, provider, kept.version, now, lease).await? {
+            waited_on = Some(kept.version);
             if started.elapsed() > WAIT_FOR {
                 return Err(ConnectionError::ProviderUnavailable("a refresh in progress did not finish".into()));
             }
             tokio::time::sleep(WAIT_STEP).await;
             continue;
         }
-        let client = state
-            .providers
-            .get(provider)
-            .await
-            .map_err(|_| ConnectionError::ProviderUnavailable("the provider is not set up".into()))?;
-        let Some(oidc) = client.oidc() else {
+        let Ok(client) = state.providers.get(provider).await else {
             release(&state.db, user_id, provider).await?;
-            return Err(ConnectionError::ReconnectNeeded);
+            return Err(ConnectionError::ProviderUnavailable("the provider is not set up".into()));
         };
-        match oidc.refresh(&open("refresh_token", sealed_refresh)?).await {
+        match client.refresh(&open("refresh_token", sealed_refresh)?).await {
             Ok(fresh) => {
                 keep(state, user_id, provider, &fresh).await?;
                 tracing::info!(provider, %user_id, "provider token refreshed");
@@ -186,12 +195,19 @@ pub async fn current_token(
 }
 
 /// Claims the refresh of the pair at `version`; false when another request has claimed it (or changed the pair).
-async fn claim(db: &Db, user_id: &str, provider: &str, version: i64, now: i64) -> Result<bool, sqlx::Error> {
+async fn claim(
+    db: &Db,
+    user_id: &str,
+    provider: &str,
+    version: i64,
+    now: i64,
+    lease: i64,
+) -> Result<bool, sqlx::Error> {
     let claimed = on!(db, pool => sqlx::query(
         "UPDATE provider_tokens SET lease_until = $1
          WHERE user_id = $2 AND provider = $3 AND version = $4 AND lease_until <= $5 AND state = 'connected'",
     )
-    .bind(now + LEASE_SECS)
+    .bind(now + lease)
     .bind(user_id)
     .bind(provider)
     .bind(version)
@@ -264,19 +280,27 @@ pub fn revoke_at_provider(state: &AppState, user_id: &str, provider: &str, seale
             String::from_utf8(plain).ok()
         };
         let Ok(client) = state.providers.get(&provider).await else { return };
-        let Some(oidc) = client.oidc() else { return };
-        // The refresh token first: revoking it ends the grant, and with it (RFC 7009 §2.1) its access tokens.
         let (access, refresh) = sealed;
-        let tokens = refresh
-            .and_then(|r| open("refresh_token", &r).map(|t| (t, "refresh_token")))
-            .into_iter()
-            .chain(open("access_token", &access).map(|t| (t, "access_token")));
-        for (token, hint) in tokens {
-            match oidc.revoke(&token, hint).await {
-                Ok(true) => tracing::info!(provider, %user_id, hint, "kept token revoked at the provider"),
-                Ok(false) => return,
-                Err(error) => tracing::warn!(provider, %user_id, hint, %error, "revoking a kept token failed"),
+        let refresh = refresh.and_then(|r| open("refresh_token", &r));
+        for (what, outcome) in client.revoke(open("access_token", &access), refresh).await {
+            match outcome {
+                Ok(true) => tracing::info!(provider, %user_id, what, "kept token revoked at the provider"),
+                Ok(false) => tracing::info!(provider, %user_id, what, "the provider had nothing to revoke"),
+                Err(error) => tracing::warn!(provider, %user_id, what, %error, "revoking a kept token failed"),
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_outlasts_the_longest_provider_request_three_times() {
+        assert_eq!(lease_secs(Duration::from_secs(10)), 30, "the default and largest PROVIDER_TIMEOUT");
+        assert_eq!(lease_secs(Duration::from_secs(4)), 12);
+        assert_eq!(lease_secs(Duration::from_millis(1500)), 5, "rounded up");
+        assert_eq!(lease_secs(Duration::from_millis(200)), 3, "never under three seconds (timestamps are seconds)");
+    }
 }

@@ -11,9 +11,9 @@ use tokio::sync::Mutex;
 use crate::model::auth::ProviderSummary;
 use crate::server::auth::{
     attempt::LoginAttempt,
-    flow::{Answer, AuthorizationRequest, CallbackError},
+    flow::{Answer, AuthorizationRequest, CallbackError, ProviderTokens},
     github::GitHubProvider,
-    oidc::OidcProvider,
+    oidc::{OidcProvider, RefreshError},
     transmitter::Transmitter,
 };
 use crate::server::platform::config::{AppUrl, Protocol, ProviderSettings};
@@ -54,11 +54,45 @@ impl ProviderClient {
                 let fresh_since = attempt.confirm_for.as_ref().map(|_| attempt.started_at);
                 p.finish(code, &attempt.pkce_verifier, nonce, fresh_since).await
             }
-            ProviderClient::GitHub(p) => p.finish(code, &attempt.pkce_verifier).await.map(|identity| Answer {
-                identity,
-                sid: None,
-                tokens: None,
-            }),
+            ProviderClient::GitHub(p) => p.finish(code, &attempt.pkce_verifier).await,
+        }
+    }
+
+    /// A new access token (and perhaps a new refresh token) for a kept `refresh_token`.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<ProviderTokens, RefreshError> {
+        match self {
+            ProviderClient::Oidc(p) => p.refresh(refresh_token).await,
+            ProviderClient::GitHub(p) => p.refresh(refresh_token).await,
+        }
+    }
+
+    /// Revokes kept tokens at the provider, where it can: an OpenID provider's `revocation_endpoint` (RFC 7009, the
+    /// refresh token first: revoking it ends the grant and, §2.1, its access tokens); GitHub's grant deletion. Says
+    /// what it did for the log: each token's hint and whether the provider revoked it, or why not.
+    pub async fn revoke(
+        &self,
+        access: Option<String>,
+        refresh: Option<String>,
+    ) -> Vec<(&'static str, Result<bool, String>)> {
+        match self {
+            ProviderClient::Oidc(p) => {
+                let mut done = Vec::new();
+                let tokens =
+                    refresh.map(|t| (t, "refresh_token")).into_iter().chain(access.map(|t| (t, "access_token")));
+                for (token, hint) in tokens {
+                    let outcome = p.revoke(&token, hint).await;
+                    let stop = outcome == Ok(false); // no revocation endpoint
+                    done.push((hint, outcome));
+                    if stop {
+                        break;
+                    }
+                }
+                done
+            }
+            ProviderClient::GitHub(p) => match access {
+                Some(access) => vec![("grant", p.revoke_grant(&access).await)],
+                None => Vec::new(),
+            },
         }
     }
 
@@ -180,14 +214,17 @@ impl Providers {
             )
             .await
             .map(|provider| ProviderClient::Oidc(Box::new(provider.keeping_tokens(s.keep_tokens)))),
-            Protocol::GitHub { web_url, api_url } => Ok(ProviderClient::GitHub(GitHubProvider::new(
-                &s.client_id,
-                s.client_secret.clone(),
-                web_url,
-                api_url,
-                entry.redirect_uri.clone(),
-                self.http.clone(),
-            ))),
+            Protocol::GitHub { web_url, api_url } => Ok(ProviderClient::GitHub(
+                GitHubProvider::new(
+                    &s.client_id,
+                    s.client_secret.clone(),
+                    web_url,
+                    api_url,
+                    entry.redirect_uri.clone(),
+                    self.http.clone(),
+                )
+                .keeping_tokens(s.keep_tokens),
+            )),
         }
     }
 }
