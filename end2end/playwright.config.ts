@@ -90,6 +90,8 @@ export default defineConfig({
       env: {
         IDP_PORT: String(IDP_PORT),
         APP_URL,
+        // Shorter than the minute before expiry in which Gatehouse refreshes a kept token: every use refreshes.
+        IDP_ACCESS_TOKEN_TTL: '45',
         IDP_REDIRECT_URIS: [`${APP_URL}/auth/callback/dev`, `${APP_URL}/auth/callback/oidc`, `${PASSKEY_URL}/auth/callback/dev`].join(','),
       },
     },
@@ -108,6 +110,8 @@ export default defineConfig({
       OIDC_CLIENT_ID: 'gatehouse-dev',
       OIDC_CLIENT_SECRET: 'gatehouse-dev-secret-not-for-production',
       OIDC_PROVIDER_NAME: 'Company SSO',
+      // Sign-ins keep the person's Dev IdP tokens for their programs (tests/account.spec.ts).
+      PROVIDER_TOKENS: 'keep',
       // The operator of tests/admin.spec.ts (a Dev IdP account made on first use).
       ADMIN_EMAILS: 'e2e-admin@example.test',
     }),

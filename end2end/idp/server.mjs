@@ -9,7 +9,8 @@
 //
 // Settings (environment): IDP_PORT (3900), IDP_ISSUER (http://127.0.0.1:IDP_PORT), IDP_CLIENT_ID (gatehouse-dev),
 // IDP_CLIENT_SECRET (dev-only secret below), IDP_REDIRECT_URIS (comma-separated; default: APP_URL's callbacks),
-// IDP_BACKCHANNEL_LOGOUT_URI (default: APP_URL's /auth/backchannel-logout/dev).
+// IDP_BACKCHANNEL_LOGOUT_URI (default: APP_URL's /auth/backchannel-logout/dev), IDP_ACCESS_TOKEN_TTL (seconds, 3600;
+// the browser tests make it short, so that Gatehouse refreshes kept tokens here).
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
 import { MemoryAdapter } from './memory-adapter.mjs';
@@ -106,7 +107,7 @@ const provider = new Provider(issuer, {
     },
   },
   ttl: {
-    AccessToken: 3600,
+    AccessToken: Number(process.env.IDP_ACCESS_TOKEN_TTL ?? 3600),
     AuthorizationCode: 60,
     ClientCredentials: 600,
     Grant: 86400,
@@ -177,7 +178,10 @@ provider.use(async (ctx, next) => {
   } else {
     throw new errors.InvalidRequest(`unexpected prompt ${prompt.name}`);
   }
-  const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+  // A consent answers the same request as the login just before it (`prompt=login consent`, as a re-confirmation
+  // with kept tokens asks): merged, or the login it needs would be asked for again and again.
+  const merge = prompt.name === 'consent';
+  const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
   ctx.redirect(returnTo);
 });
 

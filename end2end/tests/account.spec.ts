@@ -122,6 +122,39 @@ test('signing out at the provider ends the Gatehouse session that came from it, 
   await phone.context.close();
 });
 
+test('a program gets a current Dev IdP token, refreshed there with the refresh token the last refresh gave', async ({
+  page,
+  request,
+}) => {
+  const name = person();
+  await signInAs(page, name);
+  const created = await page.request.post('/api/v1/tokens', {
+    headers: { Origin: APP_URL },
+    data: { name: 'script', scopes: ['connections:token'], expires_in_days: 1 },
+  });
+  expect(created.status()).toBe(201);
+  const bearer = { Authorization: `Bearer ${(await created.json()).secret}` };
+  const listed = await request.get('/api/v1/connections', { headers: bearer });
+  expect((await listed.json()).connections).toContainEqual(expect.objectContaining({ provider: 'dev', state: 'connected' }));
+
+  // The IdP's access tokens last 45 s here, inside the minute before expiry in which Gatehouse refreshes: each ask
+  // is a refresh grant at the real oidc-provider, which rotates the refresh token every time.
+  const current = async () => {
+    const answer = await request.post('/api/v1/connections/dev/token', { headers: bearer });
+    expect(answer.status(), await answer.text()).toBe(200);
+    return (await answer.json()).access_token as string;
+  };
+  const first = await current();
+  const second = await current();
+  expect(second, 'a second refresh, with the rotated refresh token').not.toBe(first);
+  const userinfo = await request.get(`${IDP_URL}/me`, { headers: { Authorization: `Bearer ${second}` } });
+  expect(userinfo.status(), 'the IdP accepts the token handed out').toBe(200);
+  expect((await userinfo.json()).sub).toBe(`dev-${name}`);
+
+  await page.goto('/profile');
+  await expect(page.getByTestId('connection-state')).toHaveText('connected');
+});
+
 test('"sign out all other sessions" leaves only this one', async ({ browser }) => {
   const name = person();
   const here = await device(browser, name);
