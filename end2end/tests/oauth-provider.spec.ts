@@ -66,10 +66,16 @@ async function registerApp(page: Page, name: string, app: TheApp) {
 }
 
 async function configFor(clientId: string, secret: string) {
-  // Gatehouse runs on http://127.0.0.1 here; the library refuses http unless told this is deliberate.
-  const config = await oidc.discovery(new URL(APP_URL), clientId, secret, undefined, {
-    execute: [oidc.allowInsecureRequests],
-  });
+  // Gatehouse runs on http://127.0.0.1 here; the library refuses http unless told this is deliberate. The app is
+  // an RS256-only relying party, as many are: openid-client refuses an ID token signed any other way.
+  const config = await oidc.discovery(
+    new URL(APP_URL),
+    clientId,
+    { client_secret: secret, id_token_signed_response_alg: 'RS256' },
+    undefined,
+    { execute: [oidc.allowInsecureRequests] },
+  );
+  expect(config.serverMetadata().id_token_signing_alg_values_supported).toContain('RS256');
   oidc.enableNonRepudiationChecks(config);
   return config;
 }

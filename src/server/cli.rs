@@ -26,9 +26,11 @@ pub const USAGE: &str = "usage:
   gatehouse clients add --name NAME --redirect-uri URI [--redirect-uri URI …] [--post-logout-redirect-uri URI …]
                         [--public] [--scope \"SCOPE …\"] [--allowed-ip CIDR …]
                         [--backchannel-logout-uri URI [--backchannel-logout-session-required]]
+                        [--id-token-signed-response-alg RS256|ES256]
   gatehouse clients list
   gatehouse clients remove CLIENT_ID
-  gatehouse keys rotate
+  gatehouse keys rotate          new signing keys now (ES256 and RS256); the old ones stay published until their
+                                 tokens expire
   gatehouse audit verify         check the security activity's hash chain; exit 1 naming the first event
                                  changed, removed or inserted
   gatehouse risc register        ask Google to push Cross-Account Protection events here (GOOGLE_SERVICE_ACCOUNT_FILE:
@@ -69,8 +71,12 @@ pub async fn run(config: &Config, args: &[String]) -> Result<String, Failure> {
         }
         ["keys", "rotate"] => {
             let (db, sealer) = open_for_command(config).await.map_err(|e| e.to_string())?;
-            let kid = keys::rotate(&db, &sealer, keys::keep_retired(&config.oauth)).await.map_err(|e| e.to_string())?;
-            Ok(format!("new signing key {kid}; the previous one stays published until its tokens expire"))
+            let kids =
+                keys::rotate(&db, &sealer, keys::keep_retired(&config.oauth)).await.map_err(|e| e.to_string())?;
+            Ok(format!(
+                "new signing keys {} (ES256, RS256); the previous ones stay published until their tokens expire",
+                kids.join(", ")
+            ))
         }
         ["audit", "verify"] => verify_audit(config).await,
         ["risc", "register"] => {
@@ -111,6 +117,7 @@ async fn add_client(config: &Config, options: &[&str]) -> Result<String, String>
     let (mut name, mut redirects, mut logouts, mut public, mut scope) = (None, vec![], vec![], false, String::new());
     let mut allowed_ips = Vec::new();
     let (mut backchannel_logout_uri, mut session_required) = (String::new(), false);
+    let mut id_token_alg = String::new();
     let mut rest = options.iter();
     while let Some(option) = rest.next() {
         let mut value = || rest.next().map(|v| (*v).to_owned()).ok_or_else(|| format!("{option} needs a value"));
@@ -123,12 +130,14 @@ async fn add_client(config: &Config, options: &[&str]) -> Result<String, String>
             "--allowed-ip" => allowed_ips.push(value()?),
             "--backchannel-logout-uri" => backchannel_logout_uri = value()?,
             "--backchannel-logout-session-required" => session_required = true,
+            "--id-token-signed-response-alg" => id_token_alg = value()?,
             other => return Err(format!("unknown option {other:?}; {SHORT_USAGE}")),
         }
     }
     let name = name.ok_or("--name is required")?;
     let new = clients::NewClient::parse(&name, &redirects, &logouts, !public, &scope, &allowed_ips.join(","))
         .and_then(|new| new.with_backchannel_logout(&backchannel_logout_uri, session_required))
+        .and_then(|new| new.with_id_token_alg(&id_token_alg))
         .map_err(|e| e.to_string())?;
     let (db, _) = open_for_command(config).await.map_err(|e| e.to_string())?;
     let created = clients::create(&db, None, new, &ClientInfo::default()).await.map_err(|e| e.to_string())?;

@@ -184,11 +184,14 @@ pub(crate) async fn jwks(app: &TestApp) -> JwkSet {
     serde_json::from_value(json(app.get("/oauth/jwks.json").await).await).expect("a JWK set")
 }
 
+/// Checks `token` as an app would with the published keys: ES256 or RS256, by a key published for that algorithm.
 pub(crate) fn decode(token: &str, set: &JwkSet, audience: &str, issuer: &str) -> Value {
     let header = jsonwebtoken::decode_header(token).expect("a JWT header");
-    assert_eq!(header.alg, Algorithm::ES256);
+    assert!(matches!(header.alg, Algorithm::ES256 | Algorithm::RS256), "{:?}", header.alg);
     let jwk = set.find(header.kid.as_deref().expect("kid")).expect("the key is published");
-    let mut validation = Validation::new(Algorithm::ES256);
+    let published = jwk.common.key_algorithm.map(|a| a.to_string());
+    assert_eq!(published.as_deref(), Some(format!("{:?}", header.alg).as_str()), "the key is for that algorithm");
+    let mut validation = Validation::new(header.alg);
     validation.set_audience(&[audience]);
     validation.set_issuer(&[issuer]);
     jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).expect("key"), &validation)
@@ -222,15 +225,74 @@ async fn discovery_states_the_issuer_and_only_what_is_implemented() {
     }
     let keys = json(app.get("/oauth/jwks.json").await).await;
     let keys = keys["keys"].as_array().expect("keys");
-    assert_eq!(keys.len(), 1);
-    assert_eq!(keys[0]["kty"], "EC");
-    assert_eq!(keys[0]["alg"], "ES256");
-    assert!(keys[0].get("d").is_none(), "no private field, ever");
-    let stored: Vec<u8> = sqlx::query_scalar("SELECT private_key FROM oauth_signing_keys")
-        .fetch_one(&app.sql)
+    assert_eq!(keys.len(), 2, "one key per algorithm");
+    let of = |alg: &str| keys.iter().find(|k| k["alg"] == alg).unwrap_or_else(|| panic!("a {alg} key"));
+    assert_eq!((of("ES256")["kty"].as_str(), of("ES256")["crv"].as_str()), (Some("EC"), Some("P-256")));
+    assert_eq!(of("RS256")["kty"], "RSA");
+    let modulus = URL_SAFE_NO_PAD.decode(of("RS256")["n"].as_str().expect("n")).expect("base64url");
+    assert_eq!(modulus.len() * 8, 2048, "a 2048-bit RSA key");
+    for key in keys {
+        assert_eq!(key["use"], "sig");
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(key.get(private).is_none(), "no private field, ever: {private}");
+        }
+    }
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT private_key FROM oauth_signing_keys")
+        .fetch_all(&app.sql)
         .await
-        .expect("the key is stored");
-    assert!(!stored.windows(4).any(|w| w == b"\x30\x81\x87\x02"), "the private key is sealed, not PKCS#8 in the clear");
+        .expect("the keys are stored");
+    for der in stored {
+        assert!(!der.windows(4).any(|w| w == b"\x30\x81\x87\x02"), "sealed, not PKCS#8 in the clear");
+        assert!(!der.windows(4).any(|w| w == b"\x30\x82\x04\xa4" || w == b"\x30\x82\x04\xa3"), "nor PKCS#1");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_tokens_are_rs256_unless_the_app_asks_for_es256_and_access_tokens_stay_es256() {
+    let (_provider, app, client) = setup().await;
+    let discovery = json(app.get("/.well-known/openid-configuration").await).await;
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        json!(["RS256", "ES256"]),
+        "RS256 first (Core §15.1)"
+    );
+    let set = jwks(&app).await;
+    let alg = |token: &Value| jsonwebtoken::decode_header(token.as_str().expect("a token")).expect("header").alg;
+
+    let issued = tokens(&app, &client).await;
+    assert_eq!(alg(&issued["id_token"]), Algorithm::RS256, "by default");
+    assert_eq!(alg(&issued["access_token"]), Algorithm::ES256);
+    decode(issued["id_token"].as_str().expect("id token"), &set, &client.id, &app.address);
+
+    let new = clients::NewClient::parse("Sample app", &[REDIRECT.to_owned()], &[], false, "openid profile:read", "")
+        .and_then(|new| new.with_id_token_alg("ES256"))
+        .expect("a valid client");
+    let created = clients::create(&app.state.db, None, new, &ClientInfo::default()).await.expect("registered");
+    assert_eq!(created.id_token_signed_response_alg, "ES256");
+    let es_app = App { id: created.client_id, secret: None };
+    let pkce = pkce();
+    let code = code(&app, &es_app, &pkce, &[("scope", "openid profile:read")]).await;
+    let issued = json(exchange(&app, &es_app, &code, &pkce).await).await;
+    assert_eq!(alg(&issued["id_token"]), Algorithm::ES256, "as the app registered");
+    decode(issued["id_token"].as_str().expect("id token"), &set, &es_app.id, &app.address);
+
+    for bad in ["HS256", "none", "RS512", "es256"] {
+        let refused = clients::NewClient::parse("App", &[REDIRECT.to_owned()], &[], false, "", "")
+            .and_then(|new| new.with_id_token_alg(bad))
+            .expect_err(bad);
+        assert!(refused.to_string().contains("RS256 or ES256"), "{refused}");
+    }
+
+    // An access token signed with the RSA key (a key of the wrong algorithm for it) is refused.
+    let claims: Value = jsonwebtoken::dangerous::insecure_decode::<Value>(issued["access_token"].as_str().expect("at"))
+        .expect("claims")
+        .claims;
+    let rsa = app.state.keys.current(Algorithm::RS256);
+    let mut header = Header::new(Algorithm::RS256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(rsa.kid.clone());
+    let forged = jsonwebtoken::encode(&header, &claims, rsa.encoding()).expect("signs");
+    assert_eq!(me(&app, &forged).await.0, StatusCode::UNAUTHORIZED, "access tokens are ES256 only");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -495,7 +557,7 @@ async fn the_password_grant_and_the_implicit_flow_do_not_exist() {
 
 /// Signs `claims` with the app's own current key (as if Gatehouse had issued them), with `header`'s changes.
 fn forge(app: &TestApp, claims: &Value, typ: &str, kid: Option<&str>) -> String {
-    let key = app.state.keys.current();
+    let key = app.state.keys.current(Algorithm::ES256);
     let mut header = Header::new(Algorithm::ES256);
     header.typ = Some(typ.to_owned());
     header.kid = Some(kid.unwrap_or(&key.kid).to_owned());
@@ -522,7 +584,7 @@ async fn tokens_that_are_not_valid_access_tokens_are_refused_with_a_clear_reason
     let public = serde_json::to_vec(&jwks(&app).await.keys[0]).expect("jwk");
     let mut hs = Header::new(Algorithm::HS256);
     hs.typ = Some("at+jwt".into());
-    hs.kid = Some(app.state.keys.current().kid.clone());
+    hs.kid = Some(app.state.keys.current(Algorithm::ES256).kid.clone());
     let confused = jsonwebtoken::encode(&hs, &claims, &EncodingKey::from_secret(&public)).expect("signs");
     assert_eq!(me(&app, &confused).await.0, StatusCode::UNAUTHORIZED, "HS256 with the public key");
 
@@ -665,17 +727,20 @@ async fn a_person_not_signed_in_signs_in_first_and_prompt_none_never_shows_a_pag
 async fn a_rotated_key_signs_new_tokens_and_stays_published_for_the_old_ones() {
     let (_provider, app, client) = setup().await;
     let before = tokens(&app, &client).await;
-    let old_kid = app.state.keys.current().kid.clone();
-    let kid = keys::rotate(&app.state.db, &app.state.sealer, keys::keep_retired(&app.state.config.oauth))
+    let old_kids = [Algorithm::ES256, Algorithm::RS256].map(|alg| app.state.keys.current(alg).kid.clone());
+    let kids = keys::rotate(&app.state.db, &app.state.sealer, keys::keep_retired(&app.state.config.oauth))
         .await
         .expect("rotates");
-    assert_ne!(kid, old_kid);
+    assert_eq!(kids.len(), 2, "a new key of each algorithm");
+    assert!(kids.iter().all(|kid| !old_kids.contains(kid)));
     app.state.keys.reload(&app.state.db).await.expect("reload");
     let set = jwks(&app).await;
-    assert_eq!(set.keys.len(), 2, "the retired key stays published");
+    assert_eq!(set.keys.len(), 4, "the retired keys stay published");
     let after = tokens(&app, &client).await;
-    let header = jsonwebtoken::decode_header(after["access_token"].as_str().expect("at")).expect("header");
-    assert_eq!(header.kid.as_deref(), Some(kid.as_str()), "the new key signs");
+    for token in ["access_token", "id_token"] {
+        let header = jsonwebtoken::decode_header(after[token].as_str().expect("token")).expect("header");
+        assert!(kids.contains(&header.kid.expect("kid")), "a new key signs the {token}");
+    }
     assert_eq!(
         me(&app, before["access_token"].as_str().expect("at")).await.0,
         StatusCode::OK,
@@ -683,13 +748,15 @@ async fn a_rotated_key_signs_new_tokens_and_stays_published_for_the_old_ones() {
     );
 
     // Once every token the old key signed has expired, it is unpublished.
-    sqlx::query("UPDATE oauth_signing_keys SET expires_at = 1 WHERE id = $1")
-        .bind(&old_kid)
-        .execute(&app.sql)
-        .await
-        .expect("expire");
+    for old_kid in &old_kids {
+        sqlx::query("UPDATE oauth_signing_keys SET expires_at = 1 WHERE id = $1")
+            .bind(old_kid)
+            .execute(&app.sql)
+            .await
+            .expect("expire");
+    }
     app.state.keys.reload(&app.state.db).await.expect("reload");
-    assert_eq!(jwks(&app).await.keys.len(), 1);
+    assert_eq!(jwks(&app).await.keys.len(), 2);
 }
 
 /// Runs `gatehouse ARGS…` in `dir` (no `.env` there) on `database_url`.
@@ -738,10 +805,39 @@ async fn operators_add_list_and_remove_clients_and_rotate_keys_from_the_command_
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("\"x.example\" is not an address"));
 
-    let public = run(&["clients", "add", "--name", "SPA", "--redirect-uri", "http://127.0.0.1/cb", "--public"]);
+    assert_eq!(client["id_token_signed_response_alg"], "RS256", "by default");
+
+    let public = run(&[
+        "clients",
+        "add",
+        "--name",
+        "SPA",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--public",
+        "--id-token-signed-response-alg",
+        "ES256",
+    ]);
     let public: Value = serde_json::from_slice(&public.stdout).expect("JSON");
     assert_eq!(public["token_endpoint_auth_method"], "none");
     assert!(public.get("client_secret").is_none());
+    assert_eq!(public["id_token_signed_response_alg"], "ES256", "as asked");
+    let bad = run(&[
+        "clients",
+        "add",
+        "--name",
+        "X",
+        "--redirect-uri",
+        "https://x.example/cb",
+        "--id-token-signed-response-alg",
+        "HS256",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("RS256 or ES256"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 
     let listed: Value = serde_json::from_slice(&run(&["clients", "list"]).stdout).expect("JSON");
     let listed = listed.as_array().expect("a list");
@@ -759,7 +855,8 @@ async fn operators_add_list_and_remove_clients_and_rotate_keys_from_the_command_
 
     let rotated = run(&["keys", "rotate"]);
     assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
-    assert!(String::from_utf8_lossy(&rotated.stdout).contains("new signing key"));
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains("new signing keys"));
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains("(ES256, RS256)"));
     let unknown = run(&["clients", "frobnicate"]);
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("usage"));
@@ -1148,14 +1245,14 @@ async fn deleting_the_account_refuses_its_app_tokens_from_the_next_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schedule_rotates_a_key_that_has_signed_long_enough() {
     let (_provider, app) = with_provider(&[]).await;
-    let first = app.state.keys.current().kid.clone();
+    let first = app.state.keys.current(Algorithm::ES256).kid.clone();
     let keep = keys::keep_retired(&app.state.config.oauth);
     // Not due yet: nothing changes.
     app.state.keys.housekeeping(&app.state.db, std::time::Duration::from_secs(3600), keep).await.expect("runs");
-    assert_eq!(app.state.keys.current().kid, first);
+    assert_eq!(app.state.keys.current(Algorithm::ES256).kid, first);
     // Due (the key is older than the rotation interval): a new key signs, the old one stays published.
     sqlx::query("UPDATE oauth_signing_keys SET created_at = created_at - 7200").execute(&app.sql).await.expect("age");
     app.state.keys.housekeeping(&app.state.db, std::time::Duration::from_secs(3600), keep).await.expect("runs");
-    assert_ne!(app.state.keys.current().kid, first, "rotated on schedule");
-    assert_eq!(jwks(&app).await.keys.len(), 2);
+    assert_ne!(app.state.keys.current(Algorithm::ES256).kid, first, "rotated on schedule");
+    assert_eq!(jwks(&app).await.keys.len(), 4, "both algorithms' keys, new and retired");
 }

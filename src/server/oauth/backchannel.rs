@@ -151,6 +151,7 @@ async fn attempt(state: &AppState, outbound: &Outbound, due: &Due) -> Result<Out
     let now = clock::now();
     let token = jwt::logout_token(
         state,
+        client.id_token_alg,
         &jwt::LogoutClaims {
             iss: jwt::issuer(state),
             sub: due.subject.clone(),

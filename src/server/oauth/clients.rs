@@ -2,11 +2,13 @@
 //! authenticating it at the token endpoint. A client is public (PKCE is all it has) or confidential (it also holds a
 //! secret, shown once, of which only a SHA-256 is kept).
 
+use jsonwebtoken::Algorithm;
 use serde::Serialize;
 use serde_json::json;
 use url::Url;
 
 use crate::server::oauth::{
+    keys,
     scopes::{OAuthScope, Scopes},
     wire::{hash, new_secret},
 };
@@ -150,6 +152,8 @@ pub struct NewClient {
     pub allowed: Networks,
     /// Where to tell the app that a person's authorization ended (back-channel logout).
     pub backchannel_logout: Option<BackchannelLogout>,
+    /// What its ID tokens (and logout tokens) are signed with: RS256 unless it asks for ES256.
+    pub id_token_alg: Algorithm,
 }
 
 /// An app's back-channel logout registration (OpenID Connect Back-Channel Logout 1.0 §2.2): where Gatehouse POSTs a
@@ -177,6 +181,19 @@ impl NewClient {
     /// The same app, told of ended authorizations at `uri` (none when empty).
     pub fn with_backchannel_logout(self, uri: &str, session_required: bool) -> Result<Self, AppError> {
         Ok(Self { backchannel_logout: BackchannelLogout::parse(uri, session_required)?, ..self })
+    }
+
+    /// The same app, its ID tokens signed with `alg` (`id_token_signed_response_alg`: `RS256` or `ES256`; empty for
+    /// the default, RS256).
+    pub fn with_id_token_alg(self, alg: &str) -> Result<Self, AppError> {
+        let alg = alg.trim();
+        if alg.is_empty() {
+            return Ok(self);
+        }
+        let id_token_alg = keys::parse(alg).ok_or_else(|| {
+            AppError::Invalid(format!("ID token signature: {alg:?} is not one Gatehouse signs with (RS256 or ES256)."))
+        })?;
+        Ok(Self { id_token_alg, ..self })
     }
 
     pub fn parse(
@@ -221,6 +238,7 @@ impl NewClient {
             scopes,
             allowed,
             backchannel_logout: None,
+            id_token_alg: Algorithm::RS256,
         })
     }
 }
@@ -237,6 +255,8 @@ pub struct Client {
     /// Where it may call from; empty: anywhere.
     pub allowed: Networks,
     pub backchannel_logout: Option<BackchannelLogout>,
+    /// What its ID tokens and logout tokens are signed with.
+    pub id_token_alg: Algorithm,
     /// The newest back-channel logout delivery: when, and `delivered` or what went wrong.
     pub last_logout_delivery: Option<(i64, String)>,
     secret_hash: Option<Vec<u8>>,
@@ -274,6 +294,7 @@ impl Client {
             allowed_ips: self.allowed.entries(),
             backchannel_logout_uri: self.backchannel_logout.as_ref().map(|b| b.uri.clone()),
             backchannel_logout_session_required: self.backchannel_logout.as_ref().map(|b| b.session_required),
+            id_token_signed_response_alg: keys::name(self.id_token_alg),
             client_secret: None,
             client_secret_expires_at: self.is_confidential().then_some(0),
         }
@@ -300,6 +321,8 @@ pub struct ClientMetadata {
     pub backchannel_logout_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_session_required: Option<bool>,
+    /// OpenID Connect Dynamic Client Registration 1.0 §2.
+    pub id_token_signed_response_alg: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     /// 0: the secret does not expire (it is rotated by hand).
@@ -326,6 +349,7 @@ pub async fn create(
         scopes: new.scopes,
         allowed: new.allowed,
         backchannel_logout: new.backchannel_logout,
+        id_token_alg: new.id_token_alg,
         last_logout_delivery: None,
         secret_hash: secret.as_deref().map(hash),
         created_at: now,
@@ -334,8 +358,8 @@ pub async fn create(
     on!(tx.as_exec(), conn => sqlx::query(
         "INSERT INTO oauth_clients (id, owner_id, name, redirect_uris, post_logout_redirect_uris, scopes, secret_hash,
                                     secret_created_at, created_at, allowed_networks, backchannel_logout_uri,
-                                    backchannel_logout_session_required)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                    backchannel_logout_session_required, id_token_signed_response_alg)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&client.id)
     .bind(&client.owner_id)
@@ -349,6 +373,7 @@ pub async fn create(
     .bind(client.allowed.to_stored())
     .bind(client.backchannel_logout.as_ref().map(|b| b.uri.as_str()))
     .bind(client.backchannel_logout.as_ref().is_some_and(|b| b.session_required))
+    .bind(keys::name(client.id_token_alg))
     .execute(conn)
     .await
     .map(drop))?;
@@ -374,11 +399,12 @@ type ClientRow = (
     bool,
     Option<i64>,
     Option<String>,
+    String,
 );
 
 const CLIENT_COLUMNS: &str = "id, owner_id, name, redirect_uris, post_logout_redirect_uris, scopes, secret_hash, \
                               created_at, allowed_networks, backchannel_logout_uri, backchannel_logout_session_required, \
-                              logout_delivered_at, logout_outcome";
+                              logout_delivered_at, logout_outcome, id_token_signed_response_alg";
 
 fn client(
     (
@@ -395,6 +421,7 @@ fn client(
         session_required,
         logout_delivered_at,
         logout_outcome,
+        id_token_alg,
     ): ClientRow,
 ) -> Client {
     let list = |raw: &str| serde_json::from_str::<Vec<String>>(raw).unwrap_or_default();
@@ -407,6 +434,7 @@ fn client(
         scopes: Scopes::from_stored(&scopes),
         allowed: Networks::from_stored(allowed.as_deref()),
         backchannel_logout: backchannel_logout_uri.map(|uri| BackchannelLogout { uri, session_required }),
+        id_token_alg: keys::parse(&id_token_alg).unwrap_or(Algorithm::RS256),
         last_logout_delivery: logout_delivered_at.zip(logout_outcome),
         secret_hash,
         created_at,

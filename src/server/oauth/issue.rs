@@ -276,6 +276,7 @@ pub(super) fn issue(
         let email = scopes.contains(OAuthScope::Email);
         jwt::id_token(
             state,
+            client.id_token_alg,
             &jwt::IdClaims {
                 iss: jwt::issuer(state),
                 sub: issued.user_id.to_owned(),

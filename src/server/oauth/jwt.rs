@@ -1,7 +1,7 @@
 //! Access tokens (JWTs per RFC 9068: `typ: at+jwt`) and ID tokens (OpenID Connect Core §2), issued with the current
 //! signing key and checked against the published ones, through `jsonwebtoken`.
 
-use jsonwebtoken::{Header, Validation, errors::ErrorKind};
+use jsonwebtoken::{Algorithm, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
 use sha2::{Digest, Sha256};
@@ -65,7 +65,7 @@ pub fn access_token(
         sid: sid.map(str::to_owned),
         auth_time,
     };
-    (sign(state, ACCESS_TOKEN_TYPE, &claims), lifetime)
+    (sign(state, keys::ALGORITHM, ACCESS_TOKEN_TYPE, &claims), lifetime)
 }
 
 /// An ID token's claims.
@@ -93,8 +93,9 @@ pub struct IdClaims {
     pub email_verified: Option<bool>,
 }
 
-pub fn id_token(state: &AppState, claims: &IdClaims) -> String {
-    sign(state, "JWT", claims)
+/// Signs an ID token with `alg`, the app's `id_token_signed_response_alg`.
+pub fn id_token(state: &AppState, alg: Algorithm, claims: &IdClaims) -> String {
+    sign(state, alg, "JWT", claims)
 }
 
 /// A logout token's claims (OpenID Connect Back-Channel Logout 1.0 §2.4): no `nonce`, the back-channel logout event.
@@ -110,17 +111,18 @@ pub struct LogoutClaims {
     pub events: serde_json::Value,
 }
 
-/// Signs a logout token (`typ: logout+jwt`, so it can never pass for an ID or access token).
-pub fn logout_token(state: &AppState, claims: &LogoutClaims) -> String {
-    sign(state, "logout+jwt", claims)
+/// Signs a logout token (`typ: logout+jwt`, so it can never pass for an ID or access token) with `alg`, the app's ID
+/// token algorithm: Back-Channel Logout 1.0 §2.4 signs logout tokens as ID tokens are, and the app checks them alike.
+pub fn logout_token(state: &AppState, alg: Algorithm, claims: &LogoutClaims) -> String {
+    sign(state, alg, "logout+jwt", claims)
 }
 
-fn sign(state: &AppState, typ: &str, claims: &impl Serialize) -> String {
-    let key = state.keys.current();
-    let mut header = Header::new(keys::ALGORITHM);
+fn sign(state: &AppState, alg: Algorithm, typ: &str, claims: &impl Serialize) -> String {
+    let key = state.keys.current(alg);
+    let mut header = Header::new(key.algorithm);
     header.typ = Some(typ.to_owned());
     header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, key.encoding()).expect("an ES256 key signs any claims")
+    jsonwebtoken::encode(&header, claims, key.encoding()).expect("a signing key signs any claims")
 }
 
 /// Why an access token was refused. The caller is told "expired" or "invalid"; the log says which check failed.
@@ -145,6 +147,9 @@ pub async fn verify_access_token(state: &AppState, token: &str) -> Result<Access
     }
     let kid = header.kid.ok_or(AccessTokenError::Invalid("no key id"))?;
     let key = state.keys.find_or_reload(&state.db, &kid).await.ok_or(AccessTokenError::Invalid("unknown key"))?;
+    if key.algorithm != keys::ALGORITHM {
+        return Err(AccessTokenError::Invalid("algorithm not accepted"));
+    }
     let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     if let Some(claims) = verified::recall(&digest, &key) {
         // These exact bytes passed every check below under this very key; only the time can have changed.
@@ -189,11 +194,16 @@ pub struct IdTokenHint {
 /// one of ours.
 pub async fn verify_id_token_hint(state: &AppState, token: &str) -> Option<IdTokenHint> {
     let header = jsonwebtoken::decode_header(token).ok()?;
-    if header.alg != keys::ALGORITHM || header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT")) {
+    if !keys::ALGORITHMS.contains(&header.alg) || header.typ.as_deref().is_some_and(|t| !t.eq_ignore_ascii_case("JWT"))
+    {
         return None;
     }
     let key = state.keys.find_or_reload(&state.db, header.kid.as_deref()?).await?;
-    let mut validation = Validation::new(keys::ALGORITHM);
+    // The key's own algorithm, never the one the header claims.
+    if key.algorithm != header.alg {
+        return None;
+    }
+    let mut validation = Validation::new(key.algorithm);
     validation.validate_exp = false;
     validation.validate_aud = false;
     validation.set_issuer(&[issuer(state)]);
