@@ -122,7 +122,7 @@ fn sign(state: &AppState, alg: Algorithm, typ: &str, claims: &impl Serialize) ->
     let mut header = Header::new(key.algorithm);
     header.typ = Some(typ.to_owned());
     header.kid = Some(key.kid.clone());
-    jsonwebtoken::encode(&header, claims, key.encoding()).expect("a signing key signs any claims")
+    key.sign(&header, claims)
 }
 
 /// Why an access token was refused. The caller is told "expired" or "invalid"; the log says which check failed.

@@ -14,7 +14,7 @@ use std::{
 };
 
 use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey,
+    Algorithm, DecodingKey, EncodingKey, Header,
     jwk::{Jwk, KeyAlgorithm, PublicKeyUse},
 };
 use p256::pkcs8::EncodePrivateKey;
@@ -57,6 +57,8 @@ pub struct SigningKey {
     pub kid: String,
     pub algorithm: Algorithm,
     encoding: EncodingKey,
+    /// An RSA key, parsed once, for `ring` to sign with.
+    rsa: Option<ring::signature::RsaKeyPair>,
     pub decoding: DecodingKey,
     /// The public half, as the JWKS publishes it.
     pub jwk: Jwk,
@@ -77,6 +79,38 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     pub fn encoding(&self) -> &EncodingKey {
         &self.encoding
+    }
+
+    /// A compact JWS of `claims` under `header` (whose `alg` is this key's).
+    pub fn sign(&self, header: &Header, claims: &impl serde::Serialize) -> String {
+        let Some(pair) = &self.rsa else {
+            return jsonwebtoken::encode(header, claims, &self.encoding).expect("a signing key signs any claims");
+        };
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let part = |value: &dyn erased::Json| URL_SAFE_NO_PAD.encode(value.json());
+        let input = format!("{}.{}", part(header), part(claims));
+        let mut signature = vec![0; pair.public().modulus_len()];
+        pair.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut signature,
+        )
+        .expect("an RSA key signs any message");
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+}
+
+/// Serialising to JSON behind `dyn`, for the two parts of a JWS.
+mod erased {
+    pub trait Json {
+        fn json(&self) -> Vec<u8>;
+    }
+
+    impl<T: serde::Serialize + ?Sized> Json for T {
+        fn json(&self) -> Vec<u8> {
+            serde_json::to_vec(self).expect("headers and claims serialise")
+        }
     }
 }
 
@@ -321,8 +355,16 @@ async fn load(db: &Db, sealer: &Sealer) -> Result<Vec<Arc<SigningKey>>, KeyError
             let jwk = public_jwk(&kid, algorithm, &der)?;
             let decoding = DecodingKey::from_jwk(&jwk)
                 .map_err(|e| KeyError::Unusable { kid: kid.clone(), problem: e.to_string() })?;
+            let rsa = match algorithm {
+                Algorithm::RS256 => Some(
+                    ring::signature::RsaKeyPair::from_der(&der)
+                        .map_err(|e| KeyError::Unusable { kid: kid.clone(), problem: e.to_string() })?,
+                ),
+                _ => None,
+            };
             Ok(Arc::new(SigningKey {
                 encoding: encoding_key(algorithm, &der),
+                rsa,
                 algorithm,
                 decoding,
                 jwk,
