@@ -46,6 +46,23 @@ async function signInAs(page: Page, name: string) {
   await expect(page).toHaveURL(`${APP_URL}/dashboard`);
 }
 
+appTest('the /apps form reads well at 1280 px: every choice\'s words sit beside its box', async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await signInAs(page, person());
+  await page.goto('/apps');
+  const labels = await page.getByTestId('register-app').locator('label.check:has(.check-text)').all();
+  expect(labels.length, 'the kinds and the sid choice').toBe(3);
+  for (const label of labels) {
+    const box = (await label.locator('input').boundingBox())!;
+    const words = (await label.locator('.check-text').boundingBox())!;
+    expect(words.x, `${await label.textContent()}: beside its box`).toBeGreaterThan(box.x + box.width);
+    expect(words.y, `${await label.textContent()}: not under it`).toBeLessThan(box.y + box.height);
+  }
+  await expect(page.getByLabel('ID token signature')).toHaveValue('RS256');
+  await context.close();
+});
+
 /** Registers a confidential app on /apps, without JavaScript needed, and reads its id and secret (shown once). */
 async function registerApp(page: Page, name: string, app: TheApp) {
   await page.goto('/apps');

@@ -198,11 +198,13 @@ fn RegisterForm(scopes: Vec<(String, String)>) -> impl IntoView {
                 <legend>"Kind"</legend>
                 <label class="check">
                     <input type="radio" name="kind" value="confidential" checked/>
-                    " Confidential — a server that can keep a client secret"
+                    <span class="check-text">"Confidential — a server that can keep a client secret"</span>
                 </label>
                 <label class="check">
                     <input type="radio" name="kind" value="public"/>
-                    " Public — a single-page, mobile or command-line app (PKCE only, no secret)"
+                    <span class="check-text">
+                        "Public — a single-page, mobile or command-line app (PKCE only, no secret)"
+                    </span>
                 </label>
             </fieldset>
             <fieldset>
@@ -232,8 +234,17 @@ fn RegisterForm(scopes: Vec<(String, String)>) -> impl IntoView {
             </p>
             <label class="check">
                 <input type="checkbox" name="backchannel_logout_session_required" value="true"/>
-                " My app needs the session id (" <code>"sid"</code> ") in logout tokens"
+                <span class="check-text">"My app needs the session id (" <code>"sid"</code> ") in logout tokens"</span>
             </label>
+            <label for="app-id-token-alg">"ID token signature"</label>
+            <select id="app-id-token-alg" name="id_token_signed_response_alg" aria-describedby="app-id-token-alg-hint">
+                <option value="RS256" selected>"RS256 (recommended)"</option>
+                <option value="ES256">"ES256"</option>
+            </select>
+            <p class="hint" id="app-id-token-alg-hint">
+                "How its ID tokens and logout tokens are signed. Every OpenID Connect library accepts RS256; choose "
+                "ES256 (smaller, faster) only if yours checks it."
+            </p>
             <label for="app-allowed-ips">"Allowed addresses " <span class="muted small">"(optional)"</span></label>
             <input id="app-allowed-ips" name="allowed_ips" type="text" maxlength="2000" autocomplete="off"
                 spellcheck="false" aria-describedby="app-allowed-ips-hint" placeholder="e.g. 203.0.113.0/24, 2001:db8::/32"/>

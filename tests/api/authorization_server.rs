@@ -1145,11 +1145,17 @@ async fn a_person_registers_an_app_on_the_apps_page_and_sees_its_secret_once() {
             ("scope", "openid"),
             ("scope", "profile:read"),
             ("allowed_ips", "127.0.0.0/8, 2001:db8::/32"),
+            ("id_token_signed_response_alg", "ES256"),
         ],
     )
     .await;
     assert_eq!(registered.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&registered), "/apps#developer-apps");
+    let alg: String = sqlx::query_scalar("SELECT id_token_signed_response_alg FROM oauth_clients")
+        .fetch_one(&app.sql)
+        .await
+        .expect("client");
+    assert_eq!(alg, "ES256", "the form's choice");
     let page = app.get("/apps").await.text().await.expect("page");
     assert!(page.contains("My web app") && page.contains("data-testid=\"client-secret\""), "{page}");
     let shown = page.split("data-testid=\"app-allowed-ips\"").nth(1).and_then(|rest| rest.split("</span>").next());
@@ -1190,6 +1196,15 @@ async fn a_person_registers_an_app_on_the_apps_page_and_sees_its_secret_once() {
     let to = location(&bad);
     assert!(to.starts_with("/apps?error=") && to.contains("https"), "{to}");
     assert!(app.get(&to).await.text().await.expect("page").contains("must be https"));
+    let bad_alg = [
+        ("name", "Bad"),
+        ("redirect_uris", "https://app.example/cb"),
+        ("kind", "public"),
+        ("scope", "openid"),
+        ("id_token_signed_response_alg", "HS256"),
+    ];
+    let to = location(&page_form(&app, "/apps/register", &bad_alg).await);
+    assert!(app.get(&to).await.text().await.expect("page").contains("RS256 or ES256"), "{to}");
     assert_eq!(app.count("oauth_clients").await, 1, "nothing half-written");
 
     // Someone else's app cannot be deleted from here; one's own can.

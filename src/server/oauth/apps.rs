@@ -150,7 +150,8 @@ async fn register(
         .with_backchannel_logout(
             field(&form, "backchannel_logout_uri"),
             field(&form, "backchannel_logout_session_required") == "true",
-        )?;
+        )?
+        .with_id_token_alg(field(&form, "id_token_signed_response_alg"))?;
         let created = registered::register(&state, &user_id, new, &who).await?;
         if let Some(secret) = &created.client_secret {
             keep_fresh(&state, &session, &user_id, &created.client_id, &created.client_name, secret).await?;
