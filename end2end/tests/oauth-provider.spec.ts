@@ -52,7 +52,7 @@ appTest('the /apps form reads well at 1280 px: every choice\'s words sit beside 
   await signInAs(page, person());
   await page.goto('/apps');
   const labels = await page.getByTestId('register-app').locator('label.check:has(.check-text)').all();
-  expect(labels.length, 'the kinds and the sid choice').toBe(3);
+  expect(labels.length, 'the kinds, the sid choice and PAR').toBe(4);
   for (const label of labels) {
     const box = (await label.locator('input').boundingBox())!;
     const words = (await label.locator('.check-text').boundingBox())!;
@@ -155,18 +155,20 @@ appTest('an app signs a person in with openid-client, refreshes, introspects and
   expect((await callApi(refreshed.access_token)).status, 'reuse ended the family').toBe(401);
   expect((await oidc.tokenIntrospection(config, refreshed.access_token)).active).toBe(false);
 
-  // A fresh sign-in: remembered consent, so straight back with a code.
+  // A fresh sign-in, its request pushed first (PAR, RFC 9126): the browser carries only client_id and request_uri;
+  // remembered consent, so straight back with a code.
+  expect(metadata.pushed_authorization_request_endpoint).toBe(`${APP_URL}/oauth/par`);
   const verifier2 = oidc.randomPKCECodeVerifier();
   const state2 = oidc.randomState();
-  await page.goto(
-    oidc.buildAuthorizationUrl(config, {
-      redirect_uri: CALLBACK,
-      scope: 'openid profile:read',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier2),
-      code_challenge_method: 'S256',
-      state: state2,
-    }).href,
-  );
+  const pushed = await oidc.buildAuthorizationUrlWithPAR(config, {
+    redirect_uri: CALLBACK,
+    scope: 'openid profile:read',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier2),
+    code_challenge_method: 'S256',
+    state: state2,
+  });
+  expect([...pushed.searchParams.keys()].sort()).toEqual(['client_id', 'request_uri']);
+  await page.goto(pushed.href);
   await page.waitForURL(`${CALLBACK}?**`);
   const second = await oidc.authorizationCodeGrant(config, new URL(page.url()), {
     pkceCodeVerifier: verifier2,

@@ -245,6 +245,13 @@ fn RegisterForm(scopes: Vec<(String, String)>) -> impl IntoView {
                 "How its ID tokens and logout tokens are signed. Every OpenID Connect library accepts RS256; choose "
                 "ES256 (smaller, faster) only if yours checks it."
             </p>
+            <label class="check">
+                <input type="checkbox" name="require_pushed_authorization_requests" value="true"/>
+                <span class="check-text">
+                    "Require pushed authorization requests (PAR): my app POSTs each request to "
+                    <code>"/oauth/par"</code> " first, and Gatehouse refuses any other"
+                </span>
+            </label>
             <label for="app-allowed-ips">"Allowed addresses " <span class="muted small">"(optional)"</span></label>
             <input id="app-allowed-ips" name="allowed_ips" type="text" maxlength="2000" autocomplete="off"
                 spellcheck="false" aria-describedby="app-allowed-ips-hint" placeholder="e.g. 203.0.113.0/24, 2001:db8::/32"/>

@@ -26,7 +26,7 @@ pub const USAGE: &str = "usage:
   gatehouse clients add --name NAME --redirect-uri URI [--redirect-uri URI …] [--post-logout-redirect-uri URI …]
                         [--public] [--scope \"SCOPE …\"] [--allowed-ip CIDR …]
                         [--backchannel-logout-uri URI [--backchannel-logout-session-required]]
-                        [--id-token-signed-response-alg RS256|ES256]
+                        [--id-token-signed-response-alg RS256|ES256] [--require-pushed-authorization-requests]
   gatehouse clients list
   gatehouse clients remove CLIENT_ID
   gatehouse keys rotate          new signing keys now (ES256 and RS256); the old ones stay published until their
@@ -118,6 +118,7 @@ async fn add_client(config: &Config, options: &[&str]) -> Result<String, String>
     let mut allowed_ips = Vec::new();
     let (mut backchannel_logout_uri, mut session_required) = (String::new(), false);
     let mut id_token_alg = String::new();
+    let mut require_par = false;
     let mut rest = options.iter();
     while let Some(option) = rest.next() {
         let mut value = || rest.next().map(|v| (*v).to_owned()).ok_or_else(|| format!("{option} needs a value"));
@@ -131,6 +132,7 @@ async fn add_client(config: &Config, options: &[&str]) -> Result<String, String>
             "--backchannel-logout-uri" => backchannel_logout_uri = value()?,
             "--backchannel-logout-session-required" => session_required = true,
             "--id-token-signed-response-alg" => id_token_alg = value()?,
+            "--require-pushed-authorization-requests" => require_par = true,
             other => return Err(format!("unknown option {other:?}; {SHORT_USAGE}")),
         }
     }
@@ -138,6 +140,7 @@ async fn add_client(config: &Config, options: &[&str]) -> Result<String, String>
     let new = clients::NewClient::parse(&name, &redirects, &logouts, !public, &scope, &allowed_ips.join(","))
         .and_then(|new| new.with_backchannel_logout(&backchannel_logout_uri, session_required))
         .and_then(|new| new.with_id_token_alg(&id_token_alg))
+        .map(|new| new.with_par_required(require_par))
         .map_err(|e| e.to_string())?;
     let (db, _) = open_for_command(config).await.map_err(|e| e.to_string())?;
     let created = clients::create(&db, None, new, &ClientInfo::default()).await.map_err(|e| e.to_string())?;

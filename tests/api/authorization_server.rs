@@ -101,7 +101,12 @@ pub(crate) fn query_of(url: &str) -> HashMap<String, String> {
 
 /// Follows an authorization request through the consent page (allowing) to the code.
 pub(crate) async fn code(app: &TestApp, client: &App, pkce: &Pkce, extra: &[(&str, &str)]) -> String {
-    let response = app.get(&authorize_path(&client.id, pkce, extra)).await;
+    code_from(app, &authorize_path(&client.id, pkce, extra)).await
+}
+
+/// Follows the authorization request at `path` through the consent page (allowing) to the code.
+pub(crate) async fn code_from(app: &TestApp, path: &str) -> String {
+    let response = app.get(path).await;
     let back = if response.status() == StatusCode::OK {
         let page = response.text().await.expect("consent page");
         assert!(page.contains("Sample app"), "the consent page names the app");
@@ -817,11 +822,14 @@ async fn operators_add_list_and_remove_clients_and_rotate_keys_from_the_command_
         "--public",
         "--id-token-signed-response-alg",
         "ES256",
+        "--require-pushed-authorization-requests",
     ]);
     let public: Value = serde_json::from_slice(&public.stdout).expect("JSON");
     assert_eq!(public["token_endpoint_auth_method"], "none");
     assert!(public.get("client_secret").is_none());
     assert_eq!(public["id_token_signed_response_alg"], "ES256", "as asked");
+    assert_eq!(public["require_pushed_authorization_requests"], true);
+    assert_eq!(client["require_pushed_authorization_requests"], false, "not unless asked");
     let bad = run(&[
         "clients",
         "add",
@@ -1146,6 +1154,7 @@ async fn a_person_registers_an_app_on_the_apps_page_and_sees_its_secret_once() {
             ("scope", "profile:read"),
             ("allowed_ips", "127.0.0.0/8, 2001:db8::/32"),
             ("id_token_signed_response_alg", "ES256"),
+            ("require_pushed_authorization_requests", "true"),
         ],
     )
     .await;
@@ -1156,6 +1165,12 @@ async fn a_person_registers_an_app_on_the_apps_page_and_sees_its_secret_once() {
         .await
         .expect("client");
     assert_eq!(alg, "ES256", "the form's choice");
+    let par: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM oauth_clients WHERE require_pushed_authorization_requests = TRUE")
+            .fetch_one(&app.sql)
+            .await
+            .expect("client");
+    assert_eq!(par, 1, "held to PAR, as the form asked");
     let page = app.get("/apps").await.text().await.expect("page");
     assert!(page.contains("My web app") && page.contains("data-testid=\"client-secret\""), "{page}");
     let shown = page.split("data-testid=\"app-allowed-ips\"").nth(1).and_then(|rest| rest.split("</span>").next());

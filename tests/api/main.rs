@@ -25,6 +25,7 @@ mod passkeys;
 mod passwords;
 mod provider;
 mod proxies;
+mod pushed_requests;
 mod rate_limits;
 mod render_hang;
 mod risc;

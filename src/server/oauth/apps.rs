@@ -151,7 +151,8 @@ async fn register(
             field(&form, "backchannel_logout_uri"),
             field(&form, "backchannel_logout_session_required") == "true",
         )?
-        .with_id_token_alg(field(&form, "id_token_signed_response_alg"))?;
+        .with_id_token_alg(field(&form, "id_token_signed_response_alg"))?
+        .with_par_required(field(&form, "require_pushed_authorization_requests") == "true");
         let created = registered::register(&state, &user_id, new, &who).await?;
         if let Some(secret) = &created.client_secret {
             keep_fresh(&state, &session, &user_id, &created.client_id, &created.client_name, secret).await?;

@@ -6,6 +6,11 @@
 //! app, with `state` and `iss` (RFC 9207). A valid request is kept in the browser's session while the person signs
 //! in, confirms who they are (`prompt=login`, `max_age`) or answers the consent page; `/oauth/authorize/resume`
 //! picks it up again.
+//!
+//! **Pushed authorization requests** (RFC 9126): an app may first POST its request to `/oauth/par`, authenticated as
+//! at the token endpoint; it is checked here exactly as a browser's would be, kept 60 s, and the app gets a one-time
+//! `request_uri` to send the browser with (`client_id` + `request_uri`, nothing else counts). An app registered with
+//! `require_pushed_authorization_requests` may only come that way.
 
 use std::collections::BTreeMap;
 
@@ -46,6 +51,12 @@ const PENDING_LIFETIME_SECS: i64 = 600;
 const MAX_PENDING: usize = 5;
 const PENDING_KEY: &str = "oauth.pending";
 const CODE_PREFIX: &str = "gac_";
+/// A pushed request's reference (RFC 9126 §2.2): this prefix, then a secret only the app was told.
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+/// How long a pushed request waits for the browser.
+pub const PUSHED_LIFETIME_SECS: i64 = 60;
+/// Pushed requests one app may have waiting at once.
+const MAX_PUSHED_PER_CLIENT: i64 = 100;
 
 /// A checked authorization request, waiting in the browser's session.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -142,6 +153,17 @@ pub async fn authorize(
         Ok(None) => return refuse_here("The app that sent you here is not registered with Gatehouse."),
         Err(error) => return internal(&error),
     };
+    // A pushed request: only what the app pushed counts; whatever else the URL carries is ignored (RFC 9126 §4).
+    if let Some(request_uri) = params.get("request_uri") {
+        return match take_pushed(&state, &client.id, request_uri).await {
+            Ok(Some(pending)) => proceed(&state, &session, &caller, pending).await,
+            Ok(None) => refuse_here(
+                "This sign-in link has expired or was already used (they last a minute, once). Go back to the app \
+                 and start again.",
+            ),
+            Err(error) => internal(&error),
+        };
+    }
     let Some(redirect_uri) = params.get("redirect_uri") else {
         return refuse_here("The request does not say where to send you back (redirect_uri is missing).");
     };
@@ -155,11 +177,89 @@ pub async fn authorize(
     let app_state = params.get("state").cloned();
     let trust = Trust::new(client.owner_id.is_none(), &caller);
     let back = |e: ToApp| answer_error(&state, trust, redirect_uri, &e, app_state.as_deref());
+    if client.require_par {
+        return back(to_app("invalid_request", "This app must push its authorization requests first (PAR, RFC 9126)."));
+    }
     let pending = match check(&client, redirect_uri, &params) {
         Ok(pending) => pending,
         Err(error) => return back(error),
     };
     proceed(&state, &session, &caller, pending).await
+}
+
+/// `POST /oauth/par` (RFC 9126): the app, authenticated, pushes its authorization request; it is checked as a
+/// browser's would be and kept for [`PUSHED_LIFETIME_SECS`]. `201 {"request_uri", "expires_in"}`, or `400` with the
+/// error the browser's request would have gone back with.
+pub async fn push(
+    State(state): State<AppState>,
+    who: ClientInfo,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Response {
+    use crate::server::oauth::{issue::OAuthError, wire::no_store};
+    let result = async {
+        let (params, client) = crate::server::oauth::issue::client_request(&state, &who, &headers, &body).await?;
+        if params.contains_key("request_uri") {
+            return Err(OAuthError::invalid_request("request_uri cannot be pushed: push the request itself."));
+        }
+        let redirect_uri =
+            params.get("redirect_uri").ok_or_else(|| OAuthError::invalid_request("redirect_uri is missing."))?;
+        if !clients::redirect_matches(&client.redirect_uris, redirect_uri) {
+            return Err(OAuthError::invalid_request("redirect_uri is not one this app registered."));
+        }
+        let pending = check(&client, redirect_uri, &params).map_err(|e| OAuthError::new(e.error, e.description))?;
+        let secret = clock::random_token(32);
+        let now = clock::now();
+        let mut tx = state.db.begin_write().await?;
+        let waiting: i64 = on!(tx.as_exec(), conn => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pushed_authorization_requests WHERE client_id = $1 AND expires_at > $2",
+        )
+        .bind(&client.id)
+        .bind(now)
+        .fetch_one(conn)
+        .await)?;
+        if waiting >= MAX_PUSHED_PER_CLIENT {
+            return Err(OAuthError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                ..OAuthError::new("temporarily_unavailable", "Too many pushed requests are waiting; use them first.")
+            });
+        }
+        on!(tx.as_exec(), conn => sqlx::query(
+            "INSERT INTO pushed_authorization_requests (id, client_id, request, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(hash(&secret))
+        .bind(&client.id)
+        .bind(serde_json::to_string(&pending).expect("a request serialises"))
+        .bind(now + PUSHED_LIFETIME_SECS)
+        .execute(conn)
+        .await
+        .map(drop))?;
+        tx.commit().await?;
+        Ok(json!({ "request_uri": format!("{REQUEST_URI_PREFIX}{secret}"), "expires_in": PUSHED_LIFETIME_SECS }))
+    }
+    .await;
+    match result {
+        Ok(created) => (StatusCode::CREATED, no_store(), axum::Json(created)).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The pushed request `request_uri` names, if it is this app's, unexpired and not used yet; it is deleted as it is
+/// read, so a second use finds nothing. Another app's reference finds nothing and uses up nothing.
+async fn take_pushed(state: &AppState, client_id: &str, request_uri: &str) -> Result<Option<Pending>, sqlx::Error> {
+    let Some(secret) = request_uri.strip_prefix(REQUEST_URI_PREFIX).filter(|s| s.len() <= 64) else {
+        return Ok(None);
+    };
+    let request: Option<String> = on!(&state.db, pool => sqlx::query_scalar(
+        "DELETE FROM pushed_authorization_requests WHERE id = $1 AND client_id = $2 AND expires_at > $3
+         RETURNING request",
+    )
+    .bind(hash(secret))
+    .bind(client_id)
+    .bind(clock::now())
+    .fetch_optional(pool)
+    .await)?;
+    Ok(request.and_then(|r| serde_json::from_str(&r).ok()))
 }
 
 /// Everything after the client and redirect URI: what goes wrong here goes back to the app.

@@ -154,6 +154,8 @@ pub struct NewClient {
     pub backchannel_logout: Option<BackchannelLogout>,
     /// What its ID tokens (and logout tokens) are signed with: RS256 unless it asks for ES256.
     pub id_token_alg: Algorithm,
+    /// Its authorization requests must be pushed first (RFC 9126 `require_pushed_authorization_requests`).
+    pub require_par: bool,
 }
 
 /// An app's back-channel logout registration (OpenID Connect Back-Channel Logout 1.0 §2.2): where Gatehouse POSTs a
@@ -181,6 +183,11 @@ impl NewClient {
     /// The same app, told of ended authorizations at `uri` (none when empty).
     pub fn with_backchannel_logout(self, uri: &str, session_required: bool) -> Result<Self, AppError> {
         Ok(Self { backchannel_logout: BackchannelLogout::parse(uri, session_required)?, ..self })
+    }
+
+    /// The same app, held to pushed authorization requests (or not).
+    pub fn with_par_required(self, require_par: bool) -> Self {
+        Self { require_par, ..self }
     }
 
     /// The same app, its ID tokens signed with `alg` (`id_token_signed_response_alg`: `RS256` or `ES256`; empty for
@@ -239,6 +246,7 @@ impl NewClient {
             allowed,
             backchannel_logout: None,
             id_token_alg: Algorithm::RS256,
+            require_par: false,
         })
     }
 }
@@ -257,6 +265,8 @@ pub struct Client {
     pub backchannel_logout: Option<BackchannelLogout>,
     /// What its ID tokens and logout tokens are signed with.
     pub id_token_alg: Algorithm,
+    /// Whether its authorization requests must be pushed first (PAR).
+    pub require_par: bool,
     /// The newest back-channel logout delivery: when, and `delivered` or what went wrong.
     pub last_logout_delivery: Option<(i64, String)>,
     secret_hash: Option<Vec<u8>>,
@@ -295,6 +305,7 @@ impl Client {
             backchannel_logout_uri: self.backchannel_logout.as_ref().map(|b| b.uri.clone()),
             backchannel_logout_session_required: self.backchannel_logout.as_ref().map(|b| b.session_required),
             id_token_signed_response_alg: keys::name(self.id_token_alg),
+            require_pushed_authorization_requests: self.require_par,
             client_secret: None,
             client_secret_expires_at: self.is_confidential().then_some(0),
         }
@@ -323,6 +334,8 @@ pub struct ClientMetadata {
     pub backchannel_logout_session_required: Option<bool>,
     /// OpenID Connect Dynamic Client Registration 1.0 §2.
     pub id_token_signed_response_alg: &'static str,
+    /// RFC 9126 §6.
+    pub require_pushed_authorization_requests: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
     /// 0: the secret does not expire (it is rotated by hand).
@@ -350,6 +363,7 @@ pub async fn create(
         allowed: new.allowed,
         backchannel_logout: new.backchannel_logout,
         id_token_alg: new.id_token_alg,
+        require_par: new.require_par,
         last_logout_delivery: None,
         secret_hash: secret.as_deref().map(hash),
         created_at: now,
@@ -358,8 +372,9 @@ pub async fn create(
     on!(tx.as_exec(), conn => sqlx::query(
         "INSERT INTO oauth_clients (id, owner_id, name, redirect_uris, post_logout_redirect_uris, scopes, secret_hash,
                                     secret_created_at, created_at, allowed_networks, backchannel_logout_uri,
-                                    backchannel_logout_session_required, id_token_signed_response_alg)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                                    backchannel_logout_session_required, id_token_signed_response_alg,
+                                    require_pushed_authorization_requests)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&client.id)
     .bind(&client.owner_id)
@@ -374,6 +389,7 @@ pub async fn create(
     .bind(client.backchannel_logout.as_ref().map(|b| b.uri.as_str()))
     .bind(client.backchannel_logout.as_ref().is_some_and(|b| b.session_required))
     .bind(keys::name(client.id_token_alg))
+    .bind(client.require_par)
     .execute(conn)
     .await
     .map(drop))?;
@@ -400,11 +416,13 @@ type ClientRow = (
     Option<i64>,
     Option<String>,
     String,
+    bool,
 );
 
 const CLIENT_COLUMNS: &str = "id, owner_id, name, redirect_uris, post_logout_redirect_uris, scopes, secret_hash, \
                               created_at, allowed_networks, backchannel_logout_uri, backchannel_logout_session_required, \
-                              logout_delivered_at, logout_outcome, id_token_signed_response_alg";
+                              logout_delivered_at, logout_outcome, id_token_signed_response_alg, \
+                              require_pushed_authorization_requests";
 
 fn client(
     (
@@ -422,6 +440,7 @@ fn client(
         logout_delivered_at,
         logout_outcome,
         id_token_alg,
+        require_par,
     ): ClientRow,
 ) -> Client {
     let list = |raw: &str| serde_json::from_str::<Vec<String>>(raw).unwrap_or_default();
@@ -435,6 +454,7 @@ fn client(
         allowed: Networks::from_stored(allowed.as_deref()),
         backchannel_logout: backchannel_logout_uri.map(|uri| BackchannelLogout { uri, session_required }),
         id_token_alg: keys::parse(&id_token_alg).unwrap_or(Algorithm::RS256),
+        require_par,
         last_logout_delivery: logout_delivered_at.zip(logout_outcome),
         secret_hash,
         created_at,

@@ -20,6 +20,8 @@ fn metadata(state: &AppState) -> Value {
         "issuer": jwt::issuer(state),
         "authorization_endpoint": url("/oauth/authorize"),
         "token_endpoint": url("/oauth/token"),
+        "pushed_authorization_request_endpoint": url("/oauth/par"),
+        "require_pushed_authorization_requests": false,
         "jwks_uri": url("/oauth/jwks.json"),
         "userinfo_endpoint": url("/oauth/userinfo"),
         "end_session_endpoint": url("/oauth/logout"),

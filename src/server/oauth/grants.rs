@@ -255,6 +255,12 @@ pub async fn purge_expired(db: &Db) -> Result<(), sqlx::Error> {
         .execute(conn)
         .await
         .map(drop))?;
+    // Pushed authorization requests never used: gone once they expire (a minute).
+    on!(tx.as_exec(), conn => sqlx::query("DELETE FROM pushed_authorization_requests WHERE expires_at <= $1")
+        .bind(now)
+        .execute(conn)
+        .await
+        .map(drop))?;
     // Device requests anyone's tool can start: gone an hour after they expire (answered or not), kept that long so
     // a device code used again is still recognised and ends what it gave.
     on!(tx.as_exec(), conn => sqlx::query("DELETE FROM oauth_device_codes WHERE expires_at <= $1")

@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(discovery::authorization_server))
         .route("/oauth/jwks.json", get(discovery::jwks))
         .route("/oauth/token", post(token::token))
+        .route("/oauth/par", post(authorize::push))
         .route("/oauth/device_authorization", post(device::device_authorization))
         .route("/oauth/revoke", post(introspection::revoke))
         .route("/oauth/introspect", post(introspection::introspect))

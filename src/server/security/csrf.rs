@@ -19,8 +19,14 @@ use crate::server::state::AppState;
 
 /// The OAuth endpoints apps call from their own pages: they authenticate the app (or a bearer token) and never read
 /// a session. A same-site app's page sends our cookies along, so they must pass whatever its origin.
-pub const COOKIELESS_ENDPOINTS: [&str; 5] =
-    ["/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/device_authorization", "/oauth/userinfo"];
+pub const COOKIELESS_ENDPOINTS: [&str; 6] = [
+    "/oauth/token",
+    "/oauth/par",
+    "/oauth/revoke",
+    "/oauth/introspect",
+    "/oauth/device_authorization",
+    "/oauth/userinfo",
+];
 
 pub async fn same_origin_only(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let headers = request.headers();
