@@ -32,8 +32,9 @@ use crate::server::{
 
 /// How often each instance looks for logout tokens to send.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// How long a claimed row is left to the instance that claimed it: longer than a delivery can take.
-const LEASE_SECS: i64 = 30;
+/// How long a claimed row is left to the instance that claimed it: three times as long as a delivery may take (the
+/// outbound request's 5 s), and no longer, since a row its instance crashed holding waits this long for another.
+const LEASE_SECS: i64 = 15;
 /// The waits before the second, third and fourth attempts; there is no fifth.
 const BACKOFF_SECS: [i64; 3] = [1, 5, 25];
 /// How many rows one pass claims.
