@@ -16,7 +16,7 @@ use crate::{
 const KEEP: (&str, &str) = ("PROVIDER_TOKENS", "keep");
 
 /// A personal access token of the signed-in main browser with `scopes`.
-async fn token_with(app: &TestApp, scopes: &[&str]) -> String {
+pub(crate) async fn token_with(app: &TestApp, scopes: &[&str]) -> String {
     let created = app
         .main_browser()
         .api(reqwest::Method::POST, "/tokens")
@@ -28,7 +28,7 @@ async fn token_with(app: &TestApp, scopes: &[&str]) -> String {
     created.json::<Value>().await.expect("JSON")["secret"].as_str().expect("secret").to_owned()
 }
 
-async fn provider_token(app: &TestApp, bearer: &str, provider: &str) -> (StatusCode, Value) {
+pub(crate) async fn provider_token(app: &TestApp, bearer: &str, provider: &str) -> (StatusCode, Value) {
     let response = reqwest::Client::new()
         .post(format!("{}/api/v1/connections/{provider}/token", app.address))
         .bearer_auth(bearer)
@@ -162,17 +162,7 @@ async fn nothing_is_kept_unless_provider_tokens_says_keep() {
 async fn removing_the_sign_in_method_revokes_its_kept_tokens_at_the_provider() {
     let (provider, app) = signed_in_keeping(&[]).await;
     let refresh = provider.live_refresh_tokens().pop().expect("a refresh token was given");
-    // A second way in, so the provider's may be removed.
-    sqlx::query(
-        "INSERT INTO passwords (user_id, email, hash, verified_at, created_at, updated_at)
-         SELECT id, 'ada@example.test', 'not-a-hash', 0, 0, 0 FROM users",
-    )
-    .execute(&app.sql)
-    .await
-    .expect("a password");
-    let identity: String = sqlx::query_scalar("SELECT id FROM identities").fetch_one(&app.sql).await.expect("identity");
-    let removed = app.main_browser().call("account/unlink", &[("id", identity.as_str())]).await;
-    assert_eq!(removed.status(), StatusCode::OK, "{}", removed.text().await.unwrap_or_default());
+    remove_the_provider(&app, "ada@example.test").await;
     assert_eq!(app.count("provider_tokens").await, 0, "the kept tokens are gone here");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while provider.revoked().len() < 2 && std::time::Instant::now() < deadline {
@@ -184,4 +174,20 @@ async fn removing_the_sign_in_method_revokes_its_kept_tokens_at_the_provider() {
         vec![(refresh, "refresh_token".to_owned()), ("access-user-1".to_owned(), "access_token".to_owned())],
         "and revoked at the provider, the refresh token first"
     );
+}
+
+/// Removes the main browser's one provider identity as the person would (`account/unlink`), after giving the account
+/// a password at `email` as a second way in, so that it may be removed.
+pub(crate) async fn remove_the_provider(app: &TestApp, email: &str) {
+    sqlx::query(
+        "INSERT INTO passwords (user_id, email, hash, verified_at, created_at, updated_at)
+         SELECT id, $1, 'not-a-hash', 0, 0, 0 FROM users",
+    )
+    .bind(email)
+    .execute(&app.sql)
+    .await
+    .expect("a password");
+    let identity: String = sqlx::query_scalar("SELECT id FROM identities").fetch_one(&app.sql).await.expect("identity");
+    let removed = app.main_browser().call("account/unlink", &[("id", identity.as_str())]).await;
+    assert_eq!(removed.status(), StatusCode::OK, "{}", removed.text().await.unwrap_or_default());
 }

@@ -280,25 +280,11 @@ async fn a_github_token_error_sent_with_http_200_is_refused() {
 
 /// A personal access token of the signed-in main browser that may take provider tokens.
 async fn script_token(app: &TestApp) -> String {
-    let created = app
-        .main_browser()
-        .api(reqwest::Method::POST, "/tokens")
-        .json(&json!({ "name": "script", "scopes": ["connections:token"], "expires_in_days": 1 }))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(created.status(), StatusCode::CREATED);
-    created.json::<Value>().await.expect("JSON")["secret"].as_str().expect("secret").to_owned()
+    crate::connections::token_with(app, &["connections:token"]).await
 }
 
 async fn github_token(app: &TestApp, bearer: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/connections/github/token", app.address))
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .expect("request");
-    (response.status(), response.json().await.unwrap_or(Value::Null))
+    crate::connections::provider_token(app, bearer, "github").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,17 +334,7 @@ async fn removing_github_deletes_our_grant_there() {
     github.expiring_tokens(28_800);
     let app = app_with_github(&github, &[("PROVIDER_TOKENS", "keep")]).await;
     assert_eq!(github_sign_in(&app, &github).await.status(), 303);
-    // A second way in, so GitHub may be removed.
-    sqlx::query(
-        "INSERT INTO passwords (user_id, email, hash, verified_at, created_at, updated_at)
-         SELECT id, 'octocat@example.test', 'not-a-hash', 0, 0, 0 FROM users",
-    )
-    .execute(&app.sql)
-    .await
-    .expect("a password");
-    let identity: String = sqlx::query_scalar("SELECT id FROM identities").fetch_one(&app.sql).await.expect("identity");
-    let removed = app.main_browser().call("account/unlink", &[("id", identity.as_str())]).await;
-    assert_eq!(removed.status(), StatusCode::OK, "{}", removed.text().await.unwrap_or_default());
+    crate::connections::remove_the_provider(&app, "octocat@example.test").await;
     assert_eq!(app.count("provider_tokens").await, 0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while github.deleted_grants().is_empty() && std::time::Instant::now() < deadline {

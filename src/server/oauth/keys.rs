@@ -87,7 +87,9 @@ impl SigningKey {
             return jsonwebtoken::encode(header, claims, &self.encoding).expect("a signing key signs any claims");
         };
         use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-        let part = |value: &dyn erased::Json| URL_SAFE_NO_PAD.encode(value.json());
+        fn part(value: &(impl serde::Serialize + ?Sized)) -> String {
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("headers and claims serialise"))
+        }
         let input = format!("{}.{}", part(header), part(claims));
         let mut signature = vec![0; pair.public().modulus_len()];
         pair.sign(
@@ -98,19 +100,6 @@ impl SigningKey {
         )
         .expect("an RSA key signs any message");
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
-    }
-}
-
-/// Serialising to JSON behind `dyn`, for the two parts of a JWS.
-mod erased {
-    pub trait Json {
-        fn json(&self) -> Vec<u8>;
-    }
-
-    impl<T: serde::Serialize + ?Sized> Json for T {
-        fn json(&self) -> Vec<u8> {
-            serde_json::to_vec(self).expect("headers and claims serialise")
-        }
     }
 }
 
