@@ -191,3 +191,23 @@ pub(crate) async fn remove_the_provider(app: &TestApp, email: &str) {
     let removed = app.main_browser().call("account/unlink", &[("id", identity.as_str())]).await;
     assert_eq!(removed.status(), StatusCode::OK, "{}", removed.text().await.unwrap_or_default());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_is_asked_for_offline_access_only_when_tokens_are_kept() {
+    let provider = TestProvider::start().await;
+    for (keep, asked) in [("keep", true), ("discard", false)] {
+        let app = crate::helpers::spawn_app_with(&[
+            ("GOOGLE_ISSUER_URL", &provider.issuer),
+            ("GOOGLE_CLIENT_ID", crate::provider::CLIENT_ID),
+            ("GOOGLE_CLIENT_SECRET", crate::provider::CLIENT_SECRET),
+            ("PROVIDER_TOKENS", keep),
+        ])
+        .await;
+        let authorize = crate::helpers::location(&app.get("/auth/login/google").await);
+        let query: std::collections::HashMap<String, String> =
+            url::Url::parse(&authorize).expect("URL").query_pairs().into_owned().collect();
+        assert_eq!(query.get("access_type").map(String::as_str) == Some("offline"), asked, "{keep}: {authorize}");
+        let consent = query.get("prompt").is_some_and(|p| p.split(' ').any(|p| p == "consent"));
+        assert_eq!(consent, asked, "a refresh token comes only with consent: {authorize}");
+    }
+}
